@@ -1,0 +1,182 @@
+//! HTTP client for the agent's executor API: SUBSCRIBE (a long-lived RecordIO
+//! stream of events) and one-shot calls (UPDATE, MESSAGE) on connections of
+//! their own, all as protobuf.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use prost::Message;
+use thiserror::Error;
+
+use crate::exec::config::{Config, Secret};
+use crate::exec::recordio::{self, RecordIoError};
+use crate::proto::executor::{Call, Event};
+use crate::proto::raw;
+
+const PROTOBUF: &str = "application/x-protobuf";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Error)]
+pub enum AgentError {
+    #[error("cannot reach the agent at {url}: {source}")]
+    Unreachable { url: String, source: reqwest::Error },
+    #[error("the agent answered {call} with {status}: {body}")]
+    Refused {
+        call: &'static str,
+        status: u16,
+        body: String,
+    },
+    #[error("the agent's event stream broke: {0}")]
+    Stream(reqwest::Error),
+    #[error("the agent's event stream is corrupt: {0}")]
+    Framing(#[from] RecordIoError),
+    #[error("the agent sent an event that is not a valid mesos.v1.executor.Event: {0}")]
+    Decode(#[from] prost::DecodeError),
+}
+
+impl AgentError {
+    /// A refusal that retrying cannot fix: an unknown framework or executor
+    /// (400), or credentials the agent does not accept (401, 403).
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            AgentError::Refused {
+                status: 400 | 401 | 403,
+                ..
+            }
+        )
+    }
+}
+
+pub struct AgentClient {
+    http: reqwest::Client,
+    url: String,
+    token: Option<Secret>,
+}
+
+impl AgentClient {
+    pub fn new(config: &Config) -> AgentClient {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            // The SUBSCRIBE connection is busy for its whole life; every
+            // other call gets a fresh connection, as the agent expects.
+            .pool_max_idle_per_host(0)
+            .no_proxy()
+            .build()
+            .expect("a reqwest client with these settings always builds");
+        AgentClient {
+            http,
+            url: config.executor_api_url(),
+            token: config.auth_token.clone(),
+        }
+    }
+
+    fn post(&self, body: Vec<u8>) -> reqwest::RequestBuilder {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header(reqwest::header::CONTENT_TYPE, PROTOBUF)
+            .header(reqwest::header::ACCEPT, PROTOBUF)
+            .body(body);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token.expose());
+        }
+        req
+    }
+
+    pub async fn subscribe(&self, call: &raw::SubscribeCall) -> Result<EventStream, AgentError> {
+        let response = self
+            .post(call.encode_to_vec())
+            .send()
+            .await
+            .map_err(|source| AgentError::Unreachable {
+                url: self.url.clone(),
+                source,
+            })?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(AgentError::Refused {
+                call: "SUBSCRIBE",
+                status,
+                body: body_text(response).await,
+            });
+        }
+        Ok(EventStream {
+            response,
+            decoder: recordio::Decoder::default(),
+        })
+    }
+
+    /// Sends UPDATE or MESSAGE; the agent answers 202 Accepted.
+    pub async fn call(&self, call: &Call) -> Result<(), AgentError> {
+        let name = match call.r#type() {
+            crate::proto::executor::call::Type::Update => "UPDATE",
+            crate::proto::executor::call::Type::Message => "MESSAGE",
+            _ => "call",
+        };
+        let response = self
+            .post(call.encode_to_vec())
+            .timeout(CALL_TIMEOUT)
+            .send()
+            .await
+            .map_err(|source| AgentError::Unreachable {
+                url: self.url.clone(),
+                source,
+            })?;
+        let status = response.status().as_u16();
+        if status == 202 {
+            return Ok(());
+        }
+        Err(AgentError::Refused {
+            call: name,
+            status,
+            body: body_text(response).await,
+        })
+    }
+}
+
+async fn body_text(response: reqwest::Response) -> String {
+    let text = response.text().await.unwrap_or_default();
+    let text = text.trim();
+    if text.is_empty() {
+        "(no message)".into()
+    } else {
+        text.chars().take(500).collect()
+    }
+}
+
+/// The agent's events, decoded as they arrive.
+pub struct EventStream {
+    response: reqwest::Response,
+    decoder: recordio::Decoder,
+}
+
+impl EventStream {
+    /// The next event and its exact bytes; `Ok(None)` when the agent closed
+    /// the stream cleanly.
+    pub async fn next(&mut self) -> Result<Option<(Event, Bytes)>, AgentError> {
+        loop {
+            if let Some(record) = self.decoder.next_record()? {
+                let event = Event::decode(record.clone())?;
+                return Ok(Some((event, record)));
+            }
+            match self.response.chunk().await.map_err(AgentError::Stream)? {
+                Some(chunk) => self.decoder.feed(&chunk),
+                None => {
+                    self.decoder.finish()?;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+/// The TaskInfo of a LAUNCH event exactly as the agent sent it.
+pub fn raw_launched_task(event_bytes: &[u8]) -> Option<Bytes> {
+    raw::LaunchEvent::decode(event_bytes)
+        .ok()?
+        .launch?
+        .task
+        .map(Bytes::from)
+}

@@ -1,0 +1,260 @@
+//! The executor's configuration, read from the MESOS_* environment the agent
+//! gives every executor. Anything missing or malformed is one clear error that
+//! names the variable; the executor then exits 1 without touching Docker.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// Variables the agent always sets for an executor.
+const REQUIRED: [&str; 4] = [
+    "MESOS_FRAMEWORK_ID",
+    "MESOS_EXECUTOR_ID",
+    "MESOS_AGENT_ENDPOINT",
+    "MESOS_DIRECTORY",
+];
+
+/// Mesos' defaults (src/slave/constants.hpp) for what the agent may leave out.
+const DEFAULT_RECOVERY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(2);
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error(
+        "{0} is not set: the Mesos agent sets it for every executor; run this binary as the \
+         executor of a Mesos task (or set it by hand to test)"
+    )]
+    Missing(&'static str),
+    #[error("{var}={value:?} is not valid: {why}")]
+    Invalid {
+        var: &'static str,
+        value: String,
+        why: String,
+    },
+}
+
+/// A value that must never reach a log line or a container.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub framework_id: String,
+    pub executor_id: String,
+    /// `host:port` of the agent, or a full `http://…` URL.
+    pub agent_endpoint: String,
+    /// The sandbox on the host; mounted into the container.
+    pub directory: PathBuf,
+    pub agent_id: Option<String>,
+    pub checkpoint: bool,
+    pub recovery_timeout: Duration,
+    pub subscription_backoff_max: Duration,
+    pub shutdown_grace_period: Duration,
+    pub auth_token: Option<Secret>,
+}
+
+impl Config {
+    /// Reads the configuration through `get`, so tests need no process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let required = |var: &'static str| -> Result<String, ConfigError> {
+            match get(var) {
+                Some(v) if !v.trim().is_empty() => Ok(v),
+                _ => Err(ConfigError::Missing(var)),
+            }
+        };
+        let [framework, executor, endpoint, directory] = REQUIRED.map(required);
+        let duration = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            match get(var) {
+                None => Ok(default),
+                Some(v) => {
+                    parse_duration(&v).map_err(|why| ConfigError::Invalid { var, value: v, why })
+                }
+            }
+        };
+        let checkpoint = match get("MESOS_CHECKPOINT").as_deref() {
+            None | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: "MESOS_CHECKPOINT",
+                    value: other.to_string(),
+                    why: "expected 1 or 0".into(),
+                });
+            }
+        };
+        Ok(Config {
+            framework_id: framework?,
+            executor_id: executor?,
+            agent_endpoint: endpoint?,
+            directory: PathBuf::from(directory?),
+            agent_id: get("MESOS_SLAVE_ID").or_else(|| get("MESOS_AGENT_ID")),
+            checkpoint,
+            recovery_timeout: duration("MESOS_RECOVERY_TIMEOUT", DEFAULT_RECOVERY_TIMEOUT)?,
+            subscription_backoff_max: duration(
+                "MESOS_SUBSCRIPTION_BACKOFF_MAX",
+                DEFAULT_BACKOFF_MAX,
+            )?,
+            shutdown_grace_period: duration(
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
+                DEFAULT_SHUTDOWN_GRACE,
+            )?,
+            auth_token: get("MESOS_EXECUTOR_AUTHENTICATION_TOKEN")
+                .filter(|t| !t.is_empty())
+                .map(Secret),
+        })
+    }
+
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// The executor API URL of the agent.
+    pub fn executor_api_url(&self) -> String {
+        let base = if self.agent_endpoint.contains("://") {
+            self.agent_endpoint.trim_end_matches('/').to_string()
+        } else {
+            format!("http://{}", self.agent_endpoint)
+        };
+        format!("{base}/api/v1/executor")
+    }
+}
+
+/// Parses a stout duration: a number (fractions allowed) and a unit among
+/// ns, us, ms, secs, mins, hrs, days, weeks — `5secs`, `15mins`, `0.5secs`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let s = text.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| {
+            "no unit; write a number and one of ns, us, ms, secs, mins, hrs, days, weeks (e.g. `5secs`)"
+                .to_string()
+        })?;
+    let (number, unit) = s.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{number}` is not a number"))?;
+    let seconds_per_unit = match unit {
+        "ns" => 1e-9,
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "secs" => 1.0,
+        "mins" => 60.0,
+        "hrs" => 3600.0,
+        "days" => 86_400.0,
+        "weeks" => 604_800.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}`; use one of ns, us, ms, secs, mins, hrs, days, weeks"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(value * seconds_per_unit).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const BASE: [(&str, &str); 4] = [
+        ("MESOS_FRAMEWORK_ID", "fw"),
+        ("MESOS_EXECUTOR_ID", "marathon-app.1"),
+        ("MESOS_AGENT_ENDPOINT", "127.0.0.1:5051"),
+        ("MESOS_DIRECTORY", "/sandbox"),
+    ];
+
+    #[test]
+    fn durations_in_stout_format() {
+        let cases = [
+            ("5secs", Duration::from_secs(5)),
+            ("15mins", Duration::from_secs(900)),
+            ("0.5secs", Duration::from_millis(500)),
+            ("250ms", Duration::from_millis(250)),
+            ("2hrs", Duration::from_secs(7200)),
+            ("1days", Duration::from_secs(86_400)),
+            ("1weeks", Duration::from_secs(604_800)),
+            ("10us", Duration::from_micros(10)),
+            ("7ns", Duration::from_nanos(7)),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_duration(text), Ok(want), "{text}");
+        }
+        for bad in ["", "5", "secs", "5 seconds", "1.2.3secs", "-1secs", "5s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn defaults_when_the_agent_omits_optional_variables() {
+        let c = Config::from_lookup(env(&BASE)).unwrap();
+        assert!(!c.checkpoint);
+        assert_eq!(c.recovery_timeout, Duration::from_secs(900));
+        assert_eq!(c.subscription_backoff_max, Duration::from_secs(2));
+        assert_eq!(c.shutdown_grace_period, Duration::from_secs(5));
+        assert_eq!(c.auth_token, None);
+        assert_eq!(
+            c.executor_api_url(),
+            "http://127.0.0.1:5051/api/v1/executor"
+        );
+    }
+
+    #[test]
+    fn each_missing_required_variable_is_named() {
+        for skip in REQUIRED {
+            let pairs: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != skip).collect();
+            let err = Config::from_lookup(env(&pairs)).unwrap_err();
+            assert_eq!(err, ConfigError::Missing(skip));
+            assert!(err.to_string().contains(skip));
+        }
+    }
+
+    #[test]
+    fn malformed_values_name_variable_and_value() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("MESOS_RECOVERY_TIMEOUT", "15 minutes"));
+        let err = Config::from_lookup(env(&pairs)).unwrap_err().to_string();
+        assert!(
+            err.contains("MESOS_RECOVERY_TIMEOUT") && err.contains("15 minutes"),
+            "{err}"
+        );
+
+        let mut pairs = BASE.to_vec();
+        pairs.push(("MESOS_CHECKPOINT", "yes"));
+        let err = Config::from_lookup(env(&pairs)).unwrap_err().to_string();
+        assert!(err.contains("MESOS_CHECKPOINT"), "{err}");
+    }
+
+    #[test]
+    fn token_is_kept_but_never_printed() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("MESOS_EXECUTOR_AUTHENTICATION_TOKEN", "s3cr3t"));
+        pairs.push(("MESOS_CHECKPOINT", "1"));
+        let c = Config::from_lookup(env(&pairs)).unwrap();
+        assert_eq!(c.auth_token.as_ref().map(Secret::expose), Some("s3cr3t"));
+        assert!(c.checkpoint);
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+}

@@ -1,0 +1,361 @@
+//! The Docker Engine API, through bollard on the daemon's unix socket (or
+//! DOCKER_HOST). Each call is bounded in time, so a hung daemon becomes an
+//! error the task can report rather than an executor that never answers.
+
+mod body;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, KillContainerOptionsBuilder,
+    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use thiserror::Error;
+use tokio::io::AsyncWriteExt;
+
+pub use body::create_body;
+
+use crate::exec::spec::{ContainerSpec, LABEL_EXECUTOR, Protocol};
+
+/// Oldest Engine API we speak: Docker 1.13 (2017), the first with `init`.
+pub const MIN_API: (usize, usize) = (1, 25);
+
+/// Bound on every short Engine API call. Long operations (pull, wait, logs)
+/// are bounded by their callers instead.
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Error)]
+pub enum DockerError {
+    #[error(
+        "cannot reach the Docker daemon ({endpoint}): {source}; is dockerd running and may this user use its socket?"
+    )]
+    Connect {
+        endpoint: String,
+        source: BollardError,
+    },
+    #[error("the Docker daemon speaks Engine API {found}, older than {}.{} which this executor needs; upgrade Docker", MIN_API.0, MIN_API.1)]
+    TooOld { found: String },
+    #[error("docker {op}: {source}")]
+    Api {
+        op: &'static str,
+        source: BollardError,
+    },
+    #[error("docker {op}: no answer from the Docker daemon within {}s", .after.as_secs())]
+    Timeout { op: &'static str, after: Duration },
+    #[error("image {image} is not on this host and could not be pulled: {reason}")]
+    Pull { image: String, reason: String },
+}
+
+/// How a container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    pub code: i64,
+    pub oom_killed: bool,
+}
+
+#[derive(Clone)]
+pub struct Runtime {
+    docker: Docker,
+}
+
+async fn bounded<T>(
+    op: &'static str,
+    fut: impl Future<Output = Result<T, BollardError>>,
+) -> Result<T, DockerError> {
+    match tokio::time::timeout(CALL_TIMEOUT, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(source)) => Err(DockerError::Api { op, source }),
+        Err(_) => Err(DockerError::Timeout {
+            op,
+            after: CALL_TIMEOUT,
+        }),
+    }
+}
+
+fn is_not_found(e: &BollardError) -> bool {
+    matches!(
+        e,
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// `redis` means `redis:latest`; without a tag the Engine API pulls every tag.
+pub fn with_default_tag(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if last.contains(':') || image.contains('@') {
+        image.to_string()
+    } else {
+        format!("{image}:latest")
+    }
+}
+
+impl Runtime {
+    /// Connects and negotiates the API version down to what the daemon speaks.
+    pub async fn connect() -> Result<Runtime, DockerError> {
+        let endpoint =
+            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let docker = Docker::connect_with_defaults()
+            .map_err(|source| DockerError::Connect {
+                endpoint: endpoint.clone(),
+                source,
+            })?
+            .with_timeout(CALL_TIMEOUT);
+        let docker = match tokio::time::timeout(CALL_TIMEOUT, docker.negotiate_version()).await {
+            Ok(Ok(d)) => d,
+            Ok(Err(source)) => return Err(DockerError::Connect { endpoint, source }),
+            Err(_) => {
+                return Err(DockerError::Timeout {
+                    op: "version",
+                    after: CALL_TIMEOUT,
+                });
+            }
+        };
+        let v = docker.client_version();
+        if (v.major_version, v.minor_version) < MIN_API {
+            return Err(DockerError::TooOld {
+                found: v.to_string(),
+            });
+        }
+        Ok(Runtime { docker })
+    }
+
+    pub fn api_version(&self) -> String {
+        self.docker.client_version().to_string()
+    }
+
+    pub async fn image_exists(&self, image: &str) -> Result<bool, DockerError> {
+        match tokio::time::timeout(CALL_TIMEOUT, self.docker.inspect_image(image)).await {
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(e)) if is_not_found(&e) => Ok(false),
+            Ok(Err(source)) => Err(DockerError::Api {
+                op: "image inspect",
+                source,
+            }),
+            Err(_) => Err(DockerError::Timeout {
+                op: "image inspect",
+                after: CALL_TIMEOUT,
+            }),
+        }
+    }
+
+    /// Pulls `image`, reporting each new status line (not every progress tick).
+    /// Unbounded in time: the caller races it against kills and deadlines.
+    pub async fn pull(
+        &self,
+        image: &str,
+        mut progress: impl FnMut(&str),
+    ) -> Result<(), DockerError> {
+        let reference = with_default_tag(image);
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(&reference)
+            .build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        let mut last = String::new();
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| DockerError::Pull {
+                image: image.to_string(),
+                reason: pull_reason(&e),
+            })?;
+            if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                return Err(DockerError::Pull {
+                    image: image.to_string(),
+                    reason: detail,
+                });
+            }
+            let line = match (info.id, info.status) {
+                (Some(id), Some(status)) => format!("{id}: {status}"),
+                (None, Some(status)) => status,
+                _ => continue,
+            };
+            if line != last {
+                progress(&line);
+                last = line;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ports the image declares (`EXPOSE`), for the 2013-style port binding.
+    pub async fn exposed_ports(&self, image: &str) -> Result<Vec<(u16, Protocol)>, DockerError> {
+        let info = bounded("image inspect", self.docker.inspect_image(image)).await?;
+        let declared = info
+            .config
+            .and_then(|c| c.exposed_ports)
+            .unwrap_or_default();
+        Ok(declared
+            .iter()
+            .filter_map(|p| {
+                let (port, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+                let protocol = match proto {
+                    "tcp" => Protocol::Tcp,
+                    "udp" => Protocol::Udp,
+                    _ => return None,
+                };
+                Some((port.parse().ok()?, protocol))
+            })
+            .collect())
+    }
+
+    pub async fn create(&self, spec: &ContainerSpec) -> Result<String, DockerError> {
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
+        let created = bounded(
+            "create",
+            self.docker
+                .create_container(Some(options), create_body(spec)),
+        )
+        .await?;
+        Ok(created.id)
+    }
+
+    pub async fn start(&self, id: &str) -> Result<(), DockerError> {
+        bounded("start", self.docker.start_container(id, None)).await
+    }
+
+    /// The container's addresses on every network it joined, and its pid.
+    pub async fn addresses(&self, id: &str) -> Result<(Vec<IpAddr>, Option<u32>), DockerError> {
+        let info = bounded("inspect", self.docker.inspect_container(id, None)).await?;
+        let mut ips = Vec::new();
+        let networks = info
+            .network_settings
+            .and_then(|n| n.networks)
+            .unwrap_or_default();
+        for endpoint in networks.values() {
+            for text in [&endpoint.ip_address, &endpoint.global_ipv6_address]
+                .into_iter()
+                .flatten()
+            {
+                if let Ok(ip) = text.parse::<IpAddr>()
+                    && !ips.contains(&ip)
+                {
+                    ips.push(ip);
+                }
+            }
+        }
+        let pid = info
+            .state
+            .and_then(|s| s.pid)
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|p| *p > 0);
+        Ok((ips, pid))
+    }
+
+    /// Waits until the container stops; unbounded in time by design.
+    pub async fn wait(&self, id: &str) -> Result<Exit, DockerError> {
+        let mut stream = self.docker.wait_container(id, None);
+        let code = match stream.next().await {
+            Some(Ok(r)) => r.status_code,
+            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => code,
+            Some(Err(source)) => return Err(DockerError::Api { op: "wait", source }),
+            None => {
+                return Err(DockerError::Api {
+                    op: "wait",
+                    source: BollardError::DockerStreamError {
+                        error: "the daemon closed the wait stream without an exit status".into(),
+                    },
+                });
+            }
+        };
+        let info = bounded("inspect", self.docker.inspect_container(id, None)).await?;
+        let oom_killed = info.state.and_then(|s| s.oom_killed).unwrap_or(false);
+        Ok(Exit { code, oom_killed })
+    }
+
+    /// Sends a signal; a container that already stopped is not an error.
+    pub async fn signal(&self, id: &str, signal: &str) -> Result<(), DockerError> {
+        let options = KillContainerOptionsBuilder::default()
+            .signal(signal)
+            .build();
+        match bounded("kill", self.docker.kill_container(id, Some(options))).await {
+            Err(DockerError::Api {
+                source: BollardError::DockerResponseServerError { status_code, .. },
+                ..
+            }) if status_code == 409 || status_code == 404 => Ok(()),
+            other => other,
+        }
+    }
+
+    pub async fn remove(&self, id: &str) -> Result<(), DockerError> {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match bounded("remove", self.docker.remove_container(id, Some(options))).await {
+            Err(DockerError::Api { source, .. }) if is_not_found(&source) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Containers (running or not) carrying `label=value`.
+    pub async fn containers_labelled(
+        &self,
+        label: &str,
+        value: &str,
+    ) -> Result<Vec<String>, DockerError> {
+        let filters = HashMap::from([("label".to_string(), vec![format!("{label}={value}")])]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let found = bounded("ps", self.docker.list_containers(Some(options))).await?;
+        Ok(found.into_iter().filter_map(|c| c.id).collect())
+    }
+
+    /// Removes what an earlier incarnation of this executor left behind.
+    pub async fn remove_stale(&self, executor_id: &str) -> Result<usize, DockerError> {
+        let stale = self
+            .containers_labelled(LABEL_EXECUTOR, executor_id)
+            .await?;
+        for id in &stale {
+            self.remove(id).await?;
+        }
+        Ok(stale.len())
+    }
+
+    /// Appends the container's output to the sandbox's `stdout` and `stderr`
+    /// as it is written, until the container stops.
+    pub async fn copy_logs(&self, id: &str, sandbox: &Path) -> std::io::Result<()> {
+        let mut options = tokio::fs::OpenOptions::new();
+        options.create(true).append(true);
+        let mut out = options.open(sandbox.join("stdout")).await?;
+        let mut err = options.open(sandbox.join("stderr")).await?;
+        let logs = LogsOptionsBuilder::default()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut stream = self.docker.logs(id, Some(logs));
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(bollard::container::LogOutput::StdErr { message }) => {
+                    err.write_all(&message).await?
+                }
+                Ok(bollard::container::LogOutput::StdOut { message })
+                | Ok(bollard::container::LogOutput::Console { message }) => {
+                    out.write_all(&message).await?
+                }
+                Ok(_) => {}
+                Err(e) => return Err(std::io::Error::other(e)),
+            }
+        }
+        out.flush().await?;
+        err.flush().await
+    }
+}
+
+fn pull_reason(e: &BollardError) -> String {
+    match e {
+        BollardError::DockerResponseServerError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,680 @@
+//! The executor's event loop: keeps the subscription to the agent alive,
+//! turns LAUNCH/KILL/SHUTDOWN into work for task runners, and turns the
+//! runners' reports into status updates that are kept until acknowledged.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
+
+use crate::exec::agent::{self, AgentClient, AgentError, EventStream};
+use crate::exec::config::Config;
+use crate::exec::spec;
+use crate::exec::task::{self, Kill, Report, Runner, SharedRuntime};
+use crate::proto::executor::{Call, Event, call, event};
+use crate::proto::framework_info::capability;
+use crate::proto::task_status::{Reason, Source};
+use crate::proto::{
+    AgentInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, TaskId, TaskInfo, TaskState,
+    TaskStatus, raw,
+};
+
+/// Killing at SHUTDOWN must finish before the agent's grace period ends and it
+/// destroys us; Mesos' own docker executor keeps the same margin.
+const SHUTDOWN_MARGIN: Duration = Duration::from_secs(2);
+/// The least time a container gets to stop at SHUTDOWN, however short the grace.
+const MIN_SHUTDOWN_KILL: Duration = Duration::from_millis(500);
+/// A task's grace period when neither KILL nor the task names one.
+const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
+/// After the last terminal update was accepted, how long to wait for its
+/// acknowledgement before exiting anyway.
+const TERMINAL_ACK_WAIT: Duration = Duration::from_secs(10);
+/// First retry delay after a lost subscription; doubled up to the agent's maximum.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const POST_RETRIES: u32 = 3;
+
+/// How the executor ends; main turns it into an exit code.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Every task ended and the agent has the updates: exit 0.
+    Done,
+    /// Gave up (agent gone, refused, recovery timed out): exit 1.
+    Failed(String),
+}
+
+struct TaskEntry {
+    raw: Bytes,
+    kills: mpsc::UnboundedSender<Kill>,
+    runner: JoinHandle<()>,
+    /// The agent acknowledged at least one update of this task, so it no
+    /// longer needs the TaskInfo back on re-subscribe.
+    acknowledged_any: bool,
+    terminal_sent: bool,
+    terminal_acknowledged: bool,
+    kill_policy_grace: Option<Duration>,
+}
+
+struct Pending {
+    update: call::Update,
+    /// The agent answered 202 to it at least once.
+    accepted: bool,
+}
+
+pub struct Executor {
+    config: Config,
+    argv: Vec<String>,
+    client: Arc<AgentClient>,
+    runtime: SharedRuntime,
+    tasks: BTreeMap<String, TaskEntry>,
+    /// Updates not yet acknowledged, in the order they were made.
+    unacknowledged: Vec<Pending>,
+    framework: Option<FrameworkInfo>,
+    executor_info: Option<ExecutorInfo>,
+    agent: Option<AgentInfo>,
+    reports_tx: mpsc::UnboundedSender<Report>,
+    reports: mpsc::UnboundedReceiver<Report>,
+    accepted_tx: mpsc::UnboundedSender<Vec<u8>>,
+    accepted: mpsc::UnboundedReceiver<Vec<u8>>,
+    /// Bumped on every new subscription so that POSTs of an older one stop.
+    generation: Arc<AtomicU64>,
+    shutdown_deadline: Option<Instant>,
+    ever_subscribed: bool,
+    cleaned_stale: bool,
+    /// The latest UPDATE POST; the next one waits for it, keeping order.
+    last_post: Option<JoinHandle<()>>,
+}
+
+impl Executor {
+    pub fn new(config: Config, argv: Vec<String>) -> Executor {
+        let (reports_tx, reports) = mpsc::unbounded_channel();
+        let (accepted_tx, accepted) = mpsc::unbounded_channel();
+        Executor {
+            client: Arc::new(AgentClient::new(&config)),
+            config,
+            argv,
+            runtime: SharedRuntime::default(),
+            tasks: BTreeMap::new(),
+            unacknowledged: Vec::new(),
+            framework: None,
+            executor_info: None,
+            agent: None,
+            reports_tx,
+            reports,
+            accepted_tx,
+            accepted,
+            generation: Arc::new(AtomicU64::new(0)),
+            shutdown_deadline: None,
+            ever_subscribed: false,
+            cleaned_stale: false,
+            last_post: None,
+        }
+    }
+
+    fn executor_id(&self) -> ExecutorId {
+        ExecutorId {
+            value: self.config.executor_id.clone(),
+        }
+    }
+
+    fn framework_id(&self) -> FrameworkId {
+        FrameworkId {
+            value: self.config.framework_id.clone(),
+        }
+    }
+
+    fn subscribe_call(&self) -> raw::SubscribeCall {
+        raw::SubscribeCall {
+            executor_id: self.executor_id(),
+            framework_id: self.framework_id(),
+            r#type: Some(call::Type::Subscribe as i32),
+            subscribe: Some(raw::Subscribe {
+                unacknowledged_tasks: self
+                    .tasks
+                    .values()
+                    .filter(|t| !t.acknowledged_any)
+                    .map(|t| t.raw.to_vec())
+                    .collect(),
+                unacknowledged_updates: self
+                    .unacknowledged
+                    .iter()
+                    .map(|p| p.update.clone())
+                    .collect(),
+            }),
+        }
+    }
+
+    pub async fn run(mut self) -> Ending {
+        let mut sigterm =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut stream: Option<EventStream> = None;
+        let mut connecting: Option<JoinHandle<Result<EventStream, AgentError>>> =
+            Some(self.spawn_subscribe());
+        let mut retry_at: Option<Instant> = None;
+        let mut backoff = FIRST_BACKOFF;
+        // Until the first SUBSCRIBED, and whenever the link is down under
+        // checkpointing, the agent must be back before this deadline.
+        let mut give_up_at: Option<Instant> = Some(Instant::now() + self.config.recovery_timeout);
+        let mut all_accepted_since: Option<Instant> = None;
+
+        loop {
+            if let Some(ending) = self.finished(&mut all_accepted_since) {
+                return self.end(ending).await;
+            }
+            let ack_wait_over = all_accepted_since.map(|t| t + TERMINAL_ACK_WAIT);
+            tokio::select! {
+                result = join_opt(&mut connecting) => {
+                    connecting = None;
+                    match result {
+                        Ok(s) => {
+                            info!("subscribed to the agent");
+                            stream = Some(s);
+                            backoff = FIRST_BACKOFF;
+                        }
+                        Err(e) if e.is_final() => {
+                            return self.end(Ending::Failed(format!("the agent refused this executor: {e}"))).await;
+                        }
+                        Err(e) => {
+                            if self.ever_subscribed && !self.config.checkpoint {
+                                return self.end(Ending::Failed(format!("lost the agent and the framework does not checkpoint: {e}"))).await;
+                            }
+                            warn!("subscribing failed, retrying in {backoff:?}: {e}");
+                            retry_at = Some(Instant::now() + backoff);
+                            backoff = (backoff * 2).min(self.config.subscription_backoff_max);
+                        }
+                    }
+                }
+                next = next_event(&mut stream) => {
+                    match next {
+                        Ok(Some((event, bytes))) => {
+                            match self.handle_event(event, &bytes) {
+                                Flow::Continue => {}
+                                Flow::Resubscribe => {
+                                    stream = None;
+                                    connecting = Some(self.spawn_subscribe());
+                                }
+                            }
+                            if self.ever_subscribed && give_up_at.is_some() && stream.is_some() {
+                                give_up_at = None;
+                            }
+                        }
+                        Ok(None) | Err(_) => {
+                            match next {
+                                Err(e) => warn!("the connection to the agent broke: {e}"),
+                                _ => warn!("the agent closed the connection"),
+                            }
+                            stream = None;
+                            if !self.config.checkpoint {
+                                return self.end(Ending::Failed("lost the connection to the agent and the framework does not checkpoint".into())).await;
+                            }
+                            give_up_at = Some(Instant::now() + self.config.recovery_timeout);
+                            retry_at = Some(Instant::now() + backoff);
+                            backoff = (backoff * 2).min(self.config.subscription_backoff_max);
+                        }
+                    }
+                }
+                () = sleep_opt(retry_at), if connecting.is_none() && stream.is_none() => {
+                    retry_at = None;
+                    connecting = Some(self.spawn_subscribe());
+                }
+                () = sleep_opt(give_up_at), if stream.is_none() => {
+                    let why = format!(
+                        "the agent did not come back within the recovery timeout ({:?})",
+                        self.config.recovery_timeout
+                    );
+                    return self.end(Ending::Failed(why)).await;
+                }
+                Some(report) = self.reports.recv() => {
+                    self.send_update(report, stream.is_some());
+                }
+                Some(uuid) = self.accepted.recv() => {
+                    if let Some(p) = self.unacknowledged.iter_mut().find(|p| p.update.status.uuid.as_deref() == Some(&uuid[..])) {
+                        p.accepted = true;
+                    }
+                }
+                () = sleep_opt(self.shutdown_deadline) => {
+                    return self.end(Ending::Done).await;
+                }
+                () = sleep_opt(ack_wait_over) => {
+                    warn!("terminal updates were accepted but not acknowledged within {TERMINAL_ACK_WAIT:?}; exiting");
+                    return self.end(Ending::Done).await;
+                }
+                Some(()) = recv_signal(&mut sigterm) => {
+                    info!("SIGTERM: shutting down");
+                    self.shutdown();
+                }
+            }
+        }
+    }
+
+    fn spawn_subscribe(&mut self) -> JoinHandle<Result<EventStream, AgentError>> {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        let call = self.subscribe_call();
+        let client = self.client.clone();
+        debug!(
+            tasks = call
+                .subscribe
+                .as_ref()
+                .map_or(0, |s| s.unacknowledged_tasks.len()),
+            updates = call
+                .subscribe
+                .as_ref()
+                .map_or(0, |s| s.unacknowledged_updates.len()),
+            "subscribing"
+        );
+        tokio::spawn(async move { client.subscribe(&call).await })
+    }
+
+    /// Done when every task has ended and the agent has every terminal update.
+    fn finished(&self, all_accepted_since: &mut Option<Instant>) -> Option<Ending> {
+        if self.tasks.is_empty() {
+            return self.shutdown_deadline.map(|_| Ending::Done);
+        }
+        if !self.tasks.values().all(|t| t.terminal_sent) {
+            return None;
+        }
+        if self.tasks.values().all(|t| t.terminal_acknowledged) {
+            return Some(Ending::Done);
+        }
+        let terminal_accepted = self
+            .unacknowledged
+            .iter()
+            .filter(|p| task::is_terminal(p.update.status.state()))
+            .all(|p| p.accepted);
+        if terminal_accepted {
+            all_accepted_since.get_or_insert_with(Instant::now);
+        } else {
+            *all_accepted_since = None;
+        }
+        None
+    }
+
+    fn handle_event(&mut self, event: Event, bytes: &[u8]) -> Flow {
+        match event.r#type() {
+            event::Type::Subscribed => {
+                let Some(s) = event.subscribed else {
+                    warn!("SUBSCRIBED without its payload; ignoring");
+                    return Flow::Continue;
+                };
+                info!(
+                    framework = %s.framework_info.name,
+                    agent = %s.agent_info.hostname,
+                    checkpoint = self.config.checkpoint,
+                    "SUBSCRIBED"
+                );
+                self.framework = Some(s.framework_info);
+                self.executor_info = Some(s.executor_info);
+                self.agent = Some(s.agent_info);
+                self.ever_subscribed = true;
+                if !self.cleaned_stale {
+                    self.cleaned_stale = true;
+                    self.clean_stale_containers();
+                }
+            }
+            event::Type::Launch => match (event.launch, agent::raw_launched_task(bytes)) {
+                (Some(l), Some(raw)) => self.launch(l.task, raw),
+                _ => warn!("LAUNCH without a task; ignoring"),
+            },
+            event::Type::LaunchGroup => {
+                let tasks = event
+                    .launch_group
+                    .map(|g| g.task_group.tasks)
+                    .unwrap_or_default();
+                for t in tasks {
+                    self.refuse(
+                        &t,
+                        "task groups (pods) are run by Mesos' default executor, not by the Docker \
+                         executor; run this app without `executor` or as a plain Marathon app",
+                    );
+                }
+            }
+            event::Type::Kill => {
+                if let Some(k) = event.kill {
+                    let grace = k
+                        .kill_policy
+                        .and_then(|p| p.grace_period)
+                        .map(|d| Duration::from_nanos(d.nanoseconds.max(0) as u64));
+                    self.kill(&k.task_id.value, grace);
+                }
+            }
+            event::Type::Acknowledged => {
+                if let Some(a) = event.acknowledged {
+                    self.acknowledged(&a.task_id.value, &a.uuid);
+                }
+            }
+            event::Type::Shutdown => {
+                info!("SHUTDOWN from the agent");
+                self.shutdown();
+            }
+            event::Type::Error => {
+                let message = event.error.map(|e| e.message).unwrap_or_default();
+                warn!("ERROR from the agent: {message}; subscribing again");
+                return Flow::Resubscribe;
+            }
+            event::Type::Message => {
+                let len = event.message.map_or(0, |m| m.data.len());
+                info!("framework message of {len} bytes (this executor takes none)");
+            }
+            event::Type::Heartbeat | event::Type::Unknown => debug!("heartbeat or unknown event"),
+        }
+        Flow::Continue
+    }
+
+    fn launch(&mut self, task: TaskInfo, raw: Bytes) {
+        let task_id = task.task_id.value.clone();
+        if self.tasks.contains_key(&task_id) {
+            warn!(task = %task_id, "LAUNCH for a task this executor already has; ignoring");
+            return;
+        }
+        info!(task = %task_id, name = %task.name, "LAUNCH");
+        let executor_info = self.executor_info.clone().unwrap_or_else(|| ExecutorInfo {
+            executor_id: self.executor_id(),
+            ..Default::default()
+        });
+        let spec = spec::container_spec(&spec::Input {
+            argv: &self.argv,
+            executor: task.executor.as_ref().unwrap_or(&executor_info),
+            task: &task,
+            framework_id: &self.config.framework_id,
+            sandbox: &self.config.directory,
+            agent_hostname: self.agent.as_ref().map(|a| a.hostname.as_str()),
+        });
+        let (kills_tx, kills) = mpsc::unbounded_channel();
+        let runner = Runner {
+            task_id: task_id.clone(),
+            spec,
+            sandbox: self.config.directory.clone(),
+            runtime: self.runtime.clone(),
+            kills,
+            reports: self.reports_tx.clone(),
+        };
+        let kill_policy_grace = task
+            .kill_policy
+            .as_ref()
+            .and_then(|p| p.grace_period.as_ref())
+            .map(|d| Duration::from_nanos(d.nanoseconds.max(0) as u64));
+        self.tasks.insert(
+            task_id,
+            TaskEntry {
+                raw,
+                kills: kills_tx,
+                runner: tokio::spawn(runner.run()),
+                acknowledged_any: false,
+                terminal_sent: false,
+                terminal_acknowledged: false,
+                kill_policy_grace,
+            },
+        );
+        if let Some(deadline) = self.shutdown_deadline {
+            // Launched after SHUTDOWN: stop it at once.
+            let grace = deadline.saturating_duration_since(Instant::now());
+            let id = self.tasks.keys().last().cloned().unwrap_or_default();
+            self.send_kill(&id, grace);
+        }
+    }
+
+    /// A task this executor will not run: one TASK_FAILED, nothing else.
+    fn refuse(&mut self, task: &TaskInfo, why: &str) {
+        let id = task.task_id.value.clone();
+        let (kills, _) = mpsc::unbounded_channel();
+        self.tasks.insert(
+            id.clone(),
+            TaskEntry {
+                raw: Bytes::new(),
+                kills,
+                runner: tokio::spawn(async {}),
+                acknowledged_any: true,
+                terminal_sent: false,
+                terminal_acknowledged: false,
+                kill_policy_grace: None,
+            },
+        );
+        let _ = self.reports_tx.send(Report {
+            task_id: id,
+            state: TaskState::TaskFailed,
+            reason: Some(Reason::TaskInvalid),
+            message: Some(why.to_string()),
+            container_status: None,
+        });
+    }
+
+    fn killing_state(&self) -> bool {
+        self.framework.as_ref().is_some_and(|f| {
+            f.capabilities
+                .iter()
+                .any(|c| c.r#type() == capability::Type::TaskKillingState)
+        })
+    }
+
+    fn kill(&mut self, task_id: &str, grace: Option<Duration>) {
+        let Some(entry) = self.tasks.get(task_id) else {
+            warn!(task = %task_id, "KILL for a task this executor does not have; ignoring");
+            return;
+        };
+        let grace = grace
+            .or(entry.kill_policy_grace)
+            .unwrap_or(DEFAULT_KILL_GRACE);
+        info!(task = %task_id, ?grace, "KILL");
+        self.send_kill(task_id, grace);
+    }
+
+    fn send_kill(&self, task_id: &str, grace: Duration) {
+        if let Some(entry) = self.tasks.get(task_id)
+            && !entry.terminal_sent
+        {
+            let _ = entry.kills.send(Kill {
+                grace,
+                killing_state: self.killing_state(),
+            });
+        }
+    }
+
+    fn shutdown(&mut self) {
+        let budget = self
+            .config
+            .shutdown_grace_period
+            .saturating_sub(SHUTDOWN_MARGIN)
+            .max(MIN_SHUTDOWN_KILL);
+        if self.shutdown_deadline.is_none() {
+            // Ends the executor even if a runner never reports.
+            self.shutdown_deadline = Some(Instant::now() + budget + SHUTDOWN_MARGIN / 2);
+        }
+        let ids: Vec<String> = self.tasks.keys().cloned().collect();
+        for id in ids {
+            self.send_kill(&id, budget);
+        }
+    }
+
+    fn acknowledged(&mut self, task_id: &str, uuid: &[u8]) {
+        let Some(pos) = self
+            .unacknowledged
+            .iter()
+            .position(|p| p.update.status.uuid.as_deref() == Some(uuid))
+        else {
+            debug!(task = %task_id, "acknowledgement for an update we no longer hold");
+            return;
+        };
+        let p = self.unacknowledged.remove(pos);
+        if let Some(t) = self.tasks.get_mut(task_id) {
+            t.acknowledged_any = true;
+            if task::is_terminal(p.update.status.state()) {
+                t.terminal_acknowledged = true;
+            }
+        }
+    }
+
+    fn send_update(&mut self, report: Report, connected: bool) {
+        let Some(entry) = self.tasks.get_mut(&report.task_id) else {
+            return;
+        };
+        if entry.terminal_sent {
+            error!(task = %report.task_id, state = ?report.state, "a second terminal state; not sent");
+            return;
+        }
+        if report.is_terminal() {
+            entry.terminal_sent = true;
+        }
+        let status = TaskStatus {
+            task_id: TaskId {
+                value: report.task_id.clone(),
+            },
+            state: report.state as i32,
+            message: report.message,
+            source: Some(Source::Executor as i32),
+            reason: report.reason.map(|r| r as i32),
+            agent_id: self.agent.as_ref().and_then(|a| a.id.clone()).or_else(|| {
+                self.config
+                    .agent_id
+                    .clone()
+                    .map(|value| crate::proto::AgentId { value })
+            }),
+            executor_id: Some(self.executor_id()),
+            timestamp: Some(
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64()),
+            ),
+            uuid: Some(uuid::Uuid::new_v4().as_bytes().to_vec()),
+            container_status: report.container_status,
+            ..Default::default()
+        };
+        let update = call::Update { status };
+        self.unacknowledged.push(Pending {
+            update: update.clone(),
+            accepted: false,
+        });
+        if connected {
+            self.post_update(update);
+        }
+    }
+
+    /// POSTs an update on its own connection. A failure is retried a few
+    /// times; beyond that the update waits for the next SUBSCRIBE, which
+    /// carries every unacknowledged update.
+    fn post_update(&mut self, update: call::Update) {
+        let call = Call {
+            executor_id: self.executor_id(),
+            framework_id: self.framework_id(),
+            r#type: Some(call::Type::Update as i32),
+            update: Some(update),
+            ..Default::default()
+        };
+        let client = self.client.clone();
+        let generation = self.generation.clone();
+        let mine = generation.load(Ordering::SeqCst);
+        let accepted = self.accepted_tx.clone();
+        // Updates of one task must reach the agent in order: each waits for
+        // the one before it.
+        let previous = self.last_post.take();
+        let handle = tokio::spawn(async move {
+            if let Some(p) = previous {
+                let _ = p.await;
+            }
+            for attempt in 0..POST_RETRIES {
+                if generation.load(Ordering::SeqCst) != mine {
+                    return;
+                }
+                match client.call(&call).await {
+                    Ok(()) => {
+                        let uuid = call
+                            .update
+                            .as_ref()
+                            .and_then(|u| u.status.uuid.clone())
+                            .unwrap_or_default();
+                        let _ = accepted.send(uuid);
+                        return;
+                    }
+                    Err(e) => {
+                        warn!("UPDATE attempt {} failed: {e}", attempt + 1);
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                }
+            }
+        });
+        self.last_post.replace(handle);
+    }
+
+    fn clean_stale_containers(&self) {
+        let runtime = self.runtime.clone();
+        let executor_id = self.config.executor_id.clone();
+        tokio::spawn(async move {
+            if let Ok(rt) = task::runtime(&runtime).await {
+                match rt.remove_stale(&executor_id).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        info!("removed {n} container(s) left by an earlier run of this executor")
+                    }
+                    Err(e) => warn!("could not look for stale containers: {e}"),
+                }
+            }
+        });
+    }
+
+    /// Stops whatever still runs and waits (bounded) for the runners.
+    async fn end(mut self, ending: Ending) -> Ending {
+        if let Ending::Failed(why) = &ending {
+            error!("{why}");
+        }
+        let budget = self
+            .config
+            .shutdown_grace_period
+            .saturating_sub(SHUTDOWN_MARGIN)
+            .max(MIN_SHUTDOWN_KILL);
+        let ids: Vec<String> = self.tasks.keys().cloned().collect();
+        for id in &ids {
+            self.send_kill(id, budget);
+        }
+        let deadline = Instant::now() + budget + Duration::from_secs(5);
+        for (_, t) in std::mem::take(&mut self.tasks) {
+            let _ = tokio::time::timeout_at(deadline, t.runner).await;
+        }
+        // Reports made while stopping still deserve a try.
+        while let Ok(r) = self.reports.try_recv() {
+            debug!(task = %r.task_id, state = ?r.state, "final report not sent: exiting");
+        }
+        ending
+    }
+}
+
+enum Flow {
+    Continue,
+    Resubscribe,
+}
+
+async fn join_opt<T>(handle: &mut Option<JoinHandle<T>>) -> T {
+    match handle {
+        Some(h) => match h.await {
+            Ok(v) => v,
+            Err(e) => panic!("subscribe task failed: {e}"),
+        },
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_event(
+    stream: &mut Option<EventStream>,
+) -> Result<Option<(Event, Bytes)>, AgentError> {
+    match stream {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_opt(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_signal(sig: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match sig {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,660 @@
+//! The task → container translation: a pure function from what the agent and
+//! Marathon hand the executor (its argv, ExecutorInfo, TaskInfo) to the
+//! container to run. No I/O here, so every rule is table-tested.
+//!
+//! Where the options come from, strongest first: TaskInfo.container.docker
+//! (a Mesos ContainerInfo), the app JSON in TaskInfo.data (Marathon ≤ 1.1),
+//! then the argv alone (the 2013 tutorial: `cmd: "johncosta/redis"`); task
+//! labels (Marathon ≥ 1.3, see labels.rs) refine any of them.
+
+mod labels;
+pub mod marathon;
+mod params;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use thiserror::Error;
+
+use crate::proto::{self, ExecutorInfo, TaskInfo};
+pub use params::Options;
+
+/// Where the sandbox appears inside the container, as in Mesos' own executors.
+pub const SANDBOX_IN_CONTAINER: &str = "/mnt/mesos/sandbox";
+
+/// Labels put on every container we create; the reaper and the start-up
+/// clean-up find our containers by them.
+pub const LABEL_TASK: &str = "mesos-docker.task-id";
+pub const LABEL_EXECUTOR: &str = "mesos-docker.executor-id";
+pub const LABEL_FRAMEWORK: &str = "mesos-docker.framework-id";
+pub const LABEL_AGENT: &str = "mesos-docker.agent-id";
+pub const LABEL_SANDBOX: &str = "mesos-docker.sandbox";
+
+/// Variables that must never reach a container even if a framework put them
+/// in the command's environment.
+const NEVER_PASSED: &[&str] = &["MESOS_EXECUTOR_AUTHENTICATION_TOKEN"];
+
+#[derive(Debug, Error, PartialEq)]
+pub enum SpecError {
+    #[error(
+        "no image to run: the executor's first argument is the image (Marathon app `cmd`, e.g. \
+         \"cmd\": \"redis\"), or the app needs container.docker.image"
+    )]
+    NoImage,
+    #[error("{0}")]
+    BadAppJson(String),
+    #[error("label {key}={value:?}: {why}")]
+    BadLabel {
+        key: String,
+        value: String,
+        why: String,
+    },
+    #[error("docker parameter {key}={value:?}: {why}")]
+    BadParameter {
+        key: String,
+        value: String,
+        why: String,
+    },
+    #[error(
+        "docker parameter `{key}` is not supported; supported: {}",
+        params::SUPPORTED.join(", ")
+    )]
+    UnsupportedParameter { key: String },
+    #[error("network `{0}` is not one of host, bridge, none, user or a network name")]
+    BadNetwork(String),
+    #[error("port mapping: {0}")]
+    BadPort(String),
+    #[error(
+        "{needed} port mappings but the task has {have} host ports in its `ports` resource; \
+         give the app as many ports as mappings"
+    )]
+    NotEnoughPorts { needed: usize, have: usize },
+    #[error("host port {port} is not in the task's `ports` resource ({allocated})")]
+    PortNotAllocated { port: u32, allocated: String },
+    #[error("volume {0}")]
+    BadVolume(String),
+    #[error(
+        "Marathon 0.6 container options {0:?} are not supported; use container.docker \
+         (portMappings, parameters) or docker.* task labels"
+    )]
+    LegacyOptions(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Network {
+    Host,
+    Bridge,
+    None,
+    /// A user-defined Docker network, by name.
+    User(String),
+}
+
+impl Network {
+    pub fn parse(text: &str) -> Result<Network, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "host" => Ok(Network::Host),
+            "bridge" => Ok(Network::Bridge),
+            "none" => Ok(Network::None),
+            "" | "user" => Err("a user network needs its name".into()),
+            _ if text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) =>
+            {
+                Ok(Network::User(text.to_string()))
+            }
+            _ => Err(format!(
+                "`{text}` is not host, bridge, none or a network name"
+            )),
+        }
+    }
+
+    /// Docker's `NetworkMode`.
+    pub fn mode(&self) -> &str {
+        match self {
+            Network::Host => "host",
+            Network::Bridge => "bridge",
+            Network::None => "none",
+            Network::User(name) => name,
+        }
+    }
+
+    fn publishes_ports(&self) -> bool {
+        matches!(self, Network::Bridge | Network::User(_))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    /// `tcp`, `udp` or Marathon's `udp,tcp`.
+    pub fn parse_list(text: &str) -> Result<Vec<Protocol>, String> {
+        text.split(',')
+            .map(|p| match p.trim().to_ascii_lowercase().as_str() {
+                "tcp" | "" => Ok(Protocol::Tcp),
+                "udp" => Ok(Protocol::Udp),
+                other => Err(format!("protocol `{other}` is neither tcp nor udp")),
+            })
+            .collect()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortBinding {
+    pub host_port: u16,
+    pub container_port: u16,
+    pub protocol: Protocol,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    pub host: String,
+    pub container: String,
+    pub read_only: bool,
+}
+
+impl Bind {
+    /// Docker's `Binds` syntax.
+    pub fn to_docker(&self) -> String {
+        let mode = if self.read_only { "ro" } else { "rw" };
+        format!("{}:{}:{mode}", self.host, self.container)
+    }
+}
+
+/// Everything needed to create the task's container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    /// Empty: the image's own CMD.
+    pub command: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub labels: BTreeMap<String, String>,
+    pub network: Network,
+    pub port_bindings: Vec<PortBinding>,
+    /// Allocated host ports no mapping named: bound to the image's exposed
+    /// ports once the image is known (see `bind_exposed_ports`).
+    pub spare_host_ports: Vec<u16>,
+    pub privileged: bool,
+    pub force_pull: bool,
+    pub cpu_shares: Option<i64>,
+    pub memory_bytes: Option<i64>,
+    pub binds: Vec<Bind>,
+    pub options: Options,
+}
+
+pub struct Input<'a> {
+    /// The executor's arguments after its own name: image, then command.
+    pub argv: &'a [String],
+    pub executor: &'a ExecutorInfo,
+    pub task: &'a TaskInfo,
+    pub framework_id: &'a str,
+    /// The sandbox on the host (MESOS_DIRECTORY).
+    pub sandbox: &'a Path,
+    /// The agent's hostname, for HOST when Marathon sent no environment.
+    pub agent_hostname: Option<&'a str>,
+}
+
+/// Docker's own floor for CPU shares.
+const MIN_CPU_SHARES: i64 = 2;
+
+pub fn container_spec(input: &Input) -> Result<ContainerSpec, SpecError> {
+    let task = input.task;
+    let app = match &task.data {
+        Some(data) => marathon::parse(data).map_err(SpecError::BadAppJson)?,
+        None => None,
+    };
+    let app_docker = app
+        .as_ref()
+        .and_then(|a| a.container.as_ref())
+        .and_then(|c| c.docker.as_ref())
+        .filter(|d| !d.image.is_empty());
+    let task_docker = task.container.as_ref().and_then(|c| c.docker.as_ref());
+    let legacy_image = app
+        .as_ref()
+        .and_then(|a| a.container.as_ref())
+        .and_then(|c| c.image.as_deref())
+        .map(|i| {
+            i.trim_start_matches("docker:///")
+                .trim_start_matches("docker://")
+        });
+    if let Some(c) = app.as_ref().and_then(|a| a.container.as_ref())
+        && !c.options.is_empty()
+    {
+        return Err(SpecError::LegacyOptions(c.options.clone()));
+    }
+
+    // The image: named by the container definition, else the first argument.
+    let (image, command) = match (task_docker, app_docker, legacy_image) {
+        (Some(d), _, _) => (d.image.clone(), input.argv.to_vec()),
+        (None, Some(d), _) => (d.image.clone(), input.argv.to_vec()),
+        (None, None, Some(i)) if !i.is_empty() => (i.to_string(), input.argv.to_vec()),
+        _ => match input.argv.split_first() {
+            Some((image, rest)) if !image.is_empty() => (image.clone(), rest.to_vec()),
+            _ => return Err(SpecError::NoImage),
+        },
+    };
+
+    let mut label_pairs: BTreeMap<&str, &str> = BTreeMap::new();
+    if let Some(a) = &app {
+        label_pairs.extend(a.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    }
+    if let Some(ls) = &task.labels {
+        label_pairs.extend(
+            ls.labels
+                .iter()
+                .map(|l| (l.key.as_str(), l.value.as_deref().unwrap_or(""))),
+        );
+    }
+    let from_labels = labels::parse(label_pairs)?;
+
+    let network = match (&from_labels.network, task_docker, app_docker) {
+        (Some(n), _, _) => n.clone(),
+        (None, Some(d), _) => match d.network() {
+            proto::container_info::docker_info::Network::Host => Network::Host,
+            proto::container_info::docker_info::Network::Bridge => Network::Bridge,
+            proto::container_info::docker_info::Network::None => Network::None,
+            proto::container_info::docker_info::Network::User => {
+                let name = task
+                    .container
+                    .as_ref()
+                    .and_then(|c| c.network_infos.first())
+                    .and_then(|n| n.name.clone())
+                    .ok_or_else(|| {
+                        SpecError::BadNetwork("USER without network_infos[0].name".into())
+                    })?;
+                Network::User(name)
+            }
+        },
+        // Marathon's default when container.docker.network is left out.
+        (None, None, Some(d)) => match d.network.as_deref() {
+            None => Network::Host,
+            Some(n) => Network::parse(n).map_err(|_| SpecError::BadNetwork(n.to_string()))?,
+        },
+        // The 2013 executor published the image's ports: that needs a bridge.
+        (None, None, None) => Network::Bridge,
+    };
+
+    let host_ports = allocated_ports(&task.resources);
+    let (port_bindings, spare_host_ports) = if !network.publishes_ports() {
+        (Vec::new(), Vec::new())
+    } else if let Some(ports) = &from_labels.ports {
+        bind_in_order(ports, &host_ports)?
+    } else if let Some(d) = task_docker.filter(|d| !d.port_mappings.is_empty()) {
+        (
+            explicit_bindings(&d.port_mappings, &host_ports)?,
+            Vec::new(),
+        )
+    } else if let Some(maps) = app_docker.and_then(|d| d.port_mappings.as_ref()) {
+        let mut ports = Vec::new();
+        for m in maps {
+            let port = u16::try_from(m.container_port)
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| {
+                    SpecError::BadPort(format!(
+                        "containerPort {} is not a port number from 1 to 65535",
+                        m.container_port
+                    ))
+                })?;
+            // One host port per mapping, even for "udp,tcp": Marathon
+            // allocates one and Docker binds it for both protocols.
+            let protocols = Protocol::parse_list(m.protocol.as_deref().unwrap_or("tcp"))
+                .map_err(SpecError::BadPort)?;
+            ports.push((port, protocols));
+        }
+        bind_mappings(&ports, &host_ports)?
+    } else {
+        (Vec::new(), host_ports.clone())
+    };
+
+    let mut options = Options::default();
+    let task_params = task_docker
+        .map(|d| {
+            d.parameters
+                .iter()
+                .map(|p| (p.key.clone(), p.value.clone()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let app_params = app_docker
+        .map(|d| {
+            d.parameters
+                .iter()
+                .map(|p| (p.key.clone(), p.value.clone()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    for (k, v) in task_params
+        .iter()
+        .chain(&app_params)
+        .chain(&from_labels.parameters)
+    {
+        options.apply(k, v)?;
+    }
+
+    let mut binds = vec![Bind {
+        host: input.sandbox.display().to_string(),
+        container: SANDBOX_IN_CONTAINER.to_string(),
+        read_only: false,
+    }];
+    if let Some(c) = app.as_ref().and_then(|a| a.container.as_ref()) {
+        for v in &c.volumes {
+            binds.push(app_volume(v, input.sandbox)?);
+        }
+    }
+    for v in &from_labels.volumes {
+        let mut b =
+            params::parse_bind(v).map_err(|why| SpecError::BadVolume(format!("{v:?}: {why}")))?;
+        b.host = resolve_host_path(&b.host, input.sandbox);
+        binds.push(b);
+    }
+    binds.append(&mut options.binds);
+
+    let privileged = from_labels.privileged.unwrap_or(
+        task_docker.map(|d| d.privileged()).unwrap_or(false)
+            || app_docker.is_some_and(|d| d.privileged),
+    );
+    let force_pull = from_labels.force_pull.unwrap_or(
+        task_docker.map(|d| d.force_pull_image()).unwrap_or(false)
+            || app_docker.is_some_and(|d| d.force_pull_image),
+    );
+
+    let cpus = scalar(&task.resources, "cpus");
+    let mem = scalar(&task.resources, "mem");
+
+    let mut env = container_env(input, app.as_ref(), &host_ports);
+    env.append(&mut options.env);
+
+    let mut container_labels = BTreeMap::from([
+        (LABEL_TASK.to_string(), task.task_id.value.clone()),
+        (
+            LABEL_EXECUTOR.to_string(),
+            input.executor.executor_id.value.clone(),
+        ),
+        (LABEL_FRAMEWORK.to_string(), input.framework_id.to_string()),
+        (LABEL_AGENT.to_string(), task.agent_id.value.clone()),
+        (
+            LABEL_SANDBOX.to_string(),
+            input.sandbox.display().to_string(),
+        ),
+    ]);
+    for (k, v) in options.labels.drain(..) {
+        container_labels.entry(k).or_insert(v);
+    }
+
+    Ok(ContainerSpec {
+        name: container_name(&task.task_id.value),
+        image,
+        command,
+        env,
+        labels: container_labels,
+        network,
+        port_bindings,
+        spare_host_ports,
+        privileged,
+        force_pull,
+        cpu_shares: cpus.map(|c| ((c * 1024.0).round() as i64).max(MIN_CPU_SHARES)),
+        // Mesos counts mem in MiB (the 2013 executor multiplied by 2^30).
+        memory_bytes: mem.map(|m| (m * 1024.0 * 1024.0).round() as i64),
+        binds,
+        options,
+    })
+}
+
+/// Binds the spare host ports to the image's exposed ports, lowest first, as
+/// the 2013 executor did. Extra host ports stay unbound (their PORTn variables
+/// still tell the app about them); extra exposed ports stay unpublished.
+pub fn bind_exposed_ports(spec: &mut ContainerSpec, exposed: &[(u16, Protocol)]) {
+    let mut exposed = exposed.to_vec();
+    exposed.sort_unstable();
+    exposed.dedup();
+    let spare = std::mem::take(&mut spec.spare_host_ports);
+    for (host_port, (container_port, protocol)) in spare.iter().zip(exposed) {
+        spec.port_bindings.push(PortBinding {
+            host_port: *host_port,
+            container_port,
+            protocol,
+        });
+    }
+}
+
+/// Docker container names allow `[a-zA-Z0-9][a-zA-Z0-9_.-]*`. The `mdx.`
+/// prefix keeps the name off `mesos-`, which Mesos' docker containerizer
+/// kills as its own orphans.
+pub fn container_name(task_id: &str) -> String {
+    let cleaned: String = task_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("mdx.{cleaned}")
+}
+
+fn scalar(resources: &[proto::Resource], name: &str) -> Option<f64> {
+    let values: Vec<f64> = resources
+        .iter()
+        .filter(|r| r.name == name)
+        .filter_map(|r| r.scalar.as_ref().map(|s| s.value))
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+/// The host ports of the `ports` resource, in the order Marathon allocated them.
+pub fn allocated_ports(resources: &[proto::Resource]) -> Vec<u16> {
+    resources
+        .iter()
+        .filter(|r| r.name == "ports")
+        .filter_map(|r| r.ranges.as_ref())
+        .flat_map(|rs| rs.range.iter())
+        .flat_map(|r| r.begin..=r.end)
+        .filter_map(|p| u16::try_from(p).ok())
+        .collect()
+}
+
+fn bind_in_order(
+    ports: &[(u16, Protocol)],
+    host_ports: &[u16],
+) -> Result<(Vec<PortBinding>, Vec<u16>), SpecError> {
+    let grouped: Vec<(u16, Vec<Protocol>)> =
+        ports.iter().map(|(p, proto)| (*p, vec![*proto])).collect();
+    bind_mappings(&grouped, host_ports)
+}
+
+fn bind_mappings(
+    ports: &[(u16, Vec<Protocol>)],
+    host_ports: &[u16],
+) -> Result<(Vec<PortBinding>, Vec<u16>), SpecError> {
+    if ports.len() > host_ports.len() {
+        return Err(SpecError::NotEnoughPorts {
+            needed: ports.len(),
+            have: host_ports.len(),
+        });
+    }
+    let mut bindings = Vec::new();
+    for ((container_port, protocols), host_port) in ports.iter().zip(host_ports) {
+        for protocol in protocols {
+            bindings.push(PortBinding {
+                host_port: *host_port,
+                container_port: *container_port,
+                protocol: *protocol,
+            });
+        }
+    }
+    Ok((bindings, host_ports[ports.len()..].to_vec()))
+}
+
+fn explicit_bindings(
+    maps: &[proto::container_info::docker_info::PortMapping],
+    host_ports: &[u16],
+) -> Result<Vec<PortBinding>, SpecError> {
+    let mut out = Vec::new();
+    for m in maps {
+        let host = u16::try_from(m.host_port)
+            .ok()
+            .filter(|p| host_ports.contains(p))
+            .ok_or_else(|| SpecError::PortNotAllocated {
+                port: m.host_port,
+                allocated: describe_ports(host_ports),
+            })?;
+        let container = u16::try_from(m.container_port)
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| {
+                SpecError::BadPort(format!(
+                    "container_port {} is not a port number from 1 to 65535",
+                    m.container_port
+                ))
+            })?;
+        for protocol in Protocol::parse_list(m.protocol.as_deref().unwrap_or("tcp"))
+            .map_err(SpecError::BadPort)?
+        {
+            out.push(PortBinding {
+                host_port: host,
+                container_port: container,
+                protocol,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn describe_ports(ports: &[u16]) -> String {
+    if ports.is_empty() {
+        "none allocated".into()
+    } else {
+        ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+fn app_volume(v: &marathon::AppVolume, sandbox: &Path) -> Result<Bind, SpecError> {
+    let Some(host) = v.host_path.as_deref().filter(|h| !h.is_empty()) else {
+        return Err(SpecError::BadVolume(format!(
+            "{:?} has no hostPath; only host-path volumes are supported",
+            v.container_path
+        )));
+    };
+    if !v.container_path.starts_with('/') {
+        return Err(SpecError::BadVolume(format!(
+            "containerPath {:?} must be absolute",
+            v.container_path
+        )));
+    }
+    let read_only = match v
+        .mode
+        .as_deref()
+        .unwrap_or("RW")
+        .to_ascii_uppercase()
+        .as_str()
+    {
+        "RO" => true,
+        "RW" => false,
+        other => {
+            return Err(SpecError::BadVolume(format!(
+                "{:?}: mode {other} is neither RO nor RW",
+                v.container_path
+            )));
+        }
+    };
+    Ok(Bind {
+        host: resolve_host_path(host, sandbox),
+        container: v.container_path.clone(),
+        read_only,
+    })
+}
+
+/// A relative host path lives inside the sandbox, as Mesos resolves it.
+fn resolve_host_path(host: &str, sandbox: &Path) -> String {
+    if host.starts_with('/') {
+        host.to_string()
+    } else {
+        sandbox.join(host).display().to_string()
+    }
+}
+
+/// The container's environment: what the framework put in the executor's
+/// command environment (never the executor's own process environment, which
+/// holds the agent's secrets), else what Marathon 2013 would have sent.
+fn container_env(
+    input: &Input,
+    app: Option<&marathon::App>,
+    host_ports: &[u16],
+) -> Vec<(String, String)> {
+    let declared: Vec<(String, String)> = input
+        .executor
+        .command
+        .as_ref()
+        .and_then(|c| c.environment.as_ref())
+        .map(|e| {
+            e.variables
+                .iter()
+                .filter(|v| v.r#type() != proto::environment::variable::Type::Secret)
+                .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    if declared.is_empty() {
+        if let Some(app) = app {
+            for (k, v) in &app.env {
+                if let Some(s) = v.as_str() {
+                    env.insert(k.clone(), s.to_string());
+                }
+            }
+            if let Some(id) = &app.id {
+                env.insert("MARATHON_APP_ID".into(), id.clone());
+            }
+            if let Some(version) = &app.version {
+                env.insert("MARATHON_APP_VERSION".into(), version.clone());
+            }
+        }
+        for (i, p) in host_ports.iter().enumerate() {
+            env.insert(format!("PORT{i}"), p.to_string());
+        }
+        if let Some(first) = host_ports.first() {
+            env.insert("PORT".into(), first.to_string());
+            env.insert(
+                "PORTS".into(),
+                host_ports
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
+        env.insert("MESOS_TASK_ID".into(), input.task.task_id.value.clone());
+        if let Some(h) = input.agent_hostname {
+            env.insert("HOST".into(), h.to_string());
+        }
+    } else {
+        env.extend(declared);
+    }
+    env.insert("MESOS_SANDBOX".into(), SANDBOX_IN_CONTAINER.into());
+    for never in NEVER_PASSED {
+        env.remove(*never);
+    }
+    env.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,162 @@
+//! Docker parameters (`key=value`, as `docker run --key value` takes them) from
+//! Marathon's `container.docker.parameters` or `docker.param.*` task labels,
+//! turned into typed container options. A key we cannot honour is refused
+//! with the list of those we can, rather than silently ignored.
+
+use super::{Bind, SpecError};
+
+/// The options parameters add to a container.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Options {
+    pub env: Vec<(String, String)>,
+    pub labels: Vec<(String, String)>,
+    pub binds: Vec<Bind>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub extra_hosts: Vec<String>,
+    pub dns: Vec<String>,
+    pub hostname: Option<String>,
+    pub init: Option<bool>,
+    pub read_only: Option<bool>,
+    pub log_driver: Option<String>,
+    pub log_opts: Vec<(String, String)>,
+    pub shm_size: Option<i64>,
+    pub memory_swap: Option<i64>,
+}
+
+pub const SUPPORTED: &[&str] = &[
+    "add-host",
+    "cap-add",
+    "cap-drop",
+    "dns",
+    "entrypoint",
+    "env",
+    "hostname",
+    "init",
+    "label",
+    "log-driver",
+    "log-opt",
+    "memory-swap",
+    "read-only",
+    "shm-size",
+    "user",
+    "volume",
+    "workdir",
+];
+
+impl Options {
+    pub fn apply(&mut self, key: &str, value: &str) -> Result<(), SpecError> {
+        let bad = |why: &str| SpecError::BadParameter {
+            key: key.to_string(),
+            value: value.to_string(),
+            why: why.to_string(),
+        };
+        match key.trim_start_matches('-') {
+            "e" | "env" => {
+                let (k, v) = value
+                    .split_once('=')
+                    .ok_or_else(|| bad("expected NAME=VALUE"))?;
+                self.env.push((k.to_string(), v.to_string()));
+            }
+            "l" | "label" => {
+                let (k, v) = value.split_once('=').unwrap_or((value, ""));
+                self.labels.push((k.to_string(), v.to_string()));
+            }
+            "v" | "volume" => self.binds.push(parse_bind(value).map_err(|w| bad(&w))?),
+            "u" | "user" => self.user = Some(value.to_string()),
+            "w" | "workdir" => self.workdir = Some(value.to_string()),
+            "entrypoint" => self.entrypoint = Some(vec![value.to_string()]),
+            "cap-add" => self.cap_add.push(value.to_string()),
+            "cap-drop" => self.cap_drop.push(value.to_string()),
+            "add-host" => {
+                if !value.contains(':') {
+                    return Err(bad("expected HOST:IP"));
+                }
+                self.extra_hosts.push(value.to_string());
+            }
+            "dns" => self.dns.push(value.to_string()),
+            "h" | "hostname" => self.hostname = Some(value.to_string()),
+            "init" => self.init = Some(parse_bool(value).map_err(|w| bad(&w))?),
+            "read-only" => self.read_only = Some(parse_bool(value).map_err(|w| bad(&w))?),
+            "log-driver" => self.log_driver = Some(value.to_string()),
+            "log-opt" => {
+                let (k, v) = value
+                    .split_once('=')
+                    .ok_or_else(|| bad("expected KEY=VALUE"))?;
+                self.log_opts.push((k.to_string(), v.to_string()));
+            }
+            "shm-size" => self.shm_size = Some(parse_size(value).map_err(|w| bad(&w))?),
+            "memory-swap" => {
+                self.memory_swap = Some(if value == "-1" {
+                    -1
+                } else {
+                    parse_size(value).map_err(|w| bad(&w))?
+                })
+            }
+            _ => {
+                return Err(SpecError::UnsupportedParameter {
+                    key: key.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "" | "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+/// `docker run` size syntax: a number with an optional b, k, m or g suffix.
+pub fn parse_size(value: &str) -> Result<i64, String> {
+    let v = value.trim().to_ascii_lowercase();
+    let v = v.strip_suffix('b').filter(|s| !s.is_empty()).unwrap_or(&v);
+    let (digits, unit) = match v.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&v[..i], c),
+        _ => (v, 'b'),
+    };
+    let mult: i64 = match unit {
+        'b' => 1,
+        'k' => 1 << 10,
+        'm' => 1 << 20,
+        'g' => 1 << 30,
+        _ => return Err("expected a size such as 64m or 1g".into()),
+    };
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| "expected a size such as 64m or 1g".to_string())?;
+    n.checked_mul(mult)
+        .ok_or_else(|| "size too large".to_string())
+}
+
+/// `HOST:CONTAINER[:ro|rw]`.
+pub fn parse_bind(value: &str) -> Result<Bind, String> {
+    let parts: Vec<&str> = value.split(':').collect();
+    let (host, container, mode) = match parts.as_slice() {
+        [h, c] => (*h, *c, "rw"),
+        [h, c, m] => (*h, *c, *m),
+        _ => return Err("expected HOST_PATH:CONTAINER_PATH[:ro|rw]".into()),
+    };
+    if host.is_empty() || !container.starts_with('/') {
+        return Err(
+            "expected HOST_PATH:CONTAINER_PATH[:ro|rw] with an absolute container path".into(),
+        );
+    }
+    let read_only = match mode {
+        "ro" => true,
+        "rw" => false,
+        other => return Err(format!("mode `{other}` is neither ro nor rw")),
+    };
+    Ok(Bind {
+        host: host.to_string(),
+        container: container.to_string(),
+        read_only,
+    })
+}

@@ -1,0 +1,339 @@
+//! One task's life in Docker: pull → create → start → wait, racing kill
+//! requests at every step, and reporting each state change exactly once.
+//! The runner owns the container; the executor loop owns the protocol.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OnceCell, mpsc};
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::exec::docker::{DockerError, Exit, Runtime};
+use crate::exec::spec::{self, ContainerSpec};
+use crate::proto::task_status::Reason;
+use crate::proto::{ContainerStatus, NetworkInfo, TaskState, network_info};
+
+/// What a runner tells the executor loop; the loop turns it into a TaskStatus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub task_id: String,
+    pub state: TaskState,
+    pub reason: Option<Reason>,
+    pub message: Option<String>,
+    pub container_status: Option<ContainerStatus>,
+}
+
+impl Report {
+    pub fn is_terminal(&self) -> bool {
+        is_terminal(self.state)
+    }
+}
+
+pub fn is_terminal(state: TaskState) -> bool {
+    !matches!(
+        state,
+        TaskState::TaskStaging
+            | TaskState::TaskStarting
+            | TaskState::TaskRunning
+            | TaskState::TaskKilling
+    )
+}
+
+/// A request from the executor loop to its runner.
+#[derive(Debug, Clone, Copy)]
+pub struct Kill {
+    pub grace: Duration,
+    /// The framework understands TASK_KILLING.
+    pub killing_state: bool,
+}
+
+/// The Docker connection, made on first use so a slow or absent daemon never
+/// delays subscribing to the agent.
+pub type SharedRuntime = Arc<OnceCell<Result<Runtime, String>>>;
+
+pub async fn runtime(shared: &SharedRuntime) -> Result<Runtime, String> {
+    shared
+        .get_or_init(|| async {
+            let r = Runtime::connect().await.map_err(|e| e.to_string());
+            if let Ok(rt) = &r {
+                info!(api = %rt.api_version(), "connected to the Docker daemon");
+            }
+            r
+        })
+        .await
+        .clone()
+}
+
+pub struct Runner {
+    pub task_id: String,
+    pub spec: Result<ContainerSpec, spec::SpecError>,
+    pub sandbox: PathBuf,
+    pub runtime: SharedRuntime,
+    pub kills: mpsc::UnboundedReceiver<Kill>,
+    pub reports: mpsc::UnboundedSender<Report>,
+}
+
+enum Launched {
+    Running(String),
+    Killed,
+    Failed(Reason, String),
+}
+
+impl Runner {
+    fn report(&self, state: TaskState, reason: Option<Reason>, message: Option<String>) {
+        self.report_full(state, reason, message, None);
+    }
+
+    fn report_full(
+        &self,
+        state: TaskState,
+        reason: Option<Reason>,
+        message: Option<String>,
+        container_status: Option<ContainerStatus>,
+    ) {
+        if let Some(m) = &message {
+            info!(task = %self.task_id, state = ?state, reason = ?reason, "{m}");
+        } else {
+            info!(task = %self.task_id, state = ?state, "state change");
+        }
+        let _ = self.reports.send(Report {
+            task_id: self.task_id.clone(),
+            state,
+            reason,
+            message,
+            container_status,
+        });
+    }
+
+    pub async fn run(mut self) {
+        let spec = match std::mem::replace(&mut self.spec, Err(spec::SpecError::NoImage)) {
+            Ok(s) => s,
+            Err(e) => {
+                self.report(
+                    TaskState::TaskFailed,
+                    Some(Reason::TaskInvalid),
+                    Some(e.to_string()),
+                );
+                return;
+            }
+        };
+        self.report(TaskState::TaskStarting, None, None);
+
+        let runtime = match runtime(&self.runtime).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.report(
+                    TaskState::TaskFailed,
+                    Some(Reason::ContainerLaunchFailed),
+                    Some(e),
+                );
+                return;
+            }
+        };
+
+        let mut created: Option<String> = None;
+        let launched = {
+            let launch = launch(&runtime, spec, &mut created);
+            tokio::pin!(launch);
+            tokio::select! {
+                result = &mut launch => result,
+                Some(_) = self.kills.recv() => Launched::Killed,
+            }
+        };
+        let id = match launched {
+            Launched::Running(id) => id,
+            Launched::Killed => {
+                if let Some(id) = &created {
+                    remove(&runtime, id).await;
+                }
+                self.report(
+                    TaskState::TaskKilled,
+                    Some(Reason::TaskKilledDuringLaunch),
+                    Some("killed before its container started".into()),
+                );
+                return;
+            }
+            Launched::Failed(reason, message) => {
+                if let Some(id) = &created {
+                    remove(&runtime, id).await;
+                }
+                self.report(TaskState::TaskFailed, Some(reason), Some(message));
+                return;
+            }
+        };
+
+        let logs = {
+            let rt = runtime.clone();
+            let id = id.clone();
+            let sandbox = self.sandbox.clone();
+            tokio::spawn(async move {
+                if let Err(e) = rt.copy_logs(&id, &sandbox).await {
+                    warn!(container = %id, "copying the container's output stopped: {e}");
+                }
+            })
+        };
+        let status = match runtime.addresses(&id).await {
+            Ok((ips, _pid)) => Some(container_status(&ips)),
+            Err(e) => {
+                warn!(container = %id, "no addresses for the container: {e}");
+                None
+            }
+        };
+        self.report_full(TaskState::TaskRunning, None, None, status);
+
+        let outcome = self.supervise(&runtime, &id).await;
+        // The output must be complete in the sandbox before the end is reported.
+        let _ = tokio::time::timeout(Duration::from_secs(5), logs).await;
+        match outcome {
+            Outcome::Exited(Exit { code: 0, .. }) => self.report(
+                TaskState::TaskFinished,
+                None,
+                Some("container exited with status 0".into()),
+            ),
+            Outcome::Exited(Exit {
+                oom_killed: true,
+                code,
+            }) => self.report(
+                TaskState::TaskFailed,
+                Some(Reason::ContainerLimitationMemory),
+                Some(format!(
+                    "container ran out of memory and was killed by the kernel (status {code})"
+                )),
+            ),
+            Outcome::Exited(Exit { code, .. }) => self.report(
+                TaskState::TaskFailed,
+                None,
+                Some(format!("container exited with status {code}")),
+            ),
+            Outcome::Killed(how) => self.report(TaskState::TaskKilled, None, Some(how)),
+            Outcome::Lost(e) => self.report(
+                TaskState::TaskFailed,
+                Some(Reason::ExecutorTerminated),
+                Some(format!("lost track of the container: {e}")),
+            ),
+        }
+        remove(&runtime, &id).await;
+    }
+
+    /// Waits for the container to end, honouring kills: SIGTERM, the grace
+    /// period, then SIGKILL. A later kill may only shorten the grace.
+    async fn supervise(&mut self, runtime: &Runtime, id: &str) -> Outcome {
+        let wait = runtime.wait(id);
+        tokio::pin!(wait);
+        let mut deadline: Option<Instant> = None;
+        let mut sent_kill = false;
+        loop {
+            let escalate = async {
+                match deadline {
+                    Some(d) if !sent_kill => tokio::time::sleep_until(d).await,
+                    _ => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                exit = &mut wait => {
+                    return match (exit, deadline) {
+                        (Ok(_), Some(_)) if sent_kill => Outcome::Killed("killed with SIGKILL after the grace period".into()),
+                        (Ok(e), Some(_)) => Outcome::Killed(format!("stopped by SIGTERM (status {})", e.code)),
+                        (Ok(e), None) => Outcome::Exited(e),
+                        (Err(e), Some(_)) => Outcome::Killed(format!("killed; the daemon then failed: {e}")),
+                        (Err(e), None) => Outcome::Lost(e),
+                    };
+                }
+                Some(kill) = self.kills.recv() => {
+                    let new = Instant::now() + kill.grace;
+                    if deadline.is_none() {
+                        if kill.killing_state {
+                            self.report(TaskState::TaskKilling, None, None);
+                        }
+                        info!(container = %id, grace = ?kill.grace, "stopping the container with SIGTERM");
+                        if let Err(e) = runtime.signal(id, "SIGTERM").await {
+                            warn!(container = %id, "SIGTERM failed: {e}");
+                        }
+                    }
+                    deadline = Some(deadline.map_or(new, |d| d.min(new)));
+                }
+                () = escalate => {
+                    info!(container = %id, "grace period over: SIGKILL");
+                    sent_kill = true;
+                    if let Err(e) = runtime.signal(id, "SIGKILL").await {
+                        warn!(container = %id, "SIGKILL failed: {e}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Exited(Exit),
+    Killed(String),
+    Lost(DockerError),
+}
+
+async fn launch(
+    runtime: &Runtime,
+    mut spec: ContainerSpec,
+    created: &mut Option<String>,
+) -> Launched {
+    let failed = |e: DockerError| Launched::Failed(Reason::ContainerLaunchFailed, e.to_string());
+    let present = match runtime.image_exists(&spec.image).await {
+        Ok(p) => p,
+        Err(e) => return failed(e),
+    };
+    if spec.force_pull || !present {
+        info!(image = %spec.image, "pulling");
+        let image = spec.image.clone();
+        if let Err(e) = runtime
+            .pull(&spec.image, |line| info!(image = %image, "pull: {line}"))
+            .await
+        {
+            return failed(e);
+        }
+    }
+    if !spec.spare_host_ports.is_empty() {
+        match runtime.exposed_ports(&spec.image).await {
+            Ok(exposed) => spec::bind_exposed_ports(&mut spec, &exposed),
+            Err(e) => return failed(e),
+        }
+    }
+    let id = match runtime.create(&spec).await {
+        Ok(id) => id,
+        Err(e) => return failed(e),
+    };
+    *created = Some(id.clone());
+    if let Err(e) = runtime.start(&id).await {
+        return failed(e);
+    }
+    info!(container = %id, name = %spec.name, image = %spec.image, "container started");
+    Launched::Running(id)
+}
+
+async fn remove(runtime: &Runtime, id: &str) {
+    if let Err(e) = runtime.remove(id).await {
+        warn!(container = %id, "could not remove the container: {e}");
+    }
+}
+
+fn container_status(ips: &[std::net::IpAddr]) -> ContainerStatus {
+    let addresses = ips
+        .iter()
+        .map(|ip| network_info::IpAddress {
+            protocol: Some(if ip.is_ipv4() {
+                network_info::Protocol::IPv4
+            } else {
+                network_info::Protocol::IPv6
+            } as i32),
+            ip_address: Some(ip.to_string()),
+        })
+        .collect();
+    ContainerStatus {
+        network_infos: vec![NetworkInfo {
+            ip_addresses: addresses,
+            ..Default::default()
+        }],
+        executor_pid: Some(std::process::id()),
+        ..Default::default()
+    }
+}
