@@ -58,3 +58,73 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::exec::spec::{Bind, Network, Options, PortBinding, Protocol};
+
+    #[test]
+    fn spec_fields_land_in_the_engine_api_names() {
+        let spec = ContainerSpec {
+            name: "mdx.t".into(),
+            image: "redis:latest".into(),
+            command: vec![],
+            env: vec![("PORT0".into(), "31000".into())],
+            labels: BTreeMap::from([("k".into(), "v".into())]),
+            network: Network::Bridge,
+            port_bindings: vec![
+                PortBinding {
+                    host_port: 31000,
+                    container_port: 53,
+                    protocol: Protocol::Udp,
+                },
+                PortBinding {
+                    host_port: 31000,
+                    container_port: 53,
+                    protocol: Protocol::Tcp,
+                },
+            ],
+            spare_host_ports: vec![],
+            privileged: false,
+            force_pull: false,
+            cpu_shares: Some(512),
+            memory_bytes: Some(64 << 20),
+            binds: vec![Bind {
+                host: "/sb".into(),
+                container: "/mnt/mesos/sandbox".into(),
+                read_only: false,
+            }],
+            options: Options {
+                log_driver: Some("json-file".into()),
+                log_opts: vec![("max-size".into(), "10m".into())],
+                ..Default::default()
+            },
+        };
+        let body = create_body(&spec);
+        assert_eq!(body.cmd, None, "no command: the image's CMD");
+        assert_eq!(body.env, Some(vec!["PORT0=31000".to_string()]));
+        assert_eq!(
+            body.exposed_ports,
+            Some(vec!["53/tcp".to_string(), "53/udp".to_string()])
+        );
+        let host = body.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("bridge"));
+        assert_eq!(host.cpu_shares, Some(512));
+        assert_eq!(host.memory, Some(64 << 20));
+        assert_eq!(
+            host.binds,
+            Some(vec!["/sb:/mnt/mesos/sandbox:rw".to_string()])
+        );
+        let ports = host.port_bindings.unwrap();
+        assert_eq!(
+            ports["53/udp"].as_ref().unwrap()[0].host_port.as_deref(),
+            Some("31000")
+        );
+        let log = host.log_config.unwrap();
+        assert_eq!(log.typ.as_deref(), Some("json-file"));
+        assert_eq!(log.config.unwrap()["max-size"], "10m");
+    }
+}
