@@ -49,7 +49,7 @@ pub enum Command {
     /// Undo what setup did, from its own record.
     Uninstall,
     /// Remove containers whose executor is gone.
-    Reap,
+    Reap(crate::reap::ReapArgs),
     /// Print shell completions.
     Completions {
         /// The shell to complete for.
@@ -111,7 +111,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Command::Setup(_) => not_built("setup"),
         Command::Status => not_built("status"),
         Command::Uninstall => not_built("uninstall"),
-        Command::Reap => not_built("reap"),
+        Command::Reap(args) => crate::reap::main(args),
     }
 }
 

@@ -5,3 +5,4 @@
 pub mod cli;
 pub mod exec;
 pub mod proto;
+pub mod reap;

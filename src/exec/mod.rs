@@ -8,6 +8,7 @@ pub mod agent;
 pub mod config;
 pub mod docker;
 pub mod executor;
+pub mod liveness;
 pub mod recordio;
 pub mod spec;
 pub mod task;
@@ -44,6 +45,16 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
         }
     };
     init_logging(&config);
+    let _alive = match liveness::hold(&config.directory) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!(
+                "mesos-docker executor: cannot lock the sandbox {}: {e}",
+                config.directory.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
     tracing::info!(
         version = crate::cli::VERSION,
         executor = %config.executor_id,

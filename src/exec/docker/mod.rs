@@ -52,6 +52,14 @@ pub enum DockerError {
     Pull { image: String, reason: String },
 }
 
+/// A container and its labels.
+#[derive(Debug, Clone)]
+pub struct Labelled {
+    pub id: String,
+    pub name: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
 /// How a container ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exit {
@@ -309,6 +317,31 @@ impl Runtime {
             .build();
         let found = bounded("ps", self.docker.list_containers(Some(options))).await?;
         Ok(found.into_iter().filter_map(|c| c.id).collect())
+    }
+
+    /// Every container carrying our executor label, with its labels.
+    pub async fn our_containers(&self) -> Result<Vec<Labelled>, DockerError> {
+        let filters = HashMap::from([("label".to_string(), vec![LABEL_EXECUTOR.to_string()])]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let found = bounded("ps", self.docker.list_containers(Some(options))).await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|c| {
+                Some(Labelled {
+                    id: c.id?,
+                    name: c
+                        .names
+                        .and_then(|n| n.first().cloned())
+                        .unwrap_or_default()
+                        .trim_start_matches('/')
+                        .to_string(),
+                    labels: c.labels.unwrap_or_default().into_iter().collect(),
+                })
+            })
+            .collect())
     }
 
     /// Removes what an earlier incarnation of this executor left behind.

@@ -3,7 +3,7 @@ use std::path::Path;
 use super::*;
 use crate::proto::{
     AgentId, CommandInfo, ContainerInfo, Environment, ExecutorId, Label, Labels, Resource, TaskId,
-    Value, container_info::DockerInfo, container_info::docker_info, environment::Variable, value,
+    container_info::DockerInfo, container_info::docker_info, environment::Variable, value,
 };
 
 fn scalar_resource(name: &str, v: f64) -> Resource {
