@@ -1,30 +1,578 @@
 //! The executor end to end: the real binary, launched by the test agent as a
-//! Mesos agent would, running real containers on the real Docker daemon.
+//! Mesos agent would, running real containers on the real Docker daemon with
+//! locally built images.
 
 mod support;
 
+use std::process::Command;
+use std::time::{Duration, Instant};
+
 use mesos_docker::proto::TaskState;
-use support::agent::{AgentOptions, TestAgent};
+use mesos_docker::proto::task_status::Reason;
+use support::agent::{AckMode, AgentOptions, Availability, ExecutorProcess, TestAgent};
 use support::fixtures::{self, Era, MarathonApp};
 use support::{images, secs};
 
+/// Launches `app` as Marathon of `era` would and returns the executor and task id.
+async fn launch(agent: &TestAgent, app: MarathonApp, era: Era) -> (ExecutorProcess, String) {
+    let (executor, task) = app.build(era, &fixtures::executor_path());
+    let tid = task.task_id.value.clone();
+    (agent.launch(executor, task).await, tid)
+}
+
+/// Ids of containers (running or not) labelled with this task.
+fn containers_of(task_id: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=mesos-docker.task-id={task_id}"),
+        ])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+fn assert_clean(agent: &TestAgent, tid: &str) {
+    assert!(agent.refusals().is_empty(), "refusals:\n{}", agent.report());
+    assert!(
+        agent.duplicates().is_empty(),
+        "duplicates:\n{}",
+        agent.report()
+    );
+    assert_eq!(agent.terminal_updates(tid), 1, "{}", agent.report());
+    assert!(
+        containers_of(tid).is_empty(),
+        "the container was left behind"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exit_zero_finishes() {
+async fn exit_zero_finishes_and_output_reaches_the_sandbox() {
     let image = images::ensure_busybox();
     let agent = TestAgent::start(AgentOptions::default()).await;
-    let (executor, task) = MarathonApp::new("/ok", &format!("{image} sh -c 'echo hello; exit 0'"))
-        .build(Era::Marathon110, &fixtures::executor_path());
-    let tid = task.task_id.value.clone();
-    let process = agent.launch(executor, task).await;
-    agent.wait_for_state(&tid, TaskState::TaskFinished, secs(60)).await;
-    let status = process.expect_exit(secs(20)).await;
-    assert!(status.success(), "{}", agent.report());
+    let app = MarathonApp::new("/ok", &format!("{image} sh -c 'echo hello; echo oops >&2'"));
+    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    let done = agent
+        .wait_for_state(&tid, TaskState::TaskFinished, secs(60))
+        .await;
+    assert!(
+        process.expect_exit(secs(20)).await.success(),
+        "{}",
+        agent.report()
+    );
     assert_eq!(
         agent.states(&tid),
-        vec![TaskState::TaskStarting, TaskState::TaskRunning, TaskState::TaskFinished],
+        vec![
+            TaskState::TaskStarting,
+            TaskState::TaskRunning,
+            TaskState::TaskFinished
+        ],
+        "{}",
+        agent.report()
+    );
+    assert!(done.message().contains("status 0"));
+    assert!(process.stdout().contains("hello"), "{}", agent.report());
+    assert!(process.stderr().contains("oops"), "{}", agent.report());
+    assert_clean(&agent, &tid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_zero_exit_fails_with_the_code() {
+    let image = images::ensure_busybox();
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    let app = MarathonApp::new("/three", &format!("{image} sh -c 'exit 3'"));
+    let (process, tid) = launch(&agent, app, Era::Marathon07).await;
+    let failed = agent
+        .wait_for_state(&tid, TaskState::TaskFailed, secs(60))
+        .await;
+    assert!(
+        failed.message().contains("status 3"),
+        "{:?}",
+        failed.message
+    );
+    assert!(process.expect_exit(secs(20)).await.success());
+    assert_clean(&agent, &tid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_reports_the_container_address() {
+    let image = images::ensure_busybox();
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    let app = MarathonApp::new("/ip", &format!("{image} sleep 30"));
+    let (process, tid) = launch(&agent, app, Era::Marathon2013).await;
+    let running = agent
+        .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
+        .await;
+    let ips: Vec<String> = running
+        .container_status
+        .iter()
+        .flat_map(|c| &c.network_infos)
+        .flat_map(|n| &n.ip_addresses)
+        .filter_map(|a| a.ip_address.clone())
+        .collect();
+    assert!(
+        ips.iter()
+            .any(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok()),
+        "no IPv4 address in {running:?}"
+    );
+    assert!(agent.kill(process.executor_id(), &tid, Some(secs(1))));
+    agent
+        .wait_for_state(&tid, TaskState::TaskKilled, secs(30))
+        .await;
+    assert!(process.expect_exit(secs(20)).await.success());
+    assert_clean(&agent, &tid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_stops_a_sigterm_honouring_container_within_grace() {
+    let image = images::ensure_busybox();
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    let app = MarathonApp::new(
+        "/polite",
+        &format!(
+            "{image} sh -c 'trap \"echo got-term; exit 0\" TERM; while true; do sleep 0.1; done'"
+        ),
+    )
+    .kill_grace(secs(20));
+    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
+        .await;
+    let asked = Instant::now();
+    assert!(agent.kill(process.executor_id(), &tid, None));
+    agent
+        .wait_for_state(&tid, TaskState::TaskKilled, secs(30))
+        .await;
+    assert!(
+        asked.elapsed() < secs(10),
+        "SIGTERM honoured, no need to wait for the 20s grace"
+    );
+    assert_eq!(
+        agent.states(&tid),
+        vec![
+            TaskState::TaskStarting,
+            TaskState::TaskRunning,
+            TaskState::TaskKilling,
+            TaskState::TaskKilled
+        ],
+        "{}",
+        agent.report()
+    );
+    assert!(process.expect_exit(secs(20)).await.success());
+    assert!(process.stdout().contains("got-term"), "{}", agent.report());
+    assert_clean(&agent, &tid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_escalates_to_sigkill_at_the_end_of_the_grace_period() {
+    let image = images::ensure_busybox();
+    let options = AgentOptions {
+        capabilities: vec![],
+        ..AgentOptions::default()
+    };
+    let agent = TestAgent::start(options).await;
+    let app = MarathonApp::new(
+        "/stubborn",
+        &format!("{image} sh -c 'trap \"\" TERM; while true; do sleep 0.1; done'"),
+    );
+    let (process, tid) = launch(&agent, app, Era::Marathon07).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
+        .await;
+    let asked = Instant::now();
+    assert!(agent.kill(
+        process.executor_id(),
+        &tid,
+        Some(Duration::from_millis(1500))
+    ));
+    let killed = agent
+        .wait_for_state(&tid, TaskState::TaskKilled, secs(30))
+        .await;
+    let took = asked.elapsed();
+    assert!(
+        took >= Duration::from_millis(1400),
+        "killed before the grace period ended: {took:?}"
+    );
+    assert!(killed.message().contains("SIGKILL"), "{:?}", killed.message);
+    assert!(
+        !agent.states(&tid).contains(&TaskState::TaskKilling),
+        "no TASK_KILLING for a framework without the capability"
+    );
+    assert!(process.expect_exit(secs(20)).await.success());
+    assert_clean(&agent, &tid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_image_fails_the_launch_with_a_reason() {
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    let app = MarathonApp::new("/missing", "127.0.0.1:1/mesos-docker-test/no-such-image:1");
+    let (process, tid) = launch(&agent, app, Era::Marathon2013).await;
+    let failed = agent
+        .wait_for_state(&tid, TaskState::TaskFailed, secs(120))
+        .await;
+    assert_eq!(failed.reason(), Reason::ContainerLaunchFailed, "{failed:?}");
+    assert!(
+        failed.message().contains("could not be pulled"),
+        "{:?}",
+        failed.message
+    );
+    assert!(process.expect_exit(secs(20)).await.success());
+    assert_clean(&agent, &tid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_during_the_pull_ends_killed_during_launch() {
+    // A "registry" that accepts connections and never answers: the pull hangs.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    let app = MarathonApp::new("/slowpull", &format!("127.0.0.1:{port}/hangs/forever:1"));
+    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskStarting, secs(30))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(agent.kill(process.executor_id(), &tid, Some(secs(5))));
+    let killed = agent
+        .wait_for_state(&tid, TaskState::TaskKilled, secs(30))
+        .await;
+    assert_eq!(
+        killed.reason(),
+        Reason::TaskKilledDuringLaunch,
+        "{killed:?}"
+    );
+    assert!(process.expect_exit(secs(20)).await.success());
+    assert_clean(&agent, &tid);
+    hold.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_port_spec_is_refused_before_anything_runs() {
+    let image = images::ensure_busybox();
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    // Two container ports but only one host port offered.
+    let app = MarathonApp::new("/ports", &format!("{image} sleep 30"))
+        .ports(&fixtures::free_ports(1))
+        .label("docker.network", "bridge")
+        .label("docker.ports", "80,443");
+    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    let failed = agent
+        .wait_for_state(&tid, TaskState::TaskFailed, secs(60))
+        .await;
+    assert_eq!(failed.reason(), Reason::TaskInvalid, "{failed:?}");
+    assert!(
+        failed.message().contains("2 port mappings"),
+        "{:?}",
+        failed.message
+    );
+    assert_eq!(agent.states(&tid), vec![TaskState::TaskFailed]);
+    assert!(process.expect_exit(secs(20)).await.success());
+    assert_clean(&agent, &tid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_stream_under_checkpointing_loses_and_duplicates_nothing() {
+    let image = images::ensure_busybox();
+    let agent = TestAgent::start(AgentOptions {
+        subscription_backoff_max: Duration::from_millis(300),
+        ..AgentOptions::default()
+    })
+    .await;
+    let app = MarathonApp::new("/flaky", &format!("{image} sh -c 'sleep 2; exit 0'"));
+    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
+        .await;
+    // Updates made while the link is down must arrive through SUBSCRIBE.
+    agent.set_ack_mode(AckMode::Withhold);
+    assert!(agent.drop_stream(process.executor_id()));
+    agent.set_availability(Availability::Recovering).await;
+    tokio::time::sleep(secs(3)).await;
+    agent.set_ack_mode(AckMode::Immediate);
+    agent.set_availability(Availability::Up).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskFinished, secs(60))
+        .await;
+    assert!(
+        process.expect_exit(secs(30)).await.success(),
+        "{}",
+        agent.report()
+    );
+    assert!(agent.disconnects(process.executor_id()) >= 1);
+    assert!(
+        agent.subscribe_calls(process.executor_id()).len() >= 2,
+        "{}",
+        agent.report()
+    );
+    let states = agent.states(&tid);
+    assert_eq!(
+        states,
+        vec![
+            TaskState::TaskStarting,
+            TaskState::TaskRunning,
+            TaskState::TaskFinished
+        ],
+        "{}",
+        agent.report()
+    );
+    // The agent dedupes replays by uuid: an update it had but not yet
+    // acknowledged comes back in SUBSCRIBE, and only that way.
+    for d in agent.duplicates() {
+        assert_eq!(
+            d.via,
+            support::agent::UpdateVia::Resubscribe,
+            "{}",
+            agent.report()
+        );
+    }
+    for r in agent.refusals() {
+        assert_eq!(
+            r.status,
+            503,
+            "only 'still recovering' answers: {}",
+            agent.report()
+        );
+    }
+    assert_eq!(agent.terminal_updates(&tid), 1, "{}", agent.report());
+    assert!(
+        containers_of(&tid).is_empty(),
+        "the container was left behind"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_updates_are_resent_on_resubscribe() {
+    let image = images::ensure_busybox();
+    let agent = TestAgent::start(AgentOptions {
+        ack_mode: AckMode::Withhold,
+        subscription_backoff_max: Duration::from_millis(300),
+        ..AgentOptions::default()
+    })
+    .await;
+    let app = MarathonApp::new("/noack", &format!("{image} sleep 30"));
+    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
+        .await;
+    assert!(agent.send_error(process.executor_id(), "test: please subscribe again"));
+    agent
+        .wait_until("a second SUBSCRIBE", secs(10), |a| {
+            a.subscribe_calls(process.executor_id()).len() >= 2
+        })
+        .await;
+    let again = agent.subscribe_calls(process.executor_id())[1].clone();
+    let sub = again.subscribe.expect("SUBSCRIBE carries `subscribe`");
+    let resent: Vec<i32> = sub
+        .unacknowledged_updates
+        .iter()
+        .map(|u| u.status.state)
+        .collect();
+    assert_eq!(
+        resent,
+        vec![
+            TaskState::TaskStarting as i32,
+            TaskState::TaskRunning as i32
+        ],
+        "every unacknowledged update, in order"
+    );
+    assert_eq!(
+        sub.unacknowledged_tasks.len(),
+        1,
+        "no update acknowledged: the task is resent"
+    );
+    agent.set_ack_mode(AckMode::Immediate);
+    agent.release_acks();
+    assert!(agent.kill(process.executor_id(), &tid, Some(secs(1))));
+    agent
+        .wait_for_state(&tid, TaskState::TaskKilled, secs(30))
+        .await;
+    assert!(
+        process.expect_exit(secs(20)).await.success(),
         "{}",
         agent.report()
     );
     assert!(agent.refusals().is_empty(), "{}", agent.report());
-    assert!(process.stdout().contains("hello"), "{}", agent.report());
+    assert_eq!(agent.terminal_updates(&tid), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_timeout_kills_the_container_and_exits_non_zero() {
+    let image = images::ensure_busybox();
+    let agent = TestAgent::start(AgentOptions {
+        recovery_timeout: secs(2),
+        subscription_backoff_max: Duration::from_millis(300),
+        ..AgentOptions::default()
+    })
+    .await;
+    let app = MarathonApp::new("/orphan", &format!("{image} sleep 300"));
+    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
+        .await;
+    agent.set_availability(Availability::Down).await;
+    let status = process.expect_exit(secs(30)).await;
+    assert!(!status.success(), "gave up: non-zero exit");
+    assert!(
+        process.logs().contains("recovery timeout"),
+        "{}",
+        process.logs()
+    );
+    assert!(
+        containers_of(&tid).is_empty(),
+        "the container was left behind"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_checkpointing_a_lost_agent_ends_the_executor() {
+    let image = images::ensure_busybox();
+    let agent = TestAgent::start(AgentOptions {
+        checkpoint: false,
+        ..AgentOptions::default()
+    })
+    .await;
+    let app = MarathonApp::new("/nockpt", &format!("{image} sleep 300"));
+    let (process, tid) = launch(&agent, app, Era::Marathon07).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
+        .await;
+    assert!(agent.drop_stream(process.executor_id()));
+    let status = process.expect_exit(secs(30)).await;
+    assert!(!status.success());
+    assert!(
+        containers_of(&tid).is_empty(),
+        "the container was left behind"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_kills_within_the_grace_period_and_exits_zero() {
+    let image = images::ensure_busybox();
+    let agent = TestAgent::start(AgentOptions {
+        shutdown_grace: secs(4),
+        ..AgentOptions::default()
+    })
+    .await;
+    let app = MarathonApp::new(
+        "/shut",
+        &format!("{image} sh -c 'trap \"\" TERM; while true; do sleep 0.1; done'"),
+    )
+    .kill_grace(secs(60));
+    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
+        .await;
+    let asked = Instant::now();
+    assert!(agent.shutdown(process.executor_id()));
+    agent
+        .wait_for_state(&tid, TaskState::TaskKilled, secs(10))
+        .await;
+    let status = process.expect_exit(secs(10)).await;
+    assert!(
+        asked.elapsed() < secs(4),
+        "within the shutdown grace, not the 60s kill policy"
+    );
+    assert!(status.success(), "{}", agent.report());
+    assert_clean(&agent, &tid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_is_sent_and_never_reaches_the_container() {
+    let image = images::ensure_busybox();
+    let agent = TestAgent::start(AgentOptions {
+        authenticate: true,
+        ..AgentOptions::default()
+    })
+    .await;
+    let app = MarathonApp::new("/env", &format!("{image} env"));
+    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskFinished, secs(60))
+        .await;
+    assert!(
+        process.expect_exit(secs(20)).await.success(),
+        "{}",
+        agent.report()
+    );
+    let token = agent
+        .token(process.executor_id())
+        .expect("a token was issued");
+    let env = process.stdout();
+    assert!(env.contains("MESOS_SANDBOX=/mnt/mesos/sandbox"), "{env}");
+    assert!(env.contains("MESOS_TASK_ID="), "{env}");
+    assert!(
+        !env.contains(&token),
+        "the token leaked into the container: {env}"
+    );
+    assert!(
+        !env.contains("MESOS_EXECUTOR_ID"),
+        "the executor's own environment leaked: {env}"
+    );
+    assert!(!process.logs().contains(&token), "the token was logged");
+    assert_clean(&agent, &tid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_2013_redis_demo_answers_on_the_first_host_port() {
+    let image = images::ensure_redis();
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    let ports = fixtures::free_ports(2);
+    let app = MarathonApp::new("/redis", image).ports(&ports);
+    let (process, tid) = launch(&agent, app, Era::Marathon2013).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
+        .await;
+    // Offers carry ports as sorted ranges: the first host port is the lowest.
+    let first = *ports.iter().min().unwrap() as u16;
+    let reply = redis_roundtrip(first).await;
+    assert_eq!(reply, "+OK\r\n$1\r\n7\r\n", "{}", agent.report());
+    assert!(agent.kill(process.executor_id(), &tid, Some(secs(5))));
+    agent
+        .wait_for_state(&tid, TaskState::TaskKilled, secs(30))
+        .await;
+    assert!(process.expect_exit(secs(20)).await.success());
+    assert_clean(&agent, &tid);
+}
+
+/// `SET x 7` then `GET x` over RESP, retried while redis starts.
+async fn redis_roundtrip(port: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deadline = Instant::now() + secs(20);
+    loop {
+        let attempt = async {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+            s.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$1\r\n7\r\n*2\r\n$3\r\nGET\r\n$1\r\nx\r\n")
+                .await?;
+            let mut got = Vec::new();
+            let mut buf = [0u8; 64];
+            while !got.ends_with(b"7\r\n") {
+                let n = tokio::time::timeout(secs(2), s.read(&mut buf)).await??;
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                String::from_utf8_lossy(&got).into_owned(),
+            )
+        };
+        match attempt.await {
+            Ok(reply) if reply.ends_with("7\r\n") => return reply,
+            other if Instant::now() > deadline => {
+                panic!("redis did not answer on {port}: {other:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
 }

@@ -155,10 +155,16 @@ impl MarathonApp {
     }
 
     pub fn build(&self, era: Era, executor_path: &Path) -> (ExecutorInfo, TaskInfo) {
-        let task_id = self.task_id.clone().unwrap_or_else(|| self.new_task_id(era));
+        let task_id = self
+            .task_id
+            .clone()
+            .unwrap_or_else(|| self.new_task_id(era));
         let path = executor_path.display();
         let command = CommandInfo {
-            value: Some(format!("chmod ug+rx '{path}' && exec '{path}' {}", self.cmd)),
+            value: Some(format!(
+                "chmod ug+rx '{path}' && exec '{path}' {}",
+                self.cmd
+            )),
             environment: (era != Era::Marathon2013).then(|| Environment {
                 variables: self
                     .environment(era, &task_id)
@@ -268,7 +274,10 @@ impl MarathonApp {
             let keys: Vec<&str> = self.labels.keys().map(String::as_str).collect();
             env.insert("MARATHON_APP_LABELS".into(), keys.join(" "));
             for (k, v) in &self.labels {
-                env.insert(format!("MARATHON_APP_LABEL_{}", k.to_uppercase()), v.clone());
+                env.insert(
+                    format!("MARATHON_APP_LABEL_{}", k.to_uppercase()),
+                    v.clone(),
+                );
             }
             if let Some(d) = &self.docker {
                 env.insert("MARATHON_APP_DOCKER_IMAGE".into(), d.image.clone());
@@ -295,8 +304,9 @@ impl MarathonApp {
                 "ports": vec![0; self.host_ports.len()],
             }),
             _ => {
-                let service_ports: Vec<u64> =
-                    (0..self.host_ports.len() as u64).map(|i| 10000 + i).collect();
+                let service_ports: Vec<u64> = (0..self.host_ports.len() as u64)
+                    .map(|i| 10000 + i)
+                    .collect();
                 let mut app = json!({
                     "id": self.id,
                     "cmd": self.cmd,
@@ -363,11 +373,13 @@ impl MarathonApp {
                     .port_mappings
                     .iter()
                     .zip(&self.host_ports)
-                    .map(|((cp, proto), hp)| container_info::docker_info::PortMapping {
-                        host_port: u32::try_from(*hp).expect("port fits u32"),
-                        container_port: *cp,
-                        protocol: Some(proto.clone()),
-                    })
+                    .map(
+                        |((cp, proto), hp)| container_info::docker_info::PortMapping {
+                            host_port: u32::try_from(*hp).expect("port fits u32"),
+                            container_port: *cp,
+                            protocol: Some(proto.clone()),
+                        },
+                    )
                     .collect(),
                 privileged: Some(d.privileged),
                 parameters: d

@@ -87,13 +87,19 @@ pub fn agent_environment(env: &LaunchEnv, sandbox: &Path) -> BTreeMap<String, St
     set("MESOS_SLAVE_ID", env.agent_id.clone());
     set("MESOS_SLAVE_PID", format!("slave(1)@{}", env.endpoint));
     set("MESOS_HTTP_COMMAND_EXECUTOR", "0".into());
-    set("MESOS_CHECKPOINT", if env.checkpoint { "1" } else { "0" }.into());
+    set(
+        "MESOS_CHECKPOINT",
+        if env.checkpoint { "1" } else { "0" }.into(),
+    );
     set(
         "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
         stout_duration(env.shutdown_grace),
     );
     if env.checkpoint {
-        set("MESOS_RECOVERY_TIMEOUT", stout_duration(env.recovery_timeout));
+        set(
+            "MESOS_RECOVERY_TIMEOUT",
+            stout_duration(env.recovery_timeout),
+        );
         set(
             "MESOS_SUBSCRIPTION_BACKOFF_MAX",
             stout_duration(env.subscription_backoff_max),

@@ -308,7 +308,11 @@ impl TestAgent {
 
     /// Any event, even one a real agent would not send (fuzzing the executor).
     #[must_use]
-    pub fn send_event(&self, executor_id: &str, event: &mesos_docker::proto::executor::Event) -> bool {
+    pub fn send_event(
+        &self,
+        executor_id: &str,
+        event: &mesos_docker::proto::executor::Event,
+    ) -> bool {
         self.shared.send_event(executor_id, event)
     }
 
@@ -480,7 +484,12 @@ impl TestAgent {
     }
 
     /// Waits until `done` holds; on timeout panics with what was recorded.
-    pub async fn wait_until(&self, what: &str, timeout: Duration, mut done: impl FnMut(&Self) -> bool) {
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&Self) -> bool,
+    ) {
         let deadline = Instant::now() + timeout;
         loop {
             let notified = self.shared.changed.notified();
@@ -489,7 +498,10 @@ impl TestAgent {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                panic!("timed out after {timeout:?} waiting for {what}\n{}", self.report());
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}\n{}",
+                    self.report()
+                );
             }
             // Polls too: a state change may come from a process exit.
             let _ = tokio::time::timeout(left.min(Duration::from_millis(200)), notified).await;
@@ -497,7 +509,12 @@ impl TestAgent {
     }
 
     /// Waits for an update of the task in `state` and returns it.
-    pub async fn wait_for_state(&self, task_id: &str, state: TaskState, timeout: Duration) -> TaskStatus {
+    pub async fn wait_for_state(
+        &self,
+        task_id: &str,
+        state: TaskState,
+        timeout: Duration,
+    ) -> TaskStatus {
         let what = format!("{} of task {task_id}", state.as_str_name());
         self.wait_until(&what, timeout, |a| {
             a.updates(task_id).iter().any(|s| s.state == state as i32)

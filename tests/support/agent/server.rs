@@ -79,7 +79,19 @@ impl Server {
 
     /// Listens again on the same port after `stop`.
     pub async fn restart(self: &Arc<Self>) -> std::io::Result<()> {
-        let listener = TcpListener::bind(self.addr).await?;
+        // `stop` aborts the accept loop, but its listener closes only when
+        // that task is next polled: retry briefly while the port is still held.
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         self.serve(listener);
         Ok(())
     }
@@ -96,7 +108,9 @@ impl Server {
                 if r.status == 401 {
                     resp.headers_mut().insert(
                         header::WWW_AUTHENTICATE,
-                        "Bearer realm=\"mesos-agent-executor\"".parse().expect("ascii"),
+                        "Bearer realm=\"mesos-agent-executor\""
+                            .parse()
+                            .expect("ascii"),
                     );
                 }
                 if r.status == 405 {
@@ -117,7 +131,10 @@ impl Server {
         let shared = &self.shared;
         if req.uri().path() != EXECUTOR_API {
             return shared.refuse(
-                Refusal::new(404, format!("no endpoint {} on this agent", req.uri().path())),
+                Refusal::new(
+                    404,
+                    format!("no endpoint {} on this agent", req.uri().path()),
+                ),
                 None,
             );
         }

@@ -213,7 +213,9 @@ impl Shared {
             let ex = st.executors.get_mut(&eid).expect("looked up");
             ex.subscribe_calls.push(call);
             if matches!(ex.phase, Phase::Terminating | Phase::Terminated) {
-                tx.send(wire::event_record(&wire::simple_event(event::Type::Shutdown)));
+                tx.send(wire::event_record(&wire::simple_event(
+                    event::Type::Shutdown,
+                )));
                 drop(tx);
                 self.changed.notify_waiters();
                 return Reply::Stream(body);
@@ -364,9 +366,9 @@ impl State {
             return;
         };
         let partition_aware = self.frameworks.get(&ex.framework_id).is_some_and(|f| {
-            f.capabilities.iter().any(|c| {
-                c.r#type == Some(framework_info::capability::Type::PartitionAware as i32)
-            })
+            f.capabilities
+                .iter()
+                .any(|c| c.r#type == Some(framework_info::capability::Type::PartitionAware as i32))
         });
         let lost: Vec<TaskId> = ex
             .launched
@@ -381,12 +383,8 @@ impl State {
             } else {
                 TaskState::TaskLost
             };
-            let status = self.agent_status(
-                &task_id,
-                state,
-                "Task launched during agent restart",
-                None,
-            );
+            let status =
+                self.agent_status(&task_id, state, "Task launched during agent restart", None);
             self.agent_updates.push(status);
             self.dropped.push(task_id.value);
         }

@@ -180,8 +180,7 @@ pub fn subscribe_media_type(accept: Option<&str>) -> Result<&'static str, Refusa
                     .is_some_and(|q| q <= 0.0)
             });
             let (kind, _) = wanted.split_once('/').unwrap_or((wanted, ""));
-            !q_zero
-                && (media == wanted || media == "*/*" || media == format!("{kind}/*").as_str())
+            !q_zero && (media == wanted || media == "*/*" || media == format!("{kind}/*").as_str())
         }),
     };
     if acceptable(JSON) {
