@@ -224,8 +224,15 @@ impl Shared {
             // closes (cleanly: the executor sees the stream end).
             ex.stream = Some(tx);
             ex.phase = Phase::Running;
+            let subscribed = st.subscribed_event(&eid);
+            st.executors[&eid]
+                .stream
+                .as_ref()
+                .expect("just set")
+                .send(wire::event_record(&subscribed));
             body
         };
+        // Replayed updates are taken (and acknowledged) like UPDATE calls.
         for update in subscribe.unacknowledged_updates {
             self.take_update(&eid, update.status, UpdateVia::Resubscribe);
         }
@@ -236,12 +243,9 @@ impl Shared {
             .map(|t| t.task_id.value.clone())
             .collect();
         st.drop_lost_tasks(&eid, &known);
-        let subscribed = st.subscribed_event(&eid);
         let ex = st.executors.get_mut(&eid).expect("looked up");
-        let queued = std::mem::take(&mut ex.queued);
         if let Some(tx) = &ex.stream {
-            tx.send(wire::event_record(&subscribed));
-            for task in queued {
+            for task in std::mem::take(&mut ex.queued) {
                 tx.send(wire::event_record(&wire::launch_event(task.clone())));
                 ex.launched.insert(task.task_id.value.clone(), task);
             }
