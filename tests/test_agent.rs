@@ -325,6 +325,14 @@ async fn bearer_token_is_required_when_authenticating() {
     let wrong = RawClient::new(s.agent.url()).with_token(other_token);
     let answer = wrong.call(&call).await;
     assert_eq!(answer.status, 403, "{}", answer.body);
+    assert!(
+        answer.body.ends_with(&format!(
+            "does not contain an 'eid' claim with the executor ID {}, which is set in the call",
+            s.eid
+        )),
+        "{}",
+        answer.body
+    );
 
     let mut stream = s.client.subscribe(&call).await;
     assert_eq!(kind(&stream.expect(WAIT).await), event::Type::Subscribed);
