@@ -763,3 +763,51 @@ fn stout_durations() {
     assert_eq!(stout_duration(Duration::from_secs(7200)), "2hrs");
     assert_eq!(stout_duration(Duration::ZERO), "0ns");
 }
+
+#[tokio::test]
+async fn heartbeat_calls_are_accepted_and_unknown_calls_not_implemented() {
+    let s = setup(AgentOptions::default()).await;
+    let mut stream = s.client.subscribe(&s.subscribe_call()).await;
+    stream.expect(WAIT).await;
+    let mut heartbeat = s.subscribe_call();
+    heartbeat.subscribe = None;
+    heartbeat.r#type = Some(call::Type::Heartbeat as i32);
+    assert_eq!(s.client.call(&heartbeat).await.status, 202);
+    heartbeat.r#type = Some(call::Type::Unknown as i32);
+    assert_eq!(s.client.call(&heartbeat).await.status, 501);
+}
+
+#[tokio::test]
+async fn an_executor_that_dies_leaves_its_tasks_failed_and_cannot_come_back() {
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    let (mut executor, task) =
+        MarathonApp::new("/short", "ignored").build(Era::Marathon110, &executor_path());
+    let eid = executor.executor_id.value.clone();
+    let tid = task.task_id.value.clone();
+    // The process only waits for a file; the test subscribes on its behalf.
+    executor.command.as_mut().unwrap().value =
+        Some("while [ ! -e go ]; do sleep 0.05; done".into());
+    let process = agent.launch(executor, task).await;
+    let client = RawClient::new(agent.url());
+    let call = wire::subscribe_call(agent.framework_id(), &eid, vec![], vec![]);
+    let mut stream = client.subscribe(&call).await;
+    stream.expect(WAIT).await;
+    assert_eq!(kind(&stream.expect(WAIT).await), event::Type::Launch);
+    std::fs::write(process.sandbox().join("go"), b"").unwrap();
+    assert!(process.expect_exit(WAIT).await.success());
+    agent
+        .wait_until("the agent to fail the task", WAIT, |a| {
+            !a.agent_updates().is_empty()
+        })
+        .await;
+    let failed = &agent.agent_updates()[0];
+    assert_eq!(failed.task_id.value, tid);
+    assert_eq!(failed.state, TaskState::TaskFailed as i32);
+    assert_eq!(
+        failed.reason,
+        Some(task_status::Reason::ExecutorTerminated as i32)
+    );
+    // Whoever subscribes for the dead executor is told to shut down.
+    let mut late = client.subscribe(&call).await;
+    assert_eq!(kind(&late.expect(WAIT).await), event::Type::Shutdown);
+}
