@@ -267,9 +267,19 @@ impl MarathonApp {
         env.insert("MARATHON_APP_ID".into(), self.id.clone());
         env.insert("MARATHON_APP_VERSION".into(), self.version.clone());
         if era == Era::Marathon110 {
-            env.insert("MARATHON_APP_RESOURCE_CPUS".into(), self.cpus.to_string());
-            env.insert("MARATHON_APP_RESOURCE_MEM".into(), self.mem.to_string());
-            env.insert("MARATHON_APP_RESOURCE_DISK".into(), self.disk.to_string());
+            // Scala's Double.toString: "128.0", as `{:?}` prints it.
+            env.insert(
+                "MARATHON_APP_RESOURCE_CPUS".into(),
+                format!("{:?}", self.cpus),
+            );
+            env.insert(
+                "MARATHON_APP_RESOURCE_MEM".into(),
+                format!("{:?}", self.mem),
+            );
+            env.insert(
+                "MARATHON_APP_RESOURCE_DISK".into(),
+                format!("{:?}", self.disk),
+            );
             env.insert("MARATHON_APP_RESOURCE_GPUS".into(), "0".into());
             let keys: Vec<&str> = self.labels.keys().map(String::as_str).collect();
             env.insert("MARATHON_APP_LABELS".into(), keys.join(" "));

@@ -46,3 +46,33 @@ pub fn ensure_redis() -> &'static str {
     ensure(REDIS);
     REDIS
 }
+
+/// Talks RESP to a redis at `addr`: `SET x <value>` then `GET x`, returning
+/// what GET answered. For the 2013 demo (`cmd='<redis image>'`).
+pub fn redis_set_get(addr: std::net::SocketAddr, value: &str) -> std::io::Result<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let stream = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
+    let mut writer = stream.try_clone()?;
+    write!(
+        writer,
+        "*3\r\n$3\r\nSET\r\n$1\r\nx\r\n${}\r\n{value}\r\n*2\r\n$3\r\nGET\r\n$1\r\nx\r\n",
+        value.len()
+    )?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    let mut next = |line: &mut String| -> std::io::Result<String> {
+        line.clear();
+        reader.read_line(line)?;
+        Ok(line.trim_end().to_string())
+    };
+    let set = next(&mut line)?;
+    if set != "+OK" {
+        return Err(std::io::Error::other(format!("SET answered {set:?}")));
+    }
+    let header = next(&mut line)?;
+    if !header.starts_with('$') {
+        return Err(std::io::Error::other(format!("GET answered {header:?}")));
+    }
+    next(&mut line)
+}

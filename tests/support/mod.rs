@@ -38,7 +38,8 @@
 //! - Faults: `drop_stream(eid)` breaks the stream mid-response;
 //!   `set_availability(Recovering)` drops every connection and answers 503;
 //!   `Down` stops listening (connection refused); `Up` comes back on the same
-//!   port. A second SUBSCRIBE from anyone replaces (cleanly closes) the first.
+//!   port. A second SUBSCRIBE from anyone replaces (cleanly closes) the first:
+//!   open one with `client::RawClient::new(agent.url()).with_token(agent.token(eid))`.
 //! - Acks: `AckMode::{Immediate, Withhold, Delay(d)}` via `set_ack_mode`;
 //!   `release_acks()` sends withheld ones. Duplicates and replays are acked too.
 //! - Records: `updates(task)` (all, in order, duplicates included),

@@ -75,7 +75,6 @@ impl TestAgent {
         let shared = Shared::new(agent_id.clone());
         shared.lock().ack_mode = options.ack_mode;
         let server = Server::bind(Arc::clone(&shared), options.authenticate)
-            .await
             .expect("binding the test agent on 127.0.0.1");
         let framework = FrameworkInfo {
             user: options.user.clone(),

@@ -28,8 +28,8 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn bind(shared: Arc<Shared>, auth: bool) -> std::io::Result<Arc<Self>> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+    pub fn bind(shared: Arc<Shared>, auth: bool) -> std::io::Result<Arc<Self>> {
+        let listener = listen("127.0.0.1:0".parse().expect("an address"))?;
         let server = Arc::new(Server {
             shared,
             addr: listener.local_addr()?,
@@ -79,17 +79,16 @@ impl Server {
 
     /// Listens again on the same port after `stop`.
     pub async fn restart(self: &Arc<Self>) -> std::io::Result<()> {
-        // `stop` aborts the accept loop, but its listener closes only when
-        // that task is next polled: retry briefly while the port is still held.
+        // The aborted accept task drops its listener at its next poll, so the
+        // port may still be taken for a moment.
         let mut tries = 0;
         let listener = loop {
-            match TcpListener::bind(self.addr).await {
-                Ok(l) => break l,
+            match listen(self.addr) {
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 100 => {
                     tries += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 }
-                Err(e) => return Err(e),
+                other => break other?,
             }
         };
         self.serve(listener);
@@ -194,6 +193,13 @@ impl Server {
             Err(Refusal::new(401, "Unauthorized: invalid token"))
         }
     }
+}
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(128)
 }
 
 fn plain(status: StatusCode, message: String) -> Response<Body> {

@@ -166,7 +166,7 @@ impl Shared {
                 _ if !st.frameworks.contains_key(&fid) => {
                     Some(Refusal::new(400, "Framework cannot be found"))
                 }
-                Some(ex) if ex.framework_id == fid => claims_refusal(ex, token, &fid, &eid)
+                Some(ex) if ex.framework_id == fid => claims_refusal(&st, token, &fid, &eid)
                     .or_else(|| {
                         (ex.phase == Phase::Registering
                             && call.r#type != Some(call::Type::Subscribe as i32))
@@ -224,8 +224,15 @@ impl Shared {
             // closes (cleanly: the executor sees the stream end).
             ex.stream = Some(tx);
             ex.phase = Phase::Running;
+            let subscribed = st.subscribed_event(&eid);
+            st.executors[&eid]
+                .stream
+                .as_ref()
+                .expect("just set")
+                .send(wire::event_record(&subscribed));
             body
         };
+        // Replayed updates are taken (and acknowledged) like UPDATE calls.
         for update in subscribe.unacknowledged_updates {
             self.take_update(&eid, update.status, UpdateVia::Resubscribe);
         }
@@ -236,12 +243,9 @@ impl Shared {
             .map(|t| t.task_id.value.clone())
             .collect();
         st.drop_lost_tasks(&eid, &known);
-        let subscribed = st.subscribed_event(&eid);
         let ex = st.executors.get_mut(&eid).expect("looked up");
-        let queued = std::mem::take(&mut ex.queued);
         if let Some(tx) = &ex.stream {
-            tx.send(wire::event_record(&subscribed));
-            for task in queued {
+            for task in std::mem::take(&mut ex.queued) {
                 tx.send(wire::event_record(&wire::launch_event(task.clone())));
                 ex.launched.insert(task.task_id.value.clone(), task);
             }
@@ -342,20 +346,43 @@ impl Shared {
     }
 }
 
-/// With authentication on, the token's claims must name this framework,
-/// executor and container (`verifyExecutorClaims`).
-fn claims_refusal(ex: &Executor, token: Option<&str>, fid: &str, eid: &str) -> Option<Refusal> {
+/// With authentication on, the token's claims (the framework, executor and
+/// container it was issued for) must match the call (`verifyExecutorClaims`).
+fn claims_refusal(st: &State, token: Option<&str>, fid: &str, eid: &str) -> Option<Refusal> {
     let token = token?;
-    if ex.token.as_deref() == Some(token) {
-        return None;
-    }
-    Some(Refusal::new(
-        403,
+    let holder = st
+        .executors
+        .iter()
+        .find(|(_, ex)| ex.token.as_deref() == Some(token))
+        .map(|(id, ex)| {
+            (
+                ex.framework_id.as_str(),
+                id.as_str(),
+                ex.container_id.as_str(),
+            )
+        })?;
+    let (claim_fid, claim_eid, claim_cid) = holder;
+    let principal =
+        format!("{{\"cid\":\"{claim_cid}\",\"eid\":\"{claim_eid}\",\"fid\":\"{claim_fid}\"}}");
+    let message = if claim_fid != fid {
         format!(
-            "Authenticated principal '{token}' does not contain an 'eid' claim with the \
-             executor ID {eid} of framework {fid}, which is set in the call"
-        ),
-    ))
+            "Authenticated principal '{principal}' does not contain an 'fid' claim with the \
+             framework ID {fid}, which is set in the call"
+        )
+    } else if claim_eid != eid {
+        format!(
+            "Authenticated principal '{principal}' does not contain an 'eid' claim with the \
+             executor ID {eid}, which is set in the call"
+        )
+    } else if claim_cid != st.executors[eid].container_id {
+        format!(
+            "Authenticated principal '{principal}' does not contain a 'cid' claim with the \
+             correct active ContainerID"
+        )
+    } else {
+        return None;
+    };
+    Some(Refusal::new(403, message))
 }
 
 impl State {
