@@ -67,7 +67,7 @@ pub fn main(args: ReapArgs) -> ExitCode {
 /// longer holds its sandbox lock. Returns the orphans and how many live ones
 /// were left alone.
 pub async fn reap(dry_run: bool) -> Result<(Vec<Orphan>, usize), DockerError> {
-    let runtime = Runtime::connect().await?;
+    let runtime = Runtime::connect(crate::exec::docker::DEFAULT_CALL_TIMEOUT).await?;
     let mut orphans = Vec::new();
     let mut alive = 0;
     for c in runtime.our_containers().await? {

@@ -66,6 +66,9 @@ pub struct Config {
     pub subscription_backoff_max: Duration,
     pub shutdown_grace_period: Duration,
     pub auth_token: Option<Secret>,
+    /// Bound on each short Docker Engine API call (MESOS_DOCKER_API_TIMEOUT,
+    /// ours, not the agent's): a hung daemon becomes a failed task.
+    pub docker_api_timeout: Duration,
 }
 
 impl Config {
@@ -112,6 +115,10 @@ impl Config {
             shutdown_grace_period: duration(
                 "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
                 DEFAULT_SHUTDOWN_GRACE,
+            )?,
+            docker_api_timeout: duration(
+                "MESOS_DOCKER_API_TIMEOUT",
+                crate::exec::docker::DEFAULT_CALL_TIMEOUT,
             )?,
             auth_token: get("MESOS_EXECUTOR_AUTHENTICATION_TOKEN")
                 .filter(|t| !t.is_empty())

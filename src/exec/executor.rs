@@ -96,9 +96,9 @@ impl Executor {
         let (accepted_tx, accepted) = mpsc::unbounded_channel();
         Executor {
             client: Arc::new(AgentClient::new(&config)),
+            runtime: SharedRuntime::new(config.docker_api_timeout),
             config,
             argv,
-            runtime: SharedRuntime::default(),
             tasks: BTreeMap::new(),
             unacknowledged: Vec::new(),
             framework: None,
@@ -603,7 +603,7 @@ impl Executor {
         let runtime = self.runtime.clone();
         let executor_id = self.config.executor_id.clone();
         tokio::spawn(async move {
-            if let Ok(rt) = task::runtime(&runtime).await {
+            if let Ok(rt) = runtime.get().await {
                 match rt.remove_stale(&executor_id).await {
                     Ok(0) => {}
                     Ok(n) => {

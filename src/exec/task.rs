@@ -51,19 +51,34 @@ pub struct Kill {
 
 /// The Docker connection, made on first use so a slow or absent daemon never
 /// delays subscribing to the agent.
-pub type SharedRuntime = Arc<OnceCell<Result<Runtime, String>>>;
+#[derive(Clone)]
+pub struct SharedRuntime {
+    cell: Arc<OnceCell<Result<Runtime, String>>>,
+    timeout: Duration,
+}
 
-pub async fn runtime(shared: &SharedRuntime) -> Result<Runtime, String> {
-    shared
-        .get_or_init(|| async {
-            let r = Runtime::connect().await.map_err(|e| e.to_string());
-            if let Ok(rt) = &r {
-                info!(api = %rt.api_version(), "connected to the Docker daemon");
-            }
-            r
-        })
-        .await
-        .clone()
+impl SharedRuntime {
+    pub fn new(timeout: Duration) -> SharedRuntime {
+        SharedRuntime {
+            cell: Arc::default(),
+            timeout,
+        }
+    }
+
+    pub async fn get(&self) -> Result<Runtime, String> {
+        self.cell
+            .get_or_init(|| async {
+                let r = Runtime::connect(self.timeout)
+                    .await
+                    .map_err(|e| e.to_string());
+                if let Ok(rt) = &r {
+                    info!(api = %rt.api_version(), "connected to the Docker daemon");
+                }
+                r
+            })
+            .await
+            .clone()
+    }
 }
 
 pub struct Runner {
@@ -121,7 +136,7 @@ impl Runner {
         };
         self.report(TaskState::TaskStarting, None, None);
 
-        let runtime = match runtime(&self.runtime).await {
+        let runtime = match self.runtime.get().await {
             Ok(r) => r,
             Err(e) => {
                 self.report(

@@ -26,9 +26,12 @@ use crate::exec::spec::{ContainerSpec, LABEL_EXECUTOR, Protocol};
 /// Oldest Engine API we speak: Docker 1.13 (2017), the first with `init`.
 pub const MIN_API: (usize, usize) = (1, 25);
 
-/// Bound on every short Engine API call. Long operations (pull, wait, logs)
-/// are bounded by their callers instead.
-const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default bound on every short Engine API call. Long operations (pull,
+/// wait, logs) are bounded by their callers instead.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A year: effectively no limit, without overflowing a deadline.
+const NO_CLIENT_TIMEOUT: Duration = Duration::from_secs(365 * 86_400);
 
 #[derive(Debug, Error)]
 pub enum DockerError {
@@ -70,19 +73,18 @@ pub struct Exit {
 #[derive(Clone)]
 pub struct Runtime {
     docker: Docker,
+    timeout: Duration,
 }
 
 async fn bounded<T>(
+    timeout: Duration,
     op: &'static str,
     fut: impl Future<Output = Result<T, BollardError>>,
 ) -> Result<T, DockerError> {
-    match tokio::time::timeout(CALL_TIMEOUT, fut).await {
+    match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(source)) => Err(DockerError::Api { op, source }),
-        Err(_) => Err(DockerError::Timeout {
-            op,
-            after: CALL_TIMEOUT,
-        }),
+        Err(_) => Err(DockerError::Timeout { op, after: timeout }),
     }
 }
 
@@ -108,7 +110,7 @@ pub fn with_default_tag(image: &str) -> String {
 
 impl Runtime {
     /// Connects and negotiates the API version down to what the daemon speaks.
-    pub async fn connect() -> Result<Runtime, DockerError> {
+    pub async fn connect(timeout: Duration) -> Result<Runtime, DockerError> {
         let endpoint =
             std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
         let docker = Docker::connect_with_defaults()
@@ -116,14 +118,16 @@ impl Runtime {
                 endpoint: endpoint.clone(),
                 source,
             })?
-            .with_timeout(CALL_TIMEOUT);
-        let docker = match tokio::time::timeout(CALL_TIMEOUT, docker.negotiate_version()).await {
+            // bollard's own timeout covers whole requests, including waits
+            // that last as long as the container: our calls carry their own.
+            .with_timeout(NO_CLIENT_TIMEOUT);
+        let docker = match tokio::time::timeout(timeout, docker.negotiate_version()).await {
             Ok(Ok(d)) => d,
             Ok(Err(source)) => return Err(DockerError::Connect { endpoint, source }),
             Err(_) => {
                 return Err(DockerError::Timeout {
                     op: "version",
-                    after: CALL_TIMEOUT,
+                    after: timeout,
                 });
             }
         };
@@ -133,7 +137,7 @@ impl Runtime {
                 found: v.to_string(),
             });
         }
-        Ok(Runtime { docker })
+        Ok(Runtime { docker, timeout })
     }
 
     pub fn api_version(&self) -> String {
@@ -141,7 +145,7 @@ impl Runtime {
     }
 
     pub async fn image_exists(&self, image: &str) -> Result<bool, DockerError> {
-        match tokio::time::timeout(CALL_TIMEOUT, self.docker.inspect_image(image)).await {
+        match tokio::time::timeout(self.timeout, self.docker.inspect_image(image)).await {
             Ok(Ok(_)) => Ok(true),
             Ok(Err(e)) if is_not_found(&e) => Ok(false),
             Ok(Err(source)) => Err(DockerError::Api {
@@ -150,7 +154,7 @@ impl Runtime {
             }),
             Err(_) => Err(DockerError::Timeout {
                 op: "image inspect",
-                after: CALL_TIMEOUT,
+                after: self.timeout,
             }),
         }
     }
@@ -194,7 +198,12 @@ impl Runtime {
 
     /// Ports the image declares (`EXPOSE`), for the 2013-style port binding.
     pub async fn exposed_ports(&self, image: &str) -> Result<Vec<(u16, Protocol)>, DockerError> {
-        let info = bounded("image inspect", self.docker.inspect_image(image)).await?;
+        let info = bounded(
+            self.timeout,
+            "image inspect",
+            self.docker.inspect_image(image),
+        )
+        .await?;
         let declared = info
             .config
             .and_then(|c| c.exposed_ports)
@@ -218,6 +227,7 @@ impl Runtime {
             .name(&spec.name)
             .build();
         let created = bounded(
+            self.timeout,
             "create",
             self.docker
                 .create_container(Some(options), create_body(spec)),
@@ -227,12 +237,17 @@ impl Runtime {
     }
 
     pub async fn start(&self, id: &str) -> Result<(), DockerError> {
-        bounded("start", self.docker.start_container(id, None)).await
+        bounded(self.timeout, "start", self.docker.start_container(id, None)).await
     }
 
     /// The container's addresses on every network it joined, and its pid.
     pub async fn addresses(&self, id: &str) -> Result<(Vec<IpAddr>, Option<u32>), DockerError> {
-        let info = bounded("inspect", self.docker.inspect_container(id, None)).await?;
+        let info = bounded(
+            self.timeout,
+            "inspect",
+            self.docker.inspect_container(id, None),
+        )
+        .await?;
         let mut ips = Vec::new();
         let networks = info
             .network_settings
@@ -274,7 +289,12 @@ impl Runtime {
                 });
             }
         };
-        let info = bounded("inspect", self.docker.inspect_container(id, None)).await?;
+        let info = bounded(
+            self.timeout,
+            "inspect",
+            self.docker.inspect_container(id, None),
+        )
+        .await?;
         let oom_killed = info.state.and_then(|s| s.oom_killed).unwrap_or(false);
         Ok(Exit { code, oom_killed })
     }
@@ -284,7 +304,13 @@ impl Runtime {
         let options = KillContainerOptionsBuilder::default()
             .signal(signal)
             .build();
-        match bounded("kill", self.docker.kill_container(id, Some(options))).await {
+        match bounded(
+            self.timeout,
+            "kill",
+            self.docker.kill_container(id, Some(options)),
+        )
+        .await
+        {
             Err(DockerError::Api {
                 source: BollardError::DockerResponseServerError { status_code, .. },
                 ..
@@ -298,7 +324,13 @@ impl Runtime {
             .force(true)
             .v(true)
             .build();
-        match bounded("remove", self.docker.remove_container(id, Some(options))).await {
+        match bounded(
+            self.timeout,
+            "remove",
+            self.docker.remove_container(id, Some(options)),
+        )
+        .await
+        {
             Err(DockerError::Api { source, .. }) if is_not_found(&source) => Ok(()),
             other => other,
         }
@@ -315,7 +347,12 @@ impl Runtime {
             .all(true)
             .filters(&filters)
             .build();
-        let found = bounded("ps", self.docker.list_containers(Some(options))).await?;
+        let found = bounded(
+            self.timeout,
+            "ps",
+            self.docker.list_containers(Some(options)),
+        )
+        .await?;
         Ok(found.into_iter().filter_map(|c| c.id).collect())
     }
 
@@ -326,7 +363,12 @@ impl Runtime {
             .all(true)
             .filters(&filters)
             .build();
-        let found = bounded("ps", self.docker.list_containers(Some(options))).await?;
+        let found = bounded(
+            self.timeout,
+            "ps",
+            self.docker.list_containers(Some(options)),
+        )
+        .await?;
         Ok(found
             .into_iter()
             .filter_map(|c| {

@@ -1,0 +1,125 @@
+//! A Docker daemon that is absent, hung or too old must still end the task
+//! with a terminal update that names the daemon's failure, and the executor
+//! must exit. Each test points the executor at a socket of its own (through
+//! DOCKER_HOST in the command environment); the shared daemon is never touched.
+
+mod support;
+
+use std::path::Path;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use mesos_docker::proto::TaskState;
+use mesos_docker::proto::task_status::Reason;
+use support::agent::{AgentOptions, TestAgent};
+use support::fixtures::{self, Era, MarathonApp};
+use support::{images, secs};
+use tokio::net::UnixListener;
+
+async fn run_against(socket: &Path, api_timeout: &str, cmd: &str) -> (TestAgent, String, bool) {
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    let app = MarathonApp::new("/daemonfault", cmd)
+        .env("DOCKER_HOST", &format!("unix://{}", socket.display()))
+        .env("MESOS_DOCKER_API_TIMEOUT", api_timeout);
+    let (executor, task) = app.build(Era::Marathon07, &fixtures::executor_path());
+    let tid = task.task_id.value.clone();
+    let process = agent.launch(executor, task).await;
+    let exited_ok = process.expect_exit(secs(60)).await.success();
+    (agent, tid, exited_ok)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_daemon_fails_the_task_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("hung.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let (agent, tid, exited_ok) = run_against(&socket, "2secs", "busybox true").await;
+    let failed = agent
+        .wait_for_state(&tid, TaskState::TaskFailed, secs(5))
+        .await;
+    assert_eq!(failed.reason(), Reason::ContainerLaunchFailed);
+    assert!(
+        failed
+            .message()
+            .contains("no answer from the Docker daemon within 2s"),
+        "{:?}",
+        failed.message
+    );
+    assert!(exited_ok, "{}", agent.report());
+    assert_eq!(agent.terminal_updates(&tid), 1);
+    hold.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absent_daemon_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("nobody-home.sock");
+    let (agent, tid, exited_ok) = run_against(&socket, "5secs", "busybox true").await;
+    let failed = agent
+        .wait_for_state(&tid, TaskState::TaskFailed, secs(5))
+        .await;
+    assert!(
+        failed.message().contains("cannot reach the Docker daemon"),
+        "{:?}",
+        failed.message
+    );
+    assert!(exited_ok, "{}", agent.report());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_older_than_supported_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("old.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    // Answers every request as Docker 1.0 (API 1.12) would answer /version.
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|_req| async {
+                    let body = r#"{"Version":"1.0.0","ApiVersion":"1.12","Os":"linux"}"#;
+                    Ok::<_, std::convert::Infallible>(
+                        hyper::Response::builder()
+                            .header("Content-Type", "application/json")
+                            .body(Full::new(Bytes::from(body)))
+                            .unwrap(),
+                    )
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let (agent, tid, exited_ok) = run_against(&socket, "5secs", "busybox true").await;
+    let failed = agent
+        .wait_for_state(&tid, TaskState::TaskFailed, secs(5))
+        .await;
+    assert!(
+        failed
+            .message()
+            .contains("Engine API 1.12, older than 1.25"),
+        "{:?}",
+        failed.message
+    );
+    assert!(exited_ok, "{}", agent.report());
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_may_outlive_the_api_call_timeout() {
+    let image = images::ensure_busybox();
+    let socket = Path::new("/var/run/docker.sock");
+    let (agent, tid, exited_ok) =
+        run_against(socket, "1secs", &format!("{image} sh -c 'sleep 3'")).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskFinished, secs(5))
+        .await;
+    assert!(exited_ok, "{}", agent.report());
+}
