@@ -212,3 +212,95 @@ fn without_the_agents_environment_it_says_what_is_missing() {
         "{err}"
     );
 }
+
+/// The variables the agent gives an executor, for tests that start one by hand.
+fn agent_env(
+    agent: &TestAgent,
+    framework_id: &str,
+    executor_id: &str,
+    sandbox: &std::path::Path,
+) -> Vec<(String, String)> {
+    [
+        ("PATH", "/usr/sbin:/usr/bin:/sbin:/bin".to_string()),
+        ("MESOS_FRAMEWORK_ID", framework_id.to_string()),
+        ("MESOS_EXECUTOR_ID", executor_id.to_string()),
+        ("MESOS_AGENT_ENDPOINT", agent.endpoint()),
+        ("MESOS_DIRECTORY", sandbox.display().to_string()),
+        ("MESOS_SLAVE_ID", agent.agent_id().to_string()),
+        ("MESOS_CHECKPOINT", "1".to_string()),
+        ("MESOS_RECOVERY_TIMEOUT", "30secs".to_string()),
+        ("MESOS_SUBSCRIPTION_BACKOFF_MAX", "200ms".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_framework_is_final_not_retried() {
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    let sandbox = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mesos-docker"))
+        .args(["exec", "busybox"])
+        .env_clear()
+        .envs(agent_env(
+            &agent,
+            "no-such-framework",
+            "marathon-x",
+            sandbox.path(),
+        ))
+        .env("MESOS_DOCKER_LOG", "stderr")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        started.elapsed() < secs(10),
+        "a 400 is not retried until the recovery timeout"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("400") && err.contains("Framework cannot be found"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_before_subscribed_ends_a_late_executor_cleanly() {
+    let image = images::ensure_busybox();
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    let (executor, task) = MarathonApp::new("/late", &format!("{image} sleep 300"))
+        .build(Era::Marathon110, &fixtures::executor_path());
+    let tid = task.task_id.value.clone();
+    let eid = executor.executor_id.value.clone();
+    let first = agent.launch(executor, task).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
+        .await;
+    first.kill9();
+    first.expect_exit(secs(10)).await;
+    // The agent has given up on that executor: a process subscribing as it
+    // is told SHUTDOWN and nothing else.
+    let sandbox = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mesos-docker"))
+        .args(["exec", image])
+        .env_clear()
+        .envs(agent_env(
+            &agent,
+            agent.framework_id(),
+            &eid,
+            sandbox.path(),
+        ))
+        .env("MESOS_DOCKER_LOG", "stderr")
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("SHUTDOWN"), "{err}");
+    // Clean up what the SIGKILLed executor left (the reaper's job on a node).
+    for id in containers_of(&tid) {
+        let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+    }
+}
