@@ -176,7 +176,7 @@ md_pick_privilege() {
     sudo true || md_die "sudo failed; run this script as root instead"
     return 0
   fi
-  md_die "$md_why_root needs root, this shell runs as $(id -un 2>/dev/null || id -u), and sudo is not installed. Run the installer as root, e.g. as root: curl -fsSL <url>/install.sh | sh -s -- <setup arguments>; or set MESOS_DOCKER_INSTALL_DIR to a directory you can write and MESOS_DOCKER_SKIP_SETUP=1"
+  md_die "$md_why_root needs root, this shell runs as $(id -un 2>/dev/null || id -u), and sudo is not installed. Run the installer as root (for example in a root shell: curl -fsSL <url>/install.sh | sh -s -- <setup arguments>), install sudo, or set MESOS_DOCKER_INSTALL_DIR to a directory you can write and MESOS_DOCKER_SKIP_SETUP=1 to install only the binary"
 }
 
 md_as_root() {
@@ -271,8 +271,10 @@ md_fetch() {
       return 0
     fi
   fi
-  md_fetch_error=$(grep -v '^ ' "$md_tmp/fetch.log" | grep -i -e error -e failed -e 'curl:' -e unable | head -n 3 | tr '\n' ' ')
-  [ -n "$md_fetch_error" ] || md_fetch_error=$(tail -n 2 "$md_tmp/fetch.log" | tr '\n' ' ')
+  md_fetch_error=$(grep -v '^ ' "$md_tmp/fetch.log" | grep -i -e error -e failed -e 'curl:' -e unable | head -n 3)
+  [ -n "$md_fetch_error" ] || md_fetch_error=$(tail -n 2 "$md_tmp/fetch.log")
+  [ -n "$md_fetch_error" ] || md_fetch_error="$md_fetcher failed and said nothing"
+  md_fetch_error=$(printf '%s' "$md_fetch_error" | tr '\n' ' ' | sed 's/ *$//')
   return 1
 }
 
@@ -341,6 +343,16 @@ md_installed_version() {
   printf '%s\n' "${md_v%% *}"
 }
 
+# What to check when a release file cannot be downloaded.
+md_missing_hint() {
+  if [ "$md_tag" = latest ]; then
+    printf 'Check MESOS_DOCKER_DOWNLOAD_URL=%s\n' "$md_base"
+  else
+    printf 'Is %s a released version? Check MESOS_DOCKER_VERSION=%s and MESOS_DOCKER_DOWNLOAD_URL=%s\n' \
+      "$md_tag" "$md_version" "$md_base"
+  fi
+}
+
 # Sets md_expected (and md_expected_from) from the pin and/or SHA256SUMS.
 md_expected_digest() {
   md_expected=$md_pin
@@ -349,12 +361,8 @@ md_expected_digest() {
     return 0
   fi
   md_sums_url=$(md_asset_url SHA256SUMS)
-  if ! md_fetch "$md_sums_url" "$md_tmp/SHA256SUMS"; then
-    if [ "$md_tag" = latest ]; then
-      md_die "could not download $md_sums_url: $md_fetch_error (check MESOS_DOCKER_DOWNLOAD_URL=$md_base)"
-    fi
-    md_die "could not download $md_sums_url: $md_fetch_error. Is $md_tag a released version? Check MESOS_DOCKER_VERSION=$md_version and MESOS_DOCKER_DOWNLOAD_URL=$md_base"
-  fi
+  md_fetch "$md_sums_url" "$md_tmp/SHA256SUMS" ||
+    md_die "could not download $md_sums_url: $md_fetch_error. $(md_missing_hint)"
   md_check_signature
   md_sums_entry "$md_tmp/SHA256SUMS" "$md_asset" ||
     md_die "$md_sums_url lists no $md_asset; releases exist for: $md_releases"
@@ -428,7 +436,7 @@ md_install() {
   md_bin_url=$(md_asset_url "$md_asset")
   md_say "downloading $md_bin_url"
   md_fetch "$md_bin_url" "$md_tmp/$md_asset" ||
-    md_die "could not download $md_bin_url: $md_fetch_error"
+    md_die "could not download $md_bin_url: $md_fetch_error. $(md_missing_hint)"
   md_verify_download "$md_tmp/$md_asset" "$md_bin_url"
   md_install_file "$md_tmp/$md_asset"
 }

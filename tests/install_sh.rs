@@ -716,6 +716,21 @@ fn a_pinned_version_missing_on_the_server_is_a_clear_error() {
     );
     assert!(!server.fetched(ASSET));
     assert!(host.leftovers().is_empty());
+
+    // Pinned by digest, the binary is the first thing fetched: same advice.
+    let plain = Server::http(&dist);
+    let mut cmd = host.command_for(&dash(), &plain);
+    cmd.env("MESOS_DOCKER_VERSION", "9.9.9")
+        .env("MESOS_DOCKER_SHA256", sha256_hex(real_binary()));
+    assert_failed_with(
+        &install(cmd),
+        &[
+            &format!("/v9.9.9/{ASSET}"),
+            "404",
+            "Is v9.9.9 a released version?",
+        ],
+    );
+    assert!(host.leftovers().is_empty());
 }
 
 #[test]

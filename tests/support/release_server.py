@@ -32,7 +32,10 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
     def log_request(self, code="-", size="-"):
         with self.lock, open(self.log_path, "a", encoding="utf-8") as log:
-            log.write(f"{self.command} {self.path} {int(code) if str(code).isdigit() else code}\n")
+            # A request that did not parse has no command or path.
+            command = getattr(self, "command", None) or "-"
+            path = getattr(self, "path", None) or "-"
+            log.write(f"{command} {path} {int(code) if str(code).isdigit() else code}\n")
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
         pass
