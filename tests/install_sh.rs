@@ -1131,20 +1131,33 @@ fn check_glibc_rejects_a_binary_built_against_this_hosts_glibc() {
 
 const DEBIAN11_IMAGE: &str = "mesos-docker-test/debian11";
 
-/// Runs scripts/release into target/tmp/release-dist once per test process.
-fn release_dist() -> &'static Path {
-    static DIST: OnceLock<PathBuf> = OnceLock::new();
+/// A release made by scripts/release, signed with a key made for the test.
+struct Release {
+    dir: PathBuf,
+    signers: PathBuf,
+}
+
+/// Runs `scripts/release --sign` into target/tmp once per test process.
+fn release_dist() -> &'static Release {
+    static DIST: OnceLock<Release> = OnceLock::new();
     DIST.get_or_init(|| {
         need("python3", "python3 python3-venv");
         need("objdump", "binutils");
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("release-dist");
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let keys = tmp.join(format!("release-key-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&keys);
+        fs::create_dir_all(&keys).unwrap();
+        let (key, signers) = signing_key(&keys, "release");
+        let dir = tmp.join("release-dist");
         run_checked(
             Command::new(repo().join("scripts/release"))
+                .arg("--sign")
+                .arg(&key)
                 .arg("--out")
-                .arg(&out)
+                .arg(&dir)
                 .current_dir(repo()),
         );
-        out
+        Release { dir, signers }
     })
 }
 
@@ -1198,7 +1211,7 @@ fn debian11_image() -> &'static str {
 #[test]
 #[ignore = "slow (release build); scripts/test runs it with --include-ignored"]
 fn release_binary_needs_no_glibc_newer_than_2_17() {
-    let dist = release_dist();
+    let dist = &release_dist().dir;
     let binary = dist.join(ASSET);
     let out = run_checked(
         Command::new(repo().join("scripts/check-glibc"))
@@ -1221,7 +1234,7 @@ fn release_binary_needs_no_glibc_newer_than_2_17() {
 #[test]
 #[ignore = "slow (release build, debootstrap); scripts/test runs it with --include-ignored"]
 fn release_installs_and_runs_on_debian_11() {
-    let dist = release_dist();
+    let dist = &release_dist().dir;
     let image = debian11_image();
     let digest = sha256_hex(&fs::read(dist.join(ASSET)).unwrap());
     // Debian 11 minbase has neither curl nor wget: the air-gapped path, with
@@ -1259,4 +1272,29 @@ fn release_installs_and_runs_on_debian_11() {
         "{}",
         report(&out)
     );
+}
+
+#[test]
+#[ignore = "slow (release build); scripts/test runs it with --include-ignored"]
+fn signed_release_installs_over_https_with_the_signature_required() {
+    let release = release_dist();
+    // A mirror: v<VERSION> and latest both lead to the release directory.
+    let mirror = TempDir::new().unwrap();
+    make_readable_by_all(mirror.path());
+    symlink(&release.dir, mirror.path().join(format!("v{VERSION}"))).unwrap();
+    symlink(&release.dir, mirror.path().join("latest")).unwrap();
+    let server = Server::start(mirror.path(), true, None);
+    let host = Host::new();
+    let mut cmd = host.command_for(&dash(), &server);
+    cmd.env("MESOS_DOCKER_SIGNERS", &release.signers)
+        .env("MESOS_DOCKER_REQUIRE_SIGNATURE", "1");
+    let out = install(cmd);
+    assert_ok(&out);
+    assert!(
+        text(&out.stderr).contains("SHA256SUMS signature verified"),
+        "{}",
+        report(&out)
+    );
+    assert_installed(&host, &fs::read(release.dir.join(ASSET)).unwrap());
+    assert!(server.fetched("SHA256SUMS.sig"));
 }
