@@ -431,10 +431,15 @@ fn path_without(parent: &Path, without: &[&str]) -> String {
     dir.display().to_string()
 }
 
-fn fresh_install_with(shell: &[&str]) {
+/// The real binary released on an HTTPS mirror, and a fresh host.
+fn served() -> (Dist, Server, Host) {
     let dist = Dist::new(real_binary());
     let server = Server::https(&dist);
-    let host = Host::new();
+    (dist, server, Host::new())
+}
+
+fn fresh_install_with(shell: &[&str]) {
+    let (_dist, server, host) = served();
     let out = install(host.command_for(shell, &server));
     assert_ok(&out);
     assert_installed(&host, real_binary());
@@ -461,9 +466,7 @@ fn fresh_install_over_https_with_busybox_sh() {
 
 #[test]
 fn latest_resolves_to_the_latest_directory_and_a_pin_to_its_version() {
-    let dist = Dist::new(real_binary());
-    let server = Server::https(&dist);
-    let host = Host::new();
+    let (_dist, server, host) = served();
     assert_ok(&install(host.command_for(&dash(), &server)));
     assert!(
         server
@@ -485,9 +488,7 @@ fn latest_resolves_to_the_latest_directory_and_a_pin_to_its_version() {
 
 #[test]
 fn rerun_downloads_no_binary() {
-    let dist = Dist::new(real_binary());
-    let server = Server::https(&dist);
-    let host = Host::new();
+    let (_dist, server, host) = served();
     assert_ok(&install(host.command_for(&dash(), &server)));
     let first = server.requests().len();
 
@@ -568,9 +569,7 @@ fn truncations(script: &[u8]) -> Vec<&[u8]> {
 }
 
 fn truncated_script_runs_nothing_with(shell: &[&str]) {
-    let dist = Dist::new(real_binary());
-    let server = Server::https(&dist);
-    let host = Host::new();
+    let (_dist, server, host) = served();
     let script = script();
     let cuts = truncations(&script);
     assert!(cuts.len() > 100, "only {} cuts", cuts.len());
@@ -617,9 +616,7 @@ fn truncated_script_runs_nothing_in_busybox_sh() {
 #[test]
 fn wget_without_curl() {
     need("wget", "wget");
-    let dist = Dist::new(real_binary());
-    let server = Server::https(&dist);
-    let host = Host::new();
+    let (_dist, server, host) = served();
     let mut cmd = host.command_for(&dash(), &server);
     cmd.env("PATH", path_without(host.dir.path(), &["curl"]));
     let out = install(cmd);
@@ -665,9 +662,7 @@ fn curl_refuses_a_redirect_to_plain_http() {
 
 #[test]
 fn neither_curl_nor_wget_is_a_clear_error() {
-    let dist = Dist::new(real_binary());
-    let server = Server::https(&dist);
-    let host = Host::new();
+    let (_dist, server, host) = served();
     let mut cmd = host.command_for(&dash(), &server);
     cmd.env("PATH", path_without(host.dir.path(), &["curl", "wget"]));
     let out = install(cmd);
@@ -699,9 +694,7 @@ fn sha256_falls_back_to_shasum_then_openssl() {
 
 #[test]
 fn a_pinned_version_missing_on_the_server_is_a_clear_error() {
-    let dist = Dist::new(real_binary());
-    let server = Server::https(&dist);
-    let host = Host::new();
+    let (dist, server, host) = served();
     let mut cmd = host.command_for(&dash(), &server);
     cmd.env("MESOS_DOCKER_VERSION", "9.9.9");
     let out = install(cmd);
@@ -797,20 +790,23 @@ fn a_local_binary_is_verified_against_the_pin() {
     assert_installed(&host, real_binary());
 }
 
-#[test]
-fn non_root_without_sudo_is_told_what_to_do() {
-    let setpriv = need("setpriv", "util-linux");
-    let dist = Dist::new(real_binary());
-    let server = Server::https(&dist);
-    let host = Host::new();
-    // The install directory's parent belongs to root and is not writable by nobody.
-    let shell = [
+/// dash run as nobody through setpriv.
+fn as_nobody(setpriv: &Path) -> [&str; 5] {
+    [
         setpriv.to_str().unwrap(),
         "--reuid=65534",
         "--regid=65534",
         "--clear-groups",
         "dash",
-    ];
+    ]
+}
+
+#[test]
+fn non_root_without_sudo_is_told_what_to_do() {
+    let setpriv = need("setpriv", "util-linux");
+    let (_dist, server, host) = served();
+    // The install directory's parent belongs to root and is not writable by nobody.
+    let shell = as_nobody(&setpriv);
     let mut cmd = host.command_for(&shell, &server);
     cmd.env("PATH", path_without(host.dir.path(), &["sudo"]))
         .env_remove("MESOS_DOCKER_SKIP_SETUP")
@@ -833,18 +829,10 @@ fn non_root_without_sudo_is_told_what_to_do() {
 #[test]
 fn non_root_can_install_into_its_own_directory_without_setup() {
     let setpriv = need("setpriv", "util-linux");
-    let dist = Dist::new(real_binary());
-    let server = Server::https(&dist);
-    let host = Host::new();
+    let (_dist, server, host) = served();
     fs::create_dir(host.install_dir()).unwrap();
     std::os::unix::fs::chown(host.install_dir(), Some(NOBODY), Some(NOBODY)).unwrap();
-    let shell = [
-        setpriv.to_str().unwrap(),
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "dash",
-    ];
+    let shell = as_nobody(&setpriv);
     let mut cmd = host.command_for(&shell, &server);
     cmd.env("PATH", path_without(host.dir.path(), &["sudo"]));
     let out = install(cmd);
