@@ -69,6 +69,11 @@ pub struct Config {
     /// Bound on each short Docker Engine API call (MESOS_DOCKER_API_TIMEOUT,
     /// ours, not the agent's): a hung daemon becomes a failed task.
     pub docker_api_timeout: Duration,
+    /// The node policy file (MESOS_DOCKER_POLICY, default /etc/mesos-docker/policy.toml).
+    pub policy_path: PathBuf,
+    /// Cap each container's CPU at its request (MESOS_DOCKER_CFS_QUOTA=1),
+    /// as the agent's --cgroups_enable_cfs does for Mesos containers.
+    pub cfs_quota: bool,
 }
 
 impl Config {
@@ -87,6 +92,17 @@ impl Config {
                 Some(v) => {
                     parse_duration(&v).map_err(|why| ConfigError::Invalid { var, value: v, why })
                 }
+            }
+        };
+        let flag = |var: &'static str| -> Result<bool, ConfigError> {
+            match get(var).as_deref() {
+                None | Some("0") | Some("false") | Some("") => Ok(false),
+                Some("1") | Some("true") => Ok(true),
+                Some(other) => Err(ConfigError::Invalid {
+                    var,
+                    value: other.to_string(),
+                    why: "expected 1 or 0".into(),
+                }),
             }
         };
         let checkpoint = match get("MESOS_CHECKPOINT").as_deref() {
@@ -120,6 +136,10 @@ impl Config {
                 "MESOS_DOCKER_API_TIMEOUT",
                 crate::exec::docker::DEFAULT_CALL_TIMEOUT,
             )?,
+            cfs_quota: flag("MESOS_DOCKER_CFS_QUOTA")?,
+            policy_path: get("MESOS_DOCKER_POLICY")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(crate::exec::policy::DEFAULT_PATH)),
             auth_token: get("MESOS_EXECUTOR_AUTHENTICATION_TOKEN")
                 .filter(|t| !t.is_empty())
                 .map(Secret),

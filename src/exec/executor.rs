@@ -15,8 +15,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::exec::agent::{self, AgentClient, AgentError, EventStream};
 use crate::exec::config::Config;
+use crate::exec::policy::Policy;
 use crate::exec::spec;
-use crate::exec::task::{self, Kill, Report, Runner, SharedRuntime};
+use crate::exec::task::{self, Kill, KillCause, Refusal, Report, Runner, SharedRuntime};
 use crate::proto::executor::{Call, Event, call, event};
 use crate::proto::framework_info::capability;
 use crate::proto::task_status::{Reason, Source};
@@ -88,6 +89,9 @@ pub struct Executor {
     cleaned_stale: bool,
     /// The latest UPDATE POST; the next one waits for it, keeping order.
     last_post: Option<JoinHandle<()>>,
+    /// The node policy, or why it could not be read (then every task is
+    /// refused: a policy that cannot be read must not fail open).
+    policy: Result<Policy, String>,
 }
 
 impl Executor {
@@ -95,6 +99,7 @@ impl Executor {
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let (accepted_tx, accepted) = mpsc::unbounded_channel();
         Executor {
+            policy: Policy::load(&config.policy_path).map_err(|e| e.to_string()),
             client: Arc::new(AgentClient::new(&config)),
             runtime: SharedRuntime::new(config.docker_api_timeout),
             config,
@@ -338,7 +343,8 @@ impl Executor {
                     let grace = k
                         .kill_policy
                         .and_then(|p| p.grace_period)
-                        .map(|d| Duration::from_nanos(d.nanoseconds.max(0) as u64));
+                        .as_ref()
+                        .map(duration);
                     self.kill(&k.task_id.value, grace);
                 }
             }
@@ -383,7 +389,15 @@ impl Executor {
             framework_id: &self.config.framework_id,
             sandbox: &self.config.directory,
             agent_hostname: self.agent.as_ref().map(|a| a.hostname.as_str()),
-        });
+            cfs_quota: self.config.cfs_quota,
+        })
+        .map_err(Refusal::from)
+        .and_then(|s| self.authorize(s, &task));
+        let kill_policy_grace = task
+            .kill_policy
+            .as_ref()
+            .and_then(|p| p.grace_period.as_ref())
+            .map(duration);
         let (kills_tx, kills) = mpsc::unbounded_channel();
         let runner = Runner {
             task_id: task_id.clone(),
@@ -392,12 +406,9 @@ impl Executor {
             runtime: self.runtime.clone(),
             kills,
             reports: self.reports_tx.clone(),
+            max_completion: task.max_completion_time.as_ref().map(duration),
+            kill_grace: kill_policy_grace.unwrap_or(DEFAULT_KILL_GRACE),
         };
-        let kill_policy_grace = task
-            .kill_policy
-            .as_ref()
-            .and_then(|p| p.grace_period.as_ref())
-            .map(|d| Duration::from_nanos(d.nanoseconds.max(0) as u64));
         self.tasks.insert(
             task_id,
             TaskEntry {
@@ -416,6 +427,27 @@ impl Executor {
             let id = self.tasks.keys().last().cloned().unwrap_or_default();
             self.send_kill(&id, grace);
         }
+    }
+
+    /// Holds the container to the node policy.
+    fn authorize(
+        &self,
+        spec: spec::ContainerSpec,
+        task: &TaskInfo,
+    ) -> Result<spec::ContainerSpec, Refusal> {
+        let unauthorized = |message: String| Refusal {
+            reason: Reason::TaskUnauthorized,
+            message,
+        };
+        let policy = self.policy.as_ref().map_err(|e| unauthorized(e.clone()))?;
+        policy
+            .check(
+                &spec,
+                spec::scalar(&task.resources, "cpus"),
+                spec::scalar(&task.resources, "mem"),
+            )
+            .map_err(|v| unauthorized(v.to_string()))?;
+        Ok(spec)
     }
 
     /// A task this executor will not run: one TASK_FAILED, nothing else.
@@ -470,6 +502,7 @@ impl Executor {
             let _ = entry.kills.send(Kill {
                 grace,
                 killing_state: self.killing_state(),
+                cause: KillCause::Requested,
             });
         }
     }
@@ -644,6 +677,11 @@ impl Executor {
 enum Flow {
     Continue,
     Resubscribe,
+}
+
+/// A protobuf duration; a negative one is no time at all.
+fn duration(d: &crate::proto::DurationInfo) -> Duration {
+    Duration::from_nanos(u64::try_from(d.nanoseconds).unwrap_or(0))
 }
 
 async fn join_opt<T>(handle: &mut Option<JoinHandle<T>>) -> T {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod docker;
 pub mod executor;
 pub mod liveness;
+pub mod policy;
 pub mod recordio;
 pub mod spec;
 pub mod task;

@@ -41,12 +41,36 @@ pub fn is_terminal(state: TaskState) -> bool {
     )
 }
 
-/// A request from the executor loop to its runner.
-#[derive(Debug, Clone, Copy)]
+/// A request to stop the task's container.
+#[derive(Debug, Clone)]
 pub struct Kill {
     pub grace: Duration,
     /// The framework understands TASK_KILLING.
     pub killing_state: bool,
+    pub cause: KillCause,
+}
+
+/// Why a task is being stopped; the first cause decides its terminal state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KillCause {
+    /// KILL from the framework, SHUTDOWN, or the executor giving up: TASK_KILLED.
+    Requested,
+    /// TaskInfo.max_completion_time passed: TASK_FAILED.
+    MaxCompletionTime(Duration),
+}
+
+impl KillCause {
+    /// The terminal state, reason and message for a task stopped this way.
+    fn ending(&self, how: &str) -> (TaskState, Option<Reason>, String) {
+        match self {
+            KillCause::Requested => (TaskState::TaskKilled, None, how.to_string()),
+            KillCause::MaxCompletionTime(limit) => (
+                TaskState::TaskFailed,
+                Some(Reason::MaxCompletionTimeReached),
+                format!("did not complete within its max_completion_time of {limit:?}: {how}"),
+            ),
+        }
+    }
 }
 
 /// The Docker connection, made on first use so a slow or absent daemon never
@@ -81,18 +105,38 @@ impl SharedRuntime {
     }
 }
 
+/// Why a task is refused before anything runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub reason: Reason,
+    pub message: String,
+}
+
+impl From<spec::SpecError> for Refusal {
+    fn from(e: spec::SpecError) -> Refusal {
+        Refusal {
+            reason: Reason::TaskInvalid,
+            message: e.to_string(),
+        }
+    }
+}
+
 pub struct Runner {
     pub task_id: String,
-    pub spec: Result<ContainerSpec, spec::SpecError>,
+    pub spec: Result<ContainerSpec, Refusal>,
     pub sandbox: PathBuf,
     pub runtime: SharedRuntime,
     pub kills: mpsc::UnboundedReceiver<Kill>,
     pub reports: mpsc::UnboundedSender<Report>,
+    /// TaskInfo.max_completion_time, counted from the launch.
+    pub max_completion: Option<Duration>,
+    /// The grace period a kill of the runner's own making gets.
+    pub kill_grace: Duration,
 }
 
 enum Launched {
     Running(String),
-    Killed,
+    Killed(KillCause),
     Failed(Reason, String),
 }
 
@@ -123,13 +167,13 @@ impl Runner {
     }
 
     pub async fn run(mut self) {
-        let spec = match std::mem::replace(&mut self.spec, Err(spec::SpecError::NoImage)) {
+        let spec = match std::mem::replace(&mut self.spec, Err(spec::SpecError::NoImage.into())) {
             Ok(s) => s,
-            Err(e) => {
+            Err(refusal) => {
                 self.report(
                     TaskState::TaskFailed,
-                    Some(Reason::TaskInvalid),
-                    Some(e.to_string()),
+                    Some(refusal.reason),
+                    Some(refusal.message),
                 );
                 return;
             }
@@ -149,24 +193,29 @@ impl Runner {
         };
 
         let mut created: Option<String> = None;
+        let completion_deadline = self.max_completion.map(|d| (Instant::now() + d, d));
         let launched = {
             let launch = launch(&runtime, spec, &mut created);
             tokio::pin!(launch);
             tokio::select! {
                 result = &mut launch => result,
-                Some(_) = self.kills.recv() => Launched::Killed,
+                Some(kill) = self.kills.recv() => Launched::Killed(kill.cause),
+                () = sleep_until_opt(completion_deadline.map(|(at, _)| at)) => {
+                    Launched::Killed(KillCause::MaxCompletionTime(completion_deadline.map_or(Duration::ZERO, |(_, d)| d)))
+                }
             }
         };
         let id = match launched {
             Launched::Running(id) => id,
-            Launched::Killed => {
+            Launched::Killed(cause) => {
                 if let Some(id) = &created {
                     remove(&runtime, id).await;
                 }
+                let (state, reason, message) = cause.ending("killed before its container started");
                 self.report(
-                    TaskState::TaskKilled,
-                    Some(Reason::TaskKilledDuringLaunch),
-                    Some("killed before its container started".into()),
+                    state,
+                    reason.or(Some(Reason::TaskKilledDuringLaunch)),
+                    Some(message),
                 );
                 return;
             }
@@ -198,7 +247,7 @@ impl Runner {
         };
         self.report_full(TaskState::TaskRunning, None, None, status);
 
-        let outcome = self.supervise(&runtime, &id).await;
+        let outcome = self.supervise(&runtime, &id, completion_deadline).await;
         // The output must be complete in the sandbox before the end is reported.
         let _ = tokio::time::timeout(Duration::from_secs(5), logs).await;
         match outcome {
@@ -222,7 +271,10 @@ impl Runner {
                 None,
                 Some(format!("container exited with status {code}")),
             ),
-            Outcome::Killed(how) => self.report(TaskState::TaskKilled, None, Some(how)),
+            Outcome::Killed(cause, how) => {
+                let (state, reason, message) = cause.ending(&how);
+                self.report(state, reason, Some(message));
+            }
             Outcome::Lost(e) => self.report(
                 TaskState::TaskFailed,
                 Some(Reason::ExecutorTerminated),
@@ -233,48 +285,63 @@ impl Runner {
     }
 
     /// Waits for the container to end, honouring kills: SIGTERM, the grace
-    /// period, then SIGKILL. A later kill may only shorten the grace.
-    async fn supervise(&mut self, runtime: &Runtime, id: &str) -> Outcome {
+    /// period, then SIGKILL. A later kill may only shorten the grace; the
+    /// first kill's cause decides how the task ends.
+    async fn supervise(
+        &mut self,
+        runtime: &Runtime,
+        id: &str,
+        completion_deadline: Option<(Instant, Duration)>,
+    ) -> Outcome {
         let wait = runtime.wait(id);
         tokio::pin!(wait);
-        let mut deadline: Option<Instant> = None;
+        let mut stopping: Option<(KillCause, Instant)> = None;
         let mut sent_kill = false;
         loop {
-            let escalate = async {
-                match deadline {
-                    Some(d) if !sent_kill => tokio::time::sleep_until(d).await,
-                    _ => std::future::pending().await,
-                }
+            let escalate = match &stopping {
+                Some((_, at)) if !sent_kill => Some(*at),
+                _ => None,
             };
-            tokio::select! {
+            let completion = completion_deadline
+                .filter(|_| stopping.is_none())
+                .map(|(at, _)| at);
+            let kill = tokio::select! {
                 exit = &mut wait => {
-                    return match (exit, deadline) {
-                        (Ok(_), Some(_)) if sent_kill => Outcome::Killed("killed with SIGKILL after the grace period".into()),
-                        (Ok(e), Some(_)) => Outcome::Killed(format!("stopped by SIGTERM (status {})", e.code)),
+                    return match (exit, stopping) {
+                        (Ok(_), Some((cause, _))) if sent_kill => Outcome::Killed(cause, "killed with SIGKILL after the grace period".into()),
+                        (Ok(e), Some((cause, _))) => Outcome::Killed(cause, format!("stopped by SIGTERM (status {})", e.code)),
                         (Ok(e), None) => Outcome::Exited(e),
-                        (Err(e), Some(_)) => Outcome::Killed(format!("killed; the daemon then failed: {e}")),
+                        (Err(e), Some((cause, _))) => Outcome::Killed(cause, format!("killed; the daemon then failed: {e}")),
                         (Err(e), None) => Outcome::Lost(e),
                     };
                 }
-                Some(kill) = self.kills.recv() => {
-                    let new = Instant::now() + kill.grace;
-                    if deadline.is_none() {
-                        if kill.killing_state {
-                            self.report(TaskState::TaskKilling, None, None);
-                        }
-                        info!(container = %id, grace = ?kill.grace, "stopping the container with SIGTERM");
-                        if let Err(e) = runtime.signal(id, "SIGTERM").await {
-                            warn!(container = %id, "SIGTERM failed: {e}");
-                        }
-                    }
-                    deadline = Some(deadline.map_or(new, |d| d.min(new)));
-                }
-                () = escalate => {
+                Some(kill) = self.kills.recv() => kill,
+                () = sleep_until_opt(completion) => Kill {
+                    grace: self.kill_grace,
+                    killing_state: false,
+                    cause: KillCause::MaxCompletionTime(completion_deadline.map_or(Duration::ZERO, |(_, d)| d)),
+                },
+                () = sleep_until_opt(escalate) => {
                     info!(container = %id, "grace period over: SIGKILL");
                     sent_kill = true;
                     if let Err(e) = runtime.signal(id, "SIGKILL").await {
                         warn!(container = %id, "SIGKILL failed: {e}");
                     }
+                    continue;
+                }
+            };
+            let new = Instant::now() + kill.grace;
+            match &mut stopping {
+                Some((_, at)) => *at = (*at).min(new),
+                None => {
+                    if kill.killing_state {
+                        self.report(TaskState::TaskKilling, None, None);
+                    }
+                    info!(container = %id, grace = ?kill.grace, cause = ?kill.cause, "stopping the container with SIGTERM");
+                    if let Err(e) = runtime.signal(id, "SIGTERM").await {
+                        warn!(container = %id, "SIGTERM failed: {e}");
+                    }
+                    stopping = Some((kill.cause, new));
                 }
             }
         }
@@ -283,8 +350,15 @@ impl Runner {
 
 enum Outcome {
     Exited(Exit),
-    Killed(String),
+    Killed(KillCause, String),
     Lost(DockerError),
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn launch(

@@ -3,7 +3,10 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, PortBinding, PortMap};
+use bollard::models::{
+    ContainerCreateBody, DeviceMapping, HostConfig, HostConfigLogConfig, PortBinding, PortMap,
+    ResourcesUlimits,
+};
 
 use crate::exec::spec::ContainerSpec;
 
@@ -44,6 +47,8 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             privileged: Some(spec.privileged),
             cpu_shares: spec.cpu_shares,
             memory: spec.memory_bytes,
+            memory_reservation: spec.memory_reservation,
+            nano_cpus: spec.nano_cpus,
             memory_swap: o.memory_swap,
             shm_size: o.shm_size,
             cap_add: non_empty(&o.cap_add),
@@ -53,6 +58,26 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             init: o.init,
             readonly_rootfs: o.read_only,
             log_config,
+            devices: (!o.devices.is_empty()).then(|| {
+                o.devices
+                    .iter()
+                    .map(|d| DeviceMapping {
+                        path_on_host: Some(d.host.clone()),
+                        path_in_container: Some(d.container.clone()),
+                        cgroup_permissions: Some(d.permissions.clone()),
+                    })
+                    .collect()
+            }),
+            ulimits: (!o.ulimits.is_empty()).then(|| {
+                o.ulimits
+                    .iter()
+                    .map(|u| ResourcesUlimits {
+                        name: Some(u.name.clone()),
+                        soft: Some(u.soft),
+                        hard: Some(u.hard),
+                    })
+                    .collect()
+            }),
             ..Default::default()
         }),
         ..Default::default()
@@ -91,7 +116,9 @@ mod tests {
             privileged: false,
             force_pull: false,
             cpu_shares: Some(512),
+            nano_cpus: None,
             memory_bytes: Some(64 << 20),
+            memory_reservation: None,
             binds: vec![Bind {
                 host: "/sb".into(),
                 container: "/mnt/mesos/sandbox".into(),

@@ -8,6 +8,7 @@
 //! | `docker.ports`            | container ports bound in order to the task's host ports: `6379,53/udp` |
 //! | `docker.privileged`       | `true` / `false`                                |
 //! | `docker.force-pull`       | `true` / `false`                                |
+//! | `docker.cfs-quota`        | `true` / `false`: cap CPU at the `cpus` request |
 //! | `docker.volumes`          | `HOST:CONTAINER[:ro|rw]`, comma-separated       |
 //! | `docker.param.KEY[.N]`    | a Docker parameter (`docker.param.env.1 = A=1`) |
 
@@ -19,6 +20,7 @@ pub struct LabelOptions {
     pub ports: Option<Vec<(u16, Protocol)>>,
     pub privileged: Option<bool>,
     pub force_pull: Option<bool>,
+    pub cfs_quota: Option<bool>,
     pub volumes: Vec<String>,
     pub parameters: Vec<(String, String)>,
 }
@@ -47,6 +49,7 @@ pub fn parse<'a>(
             }
             "docker.privileged" => out.privileged = Some(parse_bool(value).map_err(bad)?),
             "docker.force-pull" => out.force_pull = Some(parse_bool(value).map_err(bad)?),
+            "docker.cfs-quota" => out.cfs_quota = Some(parse_bool(value).map_err(bad)?),
             "docker.volumes" => out.volumes.extend(
                 value
                     .split(',')
@@ -64,7 +67,8 @@ pub fn parse<'a>(
                 } else if key.starts_with("docker.") {
                     return Err(bad(
                         "unknown docker.* label; known: docker.network, docker.ports, \
-                         docker.privileged, docker.force-pull, docker.volumes, docker.param.KEY"
+                         docker.privileged, docker.force-pull, docker.cfs-quota, docker.volumes, \
+                         docker.param.KEY"
                             .into(),
                     ));
                 }

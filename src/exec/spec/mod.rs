@@ -17,7 +17,7 @@ use std::path::Path;
 use thiserror::Error;
 
 use crate::proto::{self, ExecutorInfo, TaskInfo};
-pub use params::Options;
+pub use params::{Device, Options, Ulimit};
 
 /// Where the sandbox appears inside the container, as in Mesos' own executors.
 pub const SANDBOX_IN_CONTAINER: &str = "/mnt/mesos/sandbox";
@@ -188,7 +188,11 @@ pub struct ContainerSpec {
     pub privileged: bool,
     pub force_pull: bool,
     pub cpu_shares: Option<i64>,
+    /// A hard CPU cap (CFS quota), in billionths of a CPU.
+    pub nano_cpus: Option<i64>,
     pub memory_bytes: Option<i64>,
+    /// A soft memory floor, when the memory limit is above the request.
+    pub memory_reservation: Option<i64>,
     pub binds: Vec<Bind>,
     pub options: Options,
 }
@@ -203,6 +207,9 @@ pub struct Input<'a> {
     pub sandbox: &'a Path,
     /// The agent's hostname, for HOST when Marathon sent no environment.
     pub agent_hostname: Option<&'a str>,
+    /// Cap CPU with a CFS quota equal to the `cpus` request unless the task
+    /// says otherwise (MESOS_DOCKER_CFS_QUOTA; the `docker.cfs-quota` label).
+    pub cfs_quota: bool,
 }
 
 /// Docker's own floor for CPU shares.
@@ -372,6 +379,25 @@ pub fn container_spec(input: &Input) -> Result<ContainerSpec, SpecError> {
 
     let cpus = scalar(&task.resources, "cpus");
     let mem = scalar(&task.resources, "mem");
+    // TaskInfo.limits (Mesos 1.9+): resources are the request, limits the
+    // cap; an infinite limit means no cap at all.
+    let cpu_limit = task.limits.get("cpus").map(|s| s.value);
+    let mem_limit = task.limits.get("mem").map(|s| s.value);
+    let cfs = from_labels.cfs_quota.unwrap_or(input.cfs_quota);
+    let nano_cpus = match cpu_limit {
+        Some(l) if l.is_finite() => Some(l),
+        Some(_) => None,
+        None if cfs => cpus,
+        None => None,
+    }
+    .map(|c| (c * 1e9).round() as i64);
+    let mib = |m: f64| (m * 1024.0 * 1024.0).round() as i64;
+    let (memory_bytes, memory_reservation) = match (mem_limit, mem) {
+        (Some(l), request) if l.is_finite() => (Some(mib(l)), request.filter(|r| *r < l).map(mib)),
+        (Some(_), request) => (None, request.map(mib)),
+        // Mesos counts mem in MiB (the 2013 executor multiplied by 2^30).
+        (None, request) => (request.map(mib), None),
+    };
 
     let mut env = container_env(input, app.as_ref(), &host_ports);
     env.append(&mut options.env);
@@ -405,8 +431,9 @@ pub fn container_spec(input: &Input) -> Result<ContainerSpec, SpecError> {
         privileged,
         force_pull,
         cpu_shares: cpus.map(|c| ((c * 1024.0).round() as i64).max(MIN_CPU_SHARES)),
-        // Mesos counts mem in MiB (the 2013 executor multiplied by 2^30).
-        memory_bytes: mem.map(|m| (m * 1024.0 * 1024.0).round() as i64),
+        nano_cpus,
+        memory_bytes,
+        memory_reservation,
         binds,
         options,
     })
@@ -446,7 +473,8 @@ pub fn container_name(task_id: &str) -> String {
     format!("mdx.{cleaned}")
 }
 
-fn scalar(resources: &[proto::Resource], name: &str) -> Option<f64> {
+/// The sum of a scalar resource (`cpus`, `mem`) over the task's resources.
+pub fn scalar(resources: &[proto::Resource], name: &str) -> Option<f64> {
     let values: Vec<f64> = resources
         .iter()
         .filter(|r| r.name == name)

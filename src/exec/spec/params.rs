@@ -25,12 +25,31 @@ pub struct Options {
     pub log_opts: Vec<(String, String)>,
     pub shm_size: Option<i64>,
     pub memory_swap: Option<i64>,
+    pub devices: Vec<Device>,
+    pub ulimits: Vec<Ulimit>,
+}
+
+/// `--device HOST[:CONTAINER[:PERMISSIONS]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Device {
+    pub host: String,
+    pub container: String,
+    pub permissions: String,
+}
+
+/// `--ulimit NAME=SOFT[:HARD]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
 }
 
 pub const SUPPORTED: &[&str] = &[
     "add-host",
     "cap-add",
     "cap-drop",
+    "device",
     "dns",
     "entrypoint",
     "env",
@@ -42,6 +61,7 @@ pub const SUPPORTED: &[&str] = &[
     "memory-swap",
     "read-only",
     "shm-size",
+    "ulimit",
     "user",
     "volume",
     "workdir",
@@ -78,6 +98,8 @@ impl Options {
                 self.extra_hosts.push(value.to_string());
             }
             "dns" => self.dns.push(value.to_string()),
+            "device" => self.devices.push(parse_device(value).map_err(|w| bad(&w))?),
+            "ulimit" => self.ulimits.push(parse_ulimit(value).map_err(|w| bad(&w))?),
             "h" | "hostname" => self.hostname = Some(value.to_string()),
             "init" => self.init = Some(parse_bool(value).map_err(|w| bad(&w))?),
             "read-only" => self.read_only = Some(parse_bool(value).map_err(|w| bad(&w))?),
@@ -104,6 +126,48 @@ impl Options {
         }
         Ok(())
     }
+}
+
+fn parse_device(value: &str) -> Result<Device, String> {
+    let parts: Vec<&str> = value.split(':').collect();
+    let (host, container, permissions) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, c] if c.starts_with('/') => (*h, *c, "rwm"),
+        [h, p] => (*h, *h, *p),
+        [h, c, p] => (*h, *c, *p),
+        _ => return Err("expected HOST_DEVICE[:CONTAINER_DEVICE[:PERMISSIONS]]".into()),
+    };
+    if !host.starts_with("/dev/") || !container.starts_with('/') {
+        return Err("expected a device path such as /dev/fuse".into());
+    }
+    if permissions.is_empty() || !permissions.chars().all(|c| "rwm".contains(c)) {
+        return Err(format!(
+            "permissions `{permissions}` are not a combination of r, w, m"
+        ));
+    }
+    Ok(Device {
+        host: host.to_string(),
+        container: container.to_string(),
+        permissions: permissions.to_string(),
+    })
+}
+
+fn parse_ulimit(value: &str) -> Result<Ulimit, String> {
+    let shape = "expected NAME=SOFT[:HARD], e.g. nofile=1024:4096";
+    let (name, limits) = value.split_once('=').ok_or(shape)?;
+    let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
+    let (soft, hard): (i64, i64) = (
+        soft.parse().map_err(|_| shape.to_string())?,
+        hard.parse().map_err(|_| shape.to_string())?,
+    );
+    if name.is_empty() || soft > hard {
+        return Err(shape.into());
+    }
+    Ok(Ulimit {
+        name: name.to_string(),
+        soft,
+        hard,
+    })
 }
 
 fn parse_bool(value: &str) -> Result<bool, String> {

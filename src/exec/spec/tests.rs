@@ -78,6 +78,7 @@ fn spec_of(argv: &[&str], exec: &ExecutorInfo, t: &TaskInfo) -> Result<Container
         framework_id: "fw-1",
         sandbox: Path::new("/var/lib/mesos/slaves/S1/sandbox"),
         agent_hostname: Some("agent-1.example"),
+        cfs_quota: false,
     })
 }
 
@@ -463,4 +464,70 @@ fn parameter_sizes_follow_docker_run() {
     assert_eq!(params::parse_size("512"), Ok(512));
     assert_eq!(params::parse_size("2kb"), Ok(2048));
     assert!(params::parse_size("lots").is_err());
+}
+
+#[test]
+fn limits_cap_and_requests_reserve() {
+    let mut t = task(&[], None);
+    t.limits = [
+        ("cpus".to_string(), value::Scalar { value: 2.0 }),
+        ("mem".to_string(), value::Scalar { value: 256.0 }),
+    ]
+    .into();
+    let s = spec_of(&["x"], &executor(&[]), &t).unwrap();
+    assert_eq!(s.cpu_shares, Some(512), "shares follow the request");
+    assert_eq!(s.nano_cpus, Some(2_000_000_000));
+    assert_eq!(s.memory_bytes, Some(256 << 20));
+    assert_eq!(s.memory_reservation, Some(128 << 20));
+
+    t.limits = [
+        (
+            "cpus".to_string(),
+            value::Scalar {
+                value: f64::INFINITY,
+            },
+        ),
+        (
+            "mem".to_string(),
+            value::Scalar {
+                value: f64::INFINITY,
+            },
+        ),
+    ]
+    .into();
+    let s = spec_of(&["x"], &executor(&[]), &t).unwrap();
+    assert_eq!(
+        (s.nano_cpus, s.memory_bytes),
+        (None, None),
+        "infinite: no cap"
+    );
+    assert_eq!(s.memory_reservation, Some(128 << 20));
+}
+
+#[test]
+fn cfs_quota_caps_cpu_at_the_request_when_asked() {
+    let mut t = task(&[], None);
+    let argv = vec!["x".to_string()];
+    let exec = executor(&[]);
+    let input = |t: &TaskInfo, cfs| {
+        container_spec(&Input {
+            argv: &argv,
+            executor: &exec,
+            task: t,
+            framework_id: "fw",
+            sandbox: Path::new("/sb"),
+            agent_hostname: None,
+            cfs_quota: cfs,
+        })
+        .unwrap()
+    };
+    assert_eq!(input(&t, false).nano_cpus, None);
+    assert_eq!(input(&t, true).nano_cpus, Some(500_000_000));
+    t.labels = Some(Labels {
+        labels: vec![Label {
+            key: "docker.cfs-quota".into(),
+            value: Some("false".into()),
+        }],
+    });
+    assert_eq!(input(&t, true).nano_cpus, None, "the task's label wins");
 }
