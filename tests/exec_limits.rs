@@ -216,3 +216,35 @@ async fn the_node_policy_refuses_what_it_forbids_and_names_the_rule() {
     );
     assert!(process.expect_exit(secs(20)).await.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_output_is_bounded_by_rotation() {
+    let image = images::ensure_busybox();
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    let app = MarathonApp::new(
+        "/chatty",
+        &format!(
+            "{image} sh -c 'i=0; while [ $i -lt 300 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done'"
+        ),
+    )
+    .env("MESOS_DOCKER_LOG_MAX_SIZE", "1KB")
+    .env("MESOS_DOCKER_LOG_FILES", "2");
+    let (executor, task) = app.build(Era::Marathon110, &fixtures::executor_path());
+    let tid = task.task_id.value.clone();
+    let process = agent.launch(executor, task).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskFinished, secs(60))
+        .await;
+    assert!(process.expect_exit(secs(20)).await.success());
+    let sandbox = process.sandbox();
+    let size = |name: &str| std::fs::metadata(sandbox.join(name)).map(|m| m.len());
+    assert!(size("stdout").unwrap() <= 1024, "{:?}", size("stdout"));
+    assert!(size("stdout.1").unwrap() <= 1024);
+    assert!(size("stdout.2").unwrap() <= 1024);
+    assert!(size("stdout.3").is_err(), "only two rotated files are kept");
+    let live = std::fs::read_to_string(sandbox.join("stdout")).unwrap();
+    assert!(
+        live.contains("line-299-"),
+        "the newest output is in the live file: {live}"
+    );
+}

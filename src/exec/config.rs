@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::exec::sandbox_log::{Rotation, parse_bytes};
+
 /// Variables the agent always sets for an executor.
 const REQUIRED: [&str; 4] = [
     "MESOS_FRAMEWORK_ID",
@@ -74,6 +76,9 @@ pub struct Config {
     /// Cap each container's CPU at its request (MESOS_DOCKER_CFS_QUOTA=1),
     /// as the agent's --cgroups_enable_cfs does for Mesos containers.
     pub cfs_quota: bool,
+    /// Bounds on the sandbox's stdout/stderr (MESOS_DOCKER_LOG_MAX_SIZE as
+    /// stout bytes, e.g. `10MB`; MESOS_DOCKER_LOG_FILES rotated files kept).
+    pub log_rotation: Rotation,
 }
 
 impl Config {
@@ -137,6 +142,26 @@ impl Config {
                 crate::exec::docker::DEFAULT_CALL_TIMEOUT,
             )?,
             cfs_quota: flag("MESOS_DOCKER_CFS_QUOTA")?,
+            log_rotation: Rotation {
+                max_size: match get("MESOS_DOCKER_LOG_MAX_SIZE") {
+                    None => Rotation::default().max_size,
+                    Some(v) => parse_bytes(&v).ok().filter(|n| *n > 0).ok_or_else(|| {
+                        ConfigError::Invalid {
+                            var: "MESOS_DOCKER_LOG_MAX_SIZE",
+                            value: v.clone(),
+                            why: "expected a size such as 10MB".into(),
+                        }
+                    })?,
+                },
+                keep: match get("MESOS_DOCKER_LOG_FILES") {
+                    None => Rotation::default().keep,
+                    Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                        var: "MESOS_DOCKER_LOG_FILES",
+                        value: v.clone(),
+                        why: "expected a whole number of files to keep".into(),
+                    })?,
+                },
+            },
             policy_path: get("MESOS_DOCKER_POLICY")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(crate::exec::policy::DEFAULT_PATH)),

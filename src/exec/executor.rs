@@ -408,6 +408,7 @@ impl Executor {
             reports: self.reports_tx.clone(),
             max_completion: task.max_completion_time.as_ref().map(duration),
             kill_grace: kill_policy_grace.unwrap_or(DEFAULT_KILL_GRACE),
+            log_rotation: self.config.log_rotation,
         };
         self.tasks.insert(
             task_id,

@@ -11,6 +11,7 @@ pub mod executor;
 pub mod liveness;
 pub mod policy;
 pub mod recordio;
+pub mod sandbox_log;
 pub mod spec;
 pub mod task;
 

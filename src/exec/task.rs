@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::exec::docker::{DockerError, Exit, Runtime};
+use crate::exec::sandbox_log::Rotation;
 use crate::exec::spec::{self, ContainerSpec};
 use crate::proto::task_status::Reason;
 use crate::proto::{ContainerStatus, NetworkInfo, TaskState, network_info};
@@ -132,6 +133,7 @@ pub struct Runner {
     pub max_completion: Option<Duration>,
     /// The grace period a kill of the runner's own making gets.
     pub kill_grace: Duration,
+    pub log_rotation: Rotation,
 }
 
 enum Launched {
@@ -232,8 +234,9 @@ impl Runner {
             let rt = runtime.clone();
             let id = id.clone();
             let sandbox = self.sandbox.clone();
+            let rotation = self.log_rotation;
             tokio::spawn(async move {
-                if let Err(e) = rt.copy_logs(&id, &sandbox).await {
+                if let Err(e) = rt.copy_logs(&id, &sandbox, rotation).await {
                     warn!(container = %id, "copying the container's output stopped: {e}");
                 }
             })

@@ -17,10 +17,10 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 use thiserror::Error;
-use tokio::io::AsyncWriteExt;
 
 pub use body::create_body;
 
+use crate::exec::sandbox_log::{RotatingFile, Rotation};
 use crate::exec::spec::{ContainerSpec, LABEL_EXECUTOR, Protocol};
 
 /// Oldest Engine API we speak: Docker 1.13 (2017), the first with `init`.
@@ -399,11 +399,14 @@ impl Runtime {
 
     /// Appends the container's output to the sandbox's `stdout` and `stderr`
     /// as it is written, until the container stops.
-    pub async fn copy_logs(&self, id: &str, sandbox: &Path) -> std::io::Result<()> {
-        let mut options = tokio::fs::OpenOptions::new();
-        options.create(true).append(true);
-        let mut out = options.open(sandbox.join("stdout")).await?;
-        let mut err = options.open(sandbox.join("stderr")).await?;
+    pub async fn copy_logs(
+        &self,
+        id: &str,
+        sandbox: &Path,
+        rotation: Rotation,
+    ) -> std::io::Result<()> {
+        let mut out = RotatingFile::open(&sandbox.join("stdout"), rotation).await?;
+        let mut err = RotatingFile::open(&sandbox.join("stderr"), rotation).await?;
         let logs = LogsOptionsBuilder::default()
             .follow(true)
             .stdout(true)
@@ -413,11 +416,11 @@ impl Runtime {
         while let Some(item) = stream.next().await {
             match item {
                 Ok(bollard::container::LogOutput::StdErr { message }) => {
-                    err.write_all(&message).await?
+                    err.write(&message).await?
                 }
                 Ok(bollard::container::LogOutput::StdOut { message })
                 | Ok(bollard::container::LogOutput::Console { message }) => {
-                    out.write_all(&message).await?
+                    out.write(&message).await?
                 }
                 Ok(_) => {}
                 Err(e) => return Err(std::io::Error::other(e)),
