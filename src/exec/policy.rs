@@ -221,6 +221,7 @@ mod tests {
                 container: "/mnt/mesos/sandbox".into(),
                 read_only: false,
             }],
+            volumes: vec![],
             options: Default::default(),
         }
     }

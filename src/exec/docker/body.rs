@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping, HostConfig, HostConfigLogConfig, PortBinding, PortMap,
-    ResourcesUlimits,
+    ContainerCreateBody, DeviceMapping, HostConfig, HostConfigLogConfig, Mount, MountType,
+    MountVolumeOptions, MountVolumeOptionsDriverConfig, PortBinding, PortMap, ResourcesUlimits,
 };
 
 use crate::exec::spec::ContainerSpec;
@@ -58,6 +58,25 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             init: o.init,
             readonly_rootfs: o.read_only,
             log_config,
+            mounts: (!spec.volumes.is_empty()).then(|| {
+                spec.volumes
+                    .iter()
+                    .map(|v| Mount {
+                        typ: Some(MountType::VOLUME),
+                        source: Some(v.name.clone()),
+                        target: Some(v.container.clone()),
+                        read_only: Some(v.read_only),
+                        volume_options: v.driver.as_ref().map(|driver| MountVolumeOptions {
+                            driver_config: Some(MountVolumeOptionsDriverConfig {
+                                name: Some(driver.clone()),
+                                options: Some(v.driver_options.clone().into_iter().collect()),
+                            }),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
             devices: (!o.devices.is_empty()).then(|| {
                 o.devices
                     .iter()
@@ -124,6 +143,7 @@ mod tests {
                 container: "/mnt/mesos/sandbox".into(),
                 read_only: false,
             }],
+            volumes: vec![],
             options: Options {
                 log_driver: Some("json-file".into()),
                 log_opts: vec![("max-size".into(), "10m".into())],

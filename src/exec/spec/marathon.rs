@@ -63,6 +63,18 @@ pub struct AppVolume {
     pub container_path: String,
     pub host_path: Option<String>,
     pub mode: Option<String>,
+    /// Marathon 1.x external volumes (`"provider": "dvdi"`).
+    pub external: Option<ExternalVolume>,
+    /// Marathon local persistent volumes: need reservations we do not make.
+    pub persistent: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ExternalVolume {
+    pub name: String,
+    pub provider: Option<String>,
+    pub options: std::collections::BTreeMap<String, String>,
 }
 
 /// Parses TaskInfo.data when it holds an app definition. Data that is not a

@@ -171,6 +171,17 @@ impl Bind {
     }
 }
 
+/// A named Docker volume mounted into the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedVolume {
+    pub name: String,
+    /// Volume driver; Docker's `local` when none.
+    pub driver: Option<String>,
+    pub driver_options: BTreeMap<String, String>,
+    pub container: String,
+    pub read_only: bool,
+}
+
 /// Everything needed to create the task's container.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainerSpec {
@@ -194,6 +205,7 @@ pub struct ContainerSpec {
     /// A soft memory floor, when the memory limit is above the request.
     pub memory_reservation: Option<i64>,
     pub binds: Vec<Bind>,
+    pub volumes: Vec<NamedVolume>,
     pub options: Options,
 }
 
@@ -355,9 +367,24 @@ pub fn container_spec(input: &Input) -> Result<ContainerSpec, SpecError> {
         container: SANDBOX_IN_CONTAINER.to_string(),
         read_only: false,
     }];
+    let mut volumes = Vec::new();
     if let Some(c) = app.as_ref().and_then(|a| a.container.as_ref()) {
         for v in &c.volumes {
-            binds.push(app_volume(v, input.sandbox)?);
+            match app_volume(v, input.sandbox)? {
+                Mount::Bind(b) => binds.push(b),
+                Mount::Volume(n) => volumes.push(n),
+            }
+        }
+    }
+    if let Some(c) = &task.container {
+        for v in &c.volumes {
+            match mesos_volume(v, input.sandbox)? {
+                Mount::Bind(b) => binds.push(b),
+                Mount::Volume(n) => volumes.push(n),
+            }
+        }
+        if options.hostname.is_none() {
+            options.hostname = c.hostname.clone();
         }
     }
     for v in &from_labels.volumes {
@@ -435,6 +462,7 @@ pub fn container_spec(input: &Input) -> Result<ContainerSpec, SpecError> {
         memory_bytes,
         memory_reservation,
         binds,
+        volumes,
         options,
     })
 }
@@ -574,13 +602,12 @@ fn describe_ports(ports: &[u16]) -> String {
     }
 }
 
-fn app_volume(v: &marathon::AppVolume, sandbox: &Path) -> Result<Bind, SpecError> {
-    let Some(host) = v.host_path.as_deref().filter(|h| !h.is_empty()) else {
-        return Err(SpecError::BadVolume(format!(
-            "{:?} has no hostPath; only host-path volumes are supported",
-            v.container_path
-        )));
-    };
+enum Mount {
+    Bind(Bind),
+    Volume(NamedVolume),
+}
+
+fn app_volume(v: &marathon::AppVolume, sandbox: &Path) -> Result<Mount, SpecError> {
     if !v.container_path.starts_with('/') {
         return Err(SpecError::BadVolume(format!(
             "containerPath {:?} must be absolute",
@@ -603,11 +630,106 @@ fn app_volume(v: &marathon::AppVolume, sandbox: &Path) -> Result<Bind, SpecError
             )));
         }
     };
-    Ok(Bind {
+    if let Some(ext) = &v.external {
+        if ext.name.is_empty() {
+            return Err(SpecError::BadVolume(format!(
+                "{:?}: an external volume needs a name",
+                v.container_path
+            )));
+        }
+        let mut driver_options = ext.options.clone();
+        let driver = driver_options.remove("dvdi/driver");
+        return Ok(Mount::Volume(NamedVolume {
+            name: ext.name.clone(),
+            driver,
+            driver_options: driver_options
+                .into_iter()
+                .map(|(k, v)| (k.trim_start_matches("dvdi/").to_string(), v))
+                .collect(),
+            container: v.container_path.clone(),
+            read_only,
+        }));
+    }
+    if v.persistent.is_some() {
+        return Err(SpecError::BadVolume(format!(
+            "{:?}: persistent volumes need Mesos reservations, which a custom executor \
+             cannot use; use a hostPath or an external volume",
+            v.container_path
+        )));
+    }
+    let Some(host) = v.host_path.as_deref().filter(|h| !h.is_empty()) else {
+        return Err(SpecError::BadVolume(format!(
+            "{:?} has neither hostPath nor external; supported: host paths and external \
+             (Docker) volumes",
+            v.container_path
+        )));
+    };
+    Ok(Mount::Bind(Bind {
         host: resolve_host_path(host, sandbox),
         container: v.container_path.clone(),
         read_only,
-    })
+    }))
+}
+
+/// A Mesos ContainerInfo volume (TaskInfo.container.volumes).
+fn mesos_volume(v: &proto::Volume, sandbox: &Path) -> Result<Mount, SpecError> {
+    use proto::volume::source::{Type, sandbox_path};
+    let refuse = |what: &str| {
+        Err(SpecError::BadVolume(format!(
+            "{:?}: {what} volumes are not supported; supported: host paths, sandbox paths \
+             (SELF) and Docker volumes",
+            v.container_path
+        )))
+    };
+    let read_only = v.mode() == proto::volume::Mode::Ro;
+    let container = if v.container_path.starts_with('/') {
+        v.container_path.clone()
+    } else {
+        // Mesos reads a relative container path as inside the sandbox.
+        format!("{SANDBOX_IN_CONTAINER}/{}", v.container_path)
+    };
+    let bind = |host: String| {
+        Ok(Mount::Bind(Bind {
+            host,
+            container: container.clone(),
+            read_only,
+        }))
+    };
+    match &v.source {
+        None => match v.host_path.as_deref() {
+            Some(h) if !h.is_empty() => bind(resolve_host_path(h, sandbox)),
+            _ => refuse("image"),
+        },
+        Some(src) => match src.r#type() {
+            Type::HostPath => match &src.host_path {
+                Some(h) => bind(resolve_host_path(&h.path, sandbox)),
+                None => refuse("HOST_PATH without a path"),
+            },
+            Type::SandboxPath => match &src.sandbox_path {
+                Some(p) if p.r#type() != sandbox_path::Type::Parent => {
+                    bind(sandbox.join(&p.path).display().to_string())
+                }
+                _ => refuse("PARENT sandbox-path"),
+            },
+            Type::DockerVolume => match &src.docker_volume {
+                Some(d) => Ok(Mount::Volume(NamedVolume {
+                    name: d.name.clone(),
+                    driver: d.driver.clone().filter(|x| !x.is_empty()),
+                    driver_options: d
+                        .driver_options
+                        .iter()
+                        .flat_map(|p| &p.parameter)
+                        .map(|p| (p.key.clone(), p.value.clone()))
+                        .collect(),
+                    container: container.clone(),
+                    read_only,
+                })),
+                None => refuse("DOCKER_VOLUME without a name"),
+            },
+            Type::Secret => refuse("SECRET"),
+            Type::Unknown => refuse("unknown"),
+        },
+    }
 }
 
 /// A relative host path lives inside the sandbox, as Mesos resolves it.

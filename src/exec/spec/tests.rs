@@ -390,7 +390,7 @@ fn bad_specs_are_refused_with_a_reason() {
                     ),
                 ),
             ),
-            "only host-path volumes are supported",
+            "has neither hostPath nor external",
         ),
         (
             "legacy options",
@@ -530,4 +530,103 @@ fn cfs_quota_caps_cpu_at_the_request_when_asked() {
         }],
     });
     assert_eq!(input(&t, true).nano_cpus, None, "the task's label wins");
+}
+
+#[test]
+fn volumes_of_every_supported_kind() {
+    use crate::proto::{Parameter, Parameters, Volume, volume};
+    let app = r#"{"container":{"docker":{"image":"x"},"volumes":[
+        {"containerPath":"/ext","external":{"name":"pgdata","provider":"dvdi","options":{"dvdi/driver":"local","dvdi/type":"tmpfs"}},"mode":"RW"}]}}"#;
+    let mut t = task(&[], Some(app));
+    let vol = |path: &str, mode: volume::Mode, source: volume::Source| Volume {
+        container_path: path.into(),
+        mode: Some(mode as i32),
+        source: Some(source),
+        ..Default::default()
+    };
+    t.container = Some(ContainerInfo {
+        r#type: crate::proto::container_info::Type::Docker as i32,
+        hostname: Some("web-1".into()),
+        volumes: vec![
+            vol(
+                "/cache",
+                volume::Mode::Rw,
+                volume::Source {
+                    r#type: Some(volume::source::Type::DockerVolume as i32),
+                    docker_volume: Some(volume::source::DockerVolume {
+                        driver: Some("local".into()),
+                        name: "cache".into(),
+                        driver_options: Some(Parameters {
+                            parameter: vec![Parameter {
+                                key: "type".into(),
+                                value: "tmpfs".into(),
+                            }],
+                        }),
+                    }),
+                    ..Default::default()
+                },
+            ),
+            vol(
+                "/etc/app",
+                volume::Mode::Ro,
+                volume::Source {
+                    r#type: Some(volume::source::Type::HostPath as i32),
+                    host_path: Some(volume::source::HostPath {
+                        path: "/etc/app".into(),
+                    }),
+                    ..Default::default()
+                },
+            ),
+            vol(
+                "scratch",
+                volume::Mode::Rw,
+                volume::Source {
+                    r#type: Some(volume::source::Type::SandboxPath as i32),
+                    sandbox_path: Some(volume::source::SandboxPath {
+                        r#type: Some(volume::source::sandbox_path::Type::Self_ as i32),
+                        path: "tmp".into(),
+                    }),
+                    ..Default::default()
+                },
+            ),
+        ],
+        ..Default::default()
+    });
+    let s = spec_of(&[], &executor(&[]), &t).unwrap();
+    assert_eq!(s.options.hostname.as_deref(), Some("web-1"));
+    let names: Vec<(&str, &str, Option<&str>)> = s
+        .volumes
+        .iter()
+        .map(|v| (v.name.as_str(), v.container.as_str(), v.driver.as_deref()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("pgdata", "/ext", Some("local")),
+            ("cache", "/cache", Some("local"))
+        ]
+    );
+    assert_eq!(
+        s.volumes[0].driver_options.get("type").map(String::as_str),
+        Some("tmpfs")
+    );
+    assert!(s.binds.iter().any(|b| b.host == "/etc/app" && b.read_only));
+    assert!(
+        s.binds
+            .iter()
+            .any(|b| b.host == "/var/lib/mesos/slaves/S1/sandbox/tmp"
+                && b.container == "/mnt/mesos/sandbox/scratch")
+    );
+
+    // What a custom executor cannot honour is named.
+    t.container.as_mut().unwrap().volumes = vec![vol(
+        "/s",
+        volume::Mode::Ro,
+        volume::Source {
+            r#type: Some(volume::source::Type::Secret as i32),
+            ..Default::default()
+        },
+    )];
+    let err = spec_of(&[], &executor(&[]), &t).unwrap_err().to_string();
+    assert!(err.contains("SECRET volumes are not supported"), "{err}");
 }
