@@ -180,3 +180,94 @@ pub fn raw_launched_task(event_bytes: &[u8]) -> Option<Bytes> {
         .task
         .map(Bytes::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Everything the executor does with bytes from the agent's stream,
+    /// short of acting on the events.
+    fn consume(stream: &[u8], cut: usize) -> usize {
+        let mut decoder = recordio::Decoder::default();
+        let mut events = 0;
+        for chunk in [&stream[..cut], &stream[cut..]] {
+            decoder.feed(chunk);
+            while let Ok(Some(record)) = decoder.next_record() {
+                if Event::decode(record.clone()).is_ok() {
+                    events += 1;
+                }
+                let _ = raw_launched_task(&record);
+            }
+        }
+        events
+    }
+
+    fn launch_event(name: &str, data: Vec<u8>) -> Vec<u8> {
+        let event = Event {
+            r#type: Some(crate::proto::executor::event::Type::Launch as i32),
+            launch: Some(crate::proto::executor::event::Launch {
+                task: crate::proto::TaskInfo {
+                    name: name.into(),
+                    data: Some(data),
+                    ..Default::default()
+                },
+            }),
+            ..Default::default()
+        };
+        recordio::encode(&event.encode_to_vec())
+    }
+
+    #[test]
+    fn fields_we_do_not_model_survive_to_resubscribe() {
+        let mut task = crate::proto::TaskInfo {
+            name: "t".into(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        // Field 999, varint 1: a newer Mesos' field this executor never heard of.
+        task.extend_from_slice(&[0xb8, 0x3e, 0x01]);
+        let event = raw::LaunchEvent {
+            launch: Some(raw::RawLaunch {
+                task: Some(task.clone()),
+            }),
+        }
+        .encode_to_vec();
+        assert!(Event::decode(&event[..]).is_ok());
+        assert_eq!(raw_launched_task(&event).unwrap().to_vec(), task);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_streams_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048), cut in any::<usize>()) {
+            let cut = if bytes.is_empty() { 0 } else { cut % bytes.len() };
+            consume(&bytes, cut);
+        }
+
+        #[test]
+        fn corrupted_events_never_panic(
+            name in ".{0,40}",
+            data in proptest::collection::vec(any::<u8>(), 0..256),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+        ) {
+            let mut stream = launch_event(&name, data);
+            // Corrupt the payload only, so the framing still delivers it.
+            let header = stream.iter().position(|b| *b == b'\n').unwrap() + 1;
+            for (at, byte) in flips {
+                let i = header + at % (stream.len() - header);
+                stream[i] ^= byte | 1;
+            }
+            consume(&stream, stream.len() / 2);
+        }
+
+        #[test]
+        fn a_launch_keeps_its_exact_task_bytes(name in ".{1,40}", data in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let stream = launch_event(&name, data.clone());
+            let header = stream.iter().position(|b| *b == b'\n').unwrap() + 1;
+            let raw = raw_launched_task(&stream[header..]).expect("a LAUNCH has a task");
+            let task = crate::proto::TaskInfo::decode(raw).unwrap();
+            prop_assert_eq!(task.name, name);
+            prop_assert_eq!(task.data, Some(data));
+        }
+    }
+}
