@@ -123,3 +123,73 @@ async fn a_container_may_outlive_the_api_call_timeout() {
         .await;
     assert!(exited_ok, "{}", agent.report());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_credentials_from_a_docker_config_reach_the_registry() {
+    use std::sync::{Arc, Mutex};
+    // A registry that demands Basic auth and records what it is given; it has
+    // no images, so the pull still fails, after the credentials were sent.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let record = seen.clone();
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let auth = req
+                            .headers()
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .map(String::from);
+                        let record = record.clone();
+                        async move {
+                            let response = match auth {
+                                Some(a) => {
+                                    record.lock().unwrap().push(a);
+                                    hyper::Response::builder().status(404)
+                                }
+                                None => hyper::Response::builder()
+                                    .status(401)
+                                    .header("WWW-Authenticate", "Basic realm=\"mdtest\""),
+                            };
+                            Ok::<_, std::convert::Infallible>(
+                                response.body(Full::new(Bytes::new())).unwrap(),
+                            )
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    // "ci:s3cret"
+    std::fs::write(
+        &config,
+        format!(r#"{{"auths":{{"127.0.0.1:{port}":{{"auth":"Y2k6czNjcmV0"}}}}}}"#),
+    )
+    .unwrap();
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    let app = MarathonApp::new("/private", &format!("127.0.0.1:{port}/team/private:1"))
+        .env("MESOS_DOCKER_CONFIG", config.to_str().unwrap());
+    let (executor, task) = app.build(Era::Marathon07, &fixtures::executor_path());
+    let tid = task.task_id.value.clone();
+    let process = agent.launch(executor, task).await;
+    let failed = agent
+        .wait_for_state(&tid, TaskState::TaskFailed, secs(60))
+        .await;
+    assert_eq!(failed.reason(), Reason::ContainerLaunchFailed);
+    assert!(process.expect_exit(secs(20)).await.success());
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|a| a == "Basic Y2k6czNjcmV0"),
+        "the registry never saw the credentials: {seen:?}"
+    );
+    server.abort();
+}

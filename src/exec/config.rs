@@ -79,6 +79,8 @@ pub struct Config {
     /// Bounds on the sandbox's stdout/stderr (MESOS_DOCKER_LOG_MAX_SIZE as
     /// stout bytes, e.g. `10MB`; MESOS_DOCKER_LOG_FILES rotated files kept).
     pub log_rotation: Rotation,
+    /// A Docker client config with registry credentials (MESOS_DOCKER_CONFIG).
+    pub docker_config: Option<PathBuf>,
 }
 
 impl Config {
@@ -142,6 +144,7 @@ impl Config {
                 crate::exec::docker::DEFAULT_CALL_TIMEOUT,
             )?,
             cfs_quota: flag("MESOS_DOCKER_CFS_QUOTA")?,
+            docker_config: get("MESOS_DOCKER_CONFIG").map(PathBuf::from),
             log_rotation: Rotation {
                 max_size: match get("MESOS_DOCKER_LOG_MAX_SIZE") {
                     None => Rotation::default().max_size,

@@ -409,6 +409,10 @@ impl Executor {
             max_completion: task.max_completion_time.as_ref().map(duration),
             kill_grace: kill_policy_grace.unwrap_or(DEFAULT_KILL_GRACE),
             log_rotation: self.config.log_rotation,
+            docker_configs: crate::exec::docker::credentials::candidates(
+                &self.config.directory,
+                self.config.docker_config.as_deref(),
+            ),
         };
         self.tasks.insert(
             task_id,

@@ -10,7 +10,7 @@ use tokio::sync::{OnceCell, mpsc};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::exec::docker::{DockerError, Exit, Runtime};
+use crate::exec::docker::{DockerError, Exit, Runtime, credentials};
 use crate::exec::sandbox_log::Rotation;
 use crate::exec::spec::{self, ContainerSpec};
 use crate::proto::task_status::Reason;
@@ -134,6 +134,8 @@ pub struct Runner {
     /// The grace period a kill of the runner's own making gets.
     pub kill_grace: Duration,
     pub log_rotation: Rotation,
+    /// Docker client config files to take registry credentials from, in order.
+    pub docker_configs: Vec<PathBuf>,
 }
 
 enum Launched {
@@ -197,7 +199,7 @@ impl Runner {
         let mut created: Option<String> = None;
         let completion_deadline = self.max_completion.map(|d| (Instant::now() + d, d));
         let launched = {
-            let launch = launch(&runtime, spec, &mut created);
+            let launch = launch(&runtime, spec, &self.docker_configs, &mut created);
             tokio::pin!(launch);
             tokio::select! {
                 result = &mut launch => result,
@@ -367,6 +369,7 @@ async fn sleep_until_opt(at: Option<Instant>) {
 async fn launch(
     runtime: &Runtime,
     mut spec: ContainerSpec,
+    docker_configs: &[PathBuf],
     created: &mut Option<String>,
 ) -> Launched {
     let failed = |e: DockerError| Launched::Failed(Reason::ContainerLaunchFailed, e.to_string());
@@ -375,10 +378,19 @@ async fn launch(
         Err(e) => return failed(e),
     };
     if spec.force_pull || !present {
-        info!(image = %spec.image, "pulling");
+        let registry = crate::exec::policy::registry_of(&spec.image);
+        let credentials = match credentials::lookup(registry, docker_configs) {
+            Ok(c) => c,
+            Err(e) => return Launched::Failed(Reason::ContainerLaunchFailed, e),
+        };
+        info!(image = %spec.image, registry, authenticated = credentials.is_some(), "pulling");
         let image = spec.image.clone();
         if let Err(e) = runtime
-            .pull(&spec.image, |line| info!(image = %image, "pull: {line}"))
+            .pull(
+                &spec.image,
+                credentials,
+                |line| info!(image = %image, "pull: {line}"),
+            )
             .await
         {
             return failed(e);

@@ -3,6 +3,7 @@
 //! error the task can report rather than an executor that never answers.
 
 mod body;
+pub mod credentials;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -164,13 +165,14 @@ impl Runtime {
     pub async fn pull(
         &self,
         image: &str,
+        credentials: Option<bollard::auth::DockerCredentials>,
         mut progress: impl FnMut(&str),
     ) -> Result<(), DockerError> {
         let reference = with_default_tag(image);
         let options = CreateImageOptionsBuilder::default()
             .from_image(&reference)
             .build();
-        let mut stream = self.docker.create_image(Some(options), None, None);
+        let mut stream = self.docker.create_image(Some(options), None, credentials);
         let mut last = String::new();
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| DockerError::Pull {
