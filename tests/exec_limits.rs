@@ -248,3 +248,30 @@ async fn sandbox_output_is_bounded_by_rotation() {
         "the newest output is in the live file: {live}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsupported_docker_parameter_is_refused_with_the_supported_list() {
+    let image = images::ensure_busybox();
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    let (executor, task) = MarathonApp::new("/pidhost", &format!("{image} true"))
+        .label("docker.param.pid", "host")
+        .build(Era::Marathon110, &fixtures::executor_path());
+    let tid = task.task_id.value.clone();
+    let process = agent.launch(executor, task).await;
+    let failed = agent
+        .wait_for_state(&tid, TaskState::TaskFailed, secs(30))
+        .await;
+    assert_eq!(failed.reason(), Reason::TaskInvalid);
+    let message = failed.message();
+    assert!(message.contains("`pid` is not supported"), "{message}");
+    assert!(
+        message.contains("cap-add") && message.contains("ulimit"),
+        "{message}"
+    );
+    assert_eq!(
+        agent.states(&tid),
+        vec![TaskState::TaskFailed],
+        "nothing ran"
+    );
+    assert!(process.expect_exit(secs(20)).await.success());
+}
