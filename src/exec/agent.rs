@@ -33,6 +33,8 @@ pub enum AgentError {
     Framing(#[from] RecordIoError),
     #[error("the agent sent an event that is not a valid mesos.v1.executor.Event: {0}")]
     Decode(#[from] prost::DecodeError),
+    #[error("subscribing stopped unexpectedly: {0}")]
+    Internal(String),
 }
 
 impl AgentError {

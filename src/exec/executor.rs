@@ -415,7 +415,7 @@ impl Executor {
             ),
         };
         self.tasks.insert(
-            task_id,
+            task_id.clone(),
             TaskEntry {
                 raw,
                 kills: kills_tx,
@@ -429,8 +429,7 @@ impl Executor {
         if let Some(deadline) = self.shutdown_deadline {
             // Launched after SHUTDOWN: stop it at once.
             let grace = deadline.saturating_duration_since(Instant::now());
-            let id = self.tasks.keys().last().cloned().unwrap_or_default();
-            self.send_kill(&id, grace);
+            self.send_kill(&task_id, grace);
         }
     }
 
@@ -689,12 +688,13 @@ fn duration(d: &crate::proto::DurationInfo) -> Duration {
     Duration::from_nanos(u64::try_from(d.nanoseconds).unwrap_or(0))
 }
 
-async fn join_opt<T>(handle: &mut Option<JoinHandle<T>>) -> T {
+async fn join_opt(
+    handle: &mut Option<JoinHandle<Result<EventStream, AgentError>>>,
+) -> Result<EventStream, AgentError> {
     match handle {
-        Some(h) => match h.await {
-            Ok(v) => v,
-            Err(e) => panic!("subscribe task failed: {e}"),
-        },
+        Some(h) => h
+            .await
+            .unwrap_or_else(|e| Err(AgentError::Internal(e.to_string()))),
         None => std::future::pending().await,
     }
 }
