@@ -15,20 +15,10 @@ use std::time::{Duration, Instant};
 use mesos_docker::proto::TaskState;
 use support::agent::{AgentOptions, TestAgent};
 use support::fixtures::{self, Era, MarathonApp};
+use support::procmem::{pss_kib, rss_kib};
 use support::{images, secs};
 
 const SLEEP: &str = "trap 'exit 0' TERM; while true; do sleep 1; done";
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
 
 fn main() {
     let benching = std::env::args().any(|a| a == "--bench");
@@ -79,7 +69,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let (exec_all_running, rss, shutdown) = rt.block_on(async {
+    let (exec_all_running, rss, pss, shutdown) = rt.block_on(async {
         let agent = TestAgent::start(AgentOptions::default()).await;
         let mut tasks = Vec::new();
         for i in 0..n {
@@ -105,6 +95,10 @@ fn main() {
             .iter()
             .filter_map(|(p, _)| rss_kib(p.pid()))
             .collect();
+        let pss: Vec<u64> = running
+            .iter()
+            .filter_map(|(p, _)| pss_kib(p.pid()))
+            .collect();
         let stopping = Instant::now();
         for (p, _) in &running {
             assert!(agent.shutdown(p.executor_id()));
@@ -112,7 +106,7 @@ fn main() {
         for (p, _) in &running {
             p.expect_exit(secs(120)).await;
         }
-        (all_running, rss, stopping.elapsed())
+        (all_running, rss, pss, stopping.elapsed())
     });
 
     let total: u64 = rss.iter().sum();
@@ -130,6 +124,10 @@ fn main() {
         total as f64 / 1024.0,
         total as f64 / 1024.0 / rss.len().max(1) as f64,
         rss.len()
+    );
+    println!(
+        "  executors' PSS: total {:.1} MiB (shared pages counted once)",
+        pss.iter().sum::<u64>() as f64 / 1024.0
     );
     println!(
         "  SHUTDOWN of all {n} → all exited            {:8.2} s",

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use mesos_docker::proto::TaskState;
 use support::agent::{AgentOptions, TestAgent};
 use support::fixtures::{self, Era, MarathonApp};
+use support::procmem::{pss_kib, rss_kib};
 use support::{images, secs};
 
 const SLEEPER: &str = "sh -c 'trap \"exit 0\" TERM; while true; do sleep 0.1; done'";
@@ -24,17 +25,6 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 fn docker(args: &[&str]) -> String {
@@ -67,6 +57,7 @@ fn main() {
     let mut launch = Vec::new();
     let mut kill = Vec::new();
     let mut rss = Vec::new();
+    let mut pss = Vec::new();
 
     rt.block_on(async {
         let agent = TestAgent::start(AgentOptions::default()).await;
@@ -104,6 +95,9 @@ fn main() {
             if let Some(kib) = rss_kib(process.pid()) {
                 rss.push(kib);
             }
+            if let Some(kib) = pss_kib(process.pid()) {
+                pss.push(kib);
+            }
             let stopping = Instant::now();
             assert!(agent.kill(process.executor_id(), &tid, Some(secs(10))));
             agent
@@ -132,6 +126,13 @@ fn main() {
         "  executor KILL → TASK_KILLED      {:8.1} ms",
         ms(median(kill))
     );
+    pss.sort_unstable();
+    if !pss.is_empty() {
+        println!(
+            "  executor PSS while running       {:8.1} MiB median",
+            pss[pss.len() / 2] as f64 / 1024.0
+        );
+    }
     if !rss.is_empty() {
         println!(
             "  executor RSS while running       {:8.1} MiB median, {:.1} MiB max   (target ≤ 8 MiB)",

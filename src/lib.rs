@@ -4,5 +4,16 @@
 
 pub mod cli;
 pub mod exec;
+pub mod fetch;
 pub mod proto;
 pub mod reap;
+
+/// Chooses rustls' crypto provider (ring) for the process, once. reqwest is
+/// built without a default provider, and every client (plain HTTP to the
+/// agent included) needs one chosen before it is built.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}

@@ -9,23 +9,30 @@
 //! A missing tool fails the test with what to install; nothing is skipped.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
+use support::mirror::{Server, make_readable_by_all, need, repo, run_checked, text, tls};
 use tempfile::TempDir;
 
 const ASSET: &str = "mesos-docker-x86_64-linux";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const STANDARD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const NOBODY: u32 = 65534;
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+mod support;
+
+fn serve_https(dist: &Dist) -> Server {
+    Server::start(dist.dir.path(), true, None)
 }
+
+fn serve_http(dist: &Dist) -> Server {
+    Server::start(dist.dir.path(), false, None)
+}
+const NOBODY: u32 = 65534;
 
 fn script() -> Vec<u8> {
     fs::read(repo().join("install.sh")).expect("read install.sh")
@@ -39,118 +46,6 @@ fn real_binary() -> &'static [u8] {
 
 fn sha256_hex(data: &[u8]) -> String {
     format!("{:x}", Sha256::digest(data))
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(std::env::split_paths(STANDARD_PATH))
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
-}
-
-/// The path of a tool the test drives; fails, never skips, when it is missing.
-fn need(tool: &str, package: &str) -> PathBuf {
-    which(tool).unwrap_or_else(|| {
-        panic!("{tool} not found: install it (apt-get install {package}) to run this test")
-    })
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn run_checked(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    out
-}
-
-fn make_readable_by_all(dir: &Path) {
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod");
-}
-
-/// A test CA and a server certificate for 127.0.0.1 it signed, made once per
-/// test process with the openssl command line.
-struct Tls {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn tls() -> &'static Tls {
-    static TLS: OnceLock<Tls> = OnceLock::new();
-    TLS.get_or_init(|| {
-        let openssl = need("openssl", "openssl");
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("install-sh-tls-{}", std::process::id()));
-        fs::create_dir_all(&dir).expect("create the TLS directory");
-        make_readable_by_all(&dir);
-        fs::write(
-            dir.join("ca.cnf"),
-            "[req]\ndistinguished_name = dn\nx509_extensions = ca_ext\nprompt = no\n\
-             [dn]\nCN = mesos-docker test CA\n\
-             [ca_ext]\nbasicConstraints = critical,CA:TRUE\n\
-             keyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n",
-        )
-        .unwrap();
-        fs::write(
-            dir.join("server.ext"),
-            "basicConstraints = CA:FALSE\nsubjectAltName = IP:127.0.0.1,DNS:localhost\n\
-             extendedKeyUsage = serverAuth\n",
-        )
-        .unwrap();
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        run_checked(
-            Command::new(&openssl)
-                .current_dir(&dir)
-                .args(["req", "-x509", "-config", "ca.cnf", "-days", "2"])
-                .args(ec)
-                .args(["-keyout", "ca.key", "-out", "ca.pem"]),
-        );
-        run_checked(
-            Command::new(&openssl)
-                .current_dir(&dir)
-                .args(["req", "-config", "ca.cnf", "-subj", "/CN=127.0.0.1"])
-                .args(ec)
-                .args(["-keyout", "server.key", "-out", "server.csr"]),
-        );
-        run_checked(Command::new(&openssl).current_dir(&dir).args([
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.pem",
-        ]));
-        fs::set_permissions(dir.join("ca.pem"), fs::Permissions::from_mode(0o644)).unwrap();
-        Tls {
-            ca: dir.join("ca.pem"),
-            cert: dir.join("server.pem"),
-            key: dir.join("server.key"),
-        }
-    })
 }
 
 /// A release mirror's tree: v<VERSION>/{binary, SHA256SUMS, install.sh} and
@@ -184,89 +79,6 @@ impl Dist {
 
     fn release_dir(&self) -> PathBuf {
         self.dir.path().join(format!("v{VERSION}"))
-    }
-}
-
-/// tests/support/release_server.py serving a Dist; `requests()` is what it saw.
-struct Server {
-    child: Child,
-    port: u16,
-    https: bool,
-    log: PathBuf,
-    _logdir: TempDir,
-}
-
-impl Server {
-    fn https(dist: &Dist) -> Server {
-        Server::start(dist.dir.path(), true, None)
-    }
-
-    fn http(dist: &Dist) -> Server {
-        Server::start(dist.dir.path(), false, None)
-    }
-
-    fn start(root: &Path, https: bool, http_port: Option<u16>) -> Server {
-        let python = need("python3", "python3");
-        let logdir = TempDir::new().unwrap();
-        let log = logdir.path().join("requests.log");
-        fs::write(&log, "").unwrap();
-        let mut cmd = Command::new(python);
-        cmd.arg(repo().join("tests/support/release_server.py"))
-            .arg("--root")
-            .arg(root)
-            .arg("--log")
-            .arg(&log)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        if https {
-            let tls = tls();
-            cmd.arg("--cert").arg(&tls.cert).arg("--key").arg(&tls.key);
-        }
-        if let Some(port) = http_port {
-            cmd.arg("--http-port").arg(port.to_string());
-        }
-        let mut child = cmd.spawn().expect("start release_server.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("read the server's port");
-        let port = line
-            .strip_prefix("PORT ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("release_server.py did not start: {line:?}"));
-        Server {
-            child,
-            port,
-            https,
-            log,
-            _logdir: logdir,
-        }
-    }
-
-    fn url(&self) -> String {
-        let scheme = if self.https { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.port)
-    }
-
-    fn requests(&self) -> Vec<String> {
-        fs::read_to_string(&self.log)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn fetched(&self, file: &str) -> bool {
-        self.requests()
-            .iter()
-            .any(|r| r.starts_with("GET ") && r.contains(&format!("/{file} ")))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -434,7 +246,7 @@ fn path_without(parent: &Path, without: &[&str]) -> String {
 /// The real binary released on an HTTPS mirror, and a fresh host.
 fn served() -> (Dist, Server, Host) {
     let dist = Dist::new(real_binary());
-    let server = Server::https(&dist);
+    let server = serve_https(&dist);
     (dist, server, Host::new())
 }
 
@@ -520,7 +332,7 @@ fn a_changed_release_replaces_the_installed_binary() {
     fs::create_dir(host.install_dir()).unwrap();
     fs::write(host.target(), b"an older build").unwrap();
     let dist = Dist::new(real_binary());
-    let server = Server::https(&dist);
+    let server = serve_https(&dist);
     assert_ok(&install(host.command_for(&dash(), &server)));
     assert_installed(&host, real_binary());
 }
@@ -529,7 +341,7 @@ fn a_changed_release_replaces_the_installed_binary() {
 fn wrong_checksum_installs_nothing_and_names_both_digests() {
     let wrong = sha256_hex(b"not the binary");
     let dist = Dist::with_sums(real_binary(), &format!("{wrong}  {ASSET}\n"));
-    let server = Server::https(&dist);
+    let server = serve_https(&dist);
     let host = Host::new();
     let out = install(host.command_for(&dash(), &server));
     let actual = sha256_hex(real_binary());
@@ -548,7 +360,7 @@ fn a_mismatch_keeps_the_installed_binary() {
     fs::write(host.target(), b"the old binary").unwrap();
     let wrong = sha256_hex(b"not the binary");
     let dist = Dist::with_sums(real_binary(), &format!("{wrong}  {ASSET}\n"));
-    let server = Server::https(&dist);
+    let server = serve_https(&dist);
     let out = install(host.command_for(&dash(), &server));
     assert_failed_with(&out, &["checksum mismatch"]);
     assert_eq!(fs::read(host.target()).unwrap(), b"the old binary");
@@ -642,7 +454,7 @@ fn wget_without_curl() {
 fn wget_refuses_a_redirect_to_plain_http() {
     need("wget", "wget");
     let dist = Dist::new(real_binary());
-    let plain = Server::http(&dist);
+    let plain = serve_http(&dist);
     let server = Server::start(dist.dir.path(), true, Some(plain.port));
     let host = Host::new();
     let mut cmd = host.command_for(&dash(), &server);
@@ -659,7 +471,7 @@ fn wget_refuses_a_redirect_to_plain_http() {
 #[test]
 fn curl_refuses_a_redirect_to_plain_http() {
     let dist = Dist::new(real_binary());
-    let plain = Server::http(&dist);
+    let plain = serve_http(&dist);
     let server = Server::start(dist.dir.path(), true, Some(plain.port));
     let host = Host::new();
     let mut cmd = host.command_for(&dash(), &server);
@@ -687,7 +499,7 @@ fn neither_curl_nor_wget_is_a_clear_error() {
 fn sha256_falls_back_to_shasum_then_openssl() {
     need("shasum", "perl");
     let dist = Dist::new(real_binary());
-    let server = Server::https(&dist);
+    let server = serve_https(&dist);
     for (without, tool) in [
         (vec!["sha256sum"], "verified with shasum -a 256"),
         (
@@ -724,7 +536,7 @@ fn a_pinned_version_missing_on_the_server_is_a_clear_error() {
     assert!(host.leftovers().is_empty());
 
     // Pinned by digest, the binary is the first thing fetched: same advice.
-    let plain = Server::http(&dist);
+    let plain = serve_http(&dist);
     let mut cmd = host.command_for(&dash(), &plain);
     cmd.env("MESOS_DOCKER_VERSION", "9.9.9")
         .env("MESOS_DOCKER_SHA256", sha256_hex(real_binary()));
@@ -742,7 +554,7 @@ fn a_pinned_version_missing_on_the_server_is_a_clear_error() {
 #[test]
 fn plain_http_needs_a_pinned_digest() {
     let dist = Dist::new(real_binary());
-    let server = Server::http(&dist);
+    let server = serve_http(&dist);
     let host = Host::new();
     let out = install(host.command_for(&dash(), &server));
     assert_failed_with(&out, &["refusing plain HTTP", "MESOS_DOCKER_SHA256"]);
@@ -760,7 +572,7 @@ fn plain_http_needs_a_pinned_digest() {
 #[test]
 fn a_wrong_pin_over_plain_http_installs_nothing() {
     let dist = Dist::new(real_binary());
-    let server = Server::http(&dist);
+    let server = serve_http(&dist);
     let host = Host::new();
     let pin = sha256_hex(b"something else");
     let mut cmd = host.command_for(&dash(), &server);
@@ -947,7 +759,7 @@ fn signed_sha256sums_are_checked_against_the_allowed_signers() {
     let (release_key, signers) = signing_key(keys.path(), "release");
     let (other_key, _) = signing_key(keys.path(), "other");
     let dist = Dist::new(real_binary());
-    let server = Server::https(&dist);
+    let server = serve_https(&dist);
 
     // No signature published while one is required.
     let host = Host::new();
@@ -1011,7 +823,7 @@ fn recording_binary() -> Vec<u8> {
 fn setup_runs_with_the_arguments_and_yes_without_a_terminal() {
     let binary = recording_binary();
     let dist = Dist::new(&binary);
-    let server = Server::https(&dist);
+    let server = serve_https(&dist);
     let host = Host::new();
     let mut cmd = host.command_for(&dash(), &server);
     cmd.env_remove("MESOS_DOCKER_SKIP_SETUP").args([
@@ -1052,7 +864,7 @@ fn setup_reads_the_terminal_when_there_is_one() {
     let script_cmd = need("script", "bsdutils");
     let binary = recording_binary();
     let dist = Dist::new(&binary);
-    let server = Server::https(&dist);
+    let server = serve_https(&dist);
     let host = Host::new();
     let installer = host.dir.path().join("install.sh");
     fs::write(&installer, script()).unwrap();

@@ -59,17 +59,25 @@ pub struct AgentClient {
 
 impl AgentClient {
     pub fn new(config: &Config) -> AgentClient {
-        let http = reqwest::Client::builder()
+        crate::install_crypto_provider();
+        let url = config.executor_api_url();
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             // The SUBSCRIBE connection is busy for its whole life; every
             // other call gets a fresh connection, as the agent expects.
             .pool_max_idle_per_host(0)
-            .no_proxy()
+            .no_proxy();
+        if !url.starts_with("https://") {
+            // Plain HTTP to the agent: skip loading the system's root
+            // certificates, which would cost every executor memory for nothing.
+            builder = builder.tls_certs_only([]);
+        }
+        let http = builder
             .build()
             .expect("a reqwest client with these settings always builds");
         AgentClient {
             http,
-            url: config.executor_api_url(),
+            url,
             token: config.auth_token.clone(),
         }
     }

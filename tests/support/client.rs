@@ -24,6 +24,8 @@ pub struct Answer {
 
 impl RawClient {
     pub fn new(url: String) -> Self {
+        // reqwest is built without a default TLS provider: choose it first.
+        mesos_docker::install_crypto_provider();
         RawClient {
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(0)

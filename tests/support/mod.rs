@@ -72,6 +72,8 @@ pub mod agent;
 pub mod client;
 pub mod fixtures;
 pub mod images;
+pub mod mirror;
+pub mod procmem;
 pub mod wire;
 
 use std::time::Duration;
