@@ -412,6 +412,27 @@ async fn marathon_app_json_tcp_check_kills() {
     .await;
 }
 
+/// Marathon 0.7–1.1 hands COMMAND checks to Mesos: TaskInfo.health_check
+/// without a `type` (older Mesos had none), and the same check in the JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marathon_07_command_check_without_a_type() {
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    let app = busybox("/json-cmd", "sh -c 'touch /tmp/ok; exec sleep 120'");
+    let (executor, mut task) = app.build(Era::Marathon07, &fixtures::executor_path());
+    set_app_checks(
+        &mut task,
+        json!([{"protocol": "COMMAND", "command": {"value": "test -f /tmp/ok"},
+                "gracePeriodSeconds": 0, "intervalSeconds": 1, "maxConsecutiveFailures": 3}]),
+    );
+    let mut hc = command_check("test -f /tmp/ok", 3);
+    hc.r#type = None;
+    task.health_check = Some(hc);
+    let tid = task.task_id.value.clone();
+    let process = agent.launch(executor, task).await;
+    wait_for_health(&agent, &tid, true).await;
+    kill_and_finish(&agent, &process, &tid).await;
+}
+
 /// Host networking: the check aims at the host port on the host's loopback.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marathon_app_json_check_in_host_networking() {

@@ -34,6 +34,8 @@ pub async fn run_in(
     let (tx, rx) = oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("health-probe".into())
+        // A connect, a write and a read: no deep stack needed.
+        .stack_size(256 * 1024)
         .spawn(move || {
             let answer = enter(ns).and_then(|()| probe(timeout.map(|t| Instant::now() + t)));
             let _ = tx.send(answer);
