@@ -221,25 +221,17 @@ pub fn from_mesos(hc: &HealthCheck, host_network: bool) -> Result<Check, CheckEr
             ));
         }
     };
-    let timing = Timing {
-        delay: seconds("delay_seconds", hc.delay_seconds.unwrap_or(MESOS_DELAY)).map_err(bad)?,
-        interval: seconds(
-            "interval_seconds",
+    let timing = timing(
+        &MESOS_FIELDS,
+        [
+            hc.delay_seconds.unwrap_or(MESOS_DELAY),
             hc.interval_seconds.unwrap_or(MESOS_INTERVAL),
-        )
-        .map_err(bad)?,
-        timeout: timeout(
-            "timeout_seconds",
             hc.timeout_seconds.unwrap_or(MESOS_TIMEOUT),
-        )
-        .map_err(bad)?,
-        grace: seconds(
-            "grace_period_seconds",
             hc.grace_period_seconds.unwrap_or(MESOS_GRACE),
-        )
-        .map_err(bad)?,
-        kill_after: Some(hc.consecutive_failures.unwrap_or(MESOS_FAILURES)),
-    };
+        ],
+        Some(hc.consecutive_failures.unwrap_or(MESOS_FAILURES)),
+    )
+    .map_err(bad)?;
     Ok(Check {
         probe,
         timing,
@@ -343,28 +335,20 @@ fn from_marathon(
             )));
         }
     };
-    let timing = Timing {
-        delay: seconds("delaySeconds", check.delay_seconds.unwrap_or(0.0)).map_err(bad)?,
-        interval: seconds(
-            "intervalSeconds",
+    // Marathon ≤ 1.1 had no delay; `maxConsecutiveFailures: 0` never kills.
+    let kill_after =
+        Some(check.max_consecutive_failures.unwrap_or(MARATHON_FAILURES)).filter(|n| *n > 0);
+    let timing = timing(
+        &MARATHON_FIELDS,
+        [
+            check.delay_seconds.unwrap_or(0.0),
             check.interval_seconds.unwrap_or(MARATHON_INTERVAL),
-        )
-        .map_err(bad)?,
-        timeout: timeout(
-            "timeoutSeconds",
             check.timeout_seconds.unwrap_or(MARATHON_TIMEOUT),
-        )
-        .map_err(bad)?,
-        grace: seconds(
-            "gracePeriodSeconds",
             check.grace_period_seconds.unwrap_or(MARATHON_GRACE),
-        )
-        .map_err(bad)?,
-        kill_after: match check.max_consecutive_failures.unwrap_or(MARATHON_FAILURES) {
-            0 => None,
-            n => Some(n),
-        },
-    };
+        ],
+        kill_after,
+    )
+    .map_err(bad)?;
     Ok(Check {
         probe,
         timing,
@@ -401,6 +385,34 @@ fn port_number(port: u32) -> Result<u16, String> {
         .ok()
         .filter(|p| *p > 0)
         .ok_or_else(|| format!("port {port} is not a port number from 1 to 65535"))
+}
+
+/// How each source names delay, interval, timeout and grace period.
+const MESOS_FIELDS: [&str; 4] = [
+    "delay_seconds",
+    "interval_seconds",
+    "timeout_seconds",
+    "grace_period_seconds",
+];
+const MARATHON_FIELDS: [&str; 4] = [
+    "delaySeconds",
+    "intervalSeconds",
+    "timeoutSeconds",
+    "gracePeriodSeconds",
+];
+
+fn timing(
+    fields: &[&str; 4],
+    [delay, interval, limit, grace]: [f64; 4],
+    kill_after: Option<u32>,
+) -> Result<Timing, String> {
+    Ok(Timing {
+        delay: seconds(fields[0], delay)?,
+        interval: seconds(fields[1], interval)?,
+        timeout: timeout(fields[2], limit)?,
+        grace: seconds(fields[3], grace)?,
+        kill_after,
+    })
 }
 
 fn seconds(field: &str, value: f64) -> Result<Duration, String> {
