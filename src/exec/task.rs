@@ -265,8 +265,10 @@ impl Runner {
         };
         self.report_full(TaskState::TaskRunning, None, None, status.clone(), None);
 
-        let watcher =
-            (self.health.take()).map(|c| Watcher::start(c, runtime.clone(), id.clone(), pid));
+        let watcher = self
+            .health
+            .take()
+            .map(|c| Watcher::start(c, runtime.clone(), id.clone(), pid));
         let outcome = self
             .supervise(&runtime, &id, completion_deadline, watcher, status)
             .await;
