@@ -16,8 +16,8 @@ use tracing::{debug, error, info, warn};
 use crate::exec::agent::{self, AgentClient, AgentError, EventStream};
 use crate::exec::config::Config;
 use crate::exec::policy::Policy;
-use crate::exec::spec;
 use crate::exec::task::{self, Kill, KillCause, Refusal, Report, Runner, SharedRuntime};
+use crate::exec::{health, spec};
 use crate::proto::executor::{Call, Event, call, event};
 use crate::proto::framework_info::capability;
 use crate::proto::task_status::{Reason, Source};
@@ -393,6 +393,11 @@ impl Executor {
         })
         .map_err(Refusal::from)
         .and_then(|s| self.authorize(s, &task));
+        // An invalid health check refuses the task as Mesos does.
+        let (spec, health) = match spec.and_then(|s| Ok((health::for_task(&task, &s)?, s))) {
+            Ok((check, s)) => (Ok(s), check),
+            Err(refusal) => (Err(refusal), None),
+        };
         let kill_policy_grace = task
             .kill_policy
             .as_ref()
@@ -413,6 +418,8 @@ impl Executor {
                 &self.config.directory,
                 self.config.docker_config.as_deref(),
             ),
+            health,
+            killing_state: self.killing_state(),
         };
         self.tasks.insert(
             task_id.clone(),
@@ -476,6 +483,7 @@ impl Executor {
             reason: Some(Reason::TaskInvalid),
             message: Some(why.to_string()),
             container_status: None,
+            healthy: None,
         });
     }
 
@@ -578,6 +586,7 @@ impl Executor {
             ),
             uuid: Some(uuid::Uuid::new_v4().as_bytes().to_vec()),
             container_status: report.container_status,
+            healthy: report.healthy,
             ..Default::default()
         };
         let update = call::Update { status };

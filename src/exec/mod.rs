@@ -8,6 +8,7 @@ pub mod agent;
 pub mod config;
 pub mod docker;
 pub mod executor;
+pub mod health;
 pub mod liveness;
 pub mod policy;
 pub mod recordio;

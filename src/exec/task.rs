@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::exec::docker::{DockerError, Exit, Runtime, credentials};
+use crate::exec::health::{self, Change, Watcher};
 use crate::exec::sandbox_log::Rotation;
 use crate::exec::spec::{self, ContainerSpec};
 use crate::proto::task_status::Reason;
@@ -24,6 +25,9 @@ pub struct Report {
     pub reason: Option<Reason>,
     pub message: Option<String>,
     pub container_status: Option<ContainerStatus>,
+    /// Set by health checks: on each change of health, and on the end of a
+    /// task they killed.
+    pub healthy: Option<bool>,
 }
 
 impl Report {
@@ -58,6 +62,9 @@ pub enum KillCause {
     Requested,
     /// TaskInfo.max_completion_time passed: TASK_FAILED.
     MaxCompletionTime(Duration),
+    /// The health check failed too often: TASK_KILLED, unhealthy. The
+    /// message names the check.
+    Unhealthy(String),
 }
 
 impl KillCause {
@@ -70,6 +77,7 @@ impl KillCause {
                 Some(Reason::MaxCompletionTimeReached),
                 format!("did not complete within its max_completion_time of {limit:?}: {how}"),
             ),
+            KillCause::Unhealthy(why) => (TaskState::TaskKilled, None, format!("{why}; {how}")),
         }
     }
 }
@@ -136,6 +144,9 @@ pub struct Runner {
     pub log_rotation: Rotation,
     /// Docker client config files to take registry credentials from, in order.
     pub docker_configs: Vec<PathBuf>,
+    pub health: Option<health::Check>,
+    /// The framework understands TASK_KILLING (for kills by a health check).
+    pub killing_state: bool,
 }
 
 enum Launched {
@@ -146,7 +157,7 @@ enum Launched {
 
 impl Runner {
     fn report(&self, state: TaskState, reason: Option<Reason>, message: Option<String>) {
-        self.report_full(state, reason, message, None);
+        self.report_full(state, reason, message, None, None);
     }
 
     fn report_full(
@@ -155,6 +166,7 @@ impl Runner {
         reason: Option<Reason>,
         message: Option<String>,
         container_status: Option<ContainerStatus>,
+        healthy: Option<bool>,
     ) {
         if let Some(m) = &message {
             info!(task = %self.task_id, state = ?state, reason = ?reason, "{m}");
@@ -167,6 +179,7 @@ impl Runner {
             reason,
             message,
             container_status,
+            healthy,
         });
     }
 
@@ -243,16 +256,22 @@ impl Runner {
                 }
             })
         };
-        let status = match runtime.addresses(&id).await {
-            Ok((ips, _pid)) => Some(container_status(&ips)),
+        let (status, pid) = match runtime.addresses(&id).await {
+            Ok((ips, pid)) => (Some(container_status(&ips)), pid),
             Err(e) => {
                 warn!(container = %id, "no addresses for the container: {e}");
-                None
+                (None, None)
             }
         };
-        self.report_full(TaskState::TaskRunning, None, None, status);
+        self.report_full(TaskState::TaskRunning, None, None, status.clone(), None);
 
-        let outcome = self.supervise(&runtime, &id, completion_deadline).await;
+        let watcher = self
+            .health
+            .take()
+            .map(|c| Watcher::start(c, runtime.clone(), id.clone(), pid));
+        let outcome = self
+            .supervise(&runtime, &id, completion_deadline, watcher, status)
+            .await;
         // The output must be complete in the sandbox before the end is reported.
         let _ = tokio::time::timeout(Duration::from_secs(5), logs).await;
         match outcome {
@@ -277,8 +296,15 @@ impl Runner {
                 Some(format!("container exited with status {code}")),
             ),
             Outcome::Killed(cause, how) => {
+                let unhealthy = matches!(cause, KillCause::Unhealthy(_));
                 let (state, reason, message) = cause.ending(&how);
-                self.report(state, reason, Some(message));
+                self.report_full(
+                    state,
+                    reason,
+                    Some(message),
+                    None,
+                    unhealthy.then_some(false),
+                );
             }
             Outcome::Lost(e) => self.report(
                 TaskState::TaskFailed,
@@ -291,12 +317,15 @@ impl Runner {
 
     /// Waits for the container to end, honouring kills: SIGTERM, the grace
     /// period, then SIGKILL. A later kill may only shorten the grace; the
-    /// first kill's cause decides how the task ends.
+    /// first kill's cause decides how the task ends. Changes of health are
+    /// reported until a kill starts.
     async fn supervise(
         &mut self,
         runtime: &Runtime,
         id: &str,
         completion_deadline: Option<(Instant, Duration)>,
+        mut health: Option<Watcher>,
+        status: Option<ContainerStatus>,
     ) -> Outcome {
         let wait = runtime.wait(id);
         tokio::pin!(wait);
@@ -326,6 +355,27 @@ impl Runner {
                     killing_state: false,
                     cause: KillCause::MaxCompletionTime(completion_deadline.map_or(Duration::ZERO, |(_, d)| d)),
                 },
+                change = next_change(&mut health) => match change {
+                    Some(Change::Health(healthy)) => {
+                        self.report_full(
+                            TaskState::TaskRunning,
+                            Some(Reason::TaskHealthCheckStatusUpdated),
+                            None,
+                            status.clone(),
+                            Some(healthy),
+                        );
+                        continue;
+                    }
+                    Some(Change::Kill(why)) => Kill {
+                        grace: self.kill_grace,
+                        killing_state: self.killing_state,
+                        cause: KillCause::Unhealthy(why),
+                    },
+                    None => {
+                        health = None;
+                        continue;
+                    }
+                },
                 () = sleep_until_opt(escalate) => {
                     info!(container = %id, "grace period over: SIGKILL");
                     sent_kill = true;
@@ -335,6 +385,8 @@ impl Runner {
                     continue;
                 }
             };
+            // Mesos stops checking a task once it is being killed.
+            health = None;
             let new = Instant::now() + kill.grace;
             match &mut stopping {
                 Some((_, at)) => *at = (*at).min(new),
@@ -357,6 +409,13 @@ enum Outcome {
     Exited(Exit),
     Killed(KillCause, String),
     Lost(DockerError),
+}
+
+async fn next_change(health: &mut Option<Watcher>) -> Option<Change> {
+    match health {
+        Some(w) => w.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

@@ -4,6 +4,7 @@
 
 mod body;
 pub mod credentials;
+mod exec;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,6 +21,7 @@ use futures_util::StreamExt;
 use thiserror::Error;
 
 pub use body::create_body;
+pub use exec::ExecEnd;
 
 use crate::exec::sandbox_log::{RotatingFile, Rotation};
 use crate::exec::spec::{ContainerSpec, LABEL_EXECUTOR, Protocol};

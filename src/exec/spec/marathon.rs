@@ -17,6 +17,7 @@ pub struct App {
     pub env: BTreeMap<String, serde_json::Value>,
     pub container: Option<AppContainer>,
     pub labels: BTreeMap<String, String>,
+    pub health_checks: Vec<AppHealthCheck>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -75,6 +76,35 @@ pub struct ExternalVolume {
     pub name: String,
     pub provider: Option<String>,
     pub options: std::collections::BTreeMap<String, String>,
+}
+
+/// One of the app's `healthChecks`. Marathon ≤ 1.1 ran HTTP and TCP checks
+/// itself from outside and handed only COMMAND ones to Mesos; the executor
+/// runs them all (see exec::health). Absent fields take Marathon's defaults
+/// there, so `None` means "not written".
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AppHealthCheck {
+    /// HTTP, HTTPS, TCP, COMMAND, MESOS_HTTP, MESOS_HTTPS or MESOS_TCP.
+    pub protocol: Option<String>,
+    pub path: Option<String>,
+    pub port_index: Option<u32>,
+    /// Marathon ≥ 1.0: a fixed port instead of `portIndex`.
+    pub port: Option<u32>,
+    pub command: Option<AppCommand>,
+    pub grace_period_seconds: Option<f64>,
+    pub interval_seconds: Option<f64>,
+    pub timeout_seconds: Option<f64>,
+    /// Marathon ≥ 1.4; earlier ones started checking at once.
+    pub delay_seconds: Option<f64>,
+    /// 0 means "never kill" in Marathon.
+    pub max_consecutive_failures: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct AppCommand {
+    pub value: String,
 }
 
 /// Parses TaskInfo.data when it holds an app definition. Data that is not a
