@@ -36,7 +36,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Install and configure this node as a Mesos master, agent or both.
-    Setup(SetupArgs),
+    Setup(Box<crate::setup::SetupArgs>),
     /// Run as the Docker executor (what the Mesos agent starts): IMAGE [ARG...].
     #[command(trailing_var_arg = true)]
     Exec {
@@ -45,9 +45,9 @@ pub enum Command {
         argv: Vec<OsString>,
     },
     /// Show what is installed, running and healthy on this node.
-    Status,
+    Status(crate::setup::StatusArgs),
     /// Undo what setup did, from its own record.
-    Uninstall,
+    Uninstall(crate::setup::UninstallArgs),
     /// Remove containers whose executor is gone.
     Reap(crate::reap::ReapArgs),
     /// Print shell completions.
@@ -58,13 +58,6 @@ pub enum Command {
     /// Print the man page (roff) to standard output.
     #[command(name = "man")]
     Man,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct SetupArgs {
-    /// Everything setup takes; parsed by setup itself once it exists.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub rest: Vec<OsString>,
 }
 
 /// Whether argv[0] means "be the executor": any name other than our own, such
@@ -108,9 +101,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
                 }
             }
         }
-        Command::Setup(_) => not_built("setup"),
-        Command::Status => not_built("status"),
-        Command::Uninstall => not_built("uninstall"),
+        Command::Setup(args) => crate::setup::main(*args),
+        Command::Status(args) => crate::setup::status::main(args),
+        Command::Uninstall(args) => crate::setup::uninstall::main(args),
         Command::Reap(args) => crate::reap::main(args),
     }
 }

@@ -6,3 +6,4 @@ pub mod cli;
 pub mod exec;
 pub mod proto;
 pub mod reap;
+pub mod setup;

@@ -1,0 +1,236 @@
+//! The one seam between setup and the host: a root directory that every path
+//! is resolved under, and a runner that every command goes through. The real
+//! run uses `/` and [`HostRunner`]; tests use a temporary root and
+//! [`RecordingRunner`], so both exercise the same code.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// What a finished command left behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn ok(stdout: &str) -> Self {
+        Output {
+            success: true,
+            stdout: stdout.to_owned(),
+            stderr: String::new(),
+        }
+    }
+
+    pub fn failed(stderr: &str) -> Self {
+        Output {
+            success: false,
+            stdout: String::new(),
+            stderr: stderr.to_owned(),
+        }
+    }
+}
+
+/// Runs a program with arguments. `Err` means it could not be started at all
+/// (typically: not installed); a non-zero exit is an `Ok` with `success: false`.
+pub trait Runner: Send + Sync {
+    fn run(&self, program: &str, args: &[&str]) -> io::Result<Output>;
+    /// Whether commands reach the real host (and so must be kept away from a
+    /// `--root` that is not `/`).
+    fn is_host(&self) -> bool;
+}
+
+/// Runs commands on this machine.
+#[derive(Debug, Default)]
+pub struct HostRunner;
+
+impl Runner for HostRunner {
+    fn run(&self, program: &str, args: &[&str]) -> io::Result<Output> {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()?;
+        Ok(Output {
+            success: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    fn is_host(&self) -> bool {
+        true
+    }
+}
+
+/// Records every command and answers from a table keyed by the whole command
+/// line (`"systemctl is-enabled mesos-agent"`); a command missing from the
+/// table behaves like a program that is not installed.
+#[derive(Debug, Default)]
+pub struct RecordingRunner {
+    answers: Mutex<HashMap<String, Output>>,
+    calls: Mutex<Vec<String>>,
+}
+
+impl RecordingRunner {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the answer to one command line (program and arguments joined by spaces).
+    pub fn answer(&self, command_line: &str, output: Output) {
+        self.answers
+            .lock()
+            .expect("runner table")
+            .insert(command_line.to_owned(), output);
+    }
+
+    /// Every command run so far, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().expect("runner calls").clone()
+    }
+}
+
+impl Runner for RecordingRunner {
+    fn run(&self, program: &str, args: &[&str]) -> io::Result<Output> {
+        let mut line = program.to_owned();
+        for a in args {
+            line.push(' ');
+            line.push_str(a);
+        }
+        self.calls.lock().expect("runner calls").push(line.clone());
+        let answers = self.answers.lock().expect("runner table");
+        match answers.get(&line) {
+            Some(out) => {
+                // A command that changes state answers the query that follows it,
+                // the way the real systemctl would.
+                let out = out.clone();
+                drop(answers);
+                self.follow_state_change(program, args);
+                Ok(out)
+            }
+            None => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{program}: not in the test runner's table"),
+            )),
+        }
+    }
+
+    fn is_host(&self) -> bool {
+        false
+    }
+}
+
+impl RecordingRunner {
+    fn follow_state_change(&self, program: &str, args: &[&str]) {
+        if program != "systemctl" {
+            return;
+        }
+        if let [verb @ ("enable" | "disable"), unit] = args {
+            let state = if *verb == "enable" {
+                Output::ok("enabled\n")
+            } else {
+                Output {
+                    success: false,
+                    stdout: "disabled\n".into(),
+                    stderr: String::new(),
+                }
+            };
+            self.answer(&format!("systemctl is-enabled {unit}"), state);
+        }
+    }
+}
+
+/// The host as setup sees it.
+pub struct System {
+    root: PathBuf,
+    runner: Box<dyn Runner>,
+}
+
+impl System {
+    pub fn new(root: impl Into<PathBuf>, runner: Box<dyn Runner>) -> Self {
+        System {
+            root: root.into(),
+            runner,
+        }
+    }
+
+    /// The real host: `/` with commands run for real.
+    pub fn host() -> Self {
+        Self::new("/", Box::new(HostRunner))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Whether this run targets the machine's own root.
+    pub fn is_real_root(&self) -> bool {
+        self.root == Path::new("/")
+    }
+
+    /// An absolute host path (`/etc/x`) as it lies under the root.
+    pub fn path(&self, host_path: &str) -> PathBuf {
+        self.root.join(host_path.trim_start_matches('/'))
+    }
+
+    pub fn read(&self, host_path: &str) -> io::Result<String> {
+        std::fs::read_to_string(self.path(host_path))
+    }
+
+    pub fn exists(&self, host_path: &str) -> bool {
+        self.path(host_path).exists()
+    }
+
+    pub fn run(&self, program: &str, args: &[&str]) -> io::Result<Output> {
+        self.runner.run(program, args)
+    }
+
+    /// Commands may query and change the target (service state, network
+    /// addresses, the init daemon): on the real root, or through
+    /// a runner that does not reach the host. A real runner with another root
+    /// would change the machine's services while writing files elsewhere.
+    pub fn commands_reach_root(&self) -> bool {
+        self.is_real_root() || !self.runner.is_host()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recording_runner_answers_and_records() {
+        let r = RecordingRunner::new();
+        r.answer("systemctl enable x", Output::ok(""));
+        assert!(r.run("systemctl", &["is-enabled", "x"]).is_err());
+        assert!(r.run("systemctl", &["enable", "x"]).unwrap().success);
+        assert_eq!(
+            r.run("systemctl", &["is-enabled", "x"]).unwrap().stdout,
+            "enabled\n"
+        );
+        assert_eq!(
+            r.calls(),
+            vec![
+                "systemctl is-enabled x",
+                "systemctl enable x",
+                "systemctl is-enabled x"
+            ]
+        );
+    }
+
+    #[test]
+    fn paths_lie_under_the_root() {
+        let s = System::new("/tmp/r", Box::new(RecordingRunner::new()));
+        assert_eq!(
+            s.path("/etc/os-release"),
+            Path::new("/tmp/r/etc/os-release")
+        );
+        assert!(!s.is_real_root());
+        assert!(s.commands_reach_root());
+        let h = System::new("/tmp/r", Box::new(HostRunner));
+        assert!(!h.commands_reach_root());
+    }
+}
