@@ -658,6 +658,79 @@ fn bad_input_is_refused_with_its_flag_named() {
 }
 
 #[test]
+fn preflight_failures_stop_the_run_unless_ignored() {
+    let dir = Host::debian12().build();
+    let r = dir.path();
+    // Debian's installer maps the host name to 127.0.1.1.
+    fs::write(
+        r.join("etc/hosts"),
+        "127.0.0.1 localhost\n127.0.1.1 m2.example m2\n",
+    )
+    .unwrap();
+    // Something else listens on 8080 (0x1F90), Marathon's port.
+    fs::create_dir_all(r.join("proc/net")).unwrap();
+    fs::write(
+        r.join("proc/net/tcp"),
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+         0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1\n",
+    )
+    .unwrap();
+    let master = ["setup", "--role", "master", "--masters", "m1,m2,m3"];
+    refused(
+        r,
+        &master,
+        "hostname: m2 resolves to 127.0.1.1 in /etc/hosts",
+    );
+    refused(r, &master, "pass --ip ADDRESS");
+    refused(
+        r,
+        &master,
+        "ports: in use by another program: 8080 (wanted by marathon.service)",
+    );
+    refused(
+        r,
+        &[&master[..], &["--ignore-preflight", "ports"]].concat(),
+        "hostname: m2",
+    );
+    let out = binary(
+        r,
+        &[&master[..], &["--ip", "10.0.0.2", "--no-marathon"]].concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = binary(
+        r,
+        &[&master[..], &["--ignore-preflight", "all", "--force"]].concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("preflight skipped hostname: --ignore-preflight"),
+        "{stdout}"
+    );
+    refused(
+        r,
+        &[
+            "setup",
+            "--role",
+            "agent",
+            "--masters",
+            "a",
+            "--ignore-preflight",
+            "nap",
+        ],
+        "invalid value 'nap'",
+    );
+}
+
+#[test]
 fn even_masters_warn_but_proceed() {
     let dir = Host::debian12().build();
     let out = binary(
@@ -720,7 +793,11 @@ fn non_root_run_on_the_real_root_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("needs root: run it with sudo"), "{stderr}");
+    assert!(
+        stderr.contains("preflight failed: root: not running as root")
+            && stderr.contains("run it with sudo"),
+        "{stderr}"
+    );
 }
 
 #[test]

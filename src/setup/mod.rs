@@ -12,6 +12,7 @@ pub mod fsops;
 pub mod manifest;
 pub mod options;
 pub mod plan;
+pub mod preflight;
 pub mod report;
 pub mod resources;
 pub mod status;
@@ -45,9 +46,9 @@ pub enum SetupError {
     #[error(transparent)]
     Render(#[from] plan::RenderError),
     #[error(
-        "setup changes system files under /, which needs root: run it with sudo, or pass --root DIR to write the files under DIR, or --dry-run to only look"
+        "preflight failed: {0}. Fix that, or skip a check with --ignore-preflight NAME if you know better"
     )]
-    NotRoot,
+    Preflight(String),
     #[error(
         "this node was set up with ZooKeeper ensemble {old} (myid {old_id}, Mesos quorum {old_quorum}); the new choice is {new} (myid {new_id}, quorum {new_quorum}). Changing it on one node can split the cluster: change every master in step, and pass --force to confirm"
     )]
@@ -142,8 +143,9 @@ pub fn run(
         }
         Err(e) => {
             // Refused before anything was planned or written.
-            eprintln!("mesos-docker setup: {e}");
-            e.exit_code()
+            let code = e.exit_code();
+            rep.refuse(&e.to_string());
+            code
         }
     }
 }
@@ -154,8 +156,14 @@ fn run_inner(
     prompter: Option<&dyn Prompter>,
     rep: &mut Reporter,
 ) -> Result<Vec<String>, SetupError> {
-    if sys.is_real_root() && !args.dry_run && !nix::unistd::geteuid().is_root() {
-        return Err(SetupError::NotRoot);
+    let ignored = |name: &str| {
+        args.ignore_preflight
+            .iter()
+            .any(|i| i == name || i == "all")
+    };
+    let root = preflight::root(sys, args.dry_run);
+    if root.verdict == preflight::Verdict::Fail && !ignored("root") {
+        return Err(SetupError::Preflight(format!("root: {}", root.detail)));
     }
     let file = options::read_config(sys.root(), args.config.as_deref())?;
     let overrides = Overrides {
@@ -164,6 +172,29 @@ fn run_inner(
     };
     let facts = facts::gather(sys, &overrides)?;
     let (opts, mut warnings) = options::resolve(args, file, &facts, prompter)?;
+    let findings = preflight::run(
+        sys,
+        &opts,
+        &facts,
+        overrides.os.is_some(),
+        args.dry_run,
+        &args.ignore_preflight,
+    );
+    rep.preflight(&findings);
+    let failed: Vec<String> = findings
+        .iter()
+        .filter(|f| f.verdict == preflight::Verdict::Fail)
+        .map(|f| format!("{}: {}", f.name, f.detail))
+        .collect();
+    if !failed.is_empty() {
+        return Err(SetupError::Preflight(failed.join("; ")));
+    }
+    warnings.extend(
+        findings
+            .iter()
+            .filter(|f| f.verdict == preflight::Verdict::Warn)
+            .map(|f| format!("preflight {}: {}", f.name, f.detail)),
+    );
     let loaded = Manifest::load(sys)?;
     let mut manifest = loaded.clone().unwrap_or_default();
     if let (Some(old), Some(new)) = (&manifest.ensemble, &opts.ensemble) {

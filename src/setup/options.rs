@@ -102,6 +102,11 @@ pub struct SetupArgs {
     /// Allow changes that can split a running cluster (ZooKeeper ensemble, myid, quorum).
     #[arg(long)]
     pub force: bool,
+    /// Skip a preflight check by name (root, os, arch, ports, hostname, memory, disk, docker) or all.
+    #[arg(long, value_name = "NAME", value_delimiter = ',',
+          value_parser = clap::builder::PossibleValuesParser::new(
+              ["all", "root", "os", "arch", "ports", "hostname", "memory", "disk", "docker"]))]
+    pub ignore_preflight: Vec<String>,
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }

@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::options::OutputFormat;
+use super::preflight::{Finding, Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -67,6 +68,8 @@ struct JsonReport<'a> {
     command: &'a str,
     dry_run: bool,
     warnings: &'a [String],
+    #[serde(skip_serializing_if = "<[Finding]>::is_empty")]
+    preflight: &'a [Finding],
     resources: &'a [Line],
     recap: &'a Recap,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
@@ -84,6 +87,7 @@ pub struct Reporter {
     pub lines: Vec<Line>,
     pub recap: Recap,
     pub warnings: Vec<String>,
+    pub preflight: Vec<Finding>,
 }
 
 impl Reporter {
@@ -102,6 +106,7 @@ impl Reporter {
             lines: Vec::new(),
             recap: Recap::default(),
             warnings: Vec::new(),
+            preflight: Vec::new(),
         }
     }
 
@@ -122,6 +127,37 @@ impl Reporter {
         }
         if self.dry_run && self.format == OutputFormat::Text {
             self.print("dry run: showing what would change; nothing is written\n");
+        }
+    }
+
+    /// Shows the preflight checks (warnings are reported again as warnings).
+    pub fn preflight(&mut self, findings: &[Finding]) {
+        if self.format == OutputFormat::Text {
+            let mut text = String::new();
+            for f in findings {
+                let verdict = match f.verdict {
+                    Verdict::Pass => "pass",
+                    Verdict::Warn => "warn",
+                    Verdict::Fail => "fail",
+                    Verdict::Skipped => "skipped",
+                };
+                text.push_str(&format!(
+                    "preflight {verdict:<7} {}: {}\n",
+                    f.name, f.detail
+                ));
+            }
+            self.print(&text);
+        }
+        self.preflight = findings.to_vec();
+    }
+
+    /// Ends a run refused before anything changed: the message on standard
+    /// error, or the JSON document with it.
+    pub fn refuse(self, message: &str) {
+        match self.format {
+            OutputFormat::Text => eprintln!("mesos-docker {}: {message}", self.command),
+            // The document carries the error; finish also prints it to stderr.
+            OutputFormat::Json => self.finish(&[], Some(message)),
         }
     }
 
@@ -196,15 +232,13 @@ impl Reporter {
                 }
                 text.push('\n');
                 let _ = self.out.write_all(text.as_bytes());
-                if let Some(e) = error {
-                    eprintln!("mesos-docker {}: {e}", self.command);
-                }
             }
             OutputFormat::Json => {
                 let doc = JsonReport {
                     command: self.command,
                     dry_run: self.dry_run,
                     warnings: &self.warnings,
+                    preflight: &self.preflight,
                     resources: &self.lines,
                     recap: &self.recap,
                     restart_needed,
@@ -216,6 +250,9 @@ impl Reporter {
             }
         }
         let _ = self.out.flush();
+        if let Some(e) = error {
+            eprintln!("mesos-docker {}: {e}", self.command);
+        }
     }
 }
 
