@@ -36,7 +36,7 @@ pub fn apply(
             && units_changed
             && !reloaded
             && !dry_run
-            && sys.commands_reach_root()
+            && sys.is_live()
         {
             reloaded = true;
             daemon_reload(sys, rep)?;

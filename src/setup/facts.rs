@@ -145,7 +145,7 @@ pub fn gather(sys: &System, overrides: &Overrides) -> Result<Facts, FactsError> 
         .or_else(|_| sys.read("/etc/hostname"))
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
-    let reach = sys.commands_reach_root();
+    let reach = sys.is_live();
     let arch = if reach {
         sys.run("uname", &["-m"])
             .ok()
@@ -202,7 +202,7 @@ fn detect_init(sys: &System) -> Result<Init, FactsError> {
     if sys.path("/run/systemd/system").is_dir() {
         return Ok(Init::Systemd);
     }
-    if sys.commands_reach_root()
+    if sys.is_live()
         && let Ok(out) = sys.run("initctl", &["--version"])
         && out.success
         && out.stdout.contains("upstart")

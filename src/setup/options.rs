@@ -87,7 +87,7 @@ pub struct SetupArgs {
     /// Treat the host as this release (ID:VERSION, e.g. debian:12) instead of reading /etc/os-release.
     #[arg(long, value_name = "ID:VERSION")]
     pub os: Option<String>,
-    /// Configure the system under DIR instead of / (services are left alone unless DIR is /).
+    /// Configure the system under DIR instead of /; units are enabled there offline (systemctl --root), nothing is started.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
     /// The configuration file (default: /etc/mesos-docker/setup.toml under --root).

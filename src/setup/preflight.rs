@@ -176,7 +176,7 @@ fn ports(sys: &System, opts: &Options) -> Finding {
             continue;
         }
         // Held by the service that should hold it: a re-run on a live node.
-        let ours = sys.commands_reach_root()
+        let ours = sys.is_live()
             && sys
                 .run("systemctl", &["is-active", unit])
                 .is_ok_and(|o| o.stdout.trim() == "active");
@@ -318,7 +318,7 @@ fn docker(sys: &System, opts: &Options) -> Finding {
     if !opts.role.is_agent() {
         return finding("docker", Verdict::Pass, "not an agent");
     }
-    if !sys.commands_reach_root() {
+    if !sys.is_live() {
         return finding("docker", Verdict::Skipped, "not checked under --root");
     }
     match sys.run("docker", &["version", "--format", "{{.Server.Version}}"]) {

@@ -134,20 +134,28 @@ pub fn check(sys: &System, r: &Resource, manifest: &Manifest) -> Result<Check, R
             }
         }
         Resource::Service { name, enabled } => {
-            if !sys.commands_reach_root() {
-                return Ok(Check::Skipped(format!(
-                    "services are only changed when --root is / (here {})",
-                    sys.root().display()
-                )));
-            }
-            let now = is_enabled(sys, name)?;
+            let now = match unit_state(sys, name) {
+                Err(e) if !sys.is_live() => {
+                    return Ok(Check::Skipped(format!(
+                        "cannot enable units in {} offline ({})",
+                        sys.root().display(),
+                        e.what
+                    )));
+                }
+                other => other?,
+            };
             Ok(match (now, *enabled) {
-                (true, true) | (false, false) => Check::Ok,
-                (false, true) => Check::Change {
+                (UnitState::Missing, true) => Check::Skipped(format!(
+                    "{name} is not installed; install its package, then run setup again"
+                )),
+                (UnitState::Missing, false)
+                | (UnitState::Enabled, true)
+                | (UnitState::Disabled, false) => Check::Ok,
+                (UnitState::Disabled, true) => Check::Change {
                     change: Change::Enable,
                     diff: None,
                 },
-                (true, false) => Check::Change {
+                (UnitState::Enabled, false) => Check::Change {
                     change: Change::Disable,
                     diff: None,
                 },
@@ -156,17 +164,31 @@ pub fn check(sys: &System, r: &Resource, manifest: &Manifest) -> Result<Check, R
     }
 }
 
-/// `systemctl is-enabled`: a unit that does not exist counts as disabled.
-pub fn is_enabled(sys: &System, name: &str) -> Result<bool, ResourceError> {
-    let out = sys.run("systemctl", &["is-enabled", name]).map_err(|e| {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitState {
+    Enabled,
+    Disabled,
+    /// No such unit file: its package is not installed.
+    Missing,
+}
+
+/// `systemctl is-enabled`, which says "not-found" (or, before systemd 250,
+/// fails with "No such file") for a unit that does not exist.
+pub fn unit_state(sys: &System, name: &str) -> Result<UnitState, ResourceError> {
+    let out = sys.systemctl(&["is-enabled", name]).map_err(|e| {
         err(format!(
             "cannot run systemctl is-enabled {name}: {e}; is this a systemd host? (pass --init upstart if not)"
         ))
     })?;
-    Ok(matches!(
-        out.stdout.trim(),
-        "enabled" | "enabled-runtime" | "alias" | "static"
-    ))
+    let state = out.stdout.trim();
+    Ok(match state {
+        "enabled" | "enabled-runtime" | "alias" | "static" | "indirect" => UnitState::Enabled,
+        "not-found" => UnitState::Missing,
+        "" if out.stderr.contains("No such file") || out.stderr.contains("not found") => {
+            UnitState::Missing
+        }
+        _ => UnitState::Disabled,
+    })
 }
 
 fn check_file(
@@ -399,7 +421,22 @@ pub fn apply(
             let enable = *change == Change::Enable;
             manifest.record_service(name, !enable);
             save(sys, manifest)?;
+            // Enabling may create a *.wants directory; it is ours to remove.
+            let before = unit_dirs(sys);
             set_enabled(sys, name, enable)?;
+            let new: Vec<String> = unit_dirs(sys)
+                .into_iter()
+                .filter(|d| !before.contains(d))
+                .collect();
+            if !new.is_empty() {
+                for d in new {
+                    manifest.record(Entry {
+                        created: true,
+                        ..blank(&d, Kind::Dir)
+                    });
+                }
+                save(sys, manifest)?;
+            }
             Ok(None)
         }
         (r, c) => Err(err(format!(
@@ -410,10 +447,24 @@ pub fn apply(
     }
 }
 
+const UNIT_DIR: &str = "/etc/systemd/system";
+
+/// The directories in /etc/systemd/system (host paths).
+fn unit_dirs(sys: &System) -> Vec<String> {
+    fs::read_dir(sys.path(UNIT_DIR))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| format!("{UNIT_DIR}/{}", e.file_name().to_string_lossy()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn set_enabled(sys: &System, name: &str, enable: bool) -> Result<(), ResourceError> {
     let verb = if enable { "enable" } else { "disable" };
     let out = sys
-        .run("systemctl", &[verb, name])
+        .systemctl(&[verb, name])
         .map_err(|e| err(format!("cannot run systemctl {verb} {name}: {e}")))?;
     if out.success {
         Ok(())

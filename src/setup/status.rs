@@ -39,7 +39,7 @@ pub struct ServiceState {
 pub struct Status {
     pub role: Option<String>,
     pub files: Vec<FileState>,
-    /// Empty when --root is not / (the host's services say nothing about it).
+    /// Enablement from the root's unit links; activity only on a live root.
     pub services: Vec<ServiceState>,
 }
 
@@ -73,10 +73,13 @@ pub fn gather(sys: &System) -> Result<Option<Status>, manifest::ManifestError> {
         })
         .collect();
     let mut services = Vec::new();
-    if sys.commands_reach_root() {
+    if sys.exists("/etc/systemd/system") {
         for name in units(m.role.as_deref()) {
             let ask = |verb: &str| {
-                sys.run("systemctl", &[verb, name])
+                if verb == "is-active" && !sys.is_live() {
+                    return "offline".to_owned();
+                }
+                sys.systemctl(&[verb, name])
                     .map(|o| o.stdout.trim().to_owned())
                     .ok()
                     .filter(|s| !s.is_empty())

@@ -128,6 +128,10 @@ impl RecordingRunner {
         if program != "systemctl" {
             return;
         }
+        let (prefix, args) = match args {
+            [root, rest @ ..] if root.starts_with("--root=") => (format!("{root} "), rest),
+            _ => (String::new(), args),
+        };
         if let [verb @ ("enable" | "disable"), unit] = args {
             let state = if *verb == "enable" {
                 Output::ok("enabled\n")
@@ -138,7 +142,7 @@ impl RecordingRunner {
                     stderr: String::new(),
                 }
             };
-            self.answer(&format!("systemctl is-enabled {unit}"), state);
+            self.answer(&format!("systemctl {prefix}is-enabled {unit}"), state);
         }
     }
 }
@@ -147,13 +151,30 @@ impl RecordingRunner {
 pub struct System {
     root: PathBuf,
     runner: Box<dyn Runner>,
+    live: bool,
 }
 
 impl System {
+    /// A root as given on the command line: `/` is the running system; any
+    /// other directory is offline (no service manager runs there).
     pub fn new(root: impl Into<PathBuf>, runner: Box<dyn Runner>) -> Self {
+        let root = root.into();
+        let live = root == Path::new("/");
+        System { root, runner, live }
+    }
+
+    /// A temporary root that stands for a running system, for tests whose
+    /// recording runner plays the host's commands (systemctl, ip, ...).
+    pub fn live_for_tests(root: impl Into<PathBuf>, runner: Box<dyn Runner>) -> Self {
+        let runner_is_host = runner.is_host();
+        assert!(
+            !runner_is_host,
+            "only a recording runner may pretend a root is live"
+        );
         System {
             root: root.into(),
             runner,
+            live: true,
         }
     }
 
@@ -169,6 +190,13 @@ impl System {
     /// Whether this run targets the machine's own root.
     pub fn is_real_root(&self) -> bool {
         self.root == Path::new("/")
+    }
+
+    /// Whether the root is a running system: commands that ask or tell the
+    /// running host (ip, initctl, docker, systemctl daemon-reload, is-active)
+    /// only make sense then; an offline root is read through its files.
+    pub fn is_live(&self) -> bool {
+        self.live
     }
 
     /// An absolute host path (`/etc/x`) as it lies under the root.
@@ -188,12 +216,17 @@ impl System {
         self.runner.run(program, args)
     }
 
-    /// Commands may query and change the target (service state, network
-    /// addresses, the init daemon): on the real root, or through
-    /// a runner that does not reach the host. A real runner with another root
-    /// would change the machine's services while writing files elsewhere.
-    pub fn commands_reach_root(&self) -> bool {
-        self.is_real_root() || !self.runner.is_host()
+    /// systemctl on the root: on an offline root `--root=DIR`, which edits
+    /// unit links under DIR without a running systemd and never touches the
+    /// machine's own services.
+    pub fn systemctl(&self, args: &[&str]) -> io::Result<Output> {
+        if self.live {
+            return self.run("systemctl", args);
+        }
+        let root = format!("--root={}", self.root.display());
+        let mut all = vec![root.as_str()];
+        all.extend_from_slice(args);
+        self.run("systemctl", &all)
     }
 }
 

@@ -97,14 +97,8 @@ pub fn run(sys: &System, dry_run: bool, mut rep: Reporter) -> ExitCode {
             detail: Some(detail),
             diff: None,
         };
-        if !sys.commands_reach_root() {
-            rep.line(line(
-                Status::Skipped,
-                "services are only changed when --root is /".into(),
-            ));
-            continue;
-        }
-        let result = resources::is_enabled(sys, &s.name).and_then(|now| {
+        let result = resources::unit_state(sys, &s.name).and_then(|state| {
+            let now = state == resources::UnitState::Enabled;
             if now == s.was_enabled {
                 Ok(false)
             } else if dry_run {
