@@ -262,8 +262,25 @@ mod tests {
             Path::new("/tmp/r/etc/os-release")
         );
         assert!(!s.is_real_root());
-        assert!(s.commands_reach_root());
-        let h = System::new("/tmp/r", Box::new(HostRunner));
-        assert!(!h.commands_reach_root());
+        assert!(!s.is_live());
+        assert!(System::host().is_live());
+    }
+
+    #[test]
+    fn systemctl_on_an_offline_root_names_it() {
+        let r = RecordingRunner::new();
+        r.answer("systemctl --root=/tmp/r enable x", Output::ok(""));
+        r.answer(
+            "systemctl --root=/tmp/r is-enabled x",
+            Output::ok("disabled\n"),
+        );
+        let s = System::new("/tmp/r", Box::new(r));
+        assert!(s.systemctl(&["enable", "x"]).unwrap().success);
+        assert_eq!(
+            s.systemctl(&["is-enabled", "x"]).unwrap().stdout,
+            "enabled\n"
+        );
+        let live = System::live_for_tests("/tmp/r", Box::new(RecordingRunner::new()));
+        assert!(live.systemctl(&["enable", "x"]).is_err(), "live: no --root");
     }
 }
