@@ -421,6 +421,48 @@ fn uninstall_restores_the_root_as_before() {
 }
 
 #[test]
+fn a_failed_step_stops_the_run_and_a_rerun_converges() {
+    let dir = Host::debian12().build();
+    // Something in the way of a file setup writes half-way through the plan.
+    let env = dir.path().join("etc/mesos-docker/agent.env");
+    fs::create_dir_all(env.parent().unwrap()).unwrap();
+    let pristine = tree(dir.path());
+    fs::create_dir(&env).unwrap();
+    let (code, report) = setup_in(dir.path(), &role_args("agent"));
+    assert_eq!(code, ExitCode::FAILURE);
+    let err = report["error"].as_str().unwrap();
+    assert!(
+        err.starts_with("stopped at file /etc/mesos-docker/agent.env:")
+            && err.contains("is not a regular file; move it away and run setup again"),
+        "{err}"
+    );
+    assert_eq!(report["recap"]["failed"], 1);
+    let last = report["resources"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["status"], "failed");
+    assert!(
+        !dir.path()
+            .join("etc/systemd/system/mesos-agent.service")
+            .exists(),
+        "nothing after the failure"
+    );
+
+    fs::remove_dir(&env).unwrap();
+    let (code, report) = setup_in(dir.path(), &role_args("agent"));
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let (_, again) = setup_in(dir.path(), &role_args("agent"));
+    assert_eq!(changed(&again), 0);
+    let sys = System::new(dir.path(), Box::new(HostRunner));
+    let (code, _) = uninstall_in(&sys, false);
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert_eq!(tree(dir.path()), pristine);
+}
+
+#[test]
 fn dry_run_shows_diffs_and_writes_nothing() {
     let dir = Host::debian12().build();
     let before = tree(dir.path());

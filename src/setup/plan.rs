@@ -453,6 +453,36 @@ mod tests {
     }
 
     #[test]
+    fn external_zookeeper_means_no_local_one() {
+        let f = facts(None, None);
+        let args = SetupArgs {
+            role: Some(Role::Master),
+            zk: Some("zk://z1:2181,z2:2181,z3:2181/mesos".into()),
+            ..Default::default()
+        };
+        let opts = resolve(&args, FileConfig::default(), &f, None).unwrap().0;
+        let p = plan(&opts, &f).unwrap();
+        assert!(
+            p.resources
+                .iter()
+                .all(|r| !r.id().starts_with("/etc/zookeeper"))
+        );
+        assert!(p.resources.contains(&service("zookeeper.service", false)));
+        let env = content(&p, "/etc/mesos-docker/master.env");
+        assert!(
+            env.contains("MESOS_ZK=\"zk://z1:2181,z2:2181,z3:2181/mesos\""),
+            "{env}"
+        );
+        assert!(env.contains("MESOS_QUORUM=\"2\""), "{env}");
+        let unit = content(&p, "/etc/systemd/system/mesos-master.service");
+        assert!(!unit.contains("zookeeper"), "{unit}");
+        assert!(
+            content(&p, "/etc/mesos-docker/marathon.env")
+                .contains("MARATHON_ZK=\"zk://z1:2181,z2:2181,z3:2181/marathon\"")
+        );
+    }
+
+    #[test]
     fn agent_lacks_master_parts() {
         let f = facts(None, None);
         let p = plan(&options(Role::Agent, &f), &f).unwrap();
