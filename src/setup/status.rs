@@ -2,8 +2,11 @@
 //! file setup manages still holds what setup wrote, and each service's state.
 
 use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -36,9 +39,19 @@ pub struct ServiceState {
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Health {
+    pub name: &'static str,
+    pub endpoint: String,
+    /// "healthy", or what went wrong.
+    pub state: String,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Status {
     pub role: Option<String>,
     pub files: Vec<FileState>,
+    /// Health endpoints on this host; only on a live root.
+    pub health: Vec<Health>,
     /// Enablement from the root's unit links; activity only on a live root.
     pub services: Vec<ServiceState>,
 }
@@ -92,11 +105,97 @@ pub fn gather(sys: &System) -> Result<Option<Status>, manifest::ManifestError> {
             });
         }
     }
+    let health = if sys.is_live() {
+        health(m.role.as_deref(), m.ensemble.is_some())
+    } else {
+        Vec::new()
+    };
     Ok(Some(Status {
         role: m.role,
         files,
+        health,
         services,
     }))
+}
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Sends `request` and reads the reply until the peer closes.
+fn exchange(addr: SocketAddr, request: &[u8]) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, PROBE_TIMEOUT)?;
+    s.set_read_timeout(Some(PROBE_TIMEOUT))?;
+    s.set_write_timeout(Some(PROBE_TIMEOUT))?;
+    s.write_all(request)?;
+    let mut reply = Vec::new();
+    s.take(64 * 1024).read_to_end(&mut reply)?;
+    Ok(String::from_utf8_lossy(&reply).into_owned())
+}
+
+/// An HTTP GET that counts any 2xx answer as healthy.
+pub fn probe_http(addr: SocketAddr, path: &str) -> String {
+    let req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    match exchange(addr, req.as_bytes()) {
+        Ok(reply) => {
+            let status = reply.split_whitespace().nth(1).unwrap_or("");
+            if status.starts_with('2') {
+                "healthy".into()
+            } else {
+                format!(
+                    "answers HTTP {}",
+                    if status.is_empty() { "garbage" } else { status }
+                )
+            }
+        }
+        Err(e) => format!("unreachable ({e})"),
+    }
+}
+
+/// ZooKeeper's `ruok`, which a serving node answers with `imok`.
+pub fn probe_zookeeper(addr: SocketAddr) -> String {
+    match exchange(addr, b"ruok") {
+        Ok(reply) if reply == "imok" => "healthy".into(),
+        Ok(reply) if reply.is_empty() => {
+            "no answer to ruok (is it in 4lw.commands.whitelist?)".into()
+        }
+        Ok(reply) => format!("answers {reply:?} to ruok"),
+        Err(e) => format!("unreachable ({e})"),
+    }
+}
+
+/// The endpoints of this role's daemons, asked on the loopback address
+/// (they listen on every address unless --ip narrowed them).
+fn health(role: Option<&str>, local_zk: bool) -> Vec<Health> {
+    let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+    let mut h = Vec::new();
+    let master = matches!(role, Some("master" | "standalone"));
+    let agent = matches!(role, Some("agent" | "standalone"));
+    if master && local_zk {
+        h.push(Health {
+            name: "zookeeper",
+            endpoint: "127.0.0.1:2181 ruok".into(),
+            state: probe_zookeeper(local(2181)),
+        });
+    }
+    if master {
+        h.push(Health {
+            name: "mesos-master",
+            endpoint: "http://127.0.0.1:5050/health".into(),
+            state: probe_http(local(5050), "/health"),
+        });
+        h.push(Health {
+            name: "marathon",
+            endpoint: "http://127.0.0.1:8080/ping".into(),
+            state: probe_http(local(8080), "/ping"),
+        });
+    }
+    if agent {
+        h.push(Health {
+            name: "mesos-agent",
+            endpoint: "http://127.0.0.1:5051/health".into(),
+            state: probe_http(local(5051), "/health"),
+        });
+    }
+    h
 }
 
 fn units(role: Option<&str>) -> Vec<&'static str> {
@@ -157,5 +256,49 @@ pub fn text(s: &Status) -> String {
             svc.name, svc.enabled, svc.active
         ));
     }
+    for h in &s.health {
+        out.push_str(&format!(
+            "health {} ({}): {}\n",
+            h.name, h.endpoint, h.state
+        ));
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A one-shot server that reads a request and answers `reply`.
+    fn serve(reply: &'static str) -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf);
+            s.write_all(reply.as_bytes()).unwrap();
+        });
+        addr
+    }
+
+    #[test]
+    fn http_probe() {
+        let a = serve("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(probe_http(a, "/health"), "healthy");
+        let a = serve("HTTP/1.1 503 Service Unavailable\r\n\r\n");
+        assert_eq!(probe_http(a, "/health"), "answers HTTP 503");
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        assert!(probe_http(closed, "/").starts_with("unreachable"));
+    }
+
+    #[test]
+    fn zookeeper_probe() {
+        assert_eq!(probe_zookeeper(serve("imok")), "healthy");
+        assert!(probe_zookeeper(serve("")).contains("whitelist"));
+    }
 }
