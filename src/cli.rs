@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-/// Exit code for a subcommand this build does not have yet, and for usage errors.
+/// Exit code for usage errors.
 pub const EXIT_USAGE: u8 = 2;
 
 /// Version line: the crate version and the commit it was built from.
@@ -106,12 +106,4 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Command::Uninstall(args) => crate::setup::uninstall::main(args),
         Command::Reap(args) => crate::reap::main(args),
     }
-}
-
-fn not_built(name: &str) -> ExitCode {
-    eprintln!(
-        "mesos-docker: `{name}` is not built yet in this version ({VERSION}); \
-         nothing was changed."
-    );
-    ExitCode::from(EXIT_USAGE)
 }
