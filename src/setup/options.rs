@@ -13,7 +13,9 @@ use super::facts::{Facts, Init};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// ZooKeeper, Mesos master and Marathon.
     Master,
+    /// Mesos agent, running tasks in Docker.
     Agent,
     /// Master and agent on one host.
     Standalone,
@@ -107,6 +109,7 @@ pub struct SetupArgs {
           value_parser = clap::builder::PossibleValuesParser::new(
               ["all", "root", "os", "arch", "ports", "hostname", "memory", "disk", "docker"]))]
     pub ignore_preflight: Vec<String>,
+    /// Report format: a line per resource, or one JSON document.
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }
@@ -780,6 +783,29 @@ mod tests {
             "cpus:4;mem:8192.5;ports:[31000-32000,33000-33010];disks:{a,b};cpus(web):1",
         )
         .unwrap();
+    }
+
+    struct Answers;
+    impl Prompter for Answers {
+        fn role(&self) -> Option<Role> {
+            Some(Role::Agent)
+        }
+        fn masters(&self) -> Option<String> {
+            Some(" m1, m2 ,m3 ".into())
+        }
+    }
+
+    #[test]
+    fn prompts_fill_missing_choices() {
+        let (o, _) = resolve(
+            &SetupArgs::default(),
+            FileConfig::default(),
+            &facts(),
+            Some(&Answers),
+        )
+        .unwrap();
+        assert_eq!(o.role, Role::Agent);
+        assert_eq!(o.zk_hosts, "m1:2181,m2:2181,m3:2181");
     }
 
     #[test]

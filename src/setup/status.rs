@@ -20,6 +20,7 @@ pub struct StatusArgs {
     /// The root setup wrote under.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
+    /// Report format: lines, or one JSON document.
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }

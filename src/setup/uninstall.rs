@@ -28,6 +28,7 @@ pub struct UninstallArgs {
     /// Do not ask for confirmation (required without a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Report format: lines, or one JSON document.
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }
