@@ -790,6 +790,44 @@ fn preflight_failures_stop_the_run_unless_ignored() {
     );
 }
 
+/// Runs the binary on a pseudo-terminal (util-linux `script`), typing `keys`.
+fn on_a_terminal(root: &Path, args: &str, keys: &str) -> String {
+    let cmd = format!(
+        "{} {args} --root {}",
+        env!("CARGO_BIN_EXE_mesos-docker"),
+        root.display()
+    );
+    let out = Proc::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(sleep 1; printf '{keys}') | script -qec \"$0\" /dev/null",
+        ))
+        .arg(&cmd)
+        .output()
+        .expect("sh runs");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("script: not found"),
+        "the terminal tests need `script` (apt-get install bsdutils)"
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_terminal_is_asked_for_missing_choices() {
+    let dir = Host::debian12().build();
+    // Enter takes the first role offered: standalone.
+    let screen = on_a_terminal(dir.path(), "setup", "\\r");
+    assert!(screen.contains("Role of this node (--role)"), "{screen}");
+    assert!(screen.contains("23 changed, 0 failed"), "{screen}");
+    assert!(dir.path().join("etc/mesos-docker/agent.env").exists());
+    assert!(dir.path().join("etc/mesos-docker/master.env").exists());
+    // --yes never asks, even on a terminal.
+    let dir = Host::debian12().build();
+    let screen = on_a_terminal(dir.path(), "setup --yes", "\\r");
+    assert!(screen.contains("no role given: pass --role"), "{screen}");
+    assert!(!dir.path().join("etc/mesos-docker").exists());
+}
+
 #[test]
 fn even_masters_warn_but_proceed() {
     let dir = Host::debian12().build();
