@@ -210,6 +210,12 @@ fn run_inner(
             });
         }
     }
+    if opts.role.is_agent() && !sys.exists(&opts.binary) {
+        warnings.push(format!(
+            "{} does not exist, so the executor link and the reaper will point at nothing until it does: install mesos-docker there (install.sh does), or pass --binary PATH",
+            opts.binary
+        ));
+    }
     let plan = plan::plan(&opts, &facts)?;
     warnings.extend(plan.warnings.iter().cloned());
     for w in warnings {

@@ -83,6 +83,9 @@ pub struct SetupArgs {
     /// Do not run Marathon on the masters.
     #[arg(long)]
     pub no_marathon: bool,
+    /// Where the mesos-docker binary is installed: the executor link and the reaper point at it.
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<String>,
     /// Override the detected init system.
     #[arg(long, value_enum)]
     pub init: Option<Init>,
@@ -130,6 +133,7 @@ pub struct FileConfig {
     pub containerizers: Option<String>,
     pub executor_registration_timeout: Option<String>,
     pub marathon: Option<bool>,
+    pub binary: Option<String>,
     pub init: Option<Init>,
     pub os: Option<String>,
 }
@@ -387,6 +391,18 @@ pub fn resolve(
             role.name()
         ));
     }
+    let binary = args
+        .binary
+        .clone()
+        .or(file.binary)
+        .unwrap_or_else(|| BINARY.to_owned());
+    if !binary.starts_with('/') {
+        return Err(invalid(
+            "--binary",
+            format!("{binary:?} is not an absolute path; pass e.g. --binary {BINARY}"),
+        ));
+    }
+    check_env_word("--binary", &binary)?;
     let marathon = if args.no_marathon {
         false
     } else {
@@ -410,7 +426,7 @@ pub fn resolve(
             containerizers,
             executor_registration_timeout,
             marathon,
-            binary: BINARY.to_owned(),
+            binary,
         },
         warnings,
     ))
@@ -768,6 +784,13 @@ mod tests {
                     ..args(Role::Agent, &["a"])
                 },
                 "--executor-registration-timeout",
+            ),
+            (
+                SetupArgs {
+                    binary: Some("bin/mesos-docker".into()),
+                    ..args(Role::Agent, &["a"])
+                },
+                "--binary: \"bin/mesos-docker\" is not an absolute path",
             ),
         ];
         for (a, want) in cases {
