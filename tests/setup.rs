@@ -341,6 +341,58 @@ fn renders_every_role_init_and_os() {
 }
 
 #[test]
+fn upstart_overrides_follow_the_role() {
+    let dir = Host::release("ubuntu", "14.04").build();
+    let r = dir.path();
+    // An operator's override keeps the agent from starting.
+    fs::create_dir_all(r.join("etc/init")).unwrap();
+    fs::write(r.join("etc/init/mesos-agent.override"), "manual\n").unwrap();
+    let before = tree(r);
+    let trusty = || {
+        let runner = RecordingRunner::new();
+        runner.answer(
+            "initctl --version",
+            Output::ok("initctl (upstart 1.12.1)\n"),
+        );
+        Box::new(runner)
+    };
+    let (code, report) = setup_with(r, trusty(), &role_args("master"));
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert_eq!(
+        fs::read_to_string(r.join("etc/init/mesos-agent.override")).unwrap(),
+        "manual\n"
+    );
+    assert!(!r.join("etc/init/mesos-master.override").exists());
+
+    // Becoming standalone: the agent's override goes (kept aside: not ours).
+    let (code, report) = setup_with(r, trusty(), &role_args("standalone"));
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert!(!r.join("etc/init/mesos-agent.override").exists());
+    assert_eq!(
+        fs::read_to_string(r.join("etc/init/mesos-agent.override.mesos-docker.bak")).unwrap(),
+        "manual\n"
+    );
+    // Back to agent: setup's own master override is written, then on the
+    // way back to standalone removed without a copy.
+    setup_with(r, trusty(), &role_args("agent"));
+    assert!(r.join("etc/init/mesos-master.override").exists());
+    let (_, report) = setup_with(r, trusty(), &role_args("standalone"));
+    assert!(!r.join("etc/init/mesos-master.override").exists());
+    assert!(
+        !r.join("etc/init/mesos-master.override.mesos-docker.bak")
+            .exists(),
+        "{report}"
+    );
+    let (_, again) = setup_with(r, trusty(), &role_args("standalone"));
+    assert_eq!(changed(&again), 0, "{again}");
+
+    let sys = System::new(r, Box::new(HostRunner));
+    let (code, report) = uninstall_in(&sys, false);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert_eq!(tree(r), before);
+}
+
+#[test]
 fn second_run_changes_nothing_and_touches_nothing() {
     let dir = Host::debian12().build();
     let (_, first) = setup_in(dir.path(), &role_args("standalone"));

@@ -30,6 +30,11 @@ pub enum Resource {
         path: String,
         target: String,
     },
+    /// A file that must not be there (an upstart `manual` override on a job
+    /// this role runs).
+    Absent {
+        path: String,
+    },
     /// A systemd unit's enablement.
     Service {
         name: String,
@@ -43,6 +48,7 @@ impl Resource {
             Resource::Dir { .. } => "dir",
             Resource::File { .. } => "file",
             Resource::Link { .. } => "link",
+            Resource::Absent { .. } => "absent",
             Resource::Service { .. } => "service",
         }
     }
@@ -52,7 +58,8 @@ impl Resource {
         match self {
             Resource::Dir { path, .. }
             | Resource::File { path, .. }
-            | Resource::Link { path, .. } => path,
+            | Resource::Link { path, .. }
+            | Resource::Absent { path } => path,
             Resource::Service { name, .. } => name,
         }
     }
@@ -310,6 +317,9 @@ fn upstart(
             &[],
         ))
     };
+    let enabled = |name: &str| Resource::Absent {
+        path: format!("/etc/init/{name}.override"),
+    };
     let disabled = |name: &str| {
         file(
             &format!("/etc/init/{name}.override"),
@@ -324,6 +334,7 @@ fn upstart(
             "/etc/mesos-docker/master.env",
             "/usr/sbin/mesos-master",
         )?);
+        r.push(enabled("mesos-master"));
     } else {
         r.push(disabled("mesos-master"));
     }
@@ -334,6 +345,7 @@ fn upstart(
             "/etc/mesos-docker/marathon.env",
             "/usr/share/marathon/bin/marathon",
         )?);
+        r.push(enabled("marathon"));
     } else {
         r.push(disabled("marathon"));
     }
@@ -344,6 +356,7 @@ fn upstart(
             "/etc/mesos-docker/agent.env",
             "/usr/sbin/mesos-agent",
         )?);
+        r.push(enabled("mesos-agent"));
         r.push(file(
             "/etc/cron.d/mesos-docker-reap",
             render("upstart/mesos-docker-reap.cron", ctx)?,
@@ -353,9 +366,11 @@ fn upstart(
         r.push(disabled("mesos-agent"));
     }
     r.push(disabled("mesos-slave"));
-    if !local_zk {
-        r.push(disabled("zookeeper"));
-    }
+    r.push(if local_zk {
+        enabled("zookeeper")
+    } else {
+        disabled("zookeeper")
+    });
     Ok(())
 }
 

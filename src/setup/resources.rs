@@ -34,6 +34,10 @@ pub enum Change {
     },
     /// A file where the link should be (an older executor): backed up.
     ReplaceWithLink,
+    /// Remove a file that should not be there; `foreign` as for ReplaceFile.
+    Remove {
+        foreign: bool,
+    },
     Enable,
     Disable,
 }
@@ -131,6 +135,28 @@ pub fn check(sys: &System, r: &Resource, manifest: &Manifest) -> Result<Check, R
                     "{} exists and is neither a file nor a link; move it away and run setup again",
                     p.display()
                 ))),
+            }
+        }
+        Resource::Absent { path } => {
+            let p = sys.path(path);
+            match fs::symlink_metadata(&p) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Check::Ok),
+                Err(e) => Err(io_err("cannot inspect", &p, e)),
+                Ok(m) if !m.is_file() => Err(err(format!(
+                    "{} should not exist and is not a regular file; move it away and run setup again",
+                    p.display()
+                ))),
+                Ok(_) => {
+                    let old = fs::read(&p).map_err(|e| io_err("cannot read", &p, e))?;
+                    let ours = manifest
+                        .entry(path)
+                        .and_then(|e| e.sha256.as_deref())
+                        .is_some_and(|sha| sha == sha256_hex(&old));
+                    Ok(Check::Change {
+                        diff: Some(diff(path, &old, "")),
+                        change: Change::Remove { foreign: !ours },
+                    })
+                }
             }
         }
         Resource::Service { name, enabled } => {
@@ -259,6 +285,8 @@ pub fn describe(change: &Change) -> String {
         Change::Chown => "owner set to root".into(),
         Change::Relink { from } => format!("pointed away from {from}"),
         Change::ReplaceWithLink => "file replaced by a link (a copy is kept)".into(),
+        Change::Remove { foreign: true } => "removed (a copy is kept)".into(),
+        Change::Remove { foreign: false } => "removed".into(),
         Change::Enable => "enabled".into(),
         Change::Disable => "disabled".into(),
     }
@@ -415,6 +443,26 @@ pub fn apply(
             manifest.record(entry);
             save(sys, manifest)?;
             fsops::link_atomic(&p, target).map_err(|e| io_err("cannot link", &p, e))?;
+            Ok(note)
+        }
+        (Resource::Absent { path }, Change::Remove { foreign }) => {
+            let p = sys.path(path);
+            let mut entry = blank(path, Kind::File);
+            let mut note = None;
+            if *foreign {
+                let old = fs::read(&p).map_err(|e| io_err("cannot read", &p, e))?;
+                let bak = fsops::backup_path(&p, &old);
+                let bak_host = host_path(sys, &bak);
+                note = Some(format!("copy at {bak_host}"));
+                entry.backup = Some(bak_host);
+                manifest.record(entry);
+                save(sys, manifest)?;
+                fs::rename(&p, &bak).map_err(|e| io_err("cannot move aside", &p, e))?;
+            } else {
+                manifest.record(entry);
+                save(sys, manifest)?;
+                fs::remove_file(&p).map_err(|e| io_err("cannot remove", &p, e))?;
+            }
             Ok(note)
         }
         (Resource::Service { name, .. }, Change::Enable | Change::Disable) => {

@@ -74,6 +74,11 @@ pub fn gather(sys: &System) -> Result<Option<Status>, manifest::ManifestError> {
                     Ok(_) => "drifted",
                     Err(_) => "missing",
                 },
+                // A file setup removed (an upstart override).
+                _ if e.sha256.is_none() => match fs::metadata(&p) {
+                    Err(_) => "in sync",
+                    Ok(_) => "drifted",
+                },
                 _ => match fs::read(&p) {
                     Ok(now) if Some(sha256_hex(&now)) == e.sha256 => "in sync",
                     Ok(_) => "drifted",
