@@ -453,6 +453,10 @@ fn uninstall_restores_the_root_as_before() {
     let exe = dir.path().join("var/lib/mesos/executors");
     fs::create_dir_all(&exe).unwrap();
     fs::write(exe.join("docker"), "#!/bin/sh\n").unwrap();
+    // A directory setup wants with another mode.
+    let etc = dir.path().join("etc/mesos-docker");
+    fs::create_dir_all(&etc).unwrap();
+    fs::set_permissions(&etc, fs::Permissions::from_mode(0o700)).unwrap();
     let before = tree(dir.path());
 
     let (code, _) = setup_in(dir.path(), &role_args("standalone"));
@@ -460,6 +464,10 @@ fn uninstall_restores_the_root_as_before() {
     assert_eq!(
         fs::read_to_string(conf.join("zoo.cfg.mesos-docker.bak")).unwrap(),
         "clientPort=2181\n"
+    );
+    assert_eq!(
+        fs::metadata(&etc).unwrap().permissions().mode() & 0o777,
+        0o755
     );
     let sys = System::new(dir.path(), Box::new(HostRunner));
 

@@ -391,8 +391,9 @@ pub fn apply(
             };
             let mut entry = blank(path, kind);
             entry.mode_before = Some(*from);
-            if let Some(e) = manifest.entry(path) {
-                entry.sha256 = e.sha256.clone();
+            // Only the mode differs, so the content on disk is what setup wants.
+            if let Resource::File { content, .. } = r {
+                entry.sha256 = Some(sha256_hex(content.as_bytes()));
             }
             manifest.record(entry);
             save(sys, manifest)?;
