@@ -99,6 +99,26 @@ pub fn missing_dirs(sys: &System, dir: &str) -> Vec<String> {
     missing
 }
 
+/// Held while a run changes a root, so that two runs (setup, uninstall) do
+/// not interleave their changes and their record. The lock is on the root
+/// directory itself: nothing is created for it, so nothing is left behind.
+pub struct RootLock(#[allow(dead_code)] nix::fcntl::Flock<fs::File>);
+
+pub fn lock_root(root: &Path) -> io::Result<RootLock> {
+    let dir = fs::File::open(root)?;
+    match nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(RootLock(lock)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!(
+                "another mesos-docker setup or uninstall is changing {}; wait for it to finish",
+                root.display()
+            ),
+        )),
+        Err((_, errno)) => Err(io::Error::from(errno)),
+    }
+}
+
 /// The first of `PATH.mesos-docker.bak`, `.bak.2`, ... that is free or
 /// already holds exactly `content` (so a re-run after a crash reuses it).
 pub fn backup_path(path: &Path, content: &[u8]) -> PathBuf {
@@ -134,6 +154,16 @@ mod tests {
             0o640
         );
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn one_run_at_a_time() {
+        let d = tempfile::tempdir().unwrap();
+        let held = lock_root(d.path()).unwrap();
+        let err = lock_root(d.path()).err().expect("second lock refused");
+        assert!(err.to_string().contains("another mesos-docker"), "{err}");
+        drop(held);
+        lock_root(d.path()).unwrap();
     }
 
     #[test]

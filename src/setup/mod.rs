@@ -3,7 +3,8 @@
 //! Data flows one way: [`facts`] (the host, read through [`system`]) and
 //! [`options`] (flags, file, prompts) feed the pure [`plan`], which [`apply`]
 //! checks and changes resource by resource ([`resources`], [`fsops`]),
-//! recording each change in the [`manifest`] and telling [`report`].
+//! recording each change in the [`manifest`] and telling [`report`];
+//! [`preflight`] checks stand between the plan and any change.
 //! Installing packages and starting services are not part of this module.
 
 pub mod apply;
@@ -62,14 +63,17 @@ pub enum SetupError {
     },
     #[error(transparent)]
     Stopped(#[from] apply::Stopped),
+    #[error("{0}")]
+    Busy(std::io::Error),
 }
 
 impl SetupError {
     fn exit_code(&self) -> ExitCode {
         match self {
-            SetupError::Stopped(_) | SetupError::Manifest(_) | SetupError::Render(_) => {
-                ExitCode::FAILURE
-            }
+            SetupError::Stopped(_)
+            | SetupError::Manifest(_)
+            | SetupError::Render(_)
+            | SetupError::Busy(_) => ExitCode::FAILURE,
             _ => ExitCode::from(EXIT_BAD_INPUT),
         }
     }
@@ -195,6 +199,12 @@ fn run_inner(
             .filter(|f| f.verdict == preflight::Verdict::Warn)
             .map(|f| format!("preflight {}: {}", f.name, f.detail)),
     );
+    // Before the record is read: another run may be writing it.
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(fsops::lock_root(sys.root()).map_err(SetupError::Busy)?)
+    };
     let loaded = Manifest::load(sys)?;
     let mut manifest = loaded.clone().unwrap_or_default();
     if let (Some(old), Some(new)) = (&manifest.ensemble, &opts.ensemble) {

@@ -73,6 +73,17 @@ pub fn main(args: UninstallArgs) -> ExitCode {
 }
 
 pub fn run(sys: &System, dry_run: bool, mut rep: Reporter) -> ExitCode {
+    let _lock = if dry_run {
+        None
+    } else {
+        match fsops::lock_root(sys.root()) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("mesos-docker uninstall: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
     let mut m = match Manifest::load(sys) {
         Ok(Some(m)) => m,
         Ok(None) => {
