@@ -28,6 +28,13 @@ pub fn apply(
     rep: &mut Reporter,
 ) -> Result<Vec<String>, Stopped> {
     rep.start(plan.resources.len());
+    let units = resources::UnitStates::new(
+        plan.resources
+            .iter()
+            .filter(|r| matches!(r, Resource::Service { .. }))
+            .map(|r| r.id().to_owned())
+            .collect(),
+    );
     let mut restart = Vec::new();
     let mut units_changed = false;
     let mut reloaded = false;
@@ -55,7 +62,7 @@ pub fn apply(
                 reason,
             }
         };
-        let check = resources::check(sys, r, manifest).map_err(|e| stop(rep, e.what))?;
+        let check = resources::check(sys, r, manifest, &units).map_err(|e| stop(rep, e.what))?;
         let line = |status, detail, diff| Line {
             status,
             kind: r.kind().into(),

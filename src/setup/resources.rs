@@ -2,6 +2,8 @@
 //! says what would change (with a diff for files); `apply` makes exactly that
 //! change, recording it in the manifest before touching the host.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -77,7 +79,12 @@ pub fn diff(path: &str, old: &[u8], new: &str) -> String {
         .to_string()
 }
 
-pub fn check(sys: &System, r: &Resource, manifest: &Manifest) -> Result<Check, ResourceError> {
+pub fn check(
+    sys: &System,
+    r: &Resource,
+    manifest: &Manifest,
+    units: &UnitStates,
+) -> Result<Check, ResourceError> {
     match r {
         Resource::File {
             path,
@@ -160,7 +167,7 @@ pub fn check(sys: &System, r: &Resource, manifest: &Manifest) -> Result<Check, R
             }
         }
         Resource::Service { name, enabled } => {
-            let now = match unit_state(sys, name) {
+            let now = match units.get(sys, name) {
                 Err(e) if !sys.is_live() => {
                     return Ok(Check::Skipped(format!(
                         "cannot enable units in {} offline ({})",
@@ -198,6 +205,72 @@ pub enum UnitState {
     Missing,
 }
 
+/// The unit file states of a plan's services, asked of systemctl once per run
+/// (one `list-unit-files` instead of a process per unit keeps a no-op run fast).
+pub struct UnitStates {
+    names: Vec<String>,
+    states: RefCell<Option<HashMap<String, UnitState>>>,
+}
+
+impl UnitStates {
+    pub fn new(names: Vec<String>) -> Self {
+        UnitStates {
+            names,
+            states: RefCell::new(None),
+        }
+    }
+
+    pub fn get(&self, sys: &System, name: &str) -> Result<UnitState, ResourceError> {
+        if self.states.borrow().is_none() {
+            let states = list_unit_files(sys, &self.names)?;
+            *self.states.borrow_mut() = Some(states);
+        }
+        Ok(self
+            .states
+            .borrow()
+            .as_ref()
+            .and_then(|m| m.get(name).copied())
+            .unwrap_or(UnitState::Missing))
+    }
+}
+
+fn state_word(word: &str) -> UnitState {
+    match word {
+        "enabled" | "enabled-runtime" | "alias" | "static" | "indirect" => UnitState::Enabled,
+        "not-found" => UnitState::Missing,
+        _ => UnitState::Disabled,
+    }
+}
+
+/// `systemctl list-unit-files NAME...`: a line per unit that exists; none
+/// (and exit status 1, nothing on stderr) when no unit matches.
+fn list_unit_files(
+    sys: &System,
+    names: &[String],
+) -> Result<HashMap<String, UnitState>, ResourceError> {
+    let mut args = vec!["list-unit-files", "--no-legend", "--no-pager"];
+    args.extend(names.iter().map(String::as_str));
+    let out = sys.systemctl(&args).map_err(|e| {
+        err(format!(
+            "cannot run systemctl list-unit-files: {e}; is this a systemd host? (pass --init upstart if not)"
+        ))
+    })?;
+    if !out.success && !out.stderr.trim().is_empty() {
+        return Err(err(format!(
+            "systemctl list-unit-files failed: {}",
+            out.stderr.trim()
+        )));
+    }
+    Ok(out
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.to_owned(), state_word(w.next()?)))
+        })
+        .collect())
+}
+
 /// `systemctl is-enabled`, which says "not-found" (or, before systemd 250,
 /// fails with "No such file") for a unit that does not exist.
 pub fn unit_state(sys: &System, name: &str) -> Result<UnitState, ResourceError> {
@@ -207,14 +280,11 @@ pub fn unit_state(sys: &System, name: &str) -> Result<UnitState, ResourceError> 
         ))
     })?;
     let state = out.stdout.trim();
-    Ok(match state {
-        "enabled" | "enabled-runtime" | "alias" | "static" | "indirect" => UnitState::Enabled,
-        "not-found" => UnitState::Missing,
-        "" if out.stderr.contains("No such file") || out.stderr.contains("not found") => {
-            UnitState::Missing
-        }
-        _ => UnitState::Disabled,
-    })
+    if state.is_empty() && (out.stderr.contains("No such file") || out.stderr.contains("not found"))
+    {
+        return Ok(UnitState::Missing);
+    }
+    Ok(state_word(state))
 }
 
 fn check_file(

@@ -3,7 +3,7 @@
 //! run uses `/` and [`HostRunner`]; tests use a temporary root and
 //! [`RecordingRunner`], so both exercise the same code.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -66,11 +66,17 @@ impl Runner for HostRunner {
 }
 
 /// Records every command and answers from a table keyed by the whole command
-/// line (`"systemctl is-enabled mesos-agent"`); a command missing from the
-/// table behaves like a program that is not installed.
+/// line (`"uname -m"`); a command missing from the table behaves like a
+/// program that is not installed. systemctl's unit-file queries and changes
+/// (`is-enabled`, `list-unit-files`, `enable`, `disable`, with or without
+/// `--root=`) are answered from a table of unit states instead, which
+/// `enable` and `disable` update as systemd would.
 #[derive(Debug, Default)]
 pub struct RecordingRunner {
     answers: Mutex<HashMap<String, Output>>,
+    /// Unit name → unit file state ("enabled", "disabled", ...); units not
+    /// in it do not exist.
+    units: Mutex<BTreeMap<String, String>>,
     calls: Mutex<Vec<String>>,
 }
 
@@ -87,9 +93,65 @@ impl RecordingRunner {
             .insert(command_line.to_owned(), output);
     }
 
+    /// Declares a unit file and its state.
+    pub fn unit(&self, name: &str, state: &str) {
+        self.units
+            .lock()
+            .expect("unit table")
+            .insert(name.to_owned(), state.to_owned());
+    }
+
     /// Every command run so far, in order.
     pub fn calls(&self) -> Vec<String> {
         self.calls.lock().expect("runner calls").clone()
+    }
+
+    /// systemctl's unit-file verbs, played from the unit table.
+    fn systemctl(&self, args: &[&str]) -> Option<Output> {
+        let args = match args {
+            [root, rest @ ..] if root.starts_with("--root=") => rest,
+            _ => args,
+        };
+        let mut units = self.units.lock().expect("unit table");
+        match args {
+            ["is-enabled", unit] => Some(match units.get(*unit) {
+                Some(state) => Output {
+                    success: state == "enabled",
+                    stdout: format!("{state}\n"),
+                    stderr: String::new(),
+                },
+                None => Output::failed(&format!(
+                    "Failed to get unit file state for {unit}: No such file or directory"
+                )),
+            }),
+            ["list-unit-files", rest @ ..] => {
+                let listed: Vec<String> = rest
+                    .iter()
+                    .filter(|a| !a.starts_with("--"))
+                    .filter_map(|u| units.get(*u).map(|state| format!("{u} {state} enabled\n")))
+                    .collect();
+                Some(Output {
+                    success: !listed.is_empty(),
+                    stdout: listed.concat(),
+                    stderr: String::new(),
+                })
+            }
+            [verb @ ("enable" | "disable"), unit] => Some(match units.get_mut(*unit) {
+                Some(state) => {
+                    *state = if *verb == "enable" {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    }
+                    .into();
+                    Output::ok("")
+                }
+                None => Output::failed(&format!(
+                    "Failed to {verb} unit: Unit file {unit} does not exist."
+                )),
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -101,49 +163,22 @@ impl Runner for RecordingRunner {
             line.push_str(a);
         }
         self.calls.lock().expect("runner calls").push(line.clone());
-        let answers = self.answers.lock().expect("runner table");
-        match answers.get(&line) {
-            Some(out) => {
-                // A command that changes state answers the query that follows it,
-                // the way the real systemctl would.
-                let out = out.clone();
-                drop(answers);
-                self.follow_state_change(program, args);
-                Ok(out)
-            }
-            None => Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{program}: not in the test runner's table"),
-            )),
+        if let Some(out) = self.answers.lock().expect("runner table").get(&line) {
+            return Ok(out.clone());
         }
+        if program == "systemctl"
+            && let Some(out) = self.systemctl(args)
+        {
+            return Ok(out);
+        }
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{program}: not in the test runner's table"),
+        ))
     }
 
     fn is_host(&self) -> bool {
         false
-    }
-}
-
-impl RecordingRunner {
-    fn follow_state_change(&self, program: &str, args: &[&str]) {
-        if program != "systemctl" {
-            return;
-        }
-        let (prefix, args) = match args {
-            [root, rest @ ..] if root.starts_with("--root=") => (format!("{root} "), rest),
-            _ => (String::new(), args),
-        };
-        if let [verb @ ("enable" | "disable"), unit] = args {
-            let state = if *verb == "enable" {
-                Output::ok("enabled\n")
-            } else {
-                Output {
-                    success: false,
-                    stdout: "disabled\n".into(),
-                    stderr: String::new(),
-                }
-            };
-            self.answer(&format!("systemctl {prefix}is-enabled {unit}"), state);
-        }
     }
 }
 
@@ -237,19 +272,28 @@ mod tests {
     #[test]
     fn recording_runner_answers_and_records() {
         let r = RecordingRunner::new();
-        r.answer("systemctl enable x", Output::ok(""));
-        assert!(r.run("systemctl", &["is-enabled", "x"]).is_err());
+        r.unit("x", "disabled");
+        assert!(r.run("uname", &["-m"]).is_err());
         assert!(r.run("systemctl", &["enable", "x"]).unwrap().success);
         assert_eq!(
             r.run("systemctl", &["is-enabled", "x"]).unwrap().stdout,
             "enabled\n"
         );
         assert_eq!(
+            r.run("systemctl", &["list-unit-files", "--no-legend", "x", "y"])
+                .unwrap()
+                .stdout,
+            "x enabled enabled\n"
+        );
+        assert!(!r.run("systemctl", &["enable", "y"]).unwrap().success);
+        assert_eq!(
             r.calls(),
             vec![
-                "systemctl is-enabled x",
+                "uname -m",
                 "systemctl enable x",
-                "systemctl is-enabled x"
+                "systemctl is-enabled x",
+                "systemctl list-unit-files --no-legend x y",
+                "systemctl enable y",
             ]
         );
     }
@@ -268,19 +312,26 @@ mod tests {
 
     #[test]
     fn systemctl_on_an_offline_root_names_it() {
-        let r = RecordingRunner::new();
-        r.answer("systemctl --root=/tmp/r enable x", Output::ok(""));
-        r.answer(
-            "systemctl --root=/tmp/r is-enabled x",
-            Output::ok("disabled\n"),
-        );
-        let s = System::new("/tmp/r", Box::new(r));
-        assert!(s.systemctl(&["enable", "x"]).unwrap().success);
+        let r = std::sync::Arc::new(RecordingRunner::new());
+        struct Shared(std::sync::Arc<RecordingRunner>);
+        impl Runner for Shared {
+            fn run(&self, p: &str, a: &[&str]) -> io::Result<Output> {
+                self.0.run(p, a)
+            }
+            fn is_host(&self) -> bool {
+                false
+            }
+        }
+        let s = System::new("/tmp/r", Box::new(Shared(r.clone())));
+        s.systemctl(&["is-enabled", "x"]).unwrap();
+        let live = System::live_for_tests("/tmp/r", Box::new(Shared(r.clone())));
+        live.systemctl(&["is-enabled", "x"]).unwrap();
         assert_eq!(
-            s.systemctl(&["is-enabled", "x"]).unwrap().stdout,
-            "enabled\n"
+            r.calls(),
+            [
+                "systemctl --root=/tmp/r is-enabled x",
+                "systemctl is-enabled x"
+            ]
         );
-        let live = System::live_for_tests("/tmp/r", Box::new(RecordingRunner::new()));
-        assert!(live.systemctl(&["enable", "x"]).is_err(), "live: no --root");
     }
 }
