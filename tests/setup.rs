@@ -543,6 +543,15 @@ fn dry_run_shows_diffs_and_writes_nothing() {
         diff.contains("+MESOS_MASTER=\"zk://m1:2181,m2:2181,m3:2181/mesos\""),
         "{diff}"
     );
+    // The unit is not written yet, but it will be: the dry run says it would
+    // be enabled rather than missing.
+    let unit = report["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "service" && r["id"] == "mesos-agent.service")
+        .unwrap();
+    assert_eq!(unit["status"], "changed", "{unit}");
     assert!(
         diff.starts_with("--- /etc/mesos-docker/agent.env (now)"),
         "{diff}"

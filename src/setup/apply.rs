@@ -34,6 +34,14 @@ pub fn apply(
             .filter(|r| matches!(r, Resource::Service { .. }))
             .map(|r| r.id().to_owned())
             .collect(),
+        plan.resources
+            .iter()
+            .filter_map(|r| match r {
+                Resource::File { path, .. } => path.strip_prefix("/etc/systemd/system/"),
+                _ => None,
+            })
+            .map(str::to_owned)
+            .collect(),
     );
     let mut restart = Vec::new();
     let mut units_changed = false;

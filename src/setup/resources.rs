@@ -178,6 +178,10 @@ pub fn check(
                 other => other?,
             };
             Ok(match (now, *enabled) {
+                (UnitState::Missing, true) if units.planned(name) => Check::Change {
+                    change: Change::Enable,
+                    diff: None,
+                },
                 (UnitState::Missing, true) => Check::Skipped(format!(
                     "{name} is not installed; install its package, then run setup again"
                 )),
@@ -209,15 +213,22 @@ pub enum UnitState {
 /// (one `list-unit-files` instead of a process per unit keeps a no-op run fast).
 pub struct UnitStates {
     names: Vec<String>,
+    /// Units whose files the plan writes: missing only on a dry run.
+    planned: Vec<String>,
     states: RefCell<Option<HashMap<String, UnitState>>>,
 }
 
 impl UnitStates {
-    pub fn new(names: Vec<String>) -> Self {
+    pub fn new(names: Vec<String>, planned: Vec<String>) -> Self {
         UnitStates {
             names,
+            planned,
             states: RefCell::new(None),
         }
+    }
+
+    fn planned(&self, name: &str) -> bool {
+        self.planned.iter().any(|p| p == name)
     }
 
     pub fn get(&self, sys: &System, name: &str) -> Result<UnitState, ResourceError> {
