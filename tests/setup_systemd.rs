@@ -140,6 +140,31 @@ fn setup_enables_and_uninstall_disables_on_a_running_systemd() {
     let node = Node::boot();
     node.copy_in(Path::new(env!("CARGO_BIN_EXE_mesos-docker")), BINARY);
 
+    // A stand-in for zookeeperd's SysV script (Debian ships no native unit):
+    // setup must enable it through systemd-sysv-install, idempotently.
+    let script = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        script.path(),
+        "#!/bin/sh\n\
+         ### BEGIN INIT INFO\n\
+         # Provides:          zookeeper\n\
+         # Required-Start:    $remote_fs\n\
+         # Required-Stop:     $remote_fs\n\
+         # Default-Start:     2 3 4 5\n\
+         # Default-Stop:      0 1 6\n\
+         # Short-Description: stand-in for zookeeperd in the setup test\n\
+         ### END INIT INFO\n\
+         exit 0\n",
+    )
+    .unwrap();
+    node.copy_in(script.path(), "/etc/init.d/zookeeper");
+    node.sh("chmod 755 /etc/init.d/zookeeper && systemctl daemon-reload");
+    assert_eq!(
+        node.sh("systemctl is-enabled zookeeper.service; true")
+            .trim(),
+        "disabled"
+    );
+
     let setup = node.exec(&[BINARY, "setup", "--role", "standalone", "--yes"]);
     let stdout = text(&setup.stdout);
     assert!(setup.status.success(), "{stdout}\n{}", text(&setup.stderr));
@@ -148,8 +173,12 @@ fn setup_enables_and_uninstall_disables_on_a_running_systemd() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("skipped  service zookeeper.service: zookeeper.service is not installed"),
+        stdout.contains("changed  service zookeeper.service: enabled"),
         "{stdout}"
+    );
+    assert_eq!(
+        node.sh("systemctl is-enabled zookeeper.service").trim(),
+        "enabled"
     );
     for unit in [
         "mesos-master.service",

@@ -215,7 +215,8 @@ pub struct UnitStates {
     names: Vec<String>,
     /// Units whose files the plan writes: missing only on a dry run.
     planned: Vec<String>,
-    states: RefCell<Option<HashMap<String, UnitState>>>,
+    /// Unit name → the state word list-unit-files gave.
+    states: RefCell<Option<HashMap<String, String>>>,
 }
 
 impl UnitStates {
@@ -236,12 +237,23 @@ impl UnitStates {
             let states = list_unit_files(sys, &self.names)?;
             *self.states.borrow_mut() = Some(states);
         }
-        Ok(self
+        let listed = self
             .states
             .borrow()
             .as_ref()
-            .and_then(|m| m.get(name).copied())
-            .unwrap_or(UnitState::Missing))
+            .and_then(|m| m.get(name).cloned());
+        // A SysV init script (Debian's zookeeperd ships only one) is listed
+        // as "generated" on a live root and not at all on an offline one;
+        // only is-enabled asks systemd-sysv-install about it.
+        let sysv = name
+            .strip_suffix(".service")
+            .is_some_and(|base| sys.exists(&format!("/etc/init.d/{base}")));
+        match listed.as_deref() {
+            Some("generated") => unit_state(sys, name),
+            None if sysv => unit_state(sys, name),
+            Some(word) => Ok(state_word(word)),
+            None => Ok(UnitState::Missing),
+        }
     }
 }
 
@@ -258,7 +270,7 @@ fn state_word(word: &str) -> UnitState {
 fn list_unit_files(
     sys: &System,
     names: &[String],
-) -> Result<HashMap<String, UnitState>, ResourceError> {
+) -> Result<HashMap<String, String>, ResourceError> {
     let mut args = vec!["list-unit-files", "--no-legend", "--no-pager"];
     args.extend(names.iter().map(String::as_str));
     let out = sys.systemctl(&args).map_err(|e| {
@@ -277,7 +289,7 @@ fn list_unit_files(
         .lines()
         .filter_map(|l| {
             let mut w = l.split_whitespace();
-            Some((w.next()?.to_owned(), state_word(w.next()?)))
+            Some((w.next()?.to_owned(), w.next()?.to_owned()))
         })
         .collect())
 }
