@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-/// Exit code for a subcommand this build does not have yet, and for usage errors.
+/// Exit code for usage errors.
 pub const EXIT_USAGE: u8 = 2;
 
 /// Version line: the crate version and the commit it was built from.
@@ -36,7 +36,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Install and configure this node as a Mesos master, agent or both.
-    Setup(SetupArgs),
+    Setup(Box<crate::setup::SetupArgs>),
     /// Run as the Docker executor (what the Mesos agent starts): IMAGE [ARG...].
     #[command(trailing_var_arg = true)]
     Exec {
@@ -45,9 +45,9 @@ pub enum Command {
         argv: Vec<OsString>,
     },
     /// Show what is installed, running and healthy on this node.
-    Status,
+    Status(crate::setup::StatusArgs),
     /// Undo what setup did, from its own record.
-    Uninstall,
+    Uninstall(crate::setup::UninstallArgs),
     /// Remove containers whose executor is gone.
     Reap(crate::reap::ReapArgs),
     /// Print shell completions.
@@ -58,13 +58,6 @@ pub enum Command {
     /// Print the man page (roff) to standard output.
     #[command(name = "man")]
     Man,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct SetupArgs {
-    /// Everything setup takes; parsed by setup itself once it exists.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub rest: Vec<OsString>,
 }
 
 /// Whether argv[0] means "be the executor": any name other than our own, such
@@ -108,17 +101,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
                 }
             }
         }
-        Command::Setup(_) => not_built("setup"),
-        Command::Status => not_built("status"),
-        Command::Uninstall => not_built("uninstall"),
+        Command::Setup(args) => crate::setup::main(*args),
+        Command::Status(args) => crate::setup::status::main(args),
+        Command::Uninstall(args) => crate::setup::uninstall::main(args),
         Command::Reap(args) => crate::reap::main(args),
     }
-}
-
-fn not_built(name: &str) -> ExitCode {
-    eprintln!(
-        "mesos-docker: `{name}` is not built yet in this version ({VERSION}); \
-         nothing was changed."
-    );
-    ExitCode::from(EXIT_USAGE)
 }

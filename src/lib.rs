@@ -7,6 +7,7 @@ pub mod exec;
 pub mod fetch;
 pub mod proto;
 pub mod reap;
+pub mod setup;
 
 /// Chooses rustls' crypto provider (ring) for the process, once. reqwest is
 /// built without a default provider, and every client (plain HTTP to the

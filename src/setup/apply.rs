@@ -1,0 +1,140 @@
+//! Walks the plan: checks each resource, changes only what differs, reports
+//! every step, and stops at the first failure naming it. A dry run checks
+//! and reports (with diffs) but changes nothing.
+
+use super::manifest::Manifest;
+use super::plan::{Plan, Resource};
+use super::report::{Line, Reporter, Status};
+use super::resources::{self, Check};
+use super::system::System;
+
+/// The run stopped at a resource.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "stopped at {kind} {id}: {reason}. Fix that and run setup again: what was done so far is recorded and will not be redone"
+)]
+pub struct Stopped {
+    pub kind: String,
+    pub id: String,
+    pub reason: String,
+}
+
+/// Returns the services whose inputs changed.
+pub fn apply(
+    sys: &System,
+    plan: &Plan,
+    manifest: &mut Manifest,
+    dry_run: bool,
+    rep: &mut Reporter,
+) -> Result<Vec<String>, Stopped> {
+    rep.start(plan.resources.len());
+    let units = resources::UnitStates::new(
+        plan.resources
+            .iter()
+            .filter(|r| matches!(r, Resource::Service { .. }))
+            .map(|r| r.id().to_owned())
+            .collect(),
+        plan.resources
+            .iter()
+            .filter_map(|r| match r {
+                Resource::File { path, .. } => path.strip_prefix("/etc/systemd/system/"),
+                _ => None,
+            })
+            .map(str::to_owned)
+            .collect(),
+    );
+    let mut restart = Vec::new();
+    let mut units_changed = false;
+    let mut reloaded = false;
+    for r in &plan.resources {
+        if matches!(r, Resource::Service { .. })
+            && units_changed
+            && !reloaded
+            && !dry_run
+            && sys.is_live()
+        {
+            reloaded = true;
+            daemon_reload(sys, rep)?;
+        }
+        let stop = |rep: &mut Reporter, reason: String| {
+            rep.line(Line {
+                status: Status::Failed,
+                kind: r.kind().into(),
+                id: r.id().into(),
+                detail: Some(reason.clone()),
+                diff: None,
+            });
+            Stopped {
+                kind: r.kind().into(),
+                id: r.id().into(),
+                reason,
+            }
+        };
+        let check = resources::check(sys, r, manifest, &units).map_err(|e| stop(rep, e.what))?;
+        let line = |status, detail, diff| Line {
+            status,
+            kind: r.kind().into(),
+            id: r.id().into(),
+            detail,
+            diff,
+        };
+        match check {
+            Check::Ok => rep.line(line(Status::Ok, None, None)),
+            Check::Skipped(why) => rep.line(line(Status::Skipped, Some(why), None)),
+            Check::Change { change, diff } => {
+                let mut detail = resources::describe(&change);
+                if !dry_run {
+                    if let Some(note) = resources::apply(sys, r, &change, manifest)
+                        .map_err(|e| stop(rep, e.what))?
+                    {
+                        detail = format!("{detail}; {note}");
+                    }
+                }
+                if let Resource::File { path, readers, .. } = r {
+                    units_changed |= path.starts_with("/etc/systemd/system/");
+                    for s in readers {
+                        if !restart.contains(s) {
+                            restart.push(s.clone());
+                        }
+                    }
+                }
+                rep.line(line(
+                    Status::Changed,
+                    Some(detail),
+                    if dry_run { diff } else { None },
+                ));
+            }
+        }
+    }
+    Ok(restart)
+}
+
+/// systemd reads unit files only when told to; enabling a unit it has not
+/// read would use the old file.
+fn daemon_reload(sys: &System, rep: &mut Reporter) -> Result<(), Stopped> {
+    let failed = |reason: String| Stopped {
+        kind: "systemd".into(),
+        id: "daemon-reload".into(),
+        reason,
+    };
+    let result = match sys.run("systemctl", &["daemon-reload"]) {
+        Ok(out) if out.success => Ok(()),
+        Ok(out) => Err(failed(format!(
+            "systemctl daemon-reload failed: {}",
+            out.stderr.trim()
+        ))),
+        Err(e) => Err(failed(format!("cannot run systemctl daemon-reload: {e}"))),
+    };
+    rep.line(Line {
+        status: if result.is_ok() {
+            Status::Changed
+        } else {
+            Status::Failed
+        },
+        kind: "systemd".into(),
+        id: "daemon-reload".into(),
+        detail: result.as_ref().err().map(|e| e.reason.clone()),
+        diff: None,
+    });
+    result
+}

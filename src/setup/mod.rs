@@ -1,0 +1,242 @@
+//! `mesos-docker setup`, `status` and `uninstall`: the node's desired state.
+//!
+//! Data flows one way: [`facts`] (the host, read through [`system`]) and
+//! [`options`] (flags, file, prompts) feed the pure [`plan`], which [`apply`]
+//! checks and changes resource by resource ([`resources`], [`fsops`]),
+//! recording each change in the [`manifest`] and telling [`report`];
+//! [`preflight`] checks stand between the plan and any change.
+//! Installing packages and starting services are not part of this module.
+
+pub mod apply;
+pub mod facts;
+pub mod fsops;
+pub mod manifest;
+pub mod options;
+pub mod plan;
+pub mod preflight;
+pub mod report;
+pub mod resources;
+pub mod status;
+pub mod system;
+pub mod uninstall;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+pub use options::SetupArgs;
+pub use status::StatusArgs;
+pub use uninstall::UninstallArgs;
+
+use facts::{FactsError, Overrides};
+use manifest::{Manifest, ManifestError};
+use options::{OptionsError, OutputFormat, Prompter, Role};
+use report::Reporter;
+use system::System;
+
+/// Exit code for input setup refuses (nothing was changed).
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    #[error(transparent)]
+    Facts(#[from] FactsError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Render(#[from] plan::RenderError),
+    #[error(
+        "preflight failed: {0}. Fix that, or skip a check with --ignore-preflight NAME if you know better"
+    )]
+    Preflight(String),
+    #[error(
+        "this node was set up with ZooKeeper ensemble {old} (myid {old_id}, Mesos quorum {old_quorum}); the new choice is {new} (myid {new_id}, quorum {new_quorum}). Changing it on one node can split the cluster: change every master in step, and pass --force to confirm"
+    )]
+    SplitRisk {
+        old: String,
+        old_id: usize,
+        old_quorum: usize,
+        new: String,
+        new_id: usize,
+        new_quorum: usize,
+    },
+    #[error(transparent)]
+    Stopped(#[from] apply::Stopped),
+    #[error("{0}")]
+    Busy(std::io::Error),
+}
+
+impl SetupError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            SetupError::Stopped(_)
+            | SetupError::Manifest(_)
+            | SetupError::Render(_)
+            | SetupError::Busy(_) => ExitCode::FAILURE,
+            _ => ExitCode::from(EXIT_BAD_INPUT),
+        }
+    }
+}
+
+/// Asks on the terminal with dialoguer.
+struct TerminalPrompter;
+
+impl Prompter for TerminalPrompter {
+    fn role(&self) -> Option<Role> {
+        let roles = [Role::Standalone, Role::Master, Role::Agent];
+        let items = [
+            "standalone: master and agent on this host",
+            "master: ZooKeeper, Mesos master and Marathon",
+            "agent: runs tasks (Docker containers)",
+        ];
+        dialoguer::Select::new()
+            .with_prompt("Role of this node (--role)")
+            .items(items)
+            .default(0)
+            .interact_opt()
+            .ok()
+            .flatten()
+            .map(|i| roles[i])
+    }
+
+    fn masters(&self) -> Option<String> {
+        dialoguer::Input::<String>::new()
+            .with_prompt("Master hosts, comma-separated (--masters)")
+            .interact_text()
+            .ok()
+    }
+}
+
+/// Whether a person can answer questions: never with --yes, JSON output, or
+/// without a terminal on both ends.
+fn interactive(yes: bool, format: OutputFormat) -> bool {
+    !yes && format == OutputFormat::Text
+        && std::io::stdin().is_terminal()
+        && std::io::stderr().is_terminal()
+}
+
+pub fn main(args: SetupArgs) -> ExitCode {
+    let sys = System::new(args.root.clone(), Box::new(system::HostRunner));
+    let prompter = interactive(args.yes, args.output).then_some(TerminalPrompter);
+    let rep = Reporter::stdout(args.output, "setup", args.dry_run);
+    run(
+        &sys,
+        &args,
+        prompter.as_ref().map(|p| p as &dyn Prompter),
+        rep,
+    )
+}
+
+/// The whole of `setup` against any [`System`]; tests drive this directly.
+pub fn run(
+    sys: &System,
+    args: &SetupArgs,
+    prompter: Option<&dyn Prompter>,
+    mut rep: Reporter,
+) -> ExitCode {
+    match run_inner(sys, args, prompter, &mut rep) {
+        Ok(restart) => {
+            rep.finish(&restart, None);
+            ExitCode::SUCCESS
+        }
+        Err(e @ SetupError::Stopped(_)) => {
+            let code = e.exit_code();
+            rep.finish(&[], Some(&e.to_string()));
+            code
+        }
+        Err(e) => {
+            // Refused before anything was planned or written.
+            let code = e.exit_code();
+            rep.refuse(&e.to_string());
+            code
+        }
+    }
+}
+
+fn run_inner(
+    sys: &System,
+    args: &SetupArgs,
+    prompter: Option<&dyn Prompter>,
+    rep: &mut Reporter,
+) -> Result<Vec<String>, SetupError> {
+    let ignored = |name: &str| {
+        args.ignore_preflight
+            .iter()
+            .any(|i| i == name || i == "all")
+    };
+    let root = preflight::root(sys, args.dry_run);
+    if root.verdict == preflight::Verdict::Fail && !ignored("root") {
+        return Err(SetupError::Preflight(format!("root: {}", root.detail)));
+    }
+    let file = options::read_config(sys.root(), args.config.as_deref())?;
+    let overrides = Overrides {
+        os: args.os.clone().or(file.os.clone()),
+        init: args.init.or(file.init),
+    };
+    let facts = facts::gather(sys, &overrides)?;
+    let (opts, mut warnings) = options::resolve(args, file, &facts, prompter)?;
+    let findings = preflight::run(
+        sys,
+        &opts,
+        &facts,
+        overrides.os.is_some(),
+        args.dry_run,
+        &args.ignore_preflight,
+    );
+    rep.preflight(&findings);
+    let failed: Vec<String> = findings
+        .iter()
+        .filter(|f| f.verdict == preflight::Verdict::Fail)
+        .map(|f| format!("{}: {}", f.name, f.detail))
+        .collect();
+    if !failed.is_empty() {
+        return Err(SetupError::Preflight(failed.join("; ")));
+    }
+    warnings.extend(
+        findings
+            .iter()
+            .filter(|f| f.verdict == preflight::Verdict::Warn)
+            .map(|f| format!("preflight {}: {}", f.name, f.detail)),
+    );
+    // Before the record is read: another run may be writing it.
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(fsops::lock_root(sys.root()).map_err(SetupError::Busy)?)
+    };
+    let loaded = Manifest::load(sys)?;
+    let mut manifest = loaded.clone().unwrap_or_default();
+    if let (Some(old), Some(new)) = (&manifest.ensemble, &opts.ensemble) {
+        let old_quorum = manifest.quorum.unwrap_or(opts.quorum());
+        if (old != new || old_quorum != opts.quorum()) && !args.force {
+            return Err(SetupError::SplitRisk {
+                old: old.servers.join(","),
+                old_id: old.myid,
+                old_quorum,
+                new: new.servers.join(","),
+                new_id: new.myid,
+                new_quorum: opts.quorum(),
+            });
+        }
+    }
+    if opts.role.is_agent() && !sys.exists(&opts.binary) {
+        warnings.push(format!(
+            "{} does not exist, so the executor link and the reaper will point at nothing until it does: install mesos-docker there (install.sh does), or pass --binary PATH",
+            opts.binary
+        ));
+    }
+    let plan = plan::plan(&opts, &facts)?;
+    warnings.extend(plan.warnings.iter().cloned());
+    for w in warnings {
+        rep.warn(w);
+    }
+    manifest.role = Some(opts.role.name().to_owned());
+    manifest.ensemble = opts.ensemble.clone();
+    manifest.quorum = opts.role.is_master().then(|| opts.quorum());
+    let restart = apply::apply(sys, &plan, &mut manifest, args.dry_run, rep)?;
+    if !args.dry_run && loaded.as_ref() != Some(&manifest) {
+        manifest.save(sys)?;
+    }
+    Ok(restart)
+}

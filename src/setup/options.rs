@@ -1,0 +1,867 @@
+//! What the operator asked for: flags, then /etc/mesos-docker/setup.toml
+//! (flags win), then prompts for what is still missing. Everything is checked
+//! here, before anything is planned or written, so that bad input is refused
+//! with a message naming the flag and nothing on the host has changed.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::facts::{Facts, Init};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// ZooKeeper, Mesos master and Marathon.
+    Master,
+    /// Mesos agent, running tasks in Docker.
+    Agent,
+    /// Master and agent on one host.
+    Standalone,
+}
+
+impl Role {
+    pub fn is_master(self) -> bool {
+        matches!(self, Role::Master | Role::Standalone)
+    }
+    pub fn is_agent(self) -> bool {
+        matches!(self, Role::Agent | Role::Standalone)
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Agent => "agent",
+            Role::Standalone => "standalone",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `mesos-docker setup`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SetupArgs {
+    /// What this node runs: master (ZooKeeper, Mesos master, Marathon), agent, or standalone (both).
+    #[arg(long, value_enum)]
+    pub role: Option<Role>,
+    /// The master hosts, comma-separated; they form the ZooKeeper ensemble (use an odd count).
+    #[arg(long, value_delimiter = ',', value_name = "HOST,...")]
+    pub masters: Vec<String>,
+    /// An external ZooKeeper ensemble instead of one on the masters: zk://h1:2181,h2:2181/mesos.
+    #[arg(long, value_name = "URL")]
+    pub zk: Option<String>,
+    /// The name other nodes reach this one by (default: the host name).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// The address Mesos binds and advertises.
+    #[arg(long)]
+    pub ip: Option<IpAddr>,
+    /// The cluster's name, shown in the Mesos UI.
+    #[arg(long, value_name = "NAME")]
+    pub cluster_name: Option<String>,
+    /// Where Mesos keeps its state (default /var/lib/mesos).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<String>,
+    /// Agent attributes, Mesos syntax: rack:r1;zone:z2.
+    #[arg(long, value_name = "NAME:VALUE;...")]
+    pub attributes: Option<String>,
+    /// Agent resources, Mesos syntax: cpus:4;mem:8192;ports:[31000-32000].
+    #[arg(long, value_name = "NAME:VALUE;...")]
+    pub resources: Option<String>,
+    /// Agent containerizers (default mesos; the Docker executor runs under it).
+    #[arg(long, value_name = "LIST")]
+    pub containerizers: Option<String>,
+    /// How long the agent waits for an executor to register; covers an image pull.
+    #[arg(long, value_name = "DURATION")]
+    pub executor_registration_timeout: Option<String>,
+    /// Do not run Marathon on the masters.
+    #[arg(long)]
+    pub no_marathon: bool,
+    /// Where the mesos-docker binary is installed: the executor link and the reaper point at it.
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<String>,
+    /// Override the detected init system.
+    #[arg(long, value_enum)]
+    pub init: Option<Init>,
+    /// Treat the host as this release (ID:VERSION, e.g. debian:12) instead of reading /etc/os-release.
+    #[arg(long, value_name = "ID:VERSION")]
+    pub os: Option<String>,
+    /// Configure the system under DIR instead of /; units are enabled there offline (systemctl --root), nothing is started.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// The configuration file (default: /etc/mesos-docker/setup.toml under --root).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Show what would change, with diffs, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Never prompt: a missing choice is an error naming its flag.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Allow changes that can split a running cluster (ZooKeeper ensemble, myid, quorum).
+    #[arg(long)]
+    pub force: bool,
+    /// Skip a preflight check by name (root, os, arch, ports, hostname, memory, disk, docker) or all.
+    #[arg(long, value_name = "NAME", value_delimiter = ',',
+          value_parser = clap::builder::PossibleValuesParser::new(
+              ["all", "root", "os", "arch", "ports", "hostname", "memory", "disk", "docker"]))]
+    pub ignore_preflight: Vec<String>,
+    /// Report format: a line per resource, or one JSON document.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// /etc/mesos-docker/setup.toml: every setup choice, keys spelled as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileConfig {
+    pub role: Option<Role>,
+    pub masters: Option<Vec<String>>,
+    pub zk: Option<String>,
+    pub hostname: Option<String>,
+    pub ip: Option<IpAddr>,
+    pub cluster_name: Option<String>,
+    pub work_dir: Option<String>,
+    pub attributes: Option<String>,
+    pub resources: Option<String>,
+    pub containerizers: Option<String>,
+    pub executor_registration_timeout: Option<String>,
+    pub marathon: Option<bool>,
+    pub binary: Option<String>,
+    pub init: Option<Init>,
+    pub os: Option<String>,
+}
+
+/// A local ZooKeeper ensemble on the masters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ensemble {
+    pub servers: Vec<String>,
+    /// This host's server id (1-based place in --masters).
+    pub myid: usize,
+}
+
+/// Everything the plan needs, checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Options {
+    pub role: Role,
+    /// The ZooKeeper hosts, `h1:2181,h2:2181`.
+    pub zk_hosts: String,
+    /// Set when this host runs a member of a local ensemble.
+    pub ensemble: Option<Ensemble>,
+    /// Number of masters, for the Mesos replicated log's quorum.
+    pub masters: usize,
+    pub hostname: String,
+    pub ip: Option<IpAddr>,
+    pub cluster_name: String,
+    pub work_dir: String,
+    pub attributes: Option<String>,
+    pub resources: Option<String>,
+    pub containerizers: String,
+    pub executor_registration_timeout: String,
+    pub marathon: bool,
+    /// Where the mesos-docker binary is installed; the executor links to it.
+    pub binary: String,
+}
+
+impl Options {
+    pub fn quorum(&self) -> usize {
+        self.masters / 2 + 1
+    }
+    pub fn zk_url(&self, path: &str) -> String {
+        format!("zk://{}/{path}", self.zk_hosts)
+    }
+}
+
+pub const BINARY: &str = "/usr/local/bin/mesos-docker";
+pub const CONFIG: &str = "/etc/mesos-docker/setup.toml";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OptionsError {
+    #[error("cannot read the configuration file {path}: {reason}")]
+    ConfigUnreadable { path: String, reason: String },
+    #[error("the configuration file {path} is not valid: {reason}")]
+    ConfigInvalid { path: String, reason: String },
+    #[error("no role given: pass --role master, --role agent or --role standalone")]
+    NoRole,
+    #[error(
+        "an agent needs to know its masters: pass --masters h1,h2,h3 (the master hosts) or --zk zk://h1:2181/mesos"
+    )]
+    NoMasters,
+    #[error("{flag}: {problem}")]
+    Invalid { flag: &'static str, problem: String },
+    #[error(
+        "this host ({me}) is not in --masters {masters}; a master must be one of them. Pass --hostname (or --ip) as this host appears in --masters, or add it to the list"
+    )]
+    NotInMasters { me: String, masters: String },
+    #[error(
+        "no host name: none could be read from the host; pass --hostname NAME (the name other nodes reach this one by)"
+    )]
+    NoHostname,
+}
+
+fn invalid(flag: &'static str, problem: impl Into<String>) -> OptionsError {
+    OptionsError::Invalid {
+        flag,
+        problem: problem.into(),
+    }
+}
+
+/// Reads the configuration file: the one named by --config (which must exist),
+/// or the default one under the root (which may be absent).
+pub fn read_config(root: &Path, explicit: Option<&Path>) -> Result<FileConfig, OptionsError> {
+    let (path, required) = match explicit {
+        Some(p) => (p.to_path_buf(), true),
+        None => (root.join(CONFIG.trim_start_matches('/')), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            return Ok(FileConfig::default());
+        }
+        Err(e) => {
+            return Err(OptionsError::ConfigUnreadable {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    toml::from_str(&text).map_err(|e| OptionsError::ConfigInvalid {
+        path: path.display().to_string(),
+        reason: e.to_string().trim().replace('\n', " "),
+    })
+}
+
+/// Asks for a missing choice; returns `None` when nobody can answer.
+pub trait Prompter {
+    fn role(&self) -> Option<Role>;
+    fn masters(&self) -> Option<String>;
+}
+
+/// Merges flags over the file, fills gaps from the prompter and the host's
+/// facts, and checks everything. Warnings are returned, not printed.
+pub fn resolve(
+    args: &SetupArgs,
+    file: FileConfig,
+    facts: &Facts,
+    prompter: Option<&dyn Prompter>,
+) -> Result<(Options, Vec<String>), OptionsError> {
+    let mut warnings = Vec::new();
+    let role = match args.role.or(file.role) {
+        Some(r) => r,
+        None => prompter
+            .and_then(|p| p.role())
+            .ok_or(OptionsError::NoRole)?,
+    };
+    let hostname = match args.hostname.clone().or(file.hostname) {
+        Some(h) => h,
+        None if !facts.hostname.is_empty() => facts.hostname.clone(),
+        None => return Err(OptionsError::NoHostname),
+    };
+    check_host("--hostname", &hostname)?;
+    let ip = args.ip.or(file.ip);
+    let zk = args.zk.clone().or(file.zk);
+    let mut masters = if args.masters.is_empty() {
+        file.masters.unwrap_or_default()
+    } else {
+        args.masters.clone()
+    };
+    masters.retain(|m| !m.trim().is_empty());
+    for m in &mut masters {
+        *m = m.trim().to_owned();
+    }
+    if masters.is_empty() && zk.is_none() {
+        if role.is_master() {
+            masters.push(hostname.clone());
+        } else {
+            let answer = prompter
+                .and_then(|p| p.masters())
+                .ok_or(OptionsError::NoMasters)?;
+            masters = answer
+                .split(',')
+                .map(|m| m.trim().to_owned())
+                .filter(|m| !m.is_empty())
+                .collect();
+            if masters.is_empty() {
+                return Err(OptionsError::NoMasters);
+            }
+        }
+    }
+    for m in &masters {
+        check_host("--masters", m)?;
+    }
+    if let Some(dup) = masters
+        .iter()
+        .enumerate()
+        .find(|(i, m)| masters[..*i].contains(m))
+    {
+        return Err(invalid("--masters", format!("{} is listed twice", dup.1)));
+    }
+    if masters.len() % 2 == 0 && !masters.is_empty() {
+        warnings.push(format!(
+            "--masters lists {} hosts: an even ensemble tolerates no more failures than {} hosts would; prefer an odd count",
+            masters.len(),
+            masters.len() - 1
+        ));
+    }
+
+    let (zk_hosts, ensemble) = match &zk {
+        Some(url) => (parse_zk_url(url)?, None),
+        None => {
+            let hosts = masters
+                .iter()
+                .map(|m| format!("{m}:2181"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let ensemble = if role.is_master() {
+                let me = masters
+                    .iter()
+                    .position(|m| is_me(m, &hostname, ip, facts))
+                    .ok_or_else(|| OptionsError::NotInMasters {
+                        me: describe_me(&hostname, ip, facts),
+                        masters: masters.join(","),
+                    })?;
+                Some(Ensemble {
+                    servers: masters.clone(),
+                    myid: me + 1,
+                })
+            } else {
+                None
+            };
+            (hosts, ensemble)
+        }
+    };
+    let master_count = if masters.is_empty() {
+        // An external ensemble says nothing about the Mesos masters; one
+        // master per ZooKeeper host is the usual layout.
+        zk_hosts.split(',').count()
+    } else {
+        masters.len()
+    };
+
+    let cluster_name = args
+        .cluster_name
+        .clone()
+        .or(file.cluster_name)
+        .unwrap_or_else(|| "mesos".to_owned());
+    check_env_word("--cluster-name", &cluster_name)?;
+    let work_dir = args
+        .work_dir
+        .clone()
+        .or(file.work_dir)
+        .unwrap_or_else(|| "/var/lib/mesos".to_owned());
+    if !work_dir.starts_with('/') {
+        return Err(invalid(
+            "--work-dir",
+            format!("{work_dir:?} is not an absolute path; pass e.g. --work-dir /var/lib/mesos"),
+        ));
+    }
+    check_env_word("--work-dir", &work_dir)?;
+    let attributes = args.attributes.clone().or(file.attributes);
+    if let Some(a) = &attributes {
+        check_attributes(a)?;
+    }
+    let resources = args.resources.clone().or(file.resources);
+    if let Some(r) = &resources {
+        check_resources(r)?;
+    }
+    let containerizers = args
+        .containerizers
+        .clone()
+        .or(file.containerizers)
+        .unwrap_or_else(|| "mesos".to_owned());
+    check_containerizers(&containerizers)?;
+    let executor_registration_timeout = args
+        .executor_registration_timeout
+        .clone()
+        .or(file.executor_registration_timeout)
+        .unwrap_or_else(|| "5mins".to_owned());
+    check_duration(
+        "--executor-registration-timeout",
+        &executor_registration_timeout,
+    )?;
+    if !role.is_agent() && (attributes.is_some() || resources.is_some()) {
+        warnings.push(format!(
+            "--attributes and --resources apply to agents; role {} ignores them",
+            role.name()
+        ));
+    }
+    let binary = args
+        .binary
+        .clone()
+        .or(file.binary)
+        .unwrap_or_else(|| BINARY.to_owned());
+    if !binary.starts_with('/') {
+        return Err(invalid(
+            "--binary",
+            format!("{binary:?} is not an absolute path; pass e.g. --binary {BINARY}"),
+        ));
+    }
+    check_env_word("--binary", &binary)?;
+    let marathon = if args.no_marathon {
+        false
+    } else {
+        file.marathon.unwrap_or(true)
+    };
+    Ok((
+        Options {
+            role,
+            zk_hosts,
+            ensemble,
+            masters: master_count,
+            hostname,
+            ip,
+            cluster_name,
+            work_dir: match work_dir.trim_end_matches('/') {
+                "" => "/".to_owned(),
+                trimmed => trimmed.to_owned(),
+            },
+            attributes,
+            resources,
+            containerizers,
+            executor_registration_timeout,
+            marathon,
+            binary,
+        },
+        warnings,
+    ))
+}
+
+fn is_me(master: &str, hostname: &str, ip: Option<IpAddr>, facts: &Facts) -> bool {
+    if master.eq_ignore_ascii_case(hostname) || master.eq_ignore_ascii_case(&facts.hostname) {
+        return true;
+    }
+    // A short name in --masters matches this host's fully qualified name.
+    if hostname.split('.').next() == Some(master) {
+        return true;
+    }
+    match master.parse::<IpAddr>() {
+        Ok(addr) => ip == Some(addr) || facts.addresses.contains(&addr),
+        Err(_) => false,
+    }
+}
+
+fn describe_me(hostname: &str, ip: Option<IpAddr>, facts: &Facts) -> String {
+    let mut addrs: Vec<String> = ip.iter().map(|a| a.to_string()).collect();
+    addrs.extend(facts.addresses.iter().map(|a| a.to_string()));
+    if addrs.is_empty() {
+        hostname.to_owned()
+    } else {
+        format!("{hostname}, {}", addrs.join(", "))
+    }
+}
+
+fn check_host(flag: &'static str, host: &str) -> Result<(), OptionsError> {
+    let ok = !host.is_empty()
+        && host.len() <= 253
+        && (host.parse::<IpAddr>().is_ok()
+            || host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            flag,
+            format!("{host:?} is not a host name or IP address"),
+        ))
+    }
+}
+
+/// Values end up double-quoted in environment files read by systemd and by
+/// sh (upstart); refuse what either would interpret.
+fn check_env_word(flag: &'static str, value: &str) -> Result<(), OptionsError> {
+    match value
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\\' | '$' | '`' | '\''))
+    {
+        Some(c) => Err(invalid(
+            flag,
+            format!("{value:?} contains {c:?}, which cannot go into a Mesos flag"),
+        )),
+        None if value.is_empty() => Err(invalid(flag, "is empty")),
+        None => Ok(()),
+    }
+}
+
+fn name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+}
+
+/// Mesos attributes: `NAME:VALUE;...`, VALUE text, a number, or a range set.
+pub fn check_attributes(text: &str) -> Result<(), OptionsError> {
+    check_env_word("--attributes", text)?;
+    for (i, item) in text.split(';').enumerate() {
+        let bad = |why: &str| {
+            invalid(
+                "--attributes",
+                format!(
+                    "item {} ({item:?}) {why}; the form is NAME:VALUE;NAME:VALUE, e.g. rack:r1;zone:z2",
+                    i + 1
+                ),
+            )
+        };
+        let (name, value) = item.split_once(':').ok_or_else(|| bad("has no ':'"))?;
+        if !name_ok(name) {
+            return Err(bad(
+                "has a name that is empty or holds characters other than letters, digits, _ - . /",
+            ));
+        }
+        let value_ok = if value.starts_with('[') {
+            ranges_ok(value)
+        } else {
+            name_ok(value) || value.contains(':') && value.split(':').all(name_ok)
+        };
+        if !value_ok {
+            return Err(bad("has an empty or malformed value"));
+        }
+    }
+    Ok(())
+}
+
+fn ranges_ok(value: &str) -> bool {
+    let Some(inner) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) else {
+        return false;
+    };
+    inner.split(',').all(|r| match r.trim().split_once('-') {
+        Some((a, b)) => matches!(
+            (a.trim().parse::<u64>(), b.trim().parse::<u64>()),
+            (Ok(a), Ok(b)) if a <= b
+        ),
+        None => false,
+    })
+}
+
+/// Mesos resources: `NAME[(ROLE)]:VALUE;...`, VALUE a number, a range set
+/// `[a-b,...]` or a set `{x,y}`.
+pub fn check_resources(text: &str) -> Result<(), OptionsError> {
+    check_env_word("--resources", text)?;
+    for (i, item) in text.split(';').enumerate() {
+        let bad = |why: &str| {
+            invalid(
+                "--resources",
+                format!(
+                    "item {} ({item:?}) {why}; the form is NAME:VALUE;..., e.g. cpus:4;mem:8192;ports:[31000-32000]",
+                    i + 1
+                ),
+            )
+        };
+        let (name, value) = item.split_once(':').ok_or_else(|| bad("has no ':'"))?;
+        let bare = match name.split_once('(') {
+            Some((n, role)) if role.ends_with(')') && name_ok(&role[..role.len() - 1]) => n,
+            Some(_) => return Err(bad("has a malformed (role)")),
+            None => name,
+        };
+        if bare.is_empty() || !bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(bad("has a name that is empty or not letters, digits and _"));
+        }
+        let ok = if value.starts_with('[') {
+            ranges_ok(value)
+        } else if let Some(set) = value.strip_prefix('{').and_then(|v| v.strip_suffix('}')) {
+            set.split(',').all(|s| name_ok(s.trim()))
+        } else {
+            value
+                .parse::<f64>()
+                .is_ok_and(|v| v.is_finite() && v >= 0.0)
+        };
+        if !ok {
+            return Err(bad(
+                "has a value that is not a number, a range [a-b,...] or a set {x,y}",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_containerizers(list: &str) -> Result<(), OptionsError> {
+    for c in list.split(',') {
+        if !matches!(c, "mesos" | "docker") {
+            return Err(invalid(
+                "--containerizers",
+                format!(
+                    "{c:?} is not a Mesos containerizer; use mesos (the default) or mesos,docker"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_duration(flag: &'static str, d: &str) -> Result<(), OptionsError> {
+    let unit_at = d
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(d.len());
+    let (num, unit) = d.split_at(unit_at);
+    let units = ["ns", "us", "ms", "secs", "mins", "hrs", "days", "weeks"];
+    if num.parse::<f64>().is_ok() && units.contains(&unit) {
+        Ok(())
+    } else {
+        Err(invalid(
+            flag,
+            format!(
+                "{d:?} is not a Mesos duration: a number and one of {}, e.g. 5mins",
+                units.join(", ")
+            ),
+        ))
+    }
+}
+
+/// `zk://h1:2181,h2:2181/path` → `h1:2181,h2:2181`.
+fn parse_zk_url(url: &str) -> Result<String, OptionsError> {
+    let bad = |why: &str| {
+        invalid(
+            "--zk",
+            format!("{url:?} {why}; the form is zk://h1:2181,h2:2181/mesos"),
+        )
+    };
+    let rest = url
+        .strip_prefix("zk://")
+        .ok_or_else(|| bad("does not start with zk://"))?;
+    let hosts = rest.split('/').next().unwrap_or("");
+    if hosts.is_empty() {
+        return Err(bad("names no hosts"));
+    }
+    for hp in hosts.split(',') {
+        let (h, p) = hp
+            .rsplit_once(':')
+            .ok_or_else(|| bad("has a host without :port"))?;
+        if check_host("--zk", h).is_err() || p.parse::<u16>().is_err() {
+            return Err(bad(&format!("has a malformed host:port {hp:?}")));
+        }
+    }
+    Ok(hosts.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::setup::facts::{Distro, Installed, Os};
+
+    pub(crate) fn facts() -> Facts {
+        Facts {
+            os: Os {
+                distro: Distro::Debian,
+                version: "12".into(),
+            },
+            arch: "x86_64".into(),
+            init: Init::Systemd,
+            hostname: "node1".into(),
+            addresses: vec!["10.0.0.1".parse().unwrap()],
+            memory_mib: Some(4096),
+            cpus: Some(2),
+            cgroup: None,
+            nofile_hard: None,
+            installed: Installed::default(),
+        }
+    }
+
+    fn run(args: SetupArgs) -> Result<(Options, Vec<String>), OptionsError> {
+        resolve(&args, FileConfig::default(), &facts(), None)
+    }
+
+    fn args(role: Role, masters: &[&str]) -> SetupArgs {
+        SetupArgs {
+            role: Some(role),
+            masters: masters.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn ensemble_from_masters() {
+        let (o, w) = run(args(Role::Master, &["node0", "node1", "node2"])).unwrap();
+        assert!(w.is_empty());
+        assert_eq!(o.zk_hosts, "node0:2181,node1:2181,node2:2181");
+        assert_eq!(o.ensemble.as_ref().unwrap().myid, 2);
+        assert_eq!(o.quorum(), 2);
+        // Found by address too.
+        let (o, _) = run(args(Role::Standalone, &["10.0.0.9", "10.0.0.1", "x"])).unwrap();
+        assert_eq!(o.ensemble.unwrap().myid, 2);
+    }
+
+    #[test]
+    fn single_master_defaults_to_this_host() {
+        let (o, _) = run(args(Role::Standalone, &[])).unwrap();
+        assert_eq!(o.zk_hosts, "node1:2181");
+        assert_eq!(o.quorum(), 1);
+        assert_eq!(o.ensemble.unwrap().myid, 1);
+    }
+
+    #[test]
+    fn quorum_is_a_majority() {
+        for (n, q) in [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3), (7, 4)] {
+            let hosts: Vec<String> = (0..n).map(|i| format!("h{i}")).collect();
+            let refs: Vec<&str> = hosts.iter().map(String::as_str).collect();
+            let (o, _) = run(args(Role::Agent, &refs)).unwrap();
+            assert_eq!(o.quorum(), q, "{n} masters");
+        }
+    }
+
+    #[test]
+    fn even_masters_warn() {
+        let (_, w) = run(args(Role::Agent, &["a", "b"])).unwrap();
+        assert!(w[0].contains("even"), "{w:?}");
+    }
+
+    #[test]
+    fn refusals_name_their_flag() {
+        let cases: Vec<(SetupArgs, &str)> = vec![
+            (
+                args(Role::Master, &["a", "b", "c"]),
+                "not in --masters a,b,c",
+            ),
+            (args(Role::Agent, &[]), "--masters h1,h2,h3"),
+            (SetupArgs::default(), "--role"),
+            (args(Role::Agent, &["a b"]), "--masters"),
+            (args(Role::Agent, &["a", "a"]), "listed twice"),
+            (
+                SetupArgs {
+                    attributes: Some("rack".into()),
+                    ..args(Role::Agent, &["a"])
+                },
+                "--attributes: item 1 (\"rack\") has no ':'",
+            ),
+            (
+                SetupArgs {
+                    attributes: Some("rack:r1;:z".into()),
+                    ..args(Role::Agent, &["a"])
+                },
+                "item 2",
+            ),
+            (
+                SetupArgs {
+                    resources: Some("cpus:four".into()),
+                    ..args(Role::Agent, &["a"])
+                },
+                "--resources: item 1",
+            ),
+            (
+                SetupArgs {
+                    resources: Some("ports:[32000-31000]".into()),
+                    ..args(Role::Agent, &["a"])
+                },
+                "--resources",
+            ),
+            (
+                SetupArgs {
+                    zk: Some("http://a:2181".into()),
+                    ..args(Role::Agent, &[])
+                },
+                "zk://",
+            ),
+            (
+                SetupArgs {
+                    containerizers: Some("rkt".into()),
+                    ..args(Role::Agent, &["a"])
+                },
+                "--containerizers",
+            ),
+            (
+                SetupArgs {
+                    work_dir: Some("var/lib".into()),
+                    ..args(Role::Agent, &["a"])
+                },
+                "--work-dir",
+            ),
+            (
+                SetupArgs {
+                    cluster_name: Some("a\"b".into()),
+                    ..args(Role::Agent, &["a"])
+                },
+                "--cluster-name",
+            ),
+            (
+                SetupArgs {
+                    executor_registration_timeout: Some("5 minutes".into()),
+                    ..args(Role::Agent, &["a"])
+                },
+                "--executor-registration-timeout",
+            ),
+            (
+                SetupArgs {
+                    binary: Some("bin/mesos-docker".into()),
+                    ..args(Role::Agent, &["a"])
+                },
+                "--binary: \"bin/mesos-docker\" is not an absolute path",
+            ),
+        ];
+        for (a, want) in cases {
+            let err = run(a.clone()).unwrap_err().to_string();
+            assert!(err.contains(want), "{a:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn good_mesos_syntax_passes() {
+        check_attributes("rack:r1;zone:eu-1;level:[1-3];os:debian/12").unwrap();
+        check_resources(
+            "cpus:4;mem:8192.5;ports:[31000-32000,33000-33010];disks:{a,b};cpus(web):1",
+        )
+        .unwrap();
+    }
+
+    struct Answers;
+    impl Prompter for Answers {
+        fn role(&self) -> Option<Role> {
+            Some(Role::Agent)
+        }
+        fn masters(&self) -> Option<String> {
+            Some(" m1, m2 ,m3 ".into())
+        }
+    }
+
+    #[test]
+    fn prompts_fill_missing_choices() {
+        let (o, _) = resolve(
+            &SetupArgs::default(),
+            FileConfig::default(),
+            &facts(),
+            Some(&Answers),
+        )
+        .unwrap();
+        assert_eq!(o.role, Role::Agent);
+        assert_eq!(o.zk_hosts, "m1:2181,m2:2181,m3:2181");
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file: FileConfig = toml::from_str(
+            "role = \"agent\"\nmasters = [\"m1\", \"m2\", \"m3\"]\ncluster-name = \"prod\"\nmarathon = false\n",
+        )
+        .unwrap();
+        let a = SetupArgs {
+            cluster_name: Some("dev".into()),
+            ..Default::default()
+        };
+        let (o, _) = resolve(&a, file, &facts(), None).unwrap();
+        assert_eq!(o.role, Role::Agent);
+        assert_eq!(o.cluster_name, "dev");
+        assert_eq!(o.zk_hosts, "m1:2181,m2:2181,m3:2181");
+        assert!(!o.marathon);
+    }
+
+    #[test]
+    fn config_file_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("setup.toml");
+        std::fs::write(&p, "rol = \"agent\"\n").unwrap();
+        let err = read_config(dir.path(), Some(&p)).unwrap_err().to_string();
+        assert!(
+            err.contains("setup.toml is not valid") && err.contains("rol"),
+            "{err}"
+        );
+        let err = read_config(dir.path(), Some(&dir.path().join("nope.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot read the configuration file"), "{err}");
+        assert!(read_config(dir.path(), None).is_ok());
+    }
+}

@@ -1,0 +1,520 @@
+//! The plan: a pure function from (options, facts) to the resources a node
+//! should have. It reads nothing and writes nothing, so every combination of
+//! role, init system and OS is rendered and checked in tests without a host.
+
+use std::sync::LazyLock;
+
+use serde::Serialize;
+use tera::{Context, Tera};
+
+use super::facts::{Cgroup, Facts, Init};
+use super::options::{Options, Role};
+
+/// One thing the node should have. Owners are root throughout: every file
+/// here is configuration read by services that start as root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Resource {
+    Dir {
+        path: String,
+        mode: u32,
+    },
+    File {
+        path: String,
+        mode: u32,
+        content: String,
+        /// Services that read this file and need a restart when it changes.
+        readers: Vec<String>,
+    },
+    Link {
+        path: String,
+        target: String,
+    },
+    /// A file that must not be there (an upstart `manual` override on a job
+    /// this role runs).
+    Absent {
+        path: String,
+    },
+    /// A systemd unit's enablement.
+    Service {
+        name: String,
+        enabled: bool,
+    },
+}
+
+impl Resource {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Resource::Dir { .. } => "dir",
+            Resource::File { .. } => "file",
+            Resource::Link { .. } => "link",
+            Resource::Absent { .. } => "absent",
+            Resource::Service { .. } => "service",
+        }
+    }
+
+    /// The path, or the service's name.
+    pub fn id(&self) -> &str {
+        match self {
+            Resource::Dir { path, .. }
+            | Resource::File { path, .. }
+            | Resource::Link { path, .. }
+            | Resource::Absent { path } => path,
+            Resource::Service { name, .. } => name,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub resources: Vec<Resource>,
+    pub warnings: Vec<String>,
+}
+
+/// Where the Mesos agent looks for the executor Marathon apps name.
+pub const EXECUTOR_LINK: &str = "/var/lib/mesos/executors/docker";
+/// What Mesos recommends for masters and agents; clamped to the host's limit.
+pub const WANTED_NOFILE: u64 = 65536;
+
+static TEMPLATES: LazyLock<Tera> = LazyLock::new(|| {
+    let mut t = Tera::default();
+    t.add_raw_templates([
+        ("header.tera", include_str!("../../templates/header.tera")),
+        ("master.env", include_str!("../../templates/master.env")),
+        ("agent.env", include_str!("../../templates/agent.env")),
+        ("marathon.env", include_str!("../../templates/marathon.env")),
+        ("zoo.cfg", include_str!("../../templates/zoo.cfg")),
+        (
+            "mesos-master.service",
+            include_str!("../../units/mesos-master.service"),
+        ),
+        (
+            "mesos-agent.service",
+            include_str!("../../units/mesos-agent.service"),
+        ),
+        (
+            "marathon.service",
+            include_str!("../../units/marathon.service"),
+        ),
+        (
+            "mesos-docker-reap.service",
+            include_str!("../../units/mesos-docker-reap.service"),
+        ),
+        (
+            "mesos-docker-reap.timer",
+            include_str!("../../units/mesos-docker-reap.timer"),
+        ),
+        (
+            "upstart/job.conf",
+            include_str!("../../units/upstart/job.conf"),
+        ),
+        (
+            "upstart/mesos-docker-reap.cron",
+            include_str!("../../units/upstart/mesos-docker-reap.cron"),
+        ),
+    ])
+    .expect("the built-in templates parse");
+    t.autoescape_on(vec![]);
+    t
+});
+
+/// A built-in template failed to render: a bug in this build, not bad input.
+#[derive(Debug, thiserror::Error)]
+#[error("rendering the built-in template {name}: {source}")]
+pub struct RenderError {
+    name: String,
+    #[source]
+    source: tera::Error,
+}
+
+fn render(name: &str, ctx: &Context) -> Result<String, RenderError> {
+    TEMPLATES.render(name, ctx).map_err(|source| RenderError {
+        name: name.to_owned(),
+        source,
+    })
+}
+
+fn file(path: &str, content: String, readers: &[&str]) -> Resource {
+    Resource::File {
+        path: path.to_owned(),
+        mode: 0o644,
+        content,
+        readers: readers.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn dir(path: &str) -> Resource {
+    Resource::Dir {
+        path: path.to_owned(),
+        mode: 0o755,
+    }
+}
+
+fn service(name: &str, enabled: bool) -> Resource {
+    Resource::Service {
+        name: name.to_owned(),
+        enabled,
+    }
+}
+
+pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
+    let mut warnings = Vec::new();
+    let nofile = match facts.nofile_hard {
+        Some(hard) if hard < WANTED_NOFILE => {
+            warnings.push(format!(
+                "open files: the host's hard limit is {hard}, below the {WANTED_NOFILE} Mesos wants; units get LimitNOFILE={hard} (raise the limit of PID 1 to lift it)"
+            ));
+            hard
+        }
+        _ => WANTED_NOFILE,
+    };
+    let role = opts.role;
+    let local_zk = opts.ensemble.is_some();
+    let marathon = role.is_master() && opts.marathon;
+    let mut ctx = Context::new();
+    ctx.insert("zk_mesos", &opts.zk_url("mesos"));
+    ctx.insert("zk_marathon", &opts.zk_url("marathon"));
+    ctx.insert("quorum", &opts.quorum());
+    ctx.insert("work_dir", &opts.work_dir);
+    ctx.insert("cluster_name", &opts.cluster_name);
+    ctx.insert("hostname", &opts.hostname);
+    ctx.insert("ip", &opts.ip.map(|ip| ip.to_string()));
+    ctx.insert("containerizers", &opts.containerizers);
+    ctx.insert(
+        "executor_registration_timeout",
+        &opts.executor_registration_timeout,
+    );
+    ctx.insert("attributes", &opts.attributes);
+    ctx.insert("resources", &opts.resources);
+    ctx.insert("cgroup_v2", &(facts.cgroup == Some(Cgroup::V2)));
+    ctx.insert("nofile", &nofile);
+    ctx.insert("local_zk", &local_zk);
+    ctx.insert("binary", &opts.binary);
+    ctx.insert(
+        "servers",
+        &opts
+            .ensemble
+            .as_ref()
+            .map(|e| e.servers.clone())
+            .unwrap_or_default(),
+    );
+
+    let mut r = vec![
+        dir("/var/lib/mesos-docker"),
+        dir("/etc/mesos-docker"),
+        dir("/var/log/mesos"),
+        dir(&opts.work_dir),
+    ];
+
+    if let Some(ensemble) = &opts.ensemble {
+        r.push(dir("/etc/zookeeper/conf"));
+        r.push(file(
+            "/etc/zookeeper/conf/zoo.cfg",
+            render("zoo.cfg", &ctx)?,
+            &["zookeeper"],
+        ));
+        r.push(file(
+            "/etc/zookeeper/conf/myid",
+            format!("{}\n", ensemble.myid),
+            &["zookeeper"],
+        ));
+    }
+    if role.is_master() {
+        r.push(dir(&format!("{}/master", opts.work_dir)));
+        r.push(file(
+            "/etc/mesos-docker/master.env",
+            render("master.env", &ctx)?,
+            &["mesos-master"],
+        ));
+    }
+    if marathon {
+        r.push(file(
+            "/etc/mesos-docker/marathon.env",
+            render("marathon.env", &ctx)?,
+            &["marathon"],
+        ));
+    }
+    if role.is_agent() {
+        r.push(dir(&format!("{}/agent", opts.work_dir)));
+        r.push(file(
+            "/etc/mesos-docker/agent.env",
+            render("agent.env", &ctx)?,
+            &["mesos-agent"],
+        ));
+        r.push(dir("/var/lib/mesos/executors"));
+        r.push(Resource::Link {
+            path: EXECUTOR_LINK.to_owned(),
+            target: opts.binary.clone(),
+        });
+    }
+
+    match facts.init {
+        Init::Systemd => systemd(&mut r, role, marathon, local_zk, &ctx)?,
+        Init::Upstart => upstart(&mut r, role, marathon, local_zk, nofile, &ctx)?,
+    }
+    Ok(Plan {
+        resources: r,
+        warnings,
+    })
+}
+
+/// Our units live in /etc/systemd/system, where they take precedence over a
+/// packaged unit of the same name in /lib/systemd/system.
+fn systemd(
+    r: &mut Vec<Resource>,
+    role: Role,
+    marathon: bool,
+    local_zk: bool,
+    ctx: &Context,
+) -> Result<(), RenderError> {
+    let unit = |name: &str| -> Result<Resource, RenderError> {
+        Ok(file(
+            &format!("/etc/systemd/system/{name}"),
+            render(name, ctx)?,
+            &[],
+        ))
+    };
+    if role.is_master() {
+        r.push(unit("mesos-master.service")?);
+    }
+    if marathon {
+        r.push(unit("marathon.service")?);
+    }
+    if role.is_agent() {
+        r.push(unit("mesos-agent.service")?);
+        r.push(unit("mesos-docker-reap.service")?);
+        r.push(unit("mesos-docker-reap.timer")?);
+    }
+    // Mesos packages enable both daemons on install, under names of their
+    // own (mesos-slave before 1.0); only what this role runs stays enabled.
+    r.push(service("zookeeper.service", local_zk));
+    r.push(service("mesos-master.service", role.is_master()));
+    r.push(service("marathon.service", marathon));
+    r.push(service("mesos-agent.service", role.is_agent()));
+    r.push(service("mesos-slave.service", false));
+    r.push(service("mesos-docker-reap.timer", role.is_agent()));
+    Ok(())
+}
+
+/// Ubuntu 14.04: upstart jobs, disabled by `manual` override files.
+fn upstart(
+    r: &mut Vec<Resource>,
+    role: Role,
+    marathon: bool,
+    local_zk: bool,
+    nofile: u64,
+    ctx: &Context,
+) -> Result<(), RenderError> {
+    let job = |name: &str, description: &str, env: &str, exec: &str| {
+        let mut c = ctx.clone();
+        c.insert("description", description);
+        c.insert("env_file", env);
+        c.insert("exec", exec);
+        c.insert("nofile", &nofile);
+        Ok::<_, RenderError>(file(
+            &format!("/etc/init/{name}.conf"),
+            render("upstart/job.conf", &c)?,
+            &[],
+        ))
+    };
+    let enabled = |name: &str| Resource::Absent {
+        path: format!("/etc/init/{name}.override"),
+    };
+    let disabled = |name: &str| {
+        file(
+            &format!("/etc/init/{name}.override"),
+            "manual\n".into(),
+            &[],
+        )
+    };
+    if role.is_master() {
+        r.push(job(
+            "mesos-master",
+            "Mesos master",
+            "/etc/mesos-docker/master.env",
+            "/usr/sbin/mesos-master",
+        )?);
+        r.push(enabled("mesos-master"));
+    } else {
+        r.push(disabled("mesos-master"));
+    }
+    if marathon {
+        r.push(job(
+            "marathon",
+            "Marathon",
+            "/etc/mesos-docker/marathon.env",
+            "/usr/share/marathon/bin/marathon",
+        )?);
+        r.push(enabled("marathon"));
+    } else {
+        r.push(disabled("marathon"));
+    }
+    if role.is_agent() {
+        r.push(job(
+            "mesos-agent",
+            "Mesos agent",
+            "/etc/mesos-docker/agent.env",
+            "/usr/sbin/mesos-agent",
+        )?);
+        r.push(enabled("mesos-agent"));
+        r.push(file(
+            "/etc/cron.d/mesos-docker-reap",
+            render("upstart/mesos-docker-reap.cron", ctx)?,
+            &[],
+        ));
+    } else {
+        r.push(disabled("mesos-agent"));
+    }
+    r.push(disabled("mesos-slave"));
+    r.push(if local_zk {
+        enabled("zookeeper")
+    } else {
+        disabled("zookeeper")
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::setup::facts::{Distro, Installed, Os};
+    use crate::setup::options::{FileConfig, SetupArgs, resolve};
+
+    fn facts(cgroup: Option<Cgroup>, nofile: Option<u64>) -> Facts {
+        Facts {
+            os: Os {
+                distro: Distro::Ubuntu,
+                version: "22.04".into(),
+            },
+            arch: "x86_64".into(),
+            init: Init::Systemd,
+            hostname: "m2".into(),
+            addresses: vec![],
+            memory_mib: None,
+            cpus: None,
+            cgroup,
+            nofile_hard: nofile,
+            installed: Installed::default(),
+        }
+    }
+
+    fn options(role: Role, f: &Facts) -> Options {
+        let args = SetupArgs {
+            role: Some(role),
+            masters: vec!["m1".into(), "m2".into(), "m3".into()],
+            ..Default::default()
+        };
+        resolve(&args, FileConfig::default(), f, None).unwrap().0
+    }
+
+    fn content<'a>(p: &'a Plan, path: &str) -> &'a str {
+        p.resources
+            .iter()
+            .find_map(|r| match r {
+                Resource::File {
+                    path: p, content, ..
+                } if p == path => Some(content.as_str()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no {path} in the plan"))
+    }
+
+    #[test]
+    fn cgroup_v2_uses_posix_isolation() {
+        let f = facts(Some(Cgroup::V2), None);
+        let p = plan(&options(Role::Agent, &f), &f).unwrap();
+        let env = content(&p, "/etc/mesos-docker/agent.env");
+        assert!(env.contains("MESOS_LAUNCHER=\"posix\""), "{env}");
+        assert!(env.contains("MESOS_ISOLATION=\"posix/cpu,posix/mem\""));
+        assert!(env.contains("MESOS_SYSTEMD_ENABLE_SUPPORT=\"false\""));
+        assert!(env.contains("MESOS_CONTAINERIZERS=\"mesos\""));
+        let f = facts(Some(Cgroup::V1), None);
+        let p = plan(&options(Role::Agent, &f), &f).unwrap();
+        assert!(!content(&p, "/etc/mesos-docker/agent.env").contains("MESOS_LAUNCHER"));
+    }
+
+    #[test]
+    fn nofile_is_clamped_with_a_warning() {
+        let f = facts(None, Some(20000));
+        let p = plan(&options(Role::Standalone, &f), &f).unwrap();
+        assert!(
+            content(&p, "/etc/systemd/system/mesos-agent.service").contains("LimitNOFILE=20000")
+        );
+        assert!(p.warnings[0].contains("20000"), "{:?}", p.warnings);
+        let f = facts(None, Some(1 << 20));
+        let p = plan(&options(Role::Standalone, &f), &f).unwrap();
+        assert!(
+            content(&p, "/etc/systemd/system/mesos-agent.service").contains("LimitNOFILE=65536")
+        );
+        assert!(p.warnings.is_empty());
+    }
+
+    #[test]
+    fn master_gets_ensemble_and_quorum() {
+        let f = facts(None, None);
+        let p = plan(&options(Role::Master, &f), &f).unwrap();
+        assert_eq!(content(&p, "/etc/zookeeper/conf/myid"), "2\n");
+        let zoo = content(&p, "/etc/zookeeper/conf/zoo.cfg");
+        assert!(zoo.contains("server.3=m3:2888:3888\n"), "{zoo}");
+        assert!(zoo.contains("4lw.commands.whitelist=srvr,ruok,mntr"));
+        assert!(zoo.contains("admin.enableServer=false"));
+        let env = content(&p, "/etc/mesos-docker/master.env");
+        assert!(env.contains("MESOS_QUORUM=\"2\""));
+        assert!(env.contains("MESOS_ZK=\"zk://m1:2181,m2:2181,m3:2181/mesos\""));
+        assert!(env.contains("MESOS_WORK_DIR=\"/var/lib/mesos/master\""));
+        assert!(p.resources.contains(&service("mesos-agent.service", false)));
+        assert!(p.resources.contains(&service("mesos-slave.service", false)));
+        assert!(p.resources.contains(&service("zookeeper.service", true)));
+    }
+
+    #[test]
+    fn external_zookeeper_means_no_local_one() {
+        let f = facts(None, None);
+        let args = SetupArgs {
+            role: Some(Role::Master),
+            zk: Some("zk://z1:2181,z2:2181,z3:2181/mesos".into()),
+            ..Default::default()
+        };
+        let opts = resolve(&args, FileConfig::default(), &f, None).unwrap().0;
+        let p = plan(&opts, &f).unwrap();
+        assert!(
+            p.resources
+                .iter()
+                .all(|r| !r.id().starts_with("/etc/zookeeper"))
+        );
+        assert!(p.resources.contains(&service("zookeeper.service", false)));
+        let env = content(&p, "/etc/mesos-docker/master.env");
+        assert!(
+            env.contains("MESOS_ZK=\"zk://z1:2181,z2:2181,z3:2181/mesos\""),
+            "{env}"
+        );
+        assert!(env.contains("MESOS_QUORUM=\"2\""), "{env}");
+        let unit = content(&p, "/etc/systemd/system/mesos-master.service");
+        assert!(!unit.contains("zookeeper"), "{unit}");
+        assert!(
+            content(&p, "/etc/mesos-docker/marathon.env")
+                .contains("MARATHON_ZK=\"zk://z1:2181,z2:2181,z3:2181/marathon\"")
+        );
+    }
+
+    #[test]
+    fn agent_lacks_master_parts() {
+        let f = facts(None, None);
+        let p = plan(&options(Role::Agent, &f), &f).unwrap();
+        assert!(
+            p.resources.iter().all(|r| !r.id().contains("zoo")
+                || matches!(r, Resource::Service { enabled: false, .. }))
+        );
+        assert!(
+            p.resources
+                .contains(&service("mesos-master.service", false))
+        );
+        assert!(p.resources.contains(&Resource::Link {
+            path: EXECUTOR_LINK.into(),
+            target: "/usr/local/bin/mesos-docker".into()
+        }));
+        let unit = content(&p, "/etc/systemd/system/mesos-agent.service");
+        assert!(unit.contains("KillMode=process"));
+        assert!(unit.contains("After=network-online.target docker.service\n"));
+    }
+}

@@ -1,0 +1,312 @@
+//! What a run tells the operator: one line per resource as it is handled
+//! (`ok`, `changed`, `failed` with the reason, `skipped`), diffs on a dry run,
+//! and a recap; or one JSON document with `--output json`. A progress bar is
+//! drawn only when standard error is a terminal.
+
+use std::io::{IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use super::options::OutputFormat;
+use super::preflight::{Finding, Verdict};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Changed,
+    Failed,
+    Skipped,
+}
+
+impl Status {
+    fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Changed => "changed",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Line {
+    pub status: Status,
+    pub kind: String,
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Recap {
+    pub ok: usize,
+    pub changed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+impl Recap {
+    pub fn text(&self) -> String {
+        let mut s = format!(
+            "{} ok, {} changed, {} failed",
+            self.ok, self.changed, self.failed
+        );
+        if self.skipped > 0 {
+            s.push_str(&format!(", {} skipped", self.skipped));
+        }
+        s
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct JsonReport<'a> {
+    command: &'a str,
+    dry_run: bool,
+    warnings: &'a [String],
+    #[serde(skip_serializing_if = "<[Finding]>::is_empty")]
+    preflight: &'a [Finding],
+    resources: &'a [Line],
+    recap: &'a Recap,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    restart_needed: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+pub struct Reporter {
+    format: OutputFormat,
+    command: &'static str,
+    dry_run: bool,
+    out: Box<dyn Write>,
+    progress: Option<ProgressBar>,
+    pub lines: Vec<Line>,
+    pub recap: Recap,
+    pub warnings: Vec<String>,
+    pub preflight: Vec<Finding>,
+}
+
+impl Reporter {
+    pub fn new(
+        format: OutputFormat,
+        command: &'static str,
+        dry_run: bool,
+        out: Box<dyn Write>,
+    ) -> Self {
+        Reporter {
+            format,
+            command,
+            dry_run,
+            out,
+            progress: None,
+            lines: Vec::new(),
+            recap: Recap::default(),
+            warnings: Vec::new(),
+            preflight: Vec::new(),
+        }
+    }
+
+    /// Reporting to this process's standard output.
+    pub fn stdout(format: OutputFormat, command: &'static str, dry_run: bool) -> Self {
+        Self::new(format, command, dry_run, Box::new(std::io::stdout()))
+    }
+
+    /// Shows a progress bar over `total` steps when a person is watching.
+    pub fn start(&mut self, total: usize) {
+        if self.format == OutputFormat::Text && std::io::stderr().is_terminal() {
+            let pb = ProgressBar::new(total as u64);
+            pb.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                    .expect("static progress template"),
+            );
+            self.progress = Some(pb);
+        }
+        if self.dry_run && self.format == OutputFormat::Text {
+            self.print("dry run: showing what would change; nothing is written\n");
+        }
+    }
+
+    /// Shows the preflight checks (warnings are reported again as warnings).
+    pub fn preflight(&mut self, findings: &[Finding]) {
+        if self.format == OutputFormat::Text {
+            let mut text = String::new();
+            for f in findings {
+                let verdict = match f.verdict {
+                    Verdict::Pass => "pass",
+                    Verdict::Warn => "warn",
+                    Verdict::Fail => "fail",
+                    Verdict::Skipped => "skipped",
+                };
+                text.push_str(&format!(
+                    "preflight {verdict:<7} {}: {}\n",
+                    f.name, f.detail
+                ));
+            }
+            self.print(&text);
+        }
+        self.preflight = findings.to_vec();
+    }
+
+    /// Ends a run refused before anything changed: the message on standard
+    /// error, or the JSON document with it.
+    pub fn refuse(self, message: &str) {
+        match self.format {
+            OutputFormat::Text => eprintln!("mesos-docker {}: {message}", self.command),
+            // The document carries the error; finish also prints it to stderr.
+            OutputFormat::Json => self.finish(&[], Some(message)),
+        }
+    }
+
+    pub fn warn(&mut self, w: String) {
+        if self.format == OutputFormat::Text {
+            let msg = format!("warning: {w}");
+            match &self.progress {
+                Some(pb) => pb.println(msg),
+                None => eprintln!("{msg}"),
+            }
+        }
+        self.warnings.push(w);
+    }
+
+    fn print(&mut self, text: &str) {
+        match &self.progress {
+            Some(pb) => pb.suspend(|| {
+                let _ = self.out.write_all(text.as_bytes());
+                let _ = self.out.flush();
+            }),
+            None => {
+                let _ = self.out.write_all(text.as_bytes());
+            }
+        }
+    }
+
+    pub fn line(&mut self, line: Line) {
+        match line.status {
+            Status::Ok => self.recap.ok += 1,
+            Status::Changed => self.recap.changed += 1,
+            Status::Failed => self.recap.failed += 1,
+            Status::Skipped => self.recap.skipped += 1,
+        }
+        if let Some(pb) = &self.progress {
+            pb.inc(1);
+            pb.set_message(line.id.clone());
+        }
+        if self.format == OutputFormat::Text {
+            let mut text = format!("{:<8} {:<7} {}", line.status.label(), line.kind, line.id);
+            if let Some(d) = &line.detail {
+                text.push_str(&format!(": {d}"));
+            }
+            text.push('\n');
+            if let Some(diff) = &line.diff {
+                text.push_str(diff);
+                if !diff.ends_with('\n') {
+                    text.push('\n');
+                }
+            }
+            self.print(&text);
+        }
+        self.lines.push(line);
+    }
+
+    /// Prints the recap (or the JSON document) and what needs a restart.
+    pub fn finish(mut self, restart_needed: &[String], error: Option<&str>) {
+        if let Some(pb) = self.progress.take() {
+            pb.finish_and_clear();
+        }
+        match self.format {
+            OutputFormat::Text => {
+                let mut text = String::new();
+                if !restart_needed.is_empty() {
+                    text.push_str(&format!(
+                        "inputs changed for: {} (restart them to apply)\n",
+                        restart_needed.join(", ")
+                    ));
+                }
+                text.push_str(&self.recap.text());
+                if self.dry_run {
+                    text.push_str(" (dry run: nothing was written)");
+                }
+                text.push('\n');
+                let _ = self.out.write_all(text.as_bytes());
+            }
+            OutputFormat::Json => {
+                let doc = JsonReport {
+                    command: self.command,
+                    dry_run: self.dry_run,
+                    warnings: &self.warnings,
+                    preflight: &self.preflight,
+                    resources: &self.lines,
+                    recap: &self.recap,
+                    restart_needed,
+                    error,
+                };
+                let mut text = serde_json::to_string_pretty(&doc).expect("report serializes");
+                text.push('\n');
+                let _ = self.out.write_all(text.as_bytes());
+            }
+        }
+        let _ = self.out.flush();
+        if let Some(e) = error {
+            eprintln!("mesos-docker {}: {e}", self.command);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn line(status: Status, id: &str) -> Line {
+        Line {
+            status,
+            kind: "file".into(),
+            id: id.into(),
+            detail: None,
+            diff: None,
+        }
+    }
+
+    #[test]
+    fn text_lines_and_recap() {
+        let buf = Buf::default();
+        let mut r = Reporter::new(OutputFormat::Text, "setup", false, Box::new(buf.clone()));
+        r.line(line(Status::Ok, "/a"));
+        r.line(line(Status::Changed, "/b"));
+        r.finish(&["mesos-agent".into()], None);
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            text,
+            "ok       file    /a\nchanged  file    /b\ninputs changed for: mesos-agent (restart them to apply)\n1 ok, 1 changed, 0 failed\n"
+        );
+    }
+
+    #[test]
+    fn json_document() {
+        let buf = Buf::default();
+        let mut r = Reporter::new(OutputFormat::Json, "setup", true, Box::new(buf.clone()));
+        r.line(line(Status::Failed, "/c"));
+        r.finish(&[], Some("boom"));
+        let v: serde_json::Value = serde_json::from_slice(&buf.0.lock().unwrap()).unwrap();
+        assert_eq!(v["recap"]["failed"], 1);
+        assert_eq!(v["resources"][0]["status"], "failed");
+        assert_eq!(v["error"], "boom");
+        assert_eq!(v["dry_run"], true);
+    }
+}

@@ -1,0 +1,291 @@
+//! `mesos-docker uninstall`: undoes exactly what the manifest records, newest
+//! first: files setup created are removed, files it replaced are restored
+//! from their backups, modes and links put back, services returned to their
+//! earlier enablement, directories it created removed when empty.
+
+use std::fs;
+use std::io::IsTerminal;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use super::fsops;
+use super::manifest::{self, Entry, Kind, Manifest, sha256_hex};
+use super::options::OutputFormat;
+use super::report::{Line, Reporter, Status};
+use super::resources;
+use super::system::{HostRunner, System};
+
+/// `mesos-docker uninstall`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct UninstallArgs {
+    /// The root setup wrote under.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Show what would be undone and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Report format: lines, or one JSON document.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+pub fn main(args: UninstallArgs) -> ExitCode {
+    let sys = System::new(args.root.clone(), Box::new(HostRunner));
+    if !args.yes && !args.dry_run {
+        let asked = std::io::stdin().is_terminal()
+            && std::io::stderr().is_terminal()
+            && args.output == OutputFormat::Text;
+        if !asked {
+            eprintln!(
+                "mesos-docker uninstall: this removes what setup wrote under {}; pass --yes to confirm (or --dry-run to see what it would do)",
+                sys.root().display()
+            );
+            return ExitCode::from(super::EXIT_BAD_INPUT);
+        }
+        let go = dialoguer::Confirm::new()
+            .with_prompt(format!(
+                "Undo everything setup recorded under {}?",
+                sys.root().display()
+            ))
+            .default(false)
+            .interact()
+            .unwrap_or(false);
+        if !go {
+            eprintln!("mesos-docker uninstall: nothing was changed");
+            return ExitCode::from(super::EXIT_BAD_INPUT);
+        }
+    }
+    if sys.is_real_root() && !args.dry_run && !nix::unistd::geteuid().is_root() {
+        eprintln!(
+            "mesos-docker uninstall: undoing setup under / needs root: run it with sudo, or --dry-run to only look"
+        );
+        return ExitCode::from(super::EXIT_BAD_INPUT);
+    }
+    run(
+        &sys,
+        args.dry_run,
+        Reporter::stdout(args.output, "uninstall", args.dry_run),
+    )
+}
+
+pub fn run(sys: &System, dry_run: bool, mut rep: Reporter) -> ExitCode {
+    let _lock = if dry_run {
+        None
+    } else {
+        match fsops::lock_root(sys.root()) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("mesos-docker uninstall: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    let mut m = match Manifest::load(sys) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            eprintln!(
+                "mesos-docker uninstall: nothing to undo: there is no record at {}",
+                sys.path(manifest::PATH).display()
+            );
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("mesos-docker uninstall: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rep.start(m.entries.len() + m.services.len());
+    let mut record_gone = false;
+    let mut failed = None;
+    for s in m.services.clone().iter().rev() {
+        let line = |status, detail: String| Line {
+            status,
+            kind: "service".into(),
+            id: s.name.clone(),
+            detail: Some(detail),
+            diff: None,
+        };
+        let result = resources::unit_state(sys, &s.name).and_then(|state| {
+            let now = state == resources::UnitState::Enabled;
+            if now == s.was_enabled {
+                Ok(false)
+            } else if dry_run {
+                Ok(true)
+            } else {
+                resources::set_enabled(sys, &s.name, s.was_enabled).map(|()| true)
+            }
+        });
+        let state = if s.was_enabled { "enabled" } else { "disabled" };
+        match result {
+            Ok(true) => rep.line(line(Status::Changed, format!("{state} again"))),
+            Ok(false) => rep.line(line(Status::Ok, format!("already {state}"))),
+            Err(e) => {
+                rep.line(line(Status::Failed, e.what.clone()));
+                failed = Some(e.what);
+                break;
+            }
+        }
+        if !dry_run {
+            m.services.retain(|x| x.name != s.name);
+            if let Err(e) = m.save(sys) {
+                failed = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    if failed.is_none() {
+        for e in m.entries.clone().iter().rev() {
+            let manifest_file = Path::new(manifest::PATH);
+            if !dry_run
+                && !record_gone
+                && e.kind == Kind::Dir
+                && e.created
+                && manifest_file.starts_with(&e.path)
+            {
+                // The record's own directory goes last; nothing is saved after.
+                if let Err(err) = Manifest::remove(sys) {
+                    failed = Some(format!("cannot remove the record: {err}"));
+                    break;
+                }
+                record_gone = true;
+            }
+            let (status, detail) = match undo(sys, e, dry_run) {
+                Ok(u) => u,
+                Err(why) => {
+                    rep.line(Line {
+                        status: Status::Failed,
+                        kind: kind_name(e.kind).into(),
+                        id: e.path.clone(),
+                        detail: Some(why.clone()),
+                        diff: None,
+                    });
+                    failed = Some(why);
+                    break;
+                }
+            };
+            rep.line(Line {
+                status,
+                kind: kind_name(e.kind).into(),
+                id: e.path.clone(),
+                detail: Some(detail),
+                diff: None,
+            });
+            if !dry_run && !record_gone {
+                m.entries.retain(|x| x.path != e.path);
+                if let Err(err) = m.save(sys) {
+                    failed = Some(err.to_string());
+                    break;
+                }
+            }
+        }
+    }
+    if failed.is_none() && !dry_run && !record_gone {
+        if let Err(e) = Manifest::remove(sys) {
+            failed = Some(format!("cannot remove the record: {e}"));
+        }
+    }
+    let code = if failed.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    };
+    let msg = failed.map(|f| {
+        format!("{f}; fix that and run uninstall again: the record keeps what is left to undo")
+    });
+    rep.finish(&[], msg.as_deref());
+    code
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::File => "file",
+        Kind::Dir => "dir",
+        Kind::Link => "link",
+    }
+}
+
+/// Undoes one entry; returns the status and what was done.
+fn undo(sys: &System, e: &Entry, dry_run: bool) -> Result<(Status, String), String> {
+    let p = sys.path(&e.path);
+    let io = |what: &str, err: std::io::Error| format!("cannot {what} {}: {err}", p.display());
+    let present = fs::symlink_metadata(&p).is_ok();
+    let change = |what: String| Ok((Status::Changed, what));
+    match e.kind {
+        Kind::File | Kind::Link => {
+            if let Some(bak) = &e.backup {
+                if dry_run {
+                    return change(format!("would restore from {bak}"));
+                }
+                fs::rename(sys.path(bak), &p).map_err(|err| io("restore", err))?;
+                return change(format!("restored from {bak}"));
+            }
+            if let Some(before) = &e.target_before {
+                if dry_run {
+                    return change(format!("would point back at {before}"));
+                }
+                fsops::link_atomic(&p, before).map_err(|err| io("relink", err))?;
+                return change(format!("points at {before} again"));
+            }
+            if e.created {
+                if !present {
+                    return Ok((Status::Ok, "already gone".into()));
+                }
+                // A hand edit since setup is the operator's: keep a copy.
+                let drifted = e.kind == Kind::File
+                    && fs::read(&p).is_ok_and(|now| Some(sha256_hex(&now)) != e.sha256);
+                if dry_run {
+                    return change("would remove".into());
+                }
+                if drifted {
+                    let now = fs::read(&p).map_err(|err| io("read", err))?;
+                    let bak = fsops::backup_path(&p, &now);
+                    fs::rename(&p, &bak).map_err(|err| io("move aside", err))?;
+                    return change(format!(
+                        "removed; it had been edited, the edit is kept as {}",
+                        bak.display()
+                    ));
+                }
+                fs::remove_file(&p).map_err(|err| io("remove", err))?;
+                return change("removed".into());
+            }
+            restore_mode(&p, e, dry_run).map_err(|err| io("chmod", err))
+        }
+        Kind::Dir => {
+            if e.created {
+                if !present {
+                    return Ok((Status::Ok, "already gone".into()));
+                }
+                let empty = fs::read_dir(&p)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false);
+                if !empty && !dry_run {
+                    return Ok((
+                        Status::Skipped,
+                        "left in place: it holds files setup did not write".into(),
+                    ));
+                }
+                if dry_run {
+                    return change("would remove if empty".into());
+                }
+                fs::remove_dir(&p).map_err(|err| io("remove", err))?;
+                return change("removed".into());
+            }
+            restore_mode(&p, e, dry_run).map_err(|err| io("chmod", err))
+        }
+    }
+}
+
+fn restore_mode(p: &Path, e: &Entry, dry_run: bool) -> std::io::Result<(Status, String)> {
+    match e.mode_before {
+        Some(mode) if !dry_run => {
+            fs::set_permissions(p, fs::Permissions::from_mode(mode))?;
+            Ok((Status::Changed, format!("mode {mode:04o} again")))
+        }
+        Some(mode) => Ok((Status::Changed, format!("would set mode {mode:04o} again"))),
+        None => Ok((Status::Ok, "nothing to undo".into())),
+    }
+}

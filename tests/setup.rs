@@ -1,0 +1,999 @@
+//! `mesos-docker setup`, `status` and `uninstall` against temporary roots:
+//! renders of every role × init × OS (snapshotted, units checked with
+//! `systemd-analyze verify`), idempotency, backups, undo, services through a
+//! recording runner, and bad input through the real binary.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command as Proc, ExitCode};
+use std::sync::{Arc, Mutex};
+
+use clap::Parser;
+use mesos_docker::cli::{Cli, Command};
+use mesos_docker::setup::options::OutputFormat;
+use mesos_docker::setup::report::Reporter;
+use mesos_docker::setup::system::{HostRunner, Output, RecordingRunner, Runner, System};
+use mesos_docker::setup::{self, status, uninstall};
+
+/// A host to render into: just the files setup reads to learn the facts.
+struct Host {
+    os_id: &'static str,
+    version: &'static str,
+    systemd: bool,
+    cgroup_v2: bool,
+    hostname: &'static str,
+}
+
+const OSES: [(&str, &str); 8] = [
+    ("ubuntu", "14.04"),
+    ("ubuntu", "16.04"),
+    ("ubuntu", "18.04"),
+    ("ubuntu", "20.04"),
+    ("ubuntu", "22.04"),
+    ("ubuntu", "24.04"),
+    ("debian", "11"),
+    ("debian", "12"),
+];
+
+impl Host {
+    fn debian12() -> Self {
+        Host {
+            os_id: "debian",
+            version: "12",
+            systemd: true,
+            cgroup_v2: true,
+            hostname: "m2",
+        }
+    }
+
+    /// Each release as it ships: 14.04 with upstart, cgroup v2 by default
+    /// from Ubuntu 21.10 and Debian 11 on.
+    fn release(os_id: &'static str, version: &'static str) -> Self {
+        let trusty = version == "14.04";
+        let v2 = os_id == "debian" || version.as_bytes() >= b"22.04".as_slice();
+        Host {
+            os_id,
+            version,
+            systemd: !trusty,
+            cgroup_v2: v2,
+            hostname: "m2",
+        }
+    }
+
+    fn build(&self) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        fs::create_dir_all(r.join("etc")).unwrap();
+        fs::write(
+            r.join("etc/os-release"),
+            format!("ID={}\nVERSION_ID=\"{}\"\n", self.os_id, self.version),
+        )
+        .unwrap();
+        fs::write(r.join("etc/hostname"), format!("{}\n", self.hostname)).unwrap();
+        if self.systemd {
+            fs::create_dir_all(r.join("run/systemd/system")).unwrap();
+        }
+        fs::create_dir_all(r.join("sys/fs/cgroup")).unwrap();
+        if self.cgroup_v2 {
+            fs::write(r.join("sys/fs/cgroup/cgroup.controllers"), "cpu memory\n").unwrap();
+        }
+        dir
+    }
+}
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Parses a command line as the binary does.
+fn parse(args: &[&str]) -> Command {
+    let mut argv = vec!["mesos-docker"];
+    argv.extend_from_slice(args);
+    Cli::try_parse_from(argv).unwrap().command
+}
+
+/// Runs `setup ARGS --root ROOT --output json` through the library with the
+/// given runner; returns the exit code and the JSON report.
+fn setup_sys(sys: &System, args: &[&str]) -> (ExitCode, serde_json::Value) {
+    let root_s = sys.root().to_str().unwrap();
+    let mut all = vec!["setup", "--root", root_s, "--output", "json", "--yes"];
+    all.extend_from_slice(args);
+    let Command::Setup(a) = parse(&all) else {
+        unreachable!()
+    };
+    let buf = Buf::default();
+    let rep = Reporter::new(
+        OutputFormat::Json,
+        "setup",
+        a.dry_run,
+        Box::new(buf.clone()),
+    );
+    let code = setup::run(sys, &a, None, rep);
+    let out = buf.0.lock().unwrap().clone();
+    let json = serde_json::from_slice(&out).unwrap_or_else(|e| {
+        panic!(
+            "report is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out)
+        )
+    });
+    (code, json)
+}
+
+/// An offline root, as `--root DIR` gives: systemctl runs for real with --root=DIR.
+fn setup_in(root: &Path, args: &[&str]) -> (ExitCode, serde_json::Value) {
+    setup_sys(&System::new(root, Box::new(HostRunner)), args)
+}
+
+/// A root standing for a running host whose commands the runner plays.
+fn setup_with(
+    root: &Path,
+    runner: Box<dyn Runner>,
+    args: &[&str],
+) -> (ExitCode, serde_json::Value) {
+    setup_sys(&System::live_for_tests(root, runner), args)
+}
+
+fn uninstall_in(sys: &System, dry_run: bool) -> (ExitCode, serde_json::Value) {
+    let buf = Buf::default();
+    let rep = Reporter::new(
+        OutputFormat::Json,
+        "uninstall",
+        dry_run,
+        Box::new(buf.clone()),
+    );
+    let code = uninstall::run(sys, dry_run, rep);
+    let out = buf.0.lock().unwrap().clone();
+    (code, serde_json::from_slice(&out).unwrap())
+}
+
+fn changed(report: &serde_json::Value) -> u64 {
+    report["recap"]["changed"].as_u64().unwrap()
+}
+
+/// Everything under a root: kind, mode, owner and content (or link target).
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            let rel = format!("/{}", p.strip_prefix(root).unwrap().display());
+            let m = fs::symlink_metadata(&p).unwrap();
+            let mode = m.permissions().mode() & 0o7777;
+            if m.file_type().is_symlink() {
+                out.insert(
+                    rel,
+                    format!("link -> {}", fs::read_link(&p).unwrap().display()),
+                );
+            } else if m.is_dir() {
+                out.insert(rel, format!("dir {mode:04o} {}:{}", m.uid(), m.gid()));
+                walk(root, &p, out);
+            } else {
+                let content = String::from_utf8_lossy(&fs::read(&p).unwrap()).into_owned();
+                out.insert(
+                    rel,
+                    format!("file {mode:04o} {}:{}\n{content}", m.uid(), m.gid()),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn mtimes(root: &Path) -> BTreeMap<String, (i64, i64)> {
+    tree(root)
+        .keys()
+        .map(|k| {
+            let m = fs::symlink_metadata(root.join(&k[1..])).unwrap();
+            (k.clone(), (m.mtime(), m.mtime_nsec()))
+        })
+        .collect()
+}
+
+/// What setup wrote, as one document: every path it added, with its content.
+fn rendered(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> String {
+    let mut s = String::new();
+    for (path, what) in after {
+        // The record is setup's own, checked by the undo tests.
+        if before.get(path) == Some(what) || path.ends_with("manifest.json") {
+            continue;
+        }
+        let (head, body) = what.split_once('\n').unwrap_or((what, ""));
+        // Kind and mode; the owner depends on who runs the tests.
+        let head: Vec<&str> = head.split(' ').take(2).collect();
+        let head = if head[0] == "link" {
+            what.as_str()
+        } else {
+            &head.join(" ")
+        };
+        s.push_str(&format!("=== {path} ({head})\n{body}"));
+        if !body.is_empty() && !body.ends_with('\n') {
+            s.push('\n');
+        }
+    }
+    s
+}
+
+const MASTERS: &str = "m1,m2,m3";
+
+fn role_args(role: &str) -> Vec<&str> {
+    let mut a = vec![
+        "--role",
+        role,
+        "--masters",
+        MASTERS,
+        "--cluster-name",
+        "test",
+    ];
+    if role != "master" {
+        a.extend([
+            "--attributes",
+            "rack:r1;zone:z2",
+            "--resources",
+            "ports:[31000-32000]",
+        ]);
+    }
+    a
+}
+
+/// Stand-ins for the programs the units start, so that `systemd-analyze
+/// verify` can check that ExecStart names an executable.
+const UNIT_PROGRAMS: [&str; 4] = [
+    "usr/sbin/mesos-master",
+    "usr/sbin/mesos-agent",
+    "usr/share/marathon/bin/marathon",
+    "usr/local/bin/mesos-docker",
+];
+
+fn verify_units(root: &Path) {
+    let units: Vec<String> = fs::read_dir(root.join("etc/systemd/system"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_file())
+        .map(|e| {
+            format!(
+                "/etc/systemd/system/{}",
+                e.unwrap().file_name().to_string_lossy()
+            )
+        })
+        .collect();
+    assert!(!units.is_empty());
+    // A copy of this host's packaged units supplies the targets ours name.
+    let lib = root.join("lib/systemd");
+    fs::create_dir_all(&lib).unwrap();
+    let status = Proc::new("cp")
+        .args(["-r", "/lib/systemd/system"])
+        .arg(&lib)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for p in UNIT_PROGRAMS {
+        let path = root.join(p);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(
+            &path,
+            "#!/bin/sh\n# stand-in: systemd-analyze verify only checks it is executable\nexit 0\n",
+        )
+        .unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = Proc::new("systemd-analyze")
+        .arg("verify")
+        .arg(format!("--root={}", root.display()))
+        .args(&units)
+        .output()
+        .expect("systemd-analyze runs (scripts/test installs systemd)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "systemd-analyze verify {units:?}: {stderr}"
+    );
+}
+
+#[test]
+fn renders_every_role_init_and_os() {
+    for (os_id, version) in OSES {
+        for role in ["master", "agent", "standalone"] {
+            let host = Host::release(os_id, version);
+            let dir = host.build();
+            let before = tree(dir.path());
+            // Without /run/systemd/system, setup asks initctl, as on a real 14.04.
+            let runner = RecordingRunner::new();
+            runner.answer(
+                "initctl --version",
+                Output::ok("initctl (upstart 1.12.1)\n"),
+            );
+            let (code, report) = if host.systemd {
+                setup_in(dir.path(), &role_args(role))
+            } else {
+                setup_with(dir.path(), Box::new(runner), &role_args(role))
+            };
+            assert_eq!(
+                code,
+                ExitCode::SUCCESS,
+                "{os_id} {version} {role}: {report}"
+            );
+            assert_eq!(report["recap"]["failed"], 0);
+            let after = tree(dir.path());
+            let init = if host.systemd { "systemd" } else { "upstart" };
+            let name = format!("{role}-{init}-{os_id}-{version}");
+            insta::assert_snapshot!(name, rendered(&before, &after));
+            if host.systemd {
+                verify_units(dir.path());
+            }
+        }
+    }
+}
+
+#[test]
+fn upstart_overrides_follow_the_role() {
+    let dir = Host::release("ubuntu", "14.04").build();
+    let r = dir.path();
+    // An operator's override keeps the agent from starting.
+    fs::create_dir_all(r.join("etc/init")).unwrap();
+    fs::write(r.join("etc/init/mesos-agent.override"), "manual\n").unwrap();
+    let before = tree(r);
+    let trusty = || {
+        let runner = RecordingRunner::new();
+        runner.answer(
+            "initctl --version",
+            Output::ok("initctl (upstart 1.12.1)\n"),
+        );
+        Box::new(runner)
+    };
+    let (code, report) = setup_with(r, trusty(), &role_args("master"));
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert_eq!(
+        fs::read_to_string(r.join("etc/init/mesos-agent.override")).unwrap(),
+        "manual\n"
+    );
+    assert!(!r.join("etc/init/mesos-master.override").exists());
+
+    // Becoming standalone: the agent's override goes (kept aside: not ours).
+    let (code, report) = setup_with(r, trusty(), &role_args("standalone"));
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert!(!r.join("etc/init/mesos-agent.override").exists());
+    assert_eq!(
+        fs::read_to_string(r.join("etc/init/mesos-agent.override.mesos-docker.bak")).unwrap(),
+        "manual\n"
+    );
+    // Back to agent: setup's own master override is written, then on the
+    // way back to standalone removed without a copy.
+    setup_with(r, trusty(), &role_args("agent"));
+    assert!(r.join("etc/init/mesos-master.override").exists());
+    let (_, report) = setup_with(r, trusty(), &role_args("standalone"));
+    assert!(!r.join("etc/init/mesos-master.override").exists());
+    assert!(
+        !r.join("etc/init/mesos-master.override.mesos-docker.bak")
+            .exists(),
+        "{report}"
+    );
+    let (_, again) = setup_with(r, trusty(), &role_args("standalone"));
+    assert_eq!(changed(&again), 0, "{again}");
+
+    let sys = System::new(r, Box::new(HostRunner));
+    let (code, report) = uninstall_in(&sys, false);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert_eq!(tree(r), before);
+}
+
+#[test]
+fn second_run_changes_nothing_and_touches_nothing() {
+    let dir = Host::debian12().build();
+    let (_, first) = setup_in(dir.path(), &role_args("standalone"));
+    assert!(changed(&first) > 10, "{first}");
+    let before = mtimes(dir.path());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let (code, second) = setup_in(dir.path(), &role_args("standalone"));
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert_eq!(changed(&second), 0, "{second}");
+    let n = |r: &serde_json::Value, k: &str| r["recap"][k].as_u64().unwrap();
+    assert_eq!(n(&second, "ok"), n(&first, "ok") + n(&first, "changed"));
+    assert_eq!(mtimes(dir.path()), before);
+}
+
+#[test]
+fn hand_edit_is_replaced_and_kept() {
+    let dir = Host::debian12().build();
+    setup_in(dir.path(), &role_args("agent"));
+    let env = dir.path().join("etc/mesos-docker/agent.env");
+    let ours = fs::read_to_string(&env).unwrap();
+    let edited = format!("{ours}MESOS_EXTRA=\"1\"\n");
+    fs::write(&env, &edited).unwrap();
+    fs::set_permissions(&env, fs::Permissions::from_mode(0o600)).unwrap();
+    let (_, report) = setup_in(dir.path(), &role_args("agent"));
+    assert_eq!(changed(&report), 1, "{report}");
+    assert_eq!(report["restart_needed"][0], "mesos-agent");
+    assert_eq!(fs::read_to_string(&env).unwrap(), ours);
+    assert_eq!(
+        fs::metadata(&env).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+    let bak = dir
+        .path()
+        .join("etc/mesos-docker/agent.env.mesos-docker.bak");
+    assert_eq!(fs::read_to_string(bak).unwrap(), edited);
+    // A mode change alone is put right without a backup.
+    fs::set_permissions(&env, fs::Permissions::from_mode(0o600)).unwrap();
+    let (_, report) = setup_in(dir.path(), &role_args("agent"));
+    assert_eq!(changed(&report), 1);
+    assert_eq!(
+        fs::metadata(&env).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+    assert!(
+        !dir.path()
+            .join("etc/mesos-docker/agent.env.mesos-docker.bak.2")
+            .exists()
+    );
+}
+
+#[test]
+fn uninstall_restores_the_root_as_before() {
+    let dir = Host::debian12().build();
+    // A packaged zoo.cfg and an old executor script, which setup replaces.
+    let conf = dir.path().join("etc/zookeeper/conf");
+    fs::create_dir_all(&conf).unwrap();
+    fs::write(conf.join("zoo.cfg"), "clientPort=2181\n").unwrap();
+    let exe = dir.path().join("var/lib/mesos/executors");
+    fs::create_dir_all(&exe).unwrap();
+    fs::write(exe.join("docker"), "#!/bin/sh\n").unwrap();
+    // A directory setup wants with another mode.
+    let etc = dir.path().join("etc/mesos-docker");
+    fs::create_dir_all(&etc).unwrap();
+    fs::set_permissions(&etc, fs::Permissions::from_mode(0o700)).unwrap();
+    let before = tree(dir.path());
+
+    let (code, _) = setup_in(dir.path(), &role_args("standalone"));
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert_eq!(
+        fs::read_to_string(conf.join("zoo.cfg.mesos-docker.bak")).unwrap(),
+        "clientPort=2181\n"
+    );
+    assert_eq!(
+        fs::metadata(&etc).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    let sys = System::new(dir.path(), Box::new(HostRunner));
+
+    let (code, _) = uninstall_in(&sys, true);
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert_ne!(tree(dir.path()), before, "a dry run must not undo anything");
+
+    let (code, report) = uninstall_in(&sys, false);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert_eq!(tree(dir.path()), before);
+}
+
+#[test]
+fn a_failed_step_stops_the_run_and_a_rerun_converges() {
+    let dir = Host::debian12().build();
+    // Something in the way of a file setup writes half-way through the plan.
+    let env = dir.path().join("etc/mesos-docker/agent.env");
+    fs::create_dir_all(env.parent().unwrap()).unwrap();
+    let pristine = tree(dir.path());
+    fs::create_dir(&env).unwrap();
+    let (code, report) = setup_in(dir.path(), &role_args("agent"));
+    assert_eq!(code, ExitCode::FAILURE);
+    let err = report["error"].as_str().unwrap();
+    assert!(
+        err.starts_with("stopped at file /etc/mesos-docker/agent.env:")
+            && err.contains("is not a regular file; move it away and run setup again"),
+        "{err}"
+    );
+    assert_eq!(report["recap"]["failed"], 1);
+    let last = report["resources"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["status"], "failed");
+    assert!(
+        !dir.path()
+            .join("etc/systemd/system/mesos-agent.service")
+            .exists(),
+        "nothing after the failure"
+    );
+
+    fs::remove_dir(&env).unwrap();
+    let (code, report) = setup_in(dir.path(), &role_args("agent"));
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let (_, again) = setup_in(dir.path(), &role_args("agent"));
+    assert_eq!(changed(&again), 0);
+    let sys = System::new(dir.path(), Box::new(HostRunner));
+    let (code, _) = uninstall_in(&sys, false);
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert_eq!(tree(dir.path()), pristine);
+}
+
+#[test]
+fn dry_run_shows_diffs_and_writes_nothing() {
+    let dir = Host::debian12().build();
+    let before = tree(dir.path());
+    let (code, report) = setup_in(
+        dir.path(),
+        &[&role_args("agent")[..], &["--dry-run"]].concat(),
+    );
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert_eq!(tree(dir.path()), before);
+    let agent_env = report["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "/etc/mesos-docker/agent.env")
+        .unwrap();
+    let diff = agent_env["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("+MESOS_MASTER=\"zk://m1:2181,m2:2181,m3:2181/mesos\""),
+        "{diff}"
+    );
+    // The unit is not written yet, but it will be: the dry run says it would
+    // be enabled rather than missing.
+    let unit = report["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "service" && r["id"] == "mesos-agent.service")
+        .unwrap();
+    assert_eq!(unit["status"], "changed", "{unit}");
+    assert!(
+        diff.starts_with("--- /etc/mesos-docker/agent.env (now)"),
+        "{diff}"
+    );
+}
+
+#[test]
+fn services_go_through_the_runner_and_come_back() {
+    let dir = Host::debian12().build();
+    let runner = Arc::new(RecordingRunner::new());
+    // Packages enabled mesos-master, mesos-slave and zookeeper; setup has
+    // written ours (disabled until enabled); marathon is not installed.
+    for (unit, state) in [
+        ("zookeeper.service", "enabled"),
+        ("mesos-master.service", "enabled"),
+        ("mesos-agent.service", "disabled"),
+        ("mesos-slave.service", "enabled"),
+        ("mesos-docker-reap.timer", "disabled"),
+    ] {
+        runner.unit(unit, state);
+    }
+    runner.answer("systemctl daemon-reload", Output::ok(""));
+    let shared = Shared(runner.clone());
+    let (code, report) = setup_with(dir.path(), Box::new(shared.clone()), &role_args("agent"));
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let changes: Vec<String> = runner
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("systemctl") && !is_query(c))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "systemctl daemon-reload",
+            "systemctl disable zookeeper.service",
+            "systemctl disable mesos-master.service",
+            "systemctl enable mesos-agent.service",
+            "systemctl disable mesos-slave.service",
+            "systemctl enable mesos-docker-reap.timer",
+        ]
+    );
+    let n = runner.calls().len();
+    let (_, again) = setup_with(dir.path(), Box::new(shared.clone()), &role_args("agent"));
+    assert_eq!(changed(&again), 0, "{again}");
+    assert!(
+        runner.calls()[n..]
+            .iter()
+            .all(|c| !c.starts_with("systemctl") || is_query(c))
+    );
+
+    let n = runner.calls().len();
+    let sys = System::live_for_tests(dir.path(), Box::new(shared));
+    let (code, _) = uninstall_in(&sys, false);
+    assert_eq!(code, ExitCode::SUCCESS);
+    let undo: Vec<String> = runner.calls()[n..]
+        .iter()
+        .filter(|c| c.starts_with("systemctl") && !is_query(c))
+        .cloned()
+        .collect();
+    assert_eq!(
+        undo,
+        [
+            "systemctl disable mesos-docker-reap.timer",
+            "systemctl enable mesos-slave.service",
+            "systemctl disable mesos-agent.service",
+            "systemctl enable mesos-master.service",
+            "systemctl enable zookeeper.service",
+        ]
+    );
+}
+
+fn is_query(command: &str) -> bool {
+    command.contains("is-enabled") || command.contains("list-unit-files")
+}
+
+/// Lets a test keep the recording runner it hands to setup.
+#[derive(Clone)]
+struct Shared(Arc<RecordingRunner>);
+
+impl Runner for Shared {
+    fn run(&self, program: &str, args: &[&str]) -> std::io::Result<Output> {
+        self.0.run(program, args)
+    }
+    fn is_host(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn status_tells_in_sync_from_drifted() {
+    let dir = Host::debian12().build();
+    setup_in(dir.path(), &role_args("master"));
+    fs::write(dir.path().join("etc/zookeeper/conf/myid"), "7\n").unwrap();
+    let sys = System::new(dir.path(), Box::new(HostRunner));
+    let s = status::gather(&sys).unwrap().unwrap();
+    assert_eq!(s.role.as_deref(), Some("master"));
+    let state = |p: &str| s.files.iter().find(|f| f.path == p).unwrap().state;
+    assert_eq!(state("/etc/zookeeper/conf/myid"), "drifted");
+    assert_eq!(state("/etc/mesos-docker/master.env"), "in sync");
+    // Enablement read from the root's unit links; activity needs a live root.
+    let master = s
+        .services
+        .iter()
+        .find(|x| x.name == "mesos-master.service")
+        .unwrap();
+    assert_eq!(
+        (master.enabled.as_str(), master.active.as_str()),
+        ("enabled", "offline")
+    );
+}
+
+// ---- the real binary: bad input is refused, nothing written ----
+
+fn binary(root: &Path, args: &[&str]) -> std::process::Output {
+    Proc::new(env!("CARGO_BIN_EXE_mesos-docker"))
+        .args(args)
+        .arg("--root")
+        .arg(root)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn refused(root: &Path, args: &[&str], expect: &str) {
+    let before = tree(root);
+    let out = binary(root, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(
+        stderr.contains(expect),
+        "{args:?}: stderr {stderr:?} lacks {expect:?}"
+    );
+    assert_eq!(tree(root), before, "{args:?} wrote something");
+}
+
+#[test]
+fn bad_input_is_refused_with_its_flag_named() {
+    let dir = Host::debian12().build();
+    let r = dir.path();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["setup", "--role", "boss"],
+            "invalid value 'boss' for '--role",
+        ),
+        (&["setup"], "no role given: pass --role master"),
+        (&["setup", "--role", "agent"], "pass --masters h1,h2,h3"),
+        (
+            &["setup", "--role", "master", "--masters", "a,b,c"],
+            "this host (m2) is not in --masters a,b,c",
+        ),
+        (
+            &[
+                "setup",
+                "--role",
+                "agent",
+                "--masters",
+                "a",
+                "--attributes",
+                "rack=r1",
+            ],
+            "--attributes: item 1 (\"rack=r1\") has no ':'",
+        ),
+        (
+            &[
+                "setup",
+                "--role",
+                "agent",
+                "--masters",
+                "a",
+                "--resources",
+                "cpus:lots",
+            ],
+            "--resources: item 1 (\"cpus:lots\")",
+        ),
+        (
+            &[
+                "setup",
+                "--role",
+                "agent",
+                "--masters",
+                "a",
+                "--config",
+                "/nonexistent/setup.toml",
+            ],
+            "cannot read the configuration file /nonexistent/setup.toml",
+        ),
+        (
+            &[
+                "setup",
+                "--role",
+                "agent",
+                "--masters",
+                "a",
+                "--os",
+                "fedora:40",
+            ],
+            "--os \"fedora:40\" is not ID:VERSION of a supported release",
+        ),
+    ];
+    for (args, expect) in cases {
+        refused(r, args, expect);
+    }
+    // A configuration file that cannot be read (a directory in its place).
+    fs::create_dir_all(r.join("etc/mesos-docker/setup.toml")).unwrap();
+    refused(
+        r,
+        &["setup", "--role", "agent", "--masters", "a"],
+        "cannot read the configuration file",
+    );
+    fs::remove_dir(r.join("etc/mesos-docker/setup.toml")).unwrap();
+    fs::write(r.join("etc/mesos-docker/setup.toml"), "role = \"boss\"\n").unwrap();
+    refused(r, &["setup", "--masters", "a"], "setup.toml is not valid");
+    fs::remove_dir_all(r.join("etc/mesos-docker")).unwrap();
+    // An OS outside the supported list.
+    fs::write(
+        r.join("etc/os-release"),
+        "PRETTY_NAME=\"CentOS Linux 7\"\nID=centos\nVERSION_ID=7\n",
+    )
+    .unwrap();
+    refused(
+        r,
+        &["setup", "--role", "agent", "--masters", "a"],
+        "CentOS Linux 7 is not supported",
+    );
+}
+
+#[test]
+fn preflight_failures_stop_the_run_unless_ignored() {
+    let dir = Host::debian12().build();
+    let r = dir.path();
+    // Debian's installer maps the host name to 127.0.1.1.
+    fs::write(
+        r.join("etc/hosts"),
+        "127.0.0.1 localhost\n127.0.1.1 m2.example m2\n",
+    )
+    .unwrap();
+    // Something else listens on 8080 (0x1F90), Marathon's port.
+    fs::create_dir_all(r.join("proc/net")).unwrap();
+    fs::write(
+        r.join("proc/net/tcp"),
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+         0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1\n",
+    )
+    .unwrap();
+    let master = ["setup", "--role", "master", "--masters", "m1,m2,m3"];
+    refused(
+        r,
+        &master,
+        "hostname: m2 resolves to 127.0.1.1 in /etc/hosts",
+    );
+    refused(r, &master, "pass --ip ADDRESS");
+    refused(
+        r,
+        &master,
+        "ports: in use by another program: 8080 (wanted by marathon.service)",
+    );
+    refused(
+        r,
+        &[&master[..], &["--ignore-preflight", "ports"]].concat(),
+        "hostname: m2",
+    );
+    let out = binary(
+        r,
+        &[&master[..], &["--ip", "10.0.0.2", "--no-marathon"]].concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = binary(
+        r,
+        &[&master[..], &["--ignore-preflight", "all", "--force"]].concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("preflight skipped hostname: --ignore-preflight"),
+        "{stdout}"
+    );
+    refused(
+        r,
+        &[
+            "setup",
+            "--role",
+            "agent",
+            "--masters",
+            "a",
+            "--ignore-preflight",
+            "nap",
+        ],
+        "invalid value 'nap'",
+    );
+}
+
+/// Runs the binary on a pseudo-terminal (util-linux `script`), typing `keys`.
+fn on_a_terminal(root: &Path, args: &str, keys: &str) -> String {
+    let cmd = format!(
+        "{} {args} --root {}",
+        env!("CARGO_BIN_EXE_mesos-docker"),
+        root.display()
+    );
+    let out = Proc::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(sleep 1; printf '{keys}') | script -qec \"$0\" /dev/null",
+        ))
+        .arg(&cmd)
+        .output()
+        .expect("sh runs");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("script: not found"),
+        "the terminal tests need `script` (apt-get install bsdutils)"
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_terminal_is_asked_for_missing_choices() {
+    let dir = Host::debian12().build();
+    // Enter takes the first role offered: standalone.
+    let screen = on_a_terminal(dir.path(), "setup", "\\r");
+    assert!(screen.contains("Role of this node (--role)"), "{screen}");
+    assert!(screen.contains("23 changed, 0 failed"), "{screen}");
+    assert!(dir.path().join("etc/mesos-docker/agent.env").exists());
+    assert!(dir.path().join("etc/mesos-docker/master.env").exists());
+    // --yes never asks, even on a terminal.
+    let dir = Host::debian12().build();
+    let screen = on_a_terminal(dir.path(), "setup --yes", "\\r");
+    assert!(screen.contains("no role given: pass --role"), "{screen}");
+    assert!(!dir.path().join("etc/mesos-docker").exists());
+}
+
+#[test]
+fn even_masters_warn_but_proceed() {
+    let dir = Host::debian12().build();
+    let out = binary(
+        dir.path(),
+        &["setup", "--role", "agent", "--masters", "a,b"],
+    );
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: --masters lists 2 hosts"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn quorum_change_needs_force() {
+    let dir = Host::debian12().build();
+    let out = binary(
+        dir.path(),
+        &["setup", "--role", "master", "--masters", "m1,m2,m3"],
+    );
+    assert!(out.status.success());
+    refused(
+        dir.path(),
+        &["setup", "--role", "master", "--masters", "m1,m2,m3,m4,m5"],
+        "pass --force to confirm",
+    );
+    let out = binary(
+        dir.path(),
+        &[
+            "setup",
+            "--role",
+            "master",
+            "--masters",
+            "m1,m2,m3,m4,m5",
+            "--force",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = fs::read_to_string(dir.path().join("etc/mesos-docker/master.env")).unwrap();
+    assert!(env.contains("MESOS_QUORUM=\"3\""), "{env}");
+}
+
+#[test]
+fn non_root_run_on_the_real_root_is_refused() {
+    use std::os::unix::process::CommandExt;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to drop to another user");
+        return;
+    }
+    let out = Proc::new(env!("CARGO_BIN_EXE_mesos-docker"))
+        .args(["setup", "--role", "standalone", "--yes"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("preflight failed: root: not running as root")
+            && stderr.contains("run it with sudo"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn text_report_from_the_binary() {
+    let dir = Host::debian12().build();
+    let out = binary(dir.path(), &["setup", "--role", "standalone"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("changed  file    /etc/mesos-docker/agent.env: created"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("skipped  service zookeeper.service: zookeeper.service is not installed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("1 ok, 23 changed, 0 failed, 1 skipped"),
+        "{stdout}"
+    );
+    let out = binary(dir.path(), &["setup", "--role", "standalone"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(" ok, 0 changed, 0 failed"), "{stdout}");
+    let out = binary(dir.path(), &["status"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("role: standalone\n"));
+    let out = binary(dir.path(), &["uninstall"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "uninstall without --yes and no terminal"
+    );
+    let out = binary(dir.path(), &["uninstall", "--yes"]);
+    assert!(out.status.success());
+    assert!(!dir.path().join("var").exists());
+    assert!(
+        !dir.path().join("etc/systemd").exists(),
+        "unit links and dirs undone"
+    );
+}
