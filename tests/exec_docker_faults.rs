@@ -117,7 +117,7 @@ async fn a_container_may_outlive_the_api_call_timeout() {
     let image = images::ensure_busybox();
     let socket = Path::new("/var/run/docker.sock");
     let (agent, tid, exited_ok) =
-        run_against(socket, "1secs", &format!("{image} sh -c 'sleep 3'")).await;
+        run_against(socket, "3secs", &format!("{image} sh -c 'sleep 6'")).await;
     agent
         .wait_for_state(&tid, TaskState::TaskFinished, secs(5))
         .await;

@@ -4,7 +4,8 @@
 
 mod support;
 
-use std::process::Command;
+use support::images::containers_of;
+
 use std::time::{Duration, Instant};
 
 use mesos_docker::proto::TaskState;
@@ -18,23 +19,6 @@ async fn launch(agent: &TestAgent, app: MarathonApp, era: Era) -> (ExecutorProce
     let (executor, task) = app.build(era, &fixtures::executor_path());
     let tid = task.task_id.value.clone();
     (agent.launch(executor, task).await, tid)
-}
-
-/// Ids of containers (running or not) labelled with this task.
-fn containers_of(task_id: &str) -> Vec<String> {
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=mesos-docker.task-id={task_id}"),
-        ])
-        .output()
-        .expect("docker ps");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(String::from)
-        .collect()
 }
 
 fn assert_clean(agent: &TestAgent, tid: &str) {

@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::images::containers_of;
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -132,22 +134,6 @@ async fn wait_for_health(agent: &TestAgent, tid: &str, healthy: bool) -> TaskSta
         "{update:?}"
     );
     update
-}
-
-fn containers_of(task_id: &str) -> Vec<String> {
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=mesos-docker.task-id={task_id}"),
-        ])
-        .output()
-        .expect("docker ps");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(String::from)
-        .collect()
 }
 
 /// Kills a task the test is done with and checks that it ended cleanly.

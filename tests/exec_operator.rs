@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::images::containers_of;
+
 use std::process::Command;
 
 use mesos_docker::proto::executor::{Event, event};
@@ -11,22 +13,6 @@ use mesos_docker::proto::{TaskGroupInfo, TaskState};
 use support::agent::{AgentOptions, TestAgent};
 use support::fixtures::{self, Era, MarathonApp};
 use support::{images, secs};
-
-fn containers_of(task_id: &str) -> Vec<String> {
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=mesos-docker.task-id={task_id}"),
-        ])
-        .output()
-        .expect("docker ps");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(String::from)
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_reap_removes_the_container_of_a_sigkilled_executor() {

@@ -76,3 +76,20 @@ pub fn redis_set_get(addr: std::net::SocketAddr, value: &str) -> std::io::Result
     }
     next(&mut line)
 }
+
+/// Ids of the containers (running or not) labelled with this task.
+pub fn containers_of(task_id: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=mesos-docker.task-id={task_id}"),
+        ])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
