@@ -4,7 +4,6 @@
 
 pub mod cli;
 pub mod exec;
-pub mod fetch;
 pub mod proto;
 pub mod reap;
 pub mod setup;

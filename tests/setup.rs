@@ -997,3 +997,39 @@ fn text_report_from_the_binary() {
         "unit links and dirs undone"
     );
 }
+
+#[test]
+fn an_installed_executor_that_differs_from_this_binary_is_named() {
+    let dir = Host::debian12().build();
+    let installed = dir.path().join("usr/local/bin/mesos-docker");
+    fs::create_dir_all(installed.parent().unwrap()).unwrap();
+    let run = || {
+        let out = binary(
+            dir.path(),
+            &[
+                "setup",
+                "--role",
+                "agent",
+                "--masters",
+                "a",
+                "--yes",
+                "--dry-run",
+                "--ignore-preflight",
+                "all",
+            ],
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    fs::write(&installed, b"#!/bin/sh\necho an older mesos-docker\n").unwrap();
+    let stderr = run();
+    assert!(
+        stderr.contains("differs from this mesos-docker"),
+        "{stderr}"
+    );
+    fs::copy(env!("CARGO_BIN_EXE_mesos-docker"), &installed).unwrap();
+    let stderr = run();
+    assert!(
+        !stderr.contains("differs from this mesos-docker"),
+        "{stderr}"
+    );
+}

@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod facts;
+pub mod fetch;
 pub mod fsops;
 pub mod manifest;
 pub mod options;
@@ -225,6 +226,10 @@ fn run_inner(
             "{} does not exist, so the executor link and the reaper will point at nothing until it does: install mesos-docker there (install.sh does), or pass --binary PATH",
             opts.binary
         ));
+    } else if opts.role.is_agent()
+        && let Some(w) = installed_differs(&sys.path(&opts.binary))
+    {
+        warnings.push(w);
     }
     let plan = plan::plan(&opts, &facts)?;
     warnings.extend(plan.warnings.iter().cloned());
@@ -239,4 +244,23 @@ fn run_inner(
         manifest.save(sys)?;
     }
     Ok(restart)
+}
+
+/// Tasks run the installed binary, not this one: say so when they differ,
+/// since an executor older or newer than this setup is rarely intended.
+fn installed_differs(installed: &std::path::Path) -> Option<String> {
+    let running = std::env::current_exe().ok()?;
+    let (a, b) = (
+        fetch::hash_file(installed).ok()?,
+        fetch::hash_file(&running).ok()?,
+    );
+    (a != b).then(|| {
+        format!(
+            "the executor tasks will run, {}, differs from this mesos-docker ({}, {}): \
+             install this version there (install.sh does) or run that one's setup",
+            installed.display(),
+            crate::cli::VERSION,
+            running.display()
+        )
+    })
 }
