@@ -290,3 +290,47 @@ async fn shutdown_before_subscribed_ends_a_late_executor_cleanly() {
         let _ = Command::new("docker").args(["rm", "-f", &id]).output();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_executor_removes_what_its_predecessor_left() {
+    let image = images::ensure_busybox();
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    let (executor, task) = MarathonApp::new("/heir", &format!("{image} true"))
+        .build(Era::Marathon110, &fixtures::executor_path());
+    let eid = executor.executor_id.value.clone();
+    let tid = task.task_id.value.clone();
+    // What an earlier run of this executor id left behind.
+    let stale = Command::new("docker")
+        .args([
+            "run",
+            "-d",
+            "--label",
+            &format!("mesos-docker.executor-id={eid}"),
+            image,
+            "sleep",
+            "300",
+        ])
+        .output()
+        .unwrap();
+    assert!(stale.status.success());
+    let stale_id = String::from_utf8_lossy(&stale.stdout).trim().to_string();
+    let process = agent.launch(executor, task).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskFinished, secs(60))
+        .await;
+    assert!(process.expect_exit(secs(20)).await.success());
+    let left = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            &format!("id={stale_id}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "the stale container is still there"
+    );
+}

@@ -86,7 +86,7 @@ pub struct Executor {
     generation: Arc<AtomicU64>,
     shutdown_deadline: Option<Instant>,
     ever_subscribed: bool,
-    cleaned_stale: bool,
+    docker_warmed: bool,
     /// The latest UPDATE POST; the next one waits for it, keeping order.
     last_post: Option<JoinHandle<()>>,
     /// The node policy, or why it could not be read (then every task is
@@ -101,7 +101,7 @@ impl Executor {
         Executor {
             policy: Policy::load(&config.policy_path).map_err(|e| e.to_string()),
             client: Arc::new(AgentClient::new(&config)),
-            runtime: SharedRuntime::new(config.docker_api_timeout),
+            runtime: SharedRuntime::new(config.docker_api_timeout, &config.executor_id),
             config,
             argv,
             tasks: BTreeMap::new(),
@@ -116,7 +116,7 @@ impl Executor {
             generation: Arc::new(AtomicU64::new(0)),
             shutdown_deadline: None,
             ever_subscribed: false,
-            cleaned_stale: false,
+            docker_warmed: false,
             last_post: None,
         }
     }
@@ -316,9 +316,9 @@ impl Executor {
                 self.executor_info = Some(s.executor_info);
                 self.agent = Some(s.agent_info);
                 self.ever_subscribed = true;
-                if !self.cleaned_stale {
-                    self.cleaned_stale = true;
-                    self.clean_stale_containers();
+                if !self.docker_warmed {
+                    self.docker_warmed = true;
+                    self.warm_up_docker();
                 }
             }
             event::Type::Launch => match (event.launch, agent::raw_launched_task(bytes)) {
@@ -645,19 +645,12 @@ impl Executor {
         self.last_post.replace(handle);
     }
 
-    fn clean_stale_containers(&self) {
+    /// Connects to Docker early, which also clears what an earlier run of
+    /// this executor left (see SharedRuntime), while the agent sends LAUNCH.
+    fn warm_up_docker(&self) {
         let runtime = self.runtime.clone();
-        let executor_id = self.config.executor_id.clone();
         tokio::spawn(async move {
-            if let Ok(rt) = runtime.get().await {
-                match rt.remove_stale(&executor_id).await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        info!("removed {n} container(s) left by an earlier run of this executor")
-                    }
-                    Err(e) => warn!("could not look for stale containers: {e}"),
-                }
-            }
+            let _ = runtime.get().await;
         });
     }
 

@@ -83,31 +83,39 @@ impl KillCause {
 }
 
 /// The Docker connection, made on first use so a slow or absent daemon never
-/// delays subscribing to the agent.
+/// delays subscribing to the agent. Connecting also removes the containers an
+/// earlier run of this executor id left, before any runner creates its own.
 #[derive(Clone)]
 pub struct SharedRuntime {
     cell: Arc<OnceCell<Result<Runtime, String>>>,
     timeout: Duration,
+    executor_id: Arc<str>,
 }
 
 impl SharedRuntime {
-    pub fn new(timeout: Duration) -> SharedRuntime {
+    pub fn new(timeout: Duration, executor_id: &str) -> SharedRuntime {
         SharedRuntime {
             cell: Arc::default(),
             timeout,
+            executor_id: executor_id.into(),
         }
     }
 
     pub async fn get(&self) -> Result<Runtime, String> {
         self.cell
             .get_or_init(|| async {
-                let r = Runtime::connect(self.timeout)
+                let rt = Runtime::connect(self.timeout)
                     .await
-                    .map_err(|e| e.to_string());
-                if let Ok(rt) = &r {
-                    info!(api = %rt.api_version(), "connected to the Docker daemon");
+                    .map_err(|e| e.to_string())?;
+                info!(api = %rt.api_version(), "connected to the Docker daemon");
+                match rt.remove_stale(&self.executor_id).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        info!("removed {n} container(s) left by an earlier run of this executor")
+                    }
+                    Err(e) => warn!("could not look for containers of an earlier run: {e}"),
                 }
-                r
+                Ok(rt)
             })
             .await
             .clone()

@@ -340,29 +340,14 @@ impl Runtime {
         }
     }
 
-    /// Containers (running or not) carrying `label=value`.
-    pub async fn containers_labelled(
-        &self,
-        label: &str,
-        value: &str,
-    ) -> Result<Vec<String>, DockerError> {
-        let filters = HashMap::from([("label".to_string(), vec![format!("{label}={value}")])]);
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let found = bounded(
-            self.timeout,
-            "ps",
-            self.docker.list_containers(Some(options)),
-        )
-        .await?;
-        Ok(found.into_iter().filter_map(|c| c.id).collect())
-    }
-
     /// Every container carrying our executor label, with its labels.
     pub async fn our_containers(&self) -> Result<Vec<Labelled>, DockerError> {
-        let filters = HashMap::from([("label".to_string(), vec![LABEL_EXECUTOR.to_string()])]);
+        self.containers_labelled(LABEL_EXECUTOR).await
+    }
+
+    /// Containers (running or not) matching a label filter (`key` or `key=value`).
+    pub async fn containers_labelled(&self, filter: &str) -> Result<Vec<Labelled>, DockerError> {
+        let filters = HashMap::from([("label".to_string(), vec![filter.to_string()])]);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
             .filters(&filters)
@@ -393,10 +378,10 @@ impl Runtime {
     /// Removes what an earlier incarnation of this executor left behind.
     pub async fn remove_stale(&self, executor_id: &str) -> Result<usize, DockerError> {
         let stale = self
-            .containers_labelled(LABEL_EXECUTOR, executor_id)
+            .containers_labelled(&format!("{LABEL_EXECUTOR}={executor_id}"))
             .await?;
-        for id in &stale {
-            self.remove(id).await?;
+        for c in &stale {
+            self.remove(&c.id).await?;
         }
         Ok(stale.len())
     }

@@ -317,15 +317,7 @@ pub fn container_spec(input: &Input) -> Result<ContainerSpec, SpecError> {
     } else if let Some(maps) = app_docker.and_then(|d| d.port_mappings.as_ref()) {
         let mut ports = Vec::new();
         for m in maps {
-            let port = u16::try_from(m.container_port)
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| {
-                    SpecError::BadPort(format!(
-                        "containerPort {} is not a port number from 1 to 65535",
-                        m.container_port
-                    ))
-                })?;
+            let port = container_port("containerPort", m.container_port)?;
             // One host port per mapping, even for "udp,tcp": Marathon
             // allocates one and Docker binds it for both protocols.
             let protocols = Protocol::parse_list(m.protocol.as_deref().unwrap_or("tcp"))
@@ -568,15 +560,7 @@ fn explicit_bindings(
                 port: m.host_port,
                 allocated: describe_ports(host_ports),
             })?;
-        let container = u16::try_from(m.container_port)
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| {
-                SpecError::BadPort(format!(
-                    "container_port {} is not a port number from 1 to 65535",
-                    m.container_port
-                ))
-            })?;
+        let container = container_port("container_port", m.container_port)?;
         for protocol in Protocol::parse_list(m.protocol.as_deref().unwrap_or("tcp"))
             .map_err(SpecError::BadPort)?
         {
@@ -588,6 +572,15 @@ fn explicit_bindings(
         }
     }
     Ok(out)
+}
+
+/// A container port as a mapping names it (`field`, for the message).
+fn container_port(field: &str, port: u32) -> Result<u16, SpecError> {
+    u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
+        SpecError::BadPort(format!(
+            "{field} {port} is not a port number from 1 to 65535"
+        ))
+    })
 }
 
 fn describe_ports(ports: &[u16]) -> String {
