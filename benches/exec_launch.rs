@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use mesos_docker::proto::TaskState;
 use support::agent::{AgentOptions, TestAgent};
 use support::fixtures::{self, Era, MarathonApp};
+use support::images::docker;
 use support::procmem::{pss_kib, rss_kib};
 use support::{images, secs};
 
@@ -25,16 +26,6 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn main() {

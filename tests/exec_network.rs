@@ -2,24 +2,14 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mesos_docker::proto::task_status::Reason;
 use mesos_docker::proto::{ContainerInfo, TaskState, TaskStatus, container_info};
 use support::agent::{AgentOptions, TestAgent};
 use support::fixtures::{self, DockerSpec, Era, MarathonApp};
+use support::images::docker;
 use support::{images, secs};
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 fn ips(status: &TaskStatus) -> Vec<String> {
     status

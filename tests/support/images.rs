@@ -93,3 +93,14 @@ pub fn containers_of(task_id: &str) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// Runs the docker CLI; panics with its error output when it fails.
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
