@@ -21,6 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn commit() -> String {
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
+    // Appended on every commit and checkout, whichever branch is current.
+    println!("cargo:rerun-if-changed=.git/logs/HEAD");
     println!("cargo:rerun-if-env-changed=MESOS_DOCKER_COMMIT");
     if let Ok(c) = std::env::var("MESOS_DOCKER_COMMIT") {
         return c;

@@ -95,6 +95,8 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             let mut out = std::io::stdout().lock();
             match clap_mangen::Man::new(Cli::command()).render(&mut out) {
                 Ok(()) => ExitCode::SUCCESS,
+                // `mesos-docker man | head` is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
                 Err(e) => {
                     let _ = writeln!(std::io::stderr(), "mesos-docker: writing the man page: {e}");
                     ExitCode::FAILURE
