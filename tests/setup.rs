@@ -132,6 +132,12 @@ fn setup_sys(sys: &System, args: &[&str]) -> (ExitCode, serde_json::Value) {
 }
 
 /// An offline root, as `--root DIR` gives: systemctl runs for real with --root=DIR.
+/// What the recording runner's apt can install.
+const ARCHIVE: &[(&str, &str)] = &[
+    ("zookeeperd", "3.8.0-11"),
+    ("docker.io", "20.10.24+dfsg1-1"),
+];
+
 fn setup_in(root: &Path, args: &[&str]) -> (ExitCode, serde_json::Value) {
     setup_sys(&System::new(root, Box::new(HostRunner)), args)
 }
@@ -318,6 +324,7 @@ fn renders_every_role_init_and_os() {
                 "initctl --version",
                 Output::ok("initctl (upstart 1.12.1)\n"),
             );
+            runner.apt(dir.path(), ARCHIVE, true);
             let (code, report) = if host.systemd {
                 setup_in(dir.path(), &role_args(role))
             } else {
@@ -347,6 +354,9 @@ fn upstart_overrides_follow_the_role() {
     // An operator's override keeps the agent from starting.
     fs::create_dir_all(r.join("etc/init")).unwrap();
     fs::write(r.join("etc/init/mesos-agent.override"), "manual\n").unwrap();
+    // dpkg's database is there on any Debian or Ubuntu host.
+    fs::create_dir_all(r.join("var/lib/dpkg")).unwrap();
+    fs::write(r.join("var/lib/dpkg/status"), "").unwrap();
     let before = tree(r);
     let trusty = || {
         let runner = RecordingRunner::new();
@@ -354,6 +364,7 @@ fn upstart_overrides_follow_the_role() {
             "initctl --version",
             Output::ok("initctl (upstart 1.12.1)\n"),
         );
+        runner.apt(r, ARCHIVE, true);
         Box::new(runner)
     };
     let (code, report) = setup_with(r, trusty(), &role_args("master"));
@@ -386,7 +397,8 @@ fn upstart_overrides_follow_the_role() {
     let (_, again) = setup_with(r, trusty(), &role_args("standalone"));
     assert_eq!(changed(&again), 0, "{again}");
 
-    let sys = System::new(r, Box::new(HostRunner));
+    // The packages setup installed are purged on the running host.
+    let sys = System::live_for_tests(r, trusty());
     let (code, report) = uninstall_in(&sys, false);
     assert_eq!(code, ExitCode::SUCCESS, "{report}");
     assert_eq!(tree(r), before);
@@ -573,7 +585,13 @@ fn services_go_through_the_runner_and_come_back() {
     ] {
         runner.unit(unit, state);
     }
+    runner.unit("docker.service", "enabled");
+    runner.apt(dir.path(), ARCHIVE, true);
     runner.answer("systemctl daemon-reload", Output::ok(""));
+    runner.answer(
+        "docker info --format {{.ServerVersion}}",
+        Output::ok("20.10.24\n"),
+    );
     let shared = Shared(runner.clone());
     let (code, report) = setup_with(dir.path(), Box::new(shared.clone()), &role_args("agent"));
     assert_eq!(code, ExitCode::SUCCESS, "{report}");
@@ -591,6 +609,9 @@ fn services_go_through_the_runner_and_come_back() {
             "systemctl enable mesos-agent.service",
             "systemctl disable mesos-slave.service",
             "systemctl enable mesos-docker-reap.timer",
+            // The agent itself has no program here: left stopped.
+            "systemctl start mesos-docker-reap.timer",
+            "systemctl start docker.service",
         ]
     );
     let n = runner.calls().len();
@@ -624,7 +645,224 @@ fn services_go_through_the_runner_and_come_back() {
 }
 
 fn is_query(command: &str) -> bool {
-    command.contains("is-enabled") || command.contains("list-unit-files")
+    command.contains("is-enabled")
+        || command.contains("list-unit-files")
+        || command.contains("is-active")
+}
+
+/// A running Debian 12 host as the recording runner plays it: apt's index
+/// not yet fresh, the packaged units present (their packages are what setup
+/// installs), ZooKeeper and Docker answering once started.
+fn played_host(root: &Path) -> Arc<RecordingRunner> {
+    let runner = Arc::new(RecordingRunner::new());
+    runner.apt(root, ARCHIVE, false);
+    for unit in [
+        "zookeeper.service",
+        "docker.service",
+        "mesos-master.service",
+        "marathon.service",
+        "mesos-agent.service",
+        "mesos-docker-reap.timer",
+    ] {
+        runner.unit(unit, "disabled");
+    }
+    runner.answer("systemctl daemon-reload", Output::ok(""));
+    runner.answer("tcp 127.0.0.1:2181 ruok", Output::ok("imok"));
+    runner.answer(
+        "tcp 127.0.0.1:2181 srvr",
+        Output::ok("Zookeeper version: 3.8.0\nMode: standalone\n"),
+    );
+    runner.answer(
+        "docker info --format {{.ServerVersion}}",
+        Output::ok("20.10.24\n"),
+    );
+    runner
+}
+
+/// The commands that change the host: apt, systemctl verbs, probes.
+fn actions(runner: &RecordingRunner, from: usize) -> Vec<String> {
+    runner.calls()[from..]
+        .iter()
+        .filter(|c| !is_query(c) && !c.starts_with("docker version"))
+        .filter(|c| {
+            ["apt-cache", "env ", "systemctl", "tcp", "docker"]
+                .iter()
+                .any(|p| c.starts_with(p))
+        })
+        .cloned()
+        .collect()
+}
+
+const INSTALL: &str = "env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold";
+
+#[test]
+fn packages_install_and_services_start_once() {
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let runner = played_host(root);
+    let standalone = role_args("standalone");
+    let (code, report) = setup_with(root, Box::new(Shared(runner.clone())), &standalone);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert_eq!(
+        actions(&runner, 0),
+        [
+            "apt-cache policy zookeeperd".to_owned(),
+            "env DEBIAN_FRONTEND=noninteractive apt-get update".to_owned(),
+            "apt-cache policy zookeeperd".to_owned(),
+            format!("{INSTALL} zookeeperd"),
+            // The index is fresh now: no second update.
+            "apt-cache policy docker.io".to_owned(),
+            format!("{INSTALL} docker.io"),
+            "systemctl daemon-reload".to_owned(),
+            "systemctl enable zookeeper.service".to_owned(),
+            "systemctl enable mesos-master.service".to_owned(),
+            "systemctl enable marathon.service".to_owned(),
+            "systemctl enable mesos-agent.service".to_owned(),
+            "systemctl enable mesos-docker-reap.timer".to_owned(),
+            "systemctl enable docker.service".to_owned(),
+            // Mesos and Marathon have no program here: not started.
+            "systemctl start zookeeper.service".to_owned(),
+            "systemctl start mesos-docker-reap.timer".to_owned(),
+            "systemctl start docker.service".to_owned(),
+            "tcp 127.0.0.1:2181 ruok".to_owned(),
+            "tcp 127.0.0.1:2181 srvr".to_owned(),
+            "docker info --format {{.ServerVersion}}".to_owned(),
+        ]
+    );
+    let lines = report["resources"].as_array().unwrap();
+    let line = |kind: &str, id: &str| {
+        lines
+            .iter()
+            .find(|l| l["kind"] == kind && l["id"] == id)
+            .unwrap_or_else(|| panic!("no {kind} {id} in {report}"))
+            .clone()
+    };
+    assert_eq!(line("package", "zookeeperd")["status"], "changed");
+    assert_eq!(
+        line("health", "zookeeper")["detail"],
+        "imok, mode standalone"
+    );
+    let skipped = line("active", "mesos-master.service");
+    assert_eq!(skipped["status"], "skipped");
+    assert!(
+        skipped["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/usr/sbin/mesos-master is missing; install the mesos package"),
+        "{skipped}"
+    );
+    let m: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(root.join("var/lib/mesos-docker/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        m["packages"],
+        serde_json::json!(["zookeeperd", "docker.io"])
+    );
+
+    // Converged: no apt, no start, no restart; health is still checked.
+    let n = runner.calls().len();
+    let (code, again) = setup_with(root, Box::new(Shared(runner.clone())), &standalone);
+    assert_eq!(code, ExitCode::SUCCESS, "{again}");
+    assert_eq!(changed(&again), 0, "{again}");
+    assert_eq!(
+        actions(&runner, n),
+        [
+            "tcp 127.0.0.1:2181 ruok",
+            "tcp 127.0.0.1:2181 srvr",
+            "docker info --format {{.ServerVersion}}",
+        ]
+    );
+
+    // An input ZooKeeper reads changed by hand: restored, and one restart.
+    let zoo = root.join("etc/zookeeper/conf/zoo.cfg");
+    fs::write(&zoo, fs::read_to_string(&zoo).unwrap() + "tickTime=1\n").unwrap();
+    let n = runner.calls().len();
+    let (code, third) = setup_with(root, Box::new(Shared(runner.clone())), &standalone);
+    assert_eq!(code, ExitCode::SUCCESS, "{third}");
+    assert_eq!(
+        actions(&runner, n),
+        [
+            "systemctl restart zookeeper.service",
+            "tcp 127.0.0.1:2181 ruok",
+            "tcp 127.0.0.1:2181 srvr",
+            "docker info --format {{.ServerVersion}}",
+        ]
+    );
+    assert!(
+        third["restart_needed"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "{third}"
+    );
+
+    // Uninstall purges what setup installed.
+    let n = runner.calls().len();
+    let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
+    let (code, undo) = uninstall_in(&sys, false);
+    assert_eq!(code, ExitCode::SUCCESS, "{undo}");
+    assert!(
+        actions(&runner, n).contains(
+            &"env DEBIAN_FRONTEND=noninteractive apt-get purge -y zookeeperd docker.io".to_owned()
+        ),
+        "{:?}",
+        runner.calls()
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("var/lib/dpkg/status")).unwrap(),
+        ""
+    );
+}
+
+#[test]
+fn docker_already_there_is_kept_and_a_dead_service_fails_the_run() {
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    fs::create_dir_all(root.join("var/lib/dpkg")).unwrap();
+    fs::write(
+        root.join("var/lib/dpkg/status"),
+        "Package: docker-ce\nStatus: install ok installed\nVersion: 5:27.0.3-1~debian.12~bookworm\n",
+    )
+    .unwrap();
+    let runner = played_host(root);
+    runner.answer("tcp 127.0.0.1:2181 ruok", Output::failed(""));
+    runner.answer(
+        "systemctl is-active zookeeper.service",
+        Output {
+            success: false,
+            stdout: "failed\n".into(),
+            stderr: String::new(),
+        },
+    );
+    runner.answer(
+        "journalctl -u zookeeper.service -n 20 --no-pager",
+        Output::ok("zookeeper[42]: Invalid config, exiting abnormally\n"),
+    );
+    let (code, report) = setup_with(
+        root,
+        Box::new(Shared(runner.clone())),
+        &role_args("standalone"),
+    );
+    assert_eq!(code, ExitCode::FAILURE, "{report}");
+    let calls = runner.calls();
+    assert!(!calls.iter().any(|c| c.contains("docker.io")), "{calls:?}");
+    assert!(
+        calls.iter().any(|c| c.ends_with(" zookeeperd")),
+        "{calls:?}"
+    );
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("stopped at active zookeeper.service")
+            || error.starts_with("stopped at health zookeeper"),
+        "{error}"
+    );
+    assert!(
+        error.contains("Invalid config, exiting abnormally"),
+        "{error}"
+    );
+    let m = fs::read_to_string(root.join("var/lib/mesos-docker/manifest.json")).unwrap();
+    assert!(!m.contains("docker.io"), "{m}");
+    assert!(m.contains("zookeeperd"), "{m}");
 }
 
 /// Lets a test keep the recording runner it hands to setup.
@@ -634,6 +872,9 @@ struct Shared(Arc<RecordingRunner>);
 impl Runner for Shared {
     fn run(&self, program: &str, args: &[&str]) -> std::io::Result<Output> {
         self.0.run(program, args)
+    }
+    fn talk(&self, addr: &str, send: &str) -> std::io::Result<String> {
+        self.0.talk(addr, send)
     }
     fn is_host(&self) -> bool {
         false
@@ -968,6 +1209,11 @@ fn text_report_from_the_binary() {
         stdout.contains("changed  file    /etc/mesos-docker/agent.env: created"),
         "{stdout}"
     );
+    // Packages are only named under --root: apt belongs to the host.
+    assert!(
+        stdout.contains("skipped  package zookeeperd: not installed: a run on the host itself would install it with apt-get install -y --no-install-recommends zookeeperd"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("skipped  service zookeeper.service: zookeeper.service is not installed"),
         "{stdout}"
@@ -975,7 +1221,7 @@ fn text_report_from_the_binary() {
     assert!(
         stdout
             .trim_end()
-            .ends_with("1 ok, 23 changed, 0 failed, 1 skipped"),
+            .ends_with("1 ok, 23 changed, 0 failed, 4 skipped"),
         "{stdout}"
     );
     let out = binary(dir.path(), &["setup", "--role", "standalone"]);

@@ -3,6 +3,7 @@
 //! and reports (with diffs) but changes nothing.
 
 use super::manifest::Manifest;
+use super::packages::{self, Apt};
 use super::plan::{Plan, Resource};
 use super::report::{Line, Reporter, Status};
 use super::resources::{self, Check};
@@ -24,6 +25,7 @@ pub fn apply(
     sys: &System,
     plan: &Plan,
     manifest: &mut Manifest,
+    apt: &Apt,
     dry_run: bool,
     rep: &mut Reporter,
 ) -> Result<Vec<String>, Stopped> {
@@ -84,9 +86,15 @@ pub fn apply(
             Check::Change { change, diff } => {
                 let mut detail = resources::describe(&change);
                 if !dry_run {
-                    if let Some(note) = resources::apply(sys, r, &change, manifest)
-                        .map_err(|e| stop(rep, e.what))?
-                    {
+                    let note = match r {
+                        Resource::Package { name, version } => {
+                            install(sys, apt, name, version.as_deref(), manifest, rep)
+                                .map_err(|e| stop(rep, e))?
+                        }
+                        _ => resources::apply(sys, r, &change, manifest)
+                            .map_err(|e| stop(rep, e.what))?,
+                    };
+                    if let Some(note) = note {
                         detail = format!("{detail}; {note}");
                     }
                 }
@@ -107,6 +115,23 @@ pub fn apply(
         }
     }
     Ok(restart)
+}
+
+/// Records the package as setup's before apt runs, so that a run killed
+/// half-way still leaves uninstall knowing it.
+fn install(
+    sys: &System,
+    apt: &Apt,
+    name: &str,
+    version: Option<&str>,
+    manifest: &mut Manifest,
+    rep: &mut Reporter,
+) -> Result<Option<String>, String> {
+    if !manifest.packages.iter().any(|p| p == name) {
+        manifest.packages.push(name.to_owned());
+        manifest.save(sys).map_err(|e| e.to_string())?;
+    }
+    packages::install(sys, apt, name, version, &mut |m| rep.warn(m)).map_err(|e| e.0)
 }
 
 /// systemd reads unit files only when told to; enabling a unit it has not

@@ -65,6 +65,10 @@ pub struct Manifest {
     pub entries: Vec<Entry>,
     #[serde(default)]
     pub services: Vec<ServiceEntry>,
+    /// Packages setup installed (none of them was there before), which
+    /// uninstall purges; recorded before apt runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,8 @@
 //! checks and changes resource by resource ([`resources`], [`fsops`]),
 //! recording each change in the [`manifest`] and telling [`report`];
 //! [`preflight`] checks stand between the plan and any change.
-//! Installing packages and starting services are not part of this module.
+//! [`packages`] installs what the plan names through apt; on a running
+//! systemd host [`services`] then starts the role's units and awaits health.
 
 pub mod apply;
 pub mod facts;
@@ -13,10 +14,12 @@ pub mod fetch;
 pub mod fsops;
 pub mod manifest;
 pub mod options;
+pub mod packages;
 pub mod plan;
 pub mod preflight;
 pub mod report;
 pub mod resources;
+pub mod services;
 pub mod status;
 pub mod system;
 pub mod uninstall;
@@ -33,6 +36,12 @@ use manifest::{Manifest, ManifestError};
 use options::{OptionsError, OutputFormat, Prompter, Role};
 use report::Reporter;
 use system::System;
+
+/// How long setup waits for another package manager to release dpkg's lock.
+const DPKG_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How long a started service has to answer its health check.
+const HEALTH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Exit code for input setup refuses (nothing was changed).
 pub const EXIT_BAD_INPUT: u8 = 2;
@@ -239,9 +248,20 @@ fn run_inner(
     manifest.role = Some(opts.role.name().to_owned());
     manifest.ensemble = opts.ensemble.clone();
     manifest.quorum = opts.role.is_master().then(|| opts.quorum());
-    let restart = apply::apply(sys, &plan, &mut manifest, args.dry_run, rep)?;
+    let apt = packages::Apt::new(DPKG_LOCK_WAIT);
+    let restart = apply::apply(sys, &plan, &mut manifest, &apt, args.dry_run, rep)?;
     if !args.dry_run && loaded.as_ref() != Some(&manifest) {
         manifest.save(sys)?;
+    }
+    // Upstart hosts (Ubuntu 14.04) are rendered, not yet started.
+    if !args.dry_run && sys.is_live() && facts.init == facts::Init::Systemd {
+        return Ok(services::converge(
+            sys,
+            &plan,
+            &restart,
+            HEALTH_DEADLINE,
+            rep,
+        )?);
     }
     Ok(restart)
 }

@@ -35,6 +35,11 @@ pub enum Resource {
     Absent {
         path: String,
     },
+    /// A Debian package, installed with apt on a running system.
+    Package {
+        name: String,
+        version: Option<String>,
+    },
     /// A systemd unit's enablement.
     Service {
         name: String,
@@ -49,6 +54,7 @@ impl Resource {
             Resource::File { .. } => "file",
             Resource::Link { .. } => "link",
             Resource::Absent { .. } => "absent",
+            Resource::Package { .. } => "package",
             Resource::Service { .. } => "service",
         }
     }
@@ -60,7 +66,7 @@ impl Resource {
             | Resource::File { path, .. }
             | Resource::Link { path, .. }
             | Resource::Absent { path } => path,
-            Resource::Service { name, .. } => name,
+            Resource::Package { name, .. } | Resource::Service { name, .. } => name,
         }
     }
 }
@@ -150,6 +156,13 @@ fn dir(path: &str) -> Resource {
     }
 }
 
+fn package(name: &str) -> Resource {
+    Resource::Package {
+        name: name.to_owned(),
+        version: None,
+    }
+}
+
 fn service(name: &str, enabled: bool) -> Resource {
     Resource::Service {
         name: name.to_owned(),
@@ -199,12 +212,22 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
             .unwrap_or_default(),
     );
 
-    let mut r = vec![
+    // Packages first: their postinst scripts drop default configuration that
+    // the files below then replace (backed up), never the other way round.
+    let mut r = Vec::new();
+    if local_zk {
+        r.push(package("zookeeperd"));
+    }
+    // Any Docker already there stays, whatever its flavour.
+    if role.is_agent() && facts.installed.docker.is_none() {
+        r.push(package("docker.io"));
+    }
+    r.extend([
         dir("/var/lib/mesos-docker"),
         dir("/etc/mesos-docker"),
         dir("/var/log/mesos"),
         dir(&opts.work_dir),
-    ];
+    ]);
 
     if let Some(ensemble) = &opts.ensemble {
         r.push(dir("/etc/zookeeper/conf"));
@@ -293,6 +316,9 @@ fn systemd(
     r.push(service("mesos-agent.service", role.is_agent()));
     r.push(service("mesos-slave.service", false));
     r.push(service("mesos-docker-reap.timer", role.is_agent()));
+    if role.is_agent() {
+        r.push(service("docker.service", true));
+    }
     Ok(())
 }
 

@@ -42,6 +42,8 @@ pub enum Change {
     },
     Enable,
     Disable,
+    /// Install a package with apt.
+    Install,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +166,21 @@ pub fn check(
                         change: Change::Remove { foreign: !ours },
                     })
                 }
+            }
+        }
+        Resource::Package { name, version } => {
+            let spec = super::packages::spec(name, version.as_deref());
+            match super::packages::installed_version(sys, name) {
+                Some(v) if version.as_ref().is_none_or(|want| *want == v) => Ok(Check::Ok),
+                // Packages are installed only on the running system, never
+                // into a root that no apt of its own manages here.
+                _ if !sys.is_live() => Ok(Check::Skipped(format!(
+                    "not installed: a run on the host itself would install it with apt-get install -y --no-install-recommends {spec}"
+                ))),
+                _ => Ok(Check::Change {
+                    change: Change::Install,
+                    diff: None,
+                }),
             }
         }
         Resource::Service { name, enabled } => {
@@ -382,6 +399,7 @@ pub fn describe(change: &Change) -> String {
         Change::Remove { foreign: false } => "removed".into(),
         Change::Enable => "enabled".into(),
         Change::Disable => "disabled".into(),
+        Change::Install => "installed".into(),
     }
 }
 

@@ -38,6 +38,9 @@ impl Output {
 /// (typically: not installed); a non-zero exit is an `Ok` with `success: false`.
 pub trait Runner: Send + Sync {
     fn run(&self, program: &str, args: &[&str]) -> io::Result<Output>;
+    /// Sends `send` to a TCP address and returns what came back before the
+    /// peer closed (ZooKeeper's four-letter commands).
+    fn talk(&self, addr: &str, send: &str) -> io::Result<String>;
     /// Whether commands reach the real host (and so must be kept away from a
     /// `--root` that is not `/`).
     fn is_host(&self) -> bool;
@@ -60,6 +63,20 @@ impl Runner for HostRunner {
         })
     }
 
+    fn talk(&self, addr: &str, send: &str) -> io::Result<String> {
+        use std::io::{Read, Write};
+        let timeout = std::time::Duration::from_secs(2);
+        let sock = addr
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
+        let mut s = std::net::TcpStream::connect_timeout(&sock, timeout)?;
+        s.set_read_timeout(Some(timeout))?;
+        s.write_all(send.as_bytes())?;
+        let mut got = String::new();
+        s.read_to_string(&mut got)?;
+        Ok(got)
+    }
+
     fn is_host(&self) -> bool {
         true
     }
@@ -70,14 +87,90 @@ impl Runner for HostRunner {
 /// program that is not installed. systemctl's unit-file queries and changes
 /// (`is-enabled`, `list-unit-files`, `enable`, `disable`, with or without
 /// `--root=`) are answered from a table of unit states instead, which
-/// `enable` and `disable` update as systemd would.
+/// `enable` and `disable` update as systemd would; `is-active`, `start` and
+/// `restart` are played from a set of running units.
 #[derive(Debug, Default)]
 pub struct RecordingRunner {
     answers: Mutex<HashMap<String, Output>>,
     /// Unit name → unit file state ("enabled", "disabled", ...); units not
     /// in it do not exist.
     units: Mutex<BTreeMap<String, String>>,
+    /// Units running now; `start` and `restart` add to it.
+    active: Mutex<std::collections::BTreeSet<String>>,
     calls: Mutex<Vec<String>>,
+    apt: Mutex<Option<AptPlay>>,
+}
+
+/// apt and dpkg as the recording runner plays them: an archive of package
+/// versions that apt-cache knows once the index is fresh, and a dpkg status
+/// file under a root that installs and purges edit.
+#[derive(Debug)]
+struct AptPlay {
+    status: PathBuf,
+    archive: BTreeMap<String, String>,
+    fresh: bool,
+}
+
+impl AptPlay {
+    fn run(&mut self, args: &[&str]) -> Option<Output> {
+        let apt_get = match args {
+            ["policy", name] => {
+                return Some(match self.archive.get(*name) {
+                    Some(v) if self.fresh => {
+                        Output::ok(&format!("{name}:\n  Installed: (none)\n  Candidate: {v}\n"))
+                    }
+                    _ => Output::ok(""),
+                });
+            }
+            ["DEBIAN_FRONTEND=noninteractive", "apt-get", rest @ ..] => rest,
+            _ => return None,
+        };
+        let mut names = Vec::new();
+        let mut skip = false;
+        for a in &apt_get[1..] {
+            if std::mem::take(&mut skip) {
+                continue;
+            }
+            match *a {
+                "-o" => skip = true,
+                a if a.starts_with('-') => {}
+                a => names.push(a.split('=').next().unwrap_or(a).to_owned()),
+            }
+        }
+        let status = std::fs::read_to_string(&self.status).unwrap_or_default();
+        let mut stanzas: Vec<String> = status
+            .split("\n\n")
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.trim().to_owned())
+            .collect();
+        let of = |s: &String, n: &str| s.lines().any(|l| l == format!("Package: {n}"));
+        match apt_get.first() {
+            Some(&"update") => {
+                self.fresh = true;
+                return Some(Output::ok(""));
+            }
+            Some(&"install") => {
+                for n in &names {
+                    let Some(v) = self.archive.get(n).filter(|_| self.fresh) else {
+                        return Some(Output::failed(&format!("E: Unable to locate package {n}")));
+                    };
+                    stanzas.retain(|s| !of(s, n));
+                    stanzas.push(format!(
+                        "Package: {n}\nStatus: install ok installed\nVersion: {v}"
+                    ));
+                }
+            }
+            Some(&"purge") => stanzas.retain(|s| !names.iter().any(|n| of(s, n))),
+            _ => return None,
+        }
+        let mut text = stanzas.join("\n\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        std::fs::create_dir_all(self.status.parent()?).ok()?;
+        std::fs::write(&self.status, text).ok()?;
+        Some(Output::ok(""))
+    }
 }
 
 impl RecordingRunner {
@@ -99,6 +192,20 @@ impl RecordingRunner {
             .lock()
             .expect("unit table")
             .insert(name.to_owned(), state.to_owned());
+    }
+
+    /// Plays apt-get, apt-cache and dpkg against `root`'s status database,
+    /// with `archive` (name, version) the packages apt can install; `fresh`
+    /// says whether apt's index already knows them (else after `update`).
+    pub fn apt(&self, root: &Path, archive: &[(&str, &str)], fresh: bool) {
+        *self.apt.lock().expect("apt play") = Some(AptPlay {
+            status: root.join("var/lib/dpkg/status"),
+            archive: archive
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            fresh,
+        });
     }
 
     /// Every command run so far, in order.
@@ -136,6 +243,23 @@ impl RecordingRunner {
                     stderr: String::new(),
                 })
             }
+            ["is-active", unit] => {
+                let on = self.active.lock().expect("active units").contains(*unit);
+                Some(Output {
+                    success: on,
+                    stdout: if on { "active\n" } else { "inactive\n" }.into(),
+                    stderr: String::new(),
+                })
+            }
+            [verb @ ("start" | "restart"), unit] => Some(if units.contains_key(*unit) {
+                self.active
+                    .lock()
+                    .expect("active units")
+                    .insert(unit.to_string());
+                Output::ok("")
+            } else {
+                Output::failed(&format!("Failed to {verb} {unit}: Unit {unit} not found."))
+            }),
             [verb @ ("enable" | "disable"), unit] => Some(match units.get_mut(*unit) {
                 Some(state) => {
                     *state = if *verb == "enable" {
@@ -171,10 +295,30 @@ impl Runner for RecordingRunner {
         {
             return Ok(out);
         }
+        if matches!(program, "apt-cache" | "env")
+            && let Some(play) = self.apt.lock().expect("apt play").as_mut()
+            && let Some(out) = play.run(args)
+        {
+            return Ok(out);
+        }
         Err(io::Error::new(
             io::ErrorKind::NotFound,
             format!("{program}: not in the test runner's table"),
         ))
+    }
+
+    /// Recorded as `tcp ADDR SEND` and answered (its stdout) from the table
+    /// under that line; a missing answer is a refused connection.
+    fn talk(&self, addr: &str, send: &str) -> io::Result<String> {
+        let line = format!("tcp {addr} {send}");
+        self.calls.lock().expect("runner calls").push(line.clone());
+        match self.answers.lock().expect("runner table").get(&line) {
+            Some(out) if out.success => Ok(out.stdout.clone()),
+            _ => Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!("{addr}: connection refused (test runner)"),
+            )),
+        }
     }
 
     fn is_host(&self) -> bool {
@@ -251,6 +395,10 @@ impl System {
         self.runner.run(program, args)
     }
 
+    pub fn talk(&self, addr: &str, send: &str) -> io::Result<String> {
+        self.runner.talk(addr, send)
+    }
+
     /// systemctl on the root: on an offline root `--root=DIR`, which edits
     /// unit links under DIR without a running systemd and never touches the
     /// machine's own services.
@@ -317,6 +465,9 @@ mod tests {
         impl Runner for Shared {
             fn run(&self, p: &str, a: &[&str]) -> io::Result<Output> {
                 self.0.run(p, a)
+            }
+            fn talk(&self, addr: &str, send: &str) -> io::Result<String> {
+                self.0.talk(addr, send)
             }
             fn is_host(&self) -> bool {
                 false

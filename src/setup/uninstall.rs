@@ -98,7 +98,9 @@ pub fn run(sys: &System, dry_run: bool, mut rep: Reporter) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rep.start(m.entries.len() + m.services.len());
+    // Purged last, once the files setup put over the packages' own are back.
+    let packages = m.packages.clone();
+    rep.start(m.entries.len() + m.services.len() + packages.len());
     let mut record_gone = false;
     let mut failed = None;
     for s in m.services.clone().iter().rev() {
@@ -188,6 +190,9 @@ pub fn run(sys: &System, dry_run: bool, mut rep: Reporter) -> ExitCode {
             failed = Some(format!("cannot remove the record: {e}"));
         }
     }
+    if failed.is_none() && !packages.is_empty() {
+        failed = purge(sys, &packages, dry_run, &mut rep).err();
+    }
     let code = if failed.is_some() {
         ExitCode::FAILURE
     } else {
@@ -198,6 +203,65 @@ pub fn run(sys: &System, dry_run: bool, mut rep: Reporter) -> ExitCode {
     });
     rep.finish(&[], msg.as_deref());
     code
+}
+
+/// Purges the packages setup installed (Docker only when setup installed it:
+/// one that was there before is never recorded). On a root that is not the
+/// running system, only says so.
+fn purge(
+    sys: &System,
+    packages: &[String],
+    dry_run: bool,
+    rep: &mut Reporter,
+) -> Result<(), String> {
+    let installed: Vec<String> = packages
+        .iter()
+        .filter(|p| super::packages::installed_version(sys, p).is_some())
+        .cloned()
+        .collect();
+    let line = |status, id: &str, detail: &str| Line {
+        status,
+        kind: "package".into(),
+        id: id.to_owned(),
+        detail: Some(detail.to_owned()),
+        diff: None,
+    };
+    for p in packages.iter().filter(|p| !installed.contains(p)) {
+        rep.line(line(Status::Ok, p, "not installed"));
+    }
+    if installed.is_empty() {
+        return Ok(());
+    }
+    if dry_run || !sys.is_live() {
+        let what = if dry_run {
+            "would be purged"
+        } else {
+            "installed by setup; purge it on the host itself (apt-get purge)"
+        };
+        for p in &installed {
+            rep.line(line(Status::Skipped, p, what));
+        }
+        return Ok(());
+    }
+    let apt = super::packages::Apt::new(std::time::Duration::from_secs(300));
+    match super::packages::purge(sys, &apt, &installed) {
+        Ok(()) => {
+            for p in &installed {
+                rep.line(line(Status::Changed, p, "purged (setup installed it)"));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            for p in &installed {
+                rep.line(line(Status::Failed, p, &e.0));
+            }
+            Err(format!(
+                "{}; the record is gone, so purge them by hand: apt-get purge {}",
+                e.0,
+                installed.join(" ")
+            ))
+        }
+    }
 }
 
 fn kind_name(k: Kind) -> &'static str {

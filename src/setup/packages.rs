@@ -1,0 +1,275 @@
+//! Debian packages through apt: what dpkg says is installed, installing what
+//! is missing (refreshing the index only when apt does not know a package),
+//! and purging what setup installed. Every command goes through the
+//! [`System`]'s runner; the dpkg lock is looked at under its root.
+
+use std::cell::Cell;
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use super::system::System;
+
+/// dpkg's locks: apt takes the frontend lock first, dpkg itself the other.
+const LOCKS: [&str; 2] = ["/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock"];
+
+/// What setup asks of apt and dpkg, once per run.
+pub struct Apt {
+    /// `apt-get update` already ran in this run.
+    updated: Cell<bool>,
+    /// How long to wait for another package manager to finish.
+    lock_wait: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AptError(pub String);
+
+impl Apt {
+    pub fn new(lock_wait: Duration) -> Self {
+        Apt {
+            updated: Cell::new(false),
+            lock_wait,
+        }
+    }
+}
+
+/// `name` or `name=version`, as apt-get takes it.
+pub fn spec(name: &str, version: Option<&str>) -> String {
+    match version {
+        Some(v) => format!("{name}={v}"),
+        None => name.to_owned(),
+    }
+}
+
+/// The version dpkg has installed, from the root's status database.
+pub fn installed_version(sys: &System, name: &str) -> Option<String> {
+    let text = sys.read("/var/lib/dpkg/status").ok()?;
+    installed_in(&text, name)
+}
+
+fn installed_in(status: &str, name: &str) -> Option<String> {
+    status.split("\n\n").find_map(|stanza| {
+        let field = |f: &str| {
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix(f)?.strip_prefix(':'))
+                .map(str::trim)
+        };
+        (field("Package") == Some(name) && field("Status")?.ends_with(" installed"))
+            .then(|| field("Version").map(str::to_owned))
+            .flatten()
+    })
+}
+
+/// The apt-get command line (after `env`) that installs packages
+/// non-interactively; a conffile already there (setup's own, or a hand edit)
+/// is kept rather than asked about.
+pub fn install_args(specs: &[String]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "DEBIAN_FRONTEND=noninteractive",
+        "apt-get",
+        "install",
+        "-y",
+        "--no-install-recommends",
+        "-o",
+        "Dpkg::Options::=--force-confdef",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+    ]
+    .map(String::from)
+    .to_vec();
+    a.extend(specs.iter().cloned());
+    a
+}
+
+fn run(sys: &System, args: &[String]) -> Result<super::system::Output, AptError> {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    sys.run("env", &refs)
+        .map_err(|e| AptError(format!("cannot run {}: {e}", args[1..].join(" "))))
+}
+
+/// Whether apt knows an installation candidate for the package.
+fn has_candidate(sys: &System, name: &str) -> Result<bool, AptError> {
+    let out = sys
+        .run("apt-cache", &["policy", name])
+        .map_err(|e| AptError(format!("cannot run apt-cache policy {name}: {e}")))?;
+    Ok(out.success
+        && out.stdout.lines().any(|l| {
+            l.trim()
+                .strip_prefix("Candidate:")
+                .is_some_and(|c| c.trim() != "(none)")
+        }))
+}
+
+/// Installs one package, waiting for the dpkg lock first. Returns a note
+/// for the report when the package index was refreshed.
+pub fn install(
+    sys: &System,
+    apt: &Apt,
+    name: &str,
+    version: Option<&str>,
+    notify: &mut dyn FnMut(String),
+) -> Result<Option<String>, AptError> {
+    let mut note = None;
+    if !has_candidate(sys, name)? {
+        if apt.updated.get() {
+            return Err(no_candidate(name));
+        }
+        wait_for_lock(sys, apt.lock_wait, notify)?;
+        let out = run(
+            sys,
+            &["DEBIAN_FRONTEND=noninteractive", "apt-get", "update"].map(String::from),
+        )?;
+        if !out.success {
+            return Err(AptError(format!(
+                "apt-get update failed: {}; check /etc/apt/sources.list and the network, then run setup again",
+                last_lines(&out.stderr)
+            )));
+        }
+        apt.updated.set(true);
+        note = Some("package index refreshed (apt-get update)".to_owned());
+        if !has_candidate(sys, name)? {
+            return Err(no_candidate(name));
+        }
+    }
+    wait_for_lock(sys, apt.lock_wait, notify)?;
+    let out = run(sys, &install_args(&[spec(name, version)]))?;
+    if !out.success {
+        return Err(AptError(format!(
+            "apt-get install {} failed: {}",
+            spec(name, version),
+            last_lines(&out.stderr)
+        )));
+    }
+    Ok(note)
+}
+
+fn no_candidate(name: &str) -> AptError {
+    AptError(format!(
+        "apt knows no package {name} even after apt-get update: enable the repository that has it (for Debian/Ubuntu: main/universe) or install it by hand, then run setup again"
+    ))
+}
+
+/// Purges packages setup installed.
+pub fn purge(sys: &System, apt: &Apt, names: &[String]) -> Result<(), AptError> {
+    wait_for_lock(sys, apt.lock_wait, &mut |m| eprintln!("{m}"))?;
+    let mut args: Vec<String> = ["DEBIAN_FRONTEND=noninteractive", "apt-get", "purge", "-y"]
+        .map(String::from)
+        .to_vec();
+    args.extend(names.iter().cloned());
+    let out = run(sys, &args)?;
+    if out.success {
+        Ok(())
+    } else {
+        Err(AptError(format!(
+            "apt-get purge {} failed: {}",
+            names.join(" "),
+            last_lines(&out.stderr)
+        )))
+    }
+}
+
+fn last_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.trim().lines().collect();
+    lines[lines.len().saturating_sub(5)..].join(" / ")
+}
+
+/// The process holding one of dpkg's locks under the root, if any. Open file
+/// description locks conflict with the classic fcntl locks apt and dpkg
+/// take, and asking never takes the lock.
+pub fn lock_holder(sys: &System) -> Option<(String, i32)> {
+    LOCKS.iter().find_map(|lock| {
+        let f = File::open(sys.path(lock)).ok()?;
+        let mut fl: nix::libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = nix::libc::F_WRLCK as i16;
+        fl.l_whence = nix::libc::SEEK_SET as i16;
+        nix::fcntl::fcntl(f.as_fd(), nix::fcntl::FcntlArg::F_OFD_GETLK(&mut fl)).ok()?;
+        (fl.l_type != nix::libc::F_UNLCK as i16).then(|| ((*lock).to_owned(), fl.l_pid))
+    })
+}
+
+/// Waits while another package manager (unattended-upgrades, an operator's
+/// apt) holds dpkg's lock, saying so once; gives up after `bound`.
+pub fn wait_for_lock(
+    sys: &System,
+    bound: Duration,
+    notify: &mut dyn FnMut(String),
+) -> Result<(), AptError> {
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        let Some((lock, pid)) = lock_holder(sys) else {
+            return Ok(());
+        };
+        let holder = if pid > 0 {
+            format!("process {pid}")
+        } else {
+            "another process".to_owned()
+        };
+        if start.elapsed() >= bound {
+            return Err(AptError(format!(
+                "{lock} is still held by {holder} after {}s: another package manager is running; let it finish (or stop it), then run setup again",
+                bound.as_secs()
+            )));
+        }
+        if !told {
+            notify(format!(
+                "waiting up to {}s for {lock} (held by {holder})",
+                bound.as_secs()
+            ));
+            told = true;
+        }
+        std::thread::sleep(Duration::from_millis(200).min(bound));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::setup::system::RecordingRunner;
+
+    #[test]
+    fn installed_only_when_dpkg_says_installed() {
+        let status = "Package: zookeeperd\nStatus: install ok installed\nVersion: 3.8.0-11\n\n\
+                      Package: docker.io\nStatus: deinstall ok config-files\nVersion: 20.10\n";
+        assert_eq!(
+            installed_in(status, "zookeeperd").as_deref(),
+            Some("3.8.0-11")
+        );
+        assert_eq!(installed_in(status, "docker.io"), None);
+        assert_eq!(installed_in(status, "zookeeper"), None);
+    }
+
+    #[test]
+    fn a_held_lock_is_waited_for_then_named() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("var/lib/dpkg")).unwrap();
+        let path = root.path().join("var/lib/dpkg/lock-frontend");
+        std::fs::write(&path, "").unwrap();
+        let sys = System::new(root.path(), Box::new(RecordingRunner::new()));
+        let mut notes = Vec::new();
+        wait_for_lock(&sys, Duration::from_millis(10), &mut |m| notes.push(m)).unwrap();
+        assert!(notes.is_empty());
+
+        // An open-file-description lock: it conflicts like apt's classic
+        // fcntl lock, which this process could not hold here since the
+        // probe's own close would drop it.
+        let held = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let mut fl: nix::libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = nix::libc::F_WRLCK as i16;
+        fl.l_whence = nix::libc::SEEK_SET as i16;
+        nix::fcntl::fcntl(held.as_fd(), nix::fcntl::FcntlArg::F_OFD_SETLK(&fl)).unwrap();
+        let e =
+            wait_for_lock(&sys, Duration::from_millis(300), &mut |m| notes.push(m)).unwrap_err();
+        assert!(
+            e.0.contains("lock-frontend is still held by another process"),
+            "{e}"
+        );
+        assert!(e.0.contains("run setup again"), "{e}");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].starts_with("waiting up to 0s for"), "{notes:?}");
+        drop(held);
+        wait_for_lock(&sys, Duration::from_millis(10), &mut |_| {}).unwrap();
+    }
+}

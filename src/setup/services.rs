@@ -1,0 +1,258 @@
+//! Running services: after files and packages, every unit the role enables
+//! is started (or restarted, only when something it reads changed), then
+//! its health is awaited with a deadline. A service that does not come up
+//! stops the run with its last journal lines.
+
+use std::time::{Duration, Instant};
+
+use super::apply::Stopped;
+use super::plan::{Plan, Resource};
+use super::report::{Line, Reporter, Status};
+use super::resources::{self, UnitState};
+use super::system::System;
+
+/// Units whose program comes from a package that no reachable repository
+/// carries today (Mesos is in the Apache Attic, Marathon archived): without
+/// the program they are left stopped, and the report names the package.
+const FROM_ELSEWHERE: [(&str, &str, &str); 3] = [
+    ("mesos-master.service", "/usr/sbin/mesos-master", "mesos"),
+    ("mesos-agent.service", "/usr/sbin/mesos-agent", "mesos"),
+    (
+        "marathon.service",
+        "/usr/share/marathon/bin/marathon",
+        "marathon",
+    ),
+];
+
+/// How a running service proves it serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Probe {
+    /// A four-letter command and the reply that means healthy.
+    Zookeeper,
+    /// `docker info` succeeds.
+    Docker,
+}
+
+fn probe_of(unit: &str) -> Option<Probe> {
+    match unit {
+        "zookeeper.service" => Some(Probe::Zookeeper),
+        "docker.service" => Some(Probe::Docker),
+        _ => None,
+    }
+}
+
+/// Starts and checks the plan's enabled units. `inputs_changed` are the
+/// services (by name, with or without `.service`) whose files changed in
+/// this run. Returns those of them that were not restarted.
+pub fn converge(
+    sys: &System,
+    plan: &Plan,
+    inputs_changed: &[String],
+    deadline: Duration,
+    rep: &mut Reporter,
+) -> Result<Vec<String>, Stopped> {
+    let mut running = Vec::new();
+    let mut handled = Vec::new();
+    for r in &plan.resources {
+        let Resource::Service {
+            name,
+            enabled: true,
+        } = r
+        else {
+            continue;
+        };
+        let line = |status, detail: String| Line {
+            status,
+            kind: "active".into(),
+            id: name.clone(),
+            detail: Some(detail),
+            diff: None,
+        };
+        let fail = |rep: &mut Reporter, reason: String| {
+            let reason = with_journal(sys, name, reason);
+            rep.line(line(Status::Failed, reason.clone()));
+            Stopped {
+                kind: "active".into(),
+                id: name.clone(),
+                reason,
+            }
+        };
+        // Not installed: apply has said so already.
+        if resources::unit_state(sys, name).map_err(|e| fail(rep, e.what))? == UnitState::Missing {
+            continue;
+        }
+        if let Some((_, program, package)) = FROM_ELSEWHERE
+            .iter()
+            .find(|(u, p, _)| u == name && !sys.exists(p))
+        {
+            rep.line(line(
+                Status::Skipped,
+                format!(
+                    "not started: {program} is missing; install the {package} package (no reachable repository carries it: bring your own build or mirror), then run setup again"
+                ),
+            ));
+            continue;
+        }
+        let base = name.strip_suffix(".service").unwrap_or(name);
+        let changed = inputs_changed.iter().any(|s| s == name || s == base);
+        if changed {
+            handled.push(name.clone());
+            handled.push(base.to_owned());
+        }
+        let active = systemctl(sys, &["is-active", name])
+            .map_err(|e| fail(rep, e))?
+            .stdout
+            .trim()
+            == "active";
+        let verb = match (active, changed) {
+            (false, _) => "start",
+            (true, true) => "restart",
+            (true, false) => {
+                rep.line(line(Status::Ok, "running".into()));
+                running.push(name.clone());
+                continue;
+            }
+        };
+        let out = systemctl(sys, &[verb, name]).map_err(|e| fail(rep, e))?;
+        if !out.success {
+            return Err(fail(
+                rep,
+                format!("systemctl {verb} {name} failed: {}", out.stderr.trim()),
+            ));
+        }
+        rep.line(line(
+            Status::Changed,
+            if verb == "start" {
+                "started".into()
+            } else {
+                "restarted: an input it reads changed".into()
+            },
+        ));
+        running.push(name.clone());
+    }
+    for name in &running {
+        if let Some(probe) = probe_of(name) {
+            await_health(sys, name, &probe, deadline, rep)?;
+        }
+    }
+    Ok(inputs_changed
+        .iter()
+        .filter(|s| !handled.contains(s))
+        .cloned()
+        .collect())
+}
+
+fn systemctl(sys: &System, args: &[&str]) -> Result<super::system::Output, String> {
+    sys.run("systemctl", args)
+        .map_err(|e| format!("cannot run systemctl {}: {e}", args.join(" ")))
+}
+
+/// One look at a service's health: `Ok(detail)` when healthy.
+fn look(sys: &System, probe: &Probe) -> Result<String, String> {
+    match probe {
+        Probe::Zookeeper => {
+            let reply = sys
+                .talk("127.0.0.1:2181", "ruok")
+                .map_err(|e| format!("ruok on 127.0.0.1:2181: {e}"))?;
+            if reply.trim() != "imok" {
+                return Err(format!("ruok on 127.0.0.1:2181 answered {reply:?}"));
+            }
+            // srvr says whether it serves (standalone, leader or follower);
+            // a member of an ensemble without quorum answers imok but not this.
+            let srvr = sys
+                .talk("127.0.0.1:2181", "srvr")
+                .map_err(|e| format!("srvr on 127.0.0.1:2181: {e}"))?;
+            let mode = srvr
+                .lines()
+                .find_map(|l| l.strip_prefix("Mode:"))
+                .map(str::trim)
+                .ok_or_else(|| format!("srvr on 127.0.0.1:2181 answered {:?}", srvr.trim()))?;
+            Ok(format!("imok, mode {mode}"))
+        }
+        Probe::Docker => {
+            let out = sys
+                .run("docker", &["info", "--format", "{{.ServerVersion}}"])
+                .map_err(|e| format!("cannot run docker info: {e}"))?;
+            if out.success {
+                Ok(format!("docker {} answers", out.stdout.trim()))
+            } else {
+                Err(format!("docker info: {}", out.stderr.trim()))
+            }
+        }
+    }
+}
+
+fn await_health(
+    sys: &System,
+    name: &str,
+    probe: &Probe,
+    deadline: Duration,
+    rep: &mut Reporter,
+) -> Result<(), Stopped> {
+    let start = Instant::now();
+    let verdict = loop {
+        match look(sys, probe) {
+            Ok(detail) => break Ok(detail),
+            Err(why) if start.elapsed() >= deadline => {
+                break Err(format!(
+                    "not healthy {}s after start: {why}",
+                    deadline.as_secs()
+                ));
+            }
+            Err(why) => {
+                // A unit that died will not get better by waiting.
+                let state = systemctl(sys, &["is-active", name])
+                    .map(|o| o.stdout.trim().to_owned())
+                    .unwrap_or_default();
+                if state == "failed" {
+                    break Err(format!("the unit failed: {why}"));
+                }
+                std::thread::sleep(Duration::from_millis(500).min(deadline));
+            }
+        }
+    };
+    let id = name.strip_suffix(".service").unwrap_or(name).to_owned();
+    match verdict {
+        Ok(detail) => {
+            rep.line(Line {
+                status: Status::Ok,
+                kind: "health".into(),
+                id,
+                detail: Some(detail),
+                diff: None,
+            });
+            Ok(())
+        }
+        Err(why) => {
+            let reason = with_journal(sys, name, why);
+            rep.line(Line {
+                status: Status::Failed,
+                kind: "health".into(),
+                id: id.clone(),
+                detail: Some(reason.clone()),
+                diff: None,
+            });
+            Err(Stopped {
+                kind: "health".into(),
+                id,
+                reason,
+            })
+        }
+    }
+}
+
+/// The reason, followed by the unit's last journal lines when there are any.
+fn with_journal(sys: &System, name: &str, reason: String) -> String {
+    let journal = sys
+        .run("journalctl", &["-u", name, "-n", "20", "--no-pager"])
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    if journal.trim().is_empty() {
+        reason
+    } else {
+        format!(
+            "{reason}; its last journal lines (journalctl -u {name}):\n{}",
+            journal.trim_end()
+        )
+    }
+}
