@@ -1120,7 +1120,7 @@ fn a_terminal_is_asked_for_missing_choices() {
     // Enter takes the first role offered: standalone.
     let screen = on_a_terminal(dir.path(), "setup", "\\r");
     assert!(screen.contains("Role of this node (--role)"), "{screen}");
-    assert!(screen.contains("23 changed, 0 failed"), "{screen}");
+    assert!(screen.contains("24 changed, 0 failed"), "{screen}");
     assert!(dir.path().join("etc/mesos-docker/agent.env").exists());
     assert!(dir.path().join("etc/mesos-docker/master.env").exists());
     // --yes never asks, even on a terminal.
@@ -1221,7 +1221,7 @@ fn text_report_from_the_binary() {
     assert!(
         stdout
             .trim_end()
-            .ends_with("1 ok, 23 changed, 0 failed, 4 skipped"),
+            .ends_with("1 ok, 24 changed, 0 failed, 4 skipped"),
         "{stdout}"
     );
     let out = binary(dir.path(), &["setup", "--role", "standalone"]);

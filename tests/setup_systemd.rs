@@ -1,7 +1,10 @@
 //! `setup`, `status` and `uninstall` on a live root: the real binary inside a
 //! Debian 12 container booted with systemd, so that daemon-reload, enable and
-//! disable go to a running systemd. The image is built once with debootstrap
-//! and reused. Slow, so `#[ignore]`d here; scripts/test runs it with --ignored.
+//! disable go to a running systemd, and apt installs real packages from
+//! Debian's archive. The image is built once with debootstrap and reused;
+//! downloaded packages are kept on the host between runs (see
+//! [`apt_cache`]). Slow, so `#[ignore]`d here; scripts/test runs it with
+//! --ignored.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -73,16 +76,29 @@ fn image() -> &'static str {
     IMAGE
 }
 
+/// Where the containers' apt keeps downloaded packages, so that a second
+/// test run downloads nothing (`MESOS_DOCKER_TEST_APT_CACHE` overrides).
+fn apt_cache() -> String {
+    let dir = std::env::var("MESOS_DOCKER_TEST_APT_CACHE")
+        .unwrap_or_else(|_| "/var/cache/mesos-docker-test/apt-archives".into());
+    std::fs::create_dir_all(Path::new(&dir).join("partial")).unwrap();
+    dir
+}
+
 /// A booted container, removed on drop.
 struct Node(String);
 
 impl Node {
     fn boot() -> Node {
+        let cache = format!("{}:/var/cache/apt/archives", apt_cache());
         let out = checked(Command::new("docker").args([
             "run",
             "-d",
             "--cap-add",
             "SYS_ADMIN",
+            // dockerd inside sets up its NAT chains.
+            "--cap-add",
+            "NET_ADMIN",
             "--security-opt",
             "seccomp=unconfined",
             "--tmpfs",
@@ -91,6 +107,8 @@ impl Node {
             "/run/lock",
             "-v",
             "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+            "-v",
+            &cache,
             image(),
             "/lib/systemd/systemd",
         ]));
@@ -134,53 +152,63 @@ impl Drop for Node {
     }
 }
 
+/// What ZooKeeper answers to a four-letter command, asked from inside.
+fn four_letters(node: &Node, cmd: &str) -> String {
+    node.sh(&format!(
+        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/2181 && printf {cmd} >&3 && cat <&3'"
+    ))
+}
+
 #[test]
-#[ignore = "slow (debootstrap, a systemd container); scripts/test runs it with --ignored"]
-fn setup_enables_and_uninstall_disables_on_a_running_systemd() {
+#[ignore = "slow (debootstrap, a systemd container, apt from Debian's archive); scripts/test runs it with --ignored"]
+fn standalone_installs_starts_and_converges_on_a_running_systemd() {
+    let began = std::time::Instant::now();
     let node = Node::boot();
     node.copy_in(Path::new(env!("CARGO_BIN_EXE_mesos-docker")), BINARY);
-
-    // A stand-in for zookeeperd's SysV script (Debian ships no native unit):
-    // setup must enable it through systemd-sysv-install, idempotently.
-    let script = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        script.path(),
-        "#!/bin/sh\n\
-         ### BEGIN INIT INFO\n\
-         # Provides:          zookeeper\n\
-         # Required-Start:    $remote_fs\n\
-         # Required-Stop:     $remote_fs\n\
-         # Default-Start:     2 3 4 5\n\
-         # Default-Stop:      0 1 6\n\
-         # Short-Description: stand-in for zookeeperd in the setup test\n\
-         ### END INIT INFO\n\
-         exit 0\n",
-    )
-    .unwrap();
-    node.copy_in(script.path(), "/etc/init.d/zookeeper");
-    node.sh("chmod 755 /etc/init.d/zookeeper && systemctl daemon-reload");
-    assert_eq!(
-        node.sh("systemctl is-enabled zookeeper.service; true")
-            .trim(),
-        "disabled"
+    assert!(
+        node.sh("dpkg -s zookeeperd docker.io 2>&1")
+            .contains("not installed")
     );
 
     let setup = node.exec(&[BINARY, "setup", "--role", "standalone", "--yes"]);
     let stdout = text(&setup.stdout);
     assert!(setup.status.success(), "{stdout}\n{}", text(&setup.stderr));
+    eprintln!("first setup done after {:?}", began.elapsed());
+    for expected in [
+        "changed  package zookeeperd: installed",
+        "changed  package docker.io: installed",
+        "changed  systemd daemon-reload",
+        // zookeeperd enables its service on install.
+        "ok       service zookeeper.service\n",
+        "ok       health  zookeeper: imok, mode standalone",
+        "ok       health  docker: docker ",
+        "skipped  active  mesos-master.service: not started: /usr/sbin/mesos-master is missing; install the mesos package",
+        "skipped  active  marathon.service: not started",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} not in\n{stdout}");
+    }
+    assert!(!stdout.contains("inputs changed for"), "{stdout}");
+    // Debian's zookeeperd started with its own zoo.cfg; ours replaced it.
     assert!(
-        stdout.contains("changed  systemd daemon-reload"),
+        stdout.contains("changed  active  zookeeper.service: restarted: an input it reads changed"),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("changed  service zookeeper.service: enabled"),
-        "{stdout}"
-    );
-    assert_eq!(
-        node.sh("systemctl is-enabled zookeeper.service").trim(),
-        "enabled"
-    );
+    assert_eq!(four_letters(&node, "ruok"), "imok");
+    assert!(four_letters(&node, "srvr").contains("Mode: standalone"));
     for unit in [
+        "zookeeper.service",
+        "docker.service",
+        "mesos-docker-reap.timer",
+    ] {
+        assert_eq!(
+            node.sh(&format!("systemctl is-active {unit}")).trim(),
+            "active",
+            "{unit}"
+        );
+    }
+    for unit in [
+        "zookeeper.service",
+        "docker.service",
         "mesos-master.service",
         "marathon.service",
         "mesos-agent.service",
@@ -215,11 +243,24 @@ fn setup_enables_and_uninstall_disables_on_a_running_systemd() {
         node.sh("readlink /var/lib/mesos/executors/docker").trim(),
         BINARY
     );
+    let zk_pid = node.sh("systemctl show -p MainPID --value zookeeper.service");
 
     let again = node.exec(&[BINARY, "setup", "--role", "standalone", "--yes"]);
     let stdout = text(&again.stdout);
+    assert!(again.status.success(), "{stdout}\n{}", text(&again.stderr));
     assert!(stdout.contains(" 0 changed, 0 failed"), "{stdout}");
     assert!(!stdout.contains("daemon-reload"), "{stdout}");
+    assert!(!stdout.contains("restarted"), "{stdout}");
+    assert!(
+        stdout.contains("ok       health  zookeeper: imok"),
+        "{stdout}"
+    );
+    assert_eq!(
+        node.sh("systemctl show -p MainPID --value zookeeper.service"),
+        zk_pid,
+        "the second run restarted ZooKeeper"
+    );
+    eprintln!("second setup done after {:?}", began.elapsed());
 
     let status = text(&node.exec(&[BINARY, "status"]).stdout);
     assert!(status.starts_with("role: standalone\n"), "{status}");
@@ -233,11 +274,17 @@ fn setup_enables_and_uninstall_disables_on_a_running_systemd() {
     );
 
     let undo = node.exec(&[BINARY, "uninstall", "--yes"]);
+    let stdout = text(&undo.stdout);
+    assert!(undo.status.success(), "{stdout}\n{}", text(&undo.stderr));
     assert!(
-        undo.status.success(),
-        "{}\n{}",
-        text(&undo.stdout),
-        text(&undo.stderr)
+        stdout.contains("changed  package zookeeperd: purged (setup installed it)"),
+        "{stdout}"
+    );
+    assert_eq!(
+        node.sh("dpkg-query -W -f='${Status}' zookeeperd docker.io 2>&1; true")
+            .matches("install ok installed")
+            .count(),
+        0
     );
     assert_eq!(
         node.sh("systemctl is-enabled mesos-agent.service; true")
@@ -255,4 +302,5 @@ fn setup_enables_and_uninstall_disables_on_a_running_systemd() {
         wants.contains("apt-daily.timer") && !wants.contains("mesos-docker"),
         "{wants}"
     );
+    eprintln!("the whole test took {:?}", began.elapsed());
 }

@@ -308,6 +308,17 @@ fn systemd(
         r.push(unit("mesos-docker-reap.service")?);
         r.push(unit("mesos-docker-reap.timer")?);
     }
+    if local_zk {
+        // Debian's zookeeperd has only a SysV script, whose generated unit
+        // keeps KillMode=process: a stop that leaves the JVM behind lets the
+        // old server keep port 2181 (and its old configuration) through a
+        // restart. Killing the whole control group makes a restart one.
+        r.push(file(
+            "/etc/systemd/system/zookeeper.service.d/mesos-docker.conf",
+            "# Written by mesos-docker setup: stop ZooKeeper's JVM with the unit.\n[Service]\nKillMode=control-group\nTimeoutStopSec=30\n".into(),
+            &["zookeeper"],
+        ));
+    }
     // Mesos packages enable both daemons on install, under names of their
     // own (mesos-slave before 1.0); only what this role runs stays enabled.
     r.push(service("zookeeper.service", local_zk));

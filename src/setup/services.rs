@@ -85,6 +85,9 @@ pub fn converge(
             .iter()
             .find(|(u, p, _)| u == name && !sys.exists(p))
         {
+            // Nothing runs to restart: it reads its inputs when it first starts.
+            handled.push(name.clone());
+            handled.push(name.strip_suffix(".service").unwrap_or(name).to_owned());
             rep.line(line(
                 Status::Skipped,
                 format!(
