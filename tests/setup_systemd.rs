@@ -245,7 +245,12 @@ fn standalone_installs_starts_and_converges_on_a_running_systemd() {
     );
     let zk_pid = node.sh("systemctl show -p MainPID --value zookeeper.service");
 
+    let noop = std::time::Instant::now();
     let again = node.exec(&[BINARY, "setup", "--role", "standalone", "--yes"]);
+    eprintln!(
+        "the no-op second setup took {:?} (docker exec included)",
+        noop.elapsed()
+    );
     let stdout = text(&again.stdout);
     assert!(again.status.success(), "{stdout}\n{}", text(&again.stderr));
     assert!(stdout.contains(" 0 changed, 0 failed"), "{stdout}");

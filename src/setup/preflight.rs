@@ -340,7 +340,7 @@ fn docker(sys: &System, opts: &Options) -> Finding {
         Err(_) => finding(
             "docker",
             Verdict::Warn,
-            "docker is not installed; tasks cannot start until it is (apt-get install docker.io)",
+            "docker is not installed yet: setup installs docker.io (tasks cannot start until it runs)",
         ),
     }
 }
