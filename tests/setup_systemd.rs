@@ -267,6 +267,25 @@ fn standalone_installs_starts_and_converges_on_a_running_systemd() {
     );
     eprintln!("second setup done after {:?}", began.elapsed());
 
+    // A hand edit to what ZooKeeper reads: put back, and ZooKeeper restarted
+    // once, answering with the restored configuration.
+    node.sh("echo maxClientCnxns=50 >> /etc/zookeeper/conf/zoo.cfg");
+    let third = node.exec(&[BINARY, "setup", "--role", "standalone", "--yes"]);
+    let stdout = text(&third.stdout);
+    assert!(third.status.success(), "{stdout}\n{}", text(&third.stderr));
+    assert_eq!(stdout.matches("restarted").count(), 1, "{stdout}");
+    assert!(
+        stdout.contains("changed  active  zookeeper.service: restarted: an input it reads changed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" 2 changed, 0 failed"), "{stdout}");
+    assert_eq!(four_letters(&node, "ruok"), "imok");
+    assert!(
+        !node
+            .sh("cat /etc/zookeeper/conf/zoo.cfg")
+            .contains("maxClientCnxns")
+    );
+
     let status = text(&node.exec(&[BINARY, "status"]).stdout);
     assert!(status.starts_with("role: standalone\n"), "{status}");
     assert!(
