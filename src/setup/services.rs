@@ -150,38 +150,58 @@ fn systemctl(sys: &System, args: &[&str]) -> Result<super::system::Output, Strin
         .map_err(|e| format!("cannot run systemctl {}: {e}", args.join(" ")))
 }
 
-/// One look at a service's health: `Ok(detail)` when healthy.
-fn look(sys: &System, probe: &Probe) -> Result<String, String> {
+/// What one look at a service found.
+#[derive(Debug, PartialEq, Eq)]
+enum Look {
+    Healthy(String),
+    /// Up, and waiting cannot help from here (an ensemble member whose
+    /// peers are not set up yet): reported, not fatal.
+    Waiting(String),
+    /// Not (yet) healthy; worth asking again until the deadline.
+    NotYet(String),
+    /// An answer that no amount of waiting changes.
+    Broken(String),
+}
+
+/// One look at a service's health.
+fn look(sys: &System, probe: &Probe) -> Look {
     match probe {
         Probe::Zookeeper => {
-            let reply = sys
-                .talk("127.0.0.1:2181", "ruok")
-                .map_err(|e| format!("ruok on 127.0.0.1:2181: {e}"))?;
+            let reply = match sys.talk("127.0.0.1:2181", "ruok") {
+                Ok(r) => r,
+                Err(e) => return Look::NotYet(format!("ruok on 127.0.0.1:2181: {e}")),
+            };
+            if reply.contains("not in the whitelist") {
+                return Look::Broken(format!(
+                    "ZooKeeper on 127.0.0.1:2181 refuses ruok ({}): the zoo.cfg it runs with lacks setup's 4lw.commands.whitelist; is another ZooKeeper holding the port?",
+                    reply.trim()
+                ));
+            }
             if reply.trim() != "imok" {
-                return Err(format!("ruok on 127.0.0.1:2181 answered {reply:?}"));
+                return Look::NotYet(format!("ruok on 127.0.0.1:2181 answered {reply:?}"));
             }
             // srvr says whether it serves (standalone, leader or follower);
             // a member of an ensemble without quorum answers imok but not this.
-            let srvr = sys
-                .talk("127.0.0.1:2181", "srvr")
-                .map_err(|e| format!("srvr on 127.0.0.1:2181: {e}"))?;
-            let mode = srvr
-                .lines()
-                .find_map(|l| l.strip_prefix("Mode:"))
-                .map(str::trim)
-                .ok_or_else(|| format!("srvr on 127.0.0.1:2181 answered {:?}", srvr.trim()))?;
-            Ok(format!("imok, mode {mode}"))
-        }
-        Probe::Docker => {
-            let out = sys
-                .run("docker", &["info", "--format", "{{.ServerVersion}}"])
-                .map_err(|e| format!("cannot run docker info: {e}"))?;
-            if out.success {
-                Ok(format!("docker {} answers", out.stdout.trim()))
-            } else {
-                Err(format!("docker info: {}", out.stderr.trim()))
+            let srvr = match sys.talk("127.0.0.1:2181", "srvr") {
+                Ok(r) => r,
+                Err(e) => return Look::NotYet(format!("srvr on 127.0.0.1:2181: {e}")),
+            };
+            match srvr.lines().find_map(|l| l.strip_prefix("Mode:")) {
+                Some(mode) => Look::Healthy(format!("imok, mode {}", mode.trim())),
+                None if srvr.contains("not currently serving requests") => Look::Waiting(
+                    "imok, but no quorum yet: run setup on the other masters of the ensemble"
+                        .into(),
+                ),
+                None => Look::NotYet(format!("srvr on 127.0.0.1:2181 answered {:?}", srvr.trim())),
             }
         }
+        Probe::Docker => match sys.run("docker", &["info", "--format", "{{.ServerVersion}}"]) {
+            Err(e) => Look::Broken(format!("cannot run docker info: {e}")),
+            Ok(out) if out.success => {
+                Look::Healthy(format!("docker {} answers", out.stdout.trim()))
+            }
+            Ok(out) => Look::NotYet(format!("docker info: {}", out.stderr.trim())),
+        },
     }
 }
 
@@ -195,14 +215,16 @@ fn await_health(
     let start = Instant::now();
     let verdict = loop {
         match look(sys, probe) {
-            Ok(detail) => break Ok(detail),
-            Err(why) if start.elapsed() >= deadline => {
+            Look::Healthy(detail) => break Ok((Status::Ok, detail)),
+            Look::Waiting(detail) => break Ok((Status::Skipped, detail)),
+            Look::Broken(why) => break Err(why),
+            Look::NotYet(why) if start.elapsed() >= deadline => {
                 break Err(format!(
                     "not healthy {}s after start: {why}",
                     deadline.as_secs()
                 ));
             }
-            Err(why) => {
+            Look::NotYet(why) => {
                 // A unit that died will not get better by waiting.
                 let state = systemctl(sys, &["is-active", name])
                     .map(|o| o.stdout.trim().to_owned())
@@ -216,9 +238,9 @@ fn await_health(
     };
     let id = name.strip_suffix(".service").unwrap_or(name).to_owned();
     match verdict {
-        Ok(detail) => {
+        Ok((status, detail)) => {
             rep.line(Line {
-                status: Status::Ok,
+                status,
                 kind: "health".into(),
                 id,
                 detail: Some(detail),
@@ -257,5 +279,51 @@ fn with_journal(sys: &System, name: &str, reason: String) -> String {
             "{reason}; its last journal lines (journalctl -u {name}):\n{}",
             journal.trim_end()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::setup::system::{Output, RecordingRunner};
+
+    fn zk(ruok: Option<&str>, srvr: Option<&str>) -> Look {
+        let r = RecordingRunner::new();
+        if let Some(a) = ruok {
+            r.answer("tcp 127.0.0.1:2181 ruok", Output::ok(a));
+        }
+        if let Some(a) = srvr {
+            r.answer("tcp 127.0.0.1:2181 srvr", Output::ok(a));
+        }
+        look(
+            &System::live_for_tests("/nonexistent", Box::new(r)),
+            &Probe::Zookeeper,
+        )
+    }
+
+    #[test]
+    fn zookeeper_answers_read_as_health() {
+        assert_eq!(
+            zk(
+                Some("imok"),
+                Some("Zookeeper version: 3.8.0\nMode: follower\n")
+            ),
+            Look::Healthy("imok, mode follower".into())
+        );
+        assert!(matches!(zk(None, None), Look::NotYet(_)));
+        assert!(matches!(
+            zk(
+                Some("imok"),
+                Some("This ZooKeeper instance is not currently serving requests\n")
+            ),
+            Look::Waiting(_)
+        ));
+        assert!(matches!(
+            zk(
+                Some("ruok is not executed because it is not in the whitelist.\n"),
+                None
+            ),
+            Look::Broken(_)
+        ));
     }
 }
