@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use mesos_docker::proto::TaskState;
 use mesos_docker::proto::task_status::Reason;
 use support::agent::{AgentOptions, TestAgent};
-use support::fixtures::{self, Era, MarathonApp};
+use support::fixtures::{Era, MarathonApp};
 use support::{images, secs};
 use tokio::net::UnixListener;
 
@@ -22,9 +22,7 @@ async fn run_against(socket: &Path, api_timeout: &str, cmd: &str) -> (TestAgent,
     let app = MarathonApp::new("/daemonfault", cmd)
         .env("DOCKER_HOST", &format!("unix://{}", socket.display()))
         .env("MESOS_DOCKER_API_TIMEOUT", api_timeout);
-    let (executor, task) = app.build(Era::Marathon07, &fixtures::executor_path());
-    let tid = task.task_id.value.clone();
-    let process = agent.launch(executor, task).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon07).await;
     let exited_ok = process.expect_exit(secs(60)).await.success();
     (agent, tid, exited_ok)
 }
@@ -178,9 +176,7 @@ async fn registry_credentials_from_a_docker_config_reach_the_registry() {
     let agent = TestAgent::start(AgentOptions::default()).await;
     let app = MarathonApp::new("/private", &format!("127.0.0.1:{port}/team/private:1"))
         .env("MESOS_DOCKER_CONFIG", config.to_str().unwrap());
-    let (executor, task) = app.build(Era::Marathon07, &fixtures::executor_path());
-    let tid = task.task_id.value.clone();
-    let process = agent.launch(executor, task).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon07).await;
     let failed = agent
         .wait_for_state(&tid, TaskState::TaskFailed, secs(60))
         .await;

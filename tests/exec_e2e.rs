@@ -10,16 +10,9 @@ use std::time::{Duration, Instant};
 
 use mesos_docker::proto::TaskState;
 use mesos_docker::proto::task_status::Reason;
-use support::agent::{AckMode, AgentOptions, Availability, ExecutorProcess, TestAgent};
+use support::agent::{AckMode, AgentOptions, Availability, TestAgent};
 use support::fixtures::{self, Era, MarathonApp};
 use support::{images, secs};
-
-/// Launches `app` as Marathon of `era` would and returns the executor and task id.
-async fn launch(agent: &TestAgent, app: MarathonApp, era: Era) -> (ExecutorProcess, String) {
-    let (executor, task) = app.build(era, &fixtures::executor_path());
-    let tid = task.task_id.value.clone();
-    (agent.launch(executor, task).await, tid)
-}
 
 fn assert_clean(agent: &TestAgent, tid: &str) {
     assert!(agent.refusals().is_empty(), "refusals:\n{}", agent.report());
@@ -40,7 +33,7 @@ async fn exit_zero_finishes_and_output_reaches_the_sandbox() {
     let image = images::ensure_busybox();
     let agent = TestAgent::start(AgentOptions::default()).await;
     let app = MarathonApp::new("/ok", &format!("{image} sh -c 'echo hello; echo oops >&2'"));
-    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
     let done = agent
         .wait_for_state(&tid, TaskState::TaskFinished, secs(60))
         .await;
@@ -70,7 +63,7 @@ async fn non_zero_exit_fails_with_the_code() {
     let image = images::ensure_busybox();
     let agent = TestAgent::start(AgentOptions::default()).await;
     let app = MarathonApp::new("/three", &format!("{image} sh -c 'exit 3'"));
-    let (process, tid) = launch(&agent, app, Era::Marathon07).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon07).await;
     let failed = agent
         .wait_for_state(&tid, TaskState::TaskFailed, secs(60))
         .await;
@@ -88,7 +81,7 @@ async fn running_reports_the_container_address() {
     let image = images::ensure_busybox();
     let agent = TestAgent::start(AgentOptions::default()).await;
     let app = MarathonApp::new("/ip", &format!("{image} sleep 30"));
-    let (process, tid) = launch(&agent, app, Era::Marathon2013).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon2013).await;
     let running = agent
         .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
         .await;
@@ -123,7 +116,7 @@ async fn kill_stops_a_sigterm_honouring_container_within_grace() {
         ),
     )
     .kill_grace(secs(20));
-    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
     agent
         .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
         .await;
@@ -164,7 +157,7 @@ async fn kill_escalates_to_sigkill_at_the_end_of_the_grace_period() {
         "/stubborn",
         &format!("{image} sh -c 'trap \"\" TERM; while true; do sleep 0.1; done'"),
     );
-    let (process, tid) = launch(&agent, app, Era::Marathon07).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon07).await;
     agent
         .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
         .await;
@@ -195,7 +188,7 @@ async fn kill_escalates_to_sigkill_at_the_end_of_the_grace_period() {
 async fn a_missing_image_fails_the_launch_with_a_reason() {
     let agent = TestAgent::start(AgentOptions::default()).await;
     let app = MarathonApp::new("/missing", "127.0.0.1:1/mesos-docker-test/no-such-image:1");
-    let (process, tid) = launch(&agent, app, Era::Marathon2013).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon2013).await;
     let failed = agent
         .wait_for_state(&tid, TaskState::TaskFailed, secs(120))
         .await;
@@ -222,7 +215,7 @@ async fn kill_during_the_pull_ends_killed_during_launch() {
     });
     let agent = TestAgent::start(AgentOptions::default()).await;
     let app = MarathonApp::new("/slowpull", &format!("127.0.0.1:{port}/hangs/forever:1"));
-    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
     agent
         .wait_for_state(&tid, TaskState::TaskStarting, secs(30))
         .await;
@@ -250,7 +243,7 @@ async fn a_bad_port_spec_is_refused_before_anything_runs() {
         .ports(&fixtures::free_ports(1))
         .label("docker.network", "bridge")
         .label("docker.ports", "80,443");
-    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
     let failed = agent
         .wait_for_state(&tid, TaskState::TaskFailed, secs(60))
         .await;
@@ -274,7 +267,7 @@ async fn a_dropped_stream_under_checkpointing_loses_and_duplicates_nothing() {
     })
     .await;
     let app = MarathonApp::new("/flaky", &format!("{image} sh -c 'sleep 2; exit 0'"));
-    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
     agent
         .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
         .await;
@@ -345,7 +338,7 @@ async fn unacknowledged_updates_are_resent_on_resubscribe() {
     })
     .await;
     let app = MarathonApp::new("/noack", &format!("{image} sleep 30"));
-    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
     agent
         .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
         .await;
@@ -377,15 +370,7 @@ async fn unacknowledged_updates_are_resent_on_resubscribe() {
     );
     agent.set_ack_mode(AckMode::Immediate);
     agent.release_acks();
-    assert!(agent.kill(process.executor_id(), &tid, Some(secs(1))));
-    agent
-        .wait_for_state(&tid, TaskState::TaskKilled, secs(30))
-        .await;
-    assert!(
-        process.expect_exit(secs(20)).await.success(),
-        "{}",
-        agent.report()
-    );
+    agent.kill_and_expect_exit(&process, &tid, secs(1)).await;
     assert!(agent.refusals().is_empty(), "{}", agent.report());
     assert_eq!(agent.terminal_updates(&tid), 1);
 }
@@ -400,7 +385,7 @@ async fn recovery_timeout_kills_the_container_and_exits_non_zero() {
     })
     .await;
     let app = MarathonApp::new("/orphan", &format!("{image} sleep 300"));
-    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
     agent
         .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
         .await;
@@ -427,7 +412,7 @@ async fn without_checkpointing_a_lost_agent_ends_the_executor() {
     })
     .await;
     let app = MarathonApp::new("/nockpt", &format!("{image} sleep 300"));
-    let (process, tid) = launch(&agent, app, Era::Marathon07).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon07).await;
     agent
         .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
         .await;
@@ -453,7 +438,7 @@ async fn shutdown_kills_within_the_grace_period_and_exits_zero() {
         &format!("{image} sh -c 'trap \"\" TERM; while true; do sleep 0.1; done'"),
     )
     .kill_grace(secs(60));
-    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
     agent
         .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
         .await;
@@ -480,7 +465,7 @@ async fn the_token_is_sent_and_never_reaches_the_container() {
     })
     .await;
     let app = MarathonApp::new("/env", &format!("{image} env"));
-    let (process, tid) = launch(&agent, app, Era::Marathon110).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
     agent
         .wait_for_state(&tid, TaskState::TaskFinished, secs(60))
         .await;
@@ -513,7 +498,7 @@ async fn the_2013_redis_demo_answers_on_the_first_host_port() {
     let agent = TestAgent::start(AgentOptions::default()).await;
     let ports = fixtures::free_ports(2);
     let app = MarathonApp::new("/redis", image).ports(&ports);
-    let (process, tid) = launch(&agent, app, Era::Marathon2013).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon2013).await;
     agent
         .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
         .await;

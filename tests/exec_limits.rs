@@ -41,9 +41,7 @@ async fn an_oom_kill_fails_with_the_memory_limitation_reason() {
         &format!("{image} sh -c 'x=$(head -c 200000000 /dev/zero | tr \"\\\\0\" a); echo ${{#x}}'"),
     )
     .resources(0.1, 16.0, 0.0);
-    let (executor, task) = app.build(Era::Marathon110, &fixtures::executor_path());
-    let tid = task.task_id.value.clone();
-    let process = agent.launch(executor, task).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
     let failed = agent
         .wait_for_state(&tid, TaskState::TaskFailed, secs(60))
         .await;
@@ -229,9 +227,7 @@ async fn sandbox_output_is_bounded_by_rotation() {
     )
     .env("MESOS_DOCKER_LOG_MAX_SIZE", "1KB")
     .env("MESOS_DOCKER_LOG_FILES", "2");
-    let (executor, task) = app.build(Era::Marathon110, &fixtures::executor_path());
-    let tid = task.task_id.value.clone();
-    let process = agent.launch(executor, task).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
     agent
         .wait_for_state(&tid, TaskState::TaskFinished, secs(60))
         .await;
@@ -253,11 +249,13 @@ async fn sandbox_output_is_bounded_by_rotation() {
 async fn an_unsupported_docker_parameter_is_refused_with_the_supported_list() {
     let image = images::ensure_busybox();
     let agent = TestAgent::start(AgentOptions::default()).await;
-    let (executor, task) = MarathonApp::new("/pidhost", &format!("{image} true"))
-        .label("docker.param.pid", "host")
-        .build(Era::Marathon110, &fixtures::executor_path());
-    let tid = task.task_id.value.clone();
-    let process = agent.launch(executor, task).await;
+    let (process, tid) = agent
+        .launch_app(
+            MarathonApp::new("/pidhost", &format!("{image} true"))
+                .label("docker.param.pid", "host"),
+            Era::Marathon110,
+        )
+        .await;
     let failed = agent
         .wait_for_state(&tid, TaskState::TaskFailed, secs(30))
         .await;

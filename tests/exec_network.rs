@@ -36,18 +36,6 @@ async fn reachable(port: u16) -> bool {
     false
 }
 
-async fn stop(agent: &TestAgent, process: &support::agent::ExecutorProcess, tid: &str) {
-    assert!(agent.kill(process.executor_id(), tid, Some(secs(1))));
-    agent
-        .wait_for_state(tid, TaskState::TaskKilled, secs(30))
-        .await;
-    assert!(
-        process.expect_exit(secs(20)).await.success(),
-        "{}",
-        agent.report()
-    );
-}
-
 const HTTPD: &str =
     "sh -c 'mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p ${PORT0:-8080} -h /www'";
 
@@ -62,9 +50,7 @@ async fn bridge_port_mappings_publish_on_the_allocated_host_port() {
     )
     .ports(&ports)
     .docker(DockerSpec::bridge(image, &[8080]));
-    let (executor, task) = app.build(Era::Marathon07, &fixtures::executor_path());
-    let tid = task.task_id.value.clone();
-    let process = agent.launch(executor, task).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon07).await;
     let running = agent
         .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
         .await;
@@ -73,7 +59,7 @@ async fn bridge_port_mappings_publish_on_the_allocated_host_port() {
         "a bridge container has an address"
     );
     assert!(reachable(ports[0] as u16).await, "{}", agent.report());
-    stop(&agent, &process, &tid).await;
+    agent.kill_and_expect_exit(&process, &tid, secs(1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,14 +70,12 @@ async fn host_networking_listens_on_the_host_itself() {
     let app = MarathonApp::new("/hostnet", &format!("{image} {HTTPD}"))
         .ports(&ports)
         .label("docker.network", "host");
-    let (executor, task) = app.build(Era::Marathon110, &fixtures::executor_path());
-    let tid = task.task_id.value.clone();
-    let process = agent.launch(executor, task).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
     agent
         .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
         .await;
     assert!(reachable(ports[0] as u16).await, "{}", agent.report());
-    stop(&agent, &process, &tid).await;
+    agent.kill_and_expect_exit(&process, &tid, secs(1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,9 +87,7 @@ async fn no_network_means_no_address() {
         &format!("{image} sh -c 'ip -o addr; ip -o addr | grep -qv \" lo \" && exit 1; exit 0'"),
     )
     .label("docker.network", "none");
-    let (executor, task) = app.build(Era::Marathon110, &fixtures::executor_path());
-    let tid = task.task_id.value.clone();
-    let process = agent.launch(executor, task).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
     let running = agent
         .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
         .await;
@@ -135,14 +117,12 @@ async fn a_user_network_gives_every_address_v4_and_v6() {
     let agent = TestAgent::start(AgentOptions::default()).await;
     let app =
         MarathonApp::new("/usernet", &format!("{image} sleep 300")).label("docker.network", &name);
-    let (executor, task) = app.build(Era::Marathon110, &fixtures::executor_path());
-    let tid = task.task_id.value.clone();
-    let process = agent.launch(executor, task).await;
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
     let running = agent
         .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
         .await;
     let addrs = ips(&running);
-    stop(&agent, &process, &tid).await;
+    agent.kill_and_expect_exit(&process, &tid, secs(1)).await;
     docker(&["network", "rm", &name]);
     assert!(
         addrs

@@ -18,10 +18,12 @@ use support::{images, secs};
 async fn one_reap_removes_the_container_of_a_sigkilled_executor() {
     let image = images::ensure_busybox();
     let agent = TestAgent::start(AgentOptions::default()).await;
-    let (executor, task) = MarathonApp::new("/victim", &format!("{image} sleep 300"))
-        .build(Era::Marathon110, &fixtures::executor_path());
-    let tid = task.task_id.value.clone();
-    let process = agent.launch(executor, task).await;
+    let (process, tid) = agent
+        .launch_app(
+            MarathonApp::new("/victim", &format!("{image} sleep 300")),
+            Era::Marathon110,
+        )
+        .await;
     agent
         .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
         .await;
@@ -94,15 +96,7 @@ async fn task_groups_are_refused_one_failure_per_task() {
         );
         assert_eq!(agent.terminal_updates(&t.task_id.value), 1);
     }
-    assert!(agent.kill(process.executor_id(), &tid, Some(secs(1))));
-    agent
-        .wait_for_state(&tid, TaskState::TaskKilled, secs(30))
-        .await;
-    assert!(
-        process.expect_exit(secs(20)).await.success(),
-        "{}",
-        agent.report()
-    );
+    agent.kill_and_expect_exit(&process, &tid, secs(1)).await;
     assert!(agent.refusals().is_empty(), "{}", agent.report());
 }
 
@@ -110,10 +104,12 @@ async fn task_groups_are_refused_one_failure_per_task() {
 async fn heartbeats_messages_and_unknown_events_are_shrugged_off() {
     let image = images::ensure_busybox();
     let agent = TestAgent::start(AgentOptions::default()).await;
-    let (executor, task) = MarathonApp::new("/calm", &format!("{image} sh -c 'sleep 2'"))
-        .build(Era::Marathon07, &fixtures::executor_path());
-    let tid = task.task_id.value.clone();
-    let process = agent.launch(executor, task).await;
+    let (process, tid) = agent
+        .launch_app(
+            MarathonApp::new("/calm", &format!("{image} sh -c 'sleep 2'")),
+            Era::Marathon07,
+        )
+        .await;
     agent
         .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
         .await;

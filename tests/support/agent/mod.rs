@@ -169,6 +169,36 @@ impl TestAgent {
         token
     }
 
+    /// Builds `app` as Marathon of `era` would and launches it; returns the
+    /// executor process and the task id.
+    pub async fn launch_app(
+        &self,
+        app: crate::support::fixtures::MarathonApp,
+        era: crate::support::fixtures::Era,
+    ) -> (ExecutorProcess, String) {
+        let (executor, task) = app.build(era, &crate::support::fixtures::executor_path());
+        let tid = task.task_id.value.clone();
+        (self.launch(executor, task).await, tid)
+    }
+
+    /// KILLs the task with `grace`, waits for TASK_KILLED and for the
+    /// executor to exit 0.
+    pub async fn kill_and_expect_exit(
+        &self,
+        process: &ExecutorProcess,
+        tid: &str,
+        grace: Duration,
+    ) {
+        assert!(self.kill(process.executor_id(), tid, Some(grace)));
+        self.wait_for_state(tid, TaskState::TaskKilled, Duration::from_secs(30))
+            .await;
+        assert!(
+            process.expect_exit(Duration::from_secs(20)).await.success(),
+            "{}",
+            self.report()
+        );
+    }
+
     /// Registers the executor, queues the task and starts the executor
     /// process as the agent would.
     pub async fn launch(&self, executor: ExecutorInfo, task: TaskInfo) -> ExecutorProcess {
