@@ -18,6 +18,12 @@ use mesos_docker::setup::report::Reporter;
 use mesos_docker::setup::system::{HostRunner, Output, RecordingRunner, Runner, System};
 use mesos_docker::setup::{self, status, uninstall};
 
+const INSTALLED_PROGRAMS: [&str; 3] = [
+    "usr/sbin/mesos-master",
+    "usr/sbin/mesos-agent",
+    "usr/share/marathon/bin/marathon",
+];
+
 /// A host to render into: just the files setup reads to learn the facts.
 struct Host {
     os_id: &'static str,
@@ -79,6 +85,37 @@ impl Host {
         fs::create_dir_all(r.join("sys/fs/cgroup")).unwrap();
         if self.cgroup_v2 {
             fs::write(r.join("sys/fs/cgroup/cgroup.controllers"), "cpu memory\n").unwrap();
+        }
+        // Mesos and Marathon as an operator's own build left them: setup
+        // keeps installed programs when no source is named (no verifiable
+        // source of either exists today).
+        for p in INSTALLED_PROGRAMS {
+            let path = r.join(p);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(
+                &path,
+                "#!/bin/sh\n# stand-in for an installed build\nexit 0\n",
+            )
+            .unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        dir
+    }
+
+    /// The same host without Mesos or Marathon installed.
+    fn build_bare(&self) -> tempfile::TempDir {
+        let dir = self.build();
+        for p in INSTALLED_PROGRAMS {
+            fs::remove_file(dir.path().join(p)).unwrap();
+        }
+        for d in [
+            "usr/share/marathon/bin",
+            "usr/share/marathon",
+            "usr/sbin",
+            "usr/share",
+            "usr",
+        ] {
+            let _ = fs::remove_dir(dir.path().join(d));
         }
         dir
     }
@@ -260,11 +297,12 @@ fn role_args(role: &str) -> Vec<&str> {
 
 /// Stand-ins for the programs the units start, so that `systemd-analyze
 /// verify` can check that ExecStart names an executable.
-const UNIT_PROGRAMS: [&str; 4] = [
+const UNIT_PROGRAMS: [&str; 5] = [
     "usr/sbin/mesos-master",
     "usr/sbin/mesos-agent",
     "usr/share/marathon/bin/marathon",
     "usr/local/bin/mesos-docker",
+    "usr/bin/docker",
 ];
 
 fn verify_units(root: &Path) {
@@ -609,7 +647,7 @@ fn services_go_through_the_runner_and_come_back() {
             "systemctl enable mesos-agent.service",
             "systemctl disable mesos-slave.service",
             "systemctl enable mesos-docker-reap.timer",
-            // The agent itself has no program here: left stopped.
+            "systemctl start mesos-agent.service",
             "systemctl start mesos-docker-reap.timer",
             "systemctl start docker.service",
         ]
@@ -720,8 +758,12 @@ fn packages_install_and_services_start_once() {
             "systemctl enable mesos-agent.service".to_owned(),
             "systemctl enable mesos-docker-reap.timer".to_owned(),
             "systemctl enable docker.service".to_owned(),
-            // Mesos and Marathon have no program here: not started.
+            // Mesos and Marathon are installed (the host's own build): kept
+            // and started.
             "systemctl start zookeeper.service".to_owned(),
+            "systemctl start mesos-master.service".to_owned(),
+            "systemctl start marathon.service".to_owned(),
+            "systemctl start mesos-agent.service".to_owned(),
             "systemctl start mesos-docker-reap.timer".to_owned(),
             "systemctl start docker.service".to_owned(),
             "tcp 127.0.0.1:2181 ruok".to_owned(),
@@ -742,15 +784,7 @@ fn packages_install_and_services_start_once() {
         line("health", "zookeeper")["detail"],
         "imok, mode standalone"
     );
-    let skipped = line("active", "mesos-master.service");
-    assert_eq!(skipped["status"], "skipped");
-    assert!(
-        skipped["detail"]
-            .as_str()
-            .unwrap()
-            .contains("/usr/sbin/mesos-master is missing; install the mesos package"),
-        "{skipped}"
-    );
+    assert_eq!(line("active", "mesos-master.service")["status"], "changed");
     let m: serde_json::Value = serde_json::from_str(
         &fs::read_to_string(root.join("var/lib/mesos-docker/manifest.json")).unwrap(),
     )
@@ -1276,6 +1310,184 @@ fn an_installed_executor_that_differs_from_this_binary_is_named() {
     let stderr = run();
     assert!(
         !stderr.contains("differs from this mesos-docker"),
+        "{stderr}"
+    );
+}
+
+// ---- package sources ----
+
+const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// A Mesos (and Marathon) build as a tarball: the layout `tgz:` sources
+/// have, made byte for byte the same on every run so its digest is fixed.
+fn build_tarball(dir: &Path) -> (String, String) {
+    let path = dir.join("mesos-build.tgz");
+    let gz = flate2::write::GzEncoder::new(
+        fs::File::create(&path).unwrap(),
+        flate2::Compression::default(),
+    );
+    let mut tar = tar::Builder::new(gz);
+    for name in ["sbin/mesos-master", "sbin/mesos-agent", "bin/marathon"] {
+        let body = format!("#!/bin/sh\n# stand-in {name}\nexit 0\n");
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o755);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_cksum();
+        tar.append_data(&mut h, name, body.as_bytes()).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap();
+    let sha = mesos_docker::setup::fetch::hash_file(&path).unwrap();
+    (path.display().to_string(), sha)
+}
+
+fn marathon_image() -> String {
+    format!("docker:mesosphere/marathon:v1.11.24@sha256:{HEX}")
+}
+
+#[test]
+fn sources_render_a_tarball_and_an_image() {
+    let dir = Host::debian12().build_bare();
+    let files = tempfile::tempdir().unwrap();
+    let (tgz, sha) = build_tarball(files.path());
+    let mesos = format!("tgz:{tgz},sha256={sha}");
+    let marathon = marathon_image();
+    let args = [
+        &role_args("standalone")[..],
+        &["--mesos-source", &mesos, "--marathon-source", &marathon],
+    ]
+    .concat();
+    let before = tree(dir.path());
+    let (code, report) = setup_in(dir.path(), &args);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    insta::assert_snapshot!(
+        "standalone-sources-debian-12",
+        rendered(&before, &tree(dir.path()))
+    );
+    let line = |kind: &str| {
+        report["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {report}"))
+            .clone()
+    };
+    assert_eq!(line("tarball")["id"], "/opt/mesos-docker/mesos");
+    assert_eq!(line("tarball")["status"], "changed");
+    let image = line("image");
+    assert_eq!(image["status"], "skipped", "{image}");
+    assert!(
+        image["detail"].as_str().unwrap().ends_with(&format!(
+            "a run on the host itself would pull mesosphere/marathon:v1.11.24@sha256:{HEX}"
+        )),
+        "{image}"
+    );
+    let current = dir.path().join("opt/mesos-docker/mesos/current");
+    assert_eq!(fs::read_link(&current).unwrap(), Path::new(&sha[..12]));
+
+    // Converged: nothing fetched or unpacked again.
+    let (_, again) = setup_in(dir.path(), &args);
+    assert_eq!(changed(&again), 0, "{again}");
+    // Uninstall takes the unpacked trees away with everything else.
+    let sys = System::new(dir.path(), Box::new(HostRunner));
+    let (code, undo) = uninstall_in(&sys, false);
+    assert_eq!(code, ExitCode::SUCCESS, "{undo}");
+    assert_eq!(tree(dir.path()), before);
+    // The units name programs that exist (the tarball's, docker).
+    let (code, report) = setup_in(dir.path(), &args);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    verify_units(dir.path());
+}
+
+#[test]
+fn sources_are_refused_before_anything_is_written() {
+    let dir = Host::debian12().build_bare();
+    let r = dir.path();
+    let agent = ["setup", "--role", "agent", "--masters", "a"];
+    let with = |extra: &[&'static str]| [&agent[..], extra].concat();
+    refused(
+        r,
+        &agent,
+        "this node has no Mesos (/usr/sbin/mesos-agent is missing) and no source of it can be verified today: Apache Mesos is in the Apache Attic (1.11.0 was its last release, source only) and Mesosphere's package repositories are gone. Name a build you trust with --mesos-source",
+    );
+    refused(r, &agent, "'tgz:URL-OR-PATH,sha256=HEX'");
+    refused(
+        r,
+        &with(&["--mesos-source", "tgz:https://example.org/mesos.tgz"]),
+        "the mesos source tgz:https://example.org/mesos.tgz is unverified: it has no pinned sha256. Pin it (for example --mesos-source 'tgz:URL,sha256=HEX') or pass --allow-unverified to install it unchecked",
+    );
+    refused(
+        r,
+        &with(&["--mesos-source", "tgz:mesos.tgz"]),
+        "--mesos-source: \"mesos.tgz\" is not an https:// or http:// URL, a file:///PATH or an absolute path; the form is tgz:LOCATION[,sha256=HEX]",
+    );
+    refused(
+        r,
+        &with(&["--mesos-source", "/srv/x"]),
+        "--mesos-source: \"/srv/x\" is neither a catalog id nor a SPEC",
+    );
+    refused(
+        r,
+        &with(&["--mesos-source", "distro"]),
+        "--mesos-source: Debian 12 has no mesos package of its own",
+    );
+    let tgz = format!("tgz:/srv/mesos.tgz,sha256={HEX}");
+    let tgz: &'static str = Box::leak(tgz.into_boxed_str());
+    refused(
+        r,
+        &with(&["--mesos-source", tgz, "--mirror", "mirror.local"]),
+        "--mirror: \"mirror.local\" is not an http:// or https:// URL",
+    );
+    let master = ["setup", "--role", "master", "--mesos-source", tgz];
+    refused(
+        r,
+        &master,
+        "the marathon source marathon-1.11.24 (docker:mesosphere/marathon:v1.11.24) is unverified: it has no pinned image digest. Pin it (for example --marathon-source 'docker:IMAGE@sha256:DIGEST') or pass --allow-unverified to install it unchecked",
+    );
+    // Exit status 2: refused input.
+    let out = binary(r, &master);
+    assert_eq!(out.status.code(), Some(2));
+    // The same from setup.toml names the file.
+    fs::create_dir_all(r.join("etc/mesos-docker")).unwrap();
+    fs::write(
+        r.join("etc/mesos-docker/setup.toml"),
+        "[sources]\nmesos = \"rpm:/srv/mesos.rpm\"\n",
+    )
+    .unwrap();
+    refused(
+        r,
+        &agent,
+        "/etc/mesos-docker/setup.toml [sources] mesos: \"rpm\" is not a kind of source",
+    );
+    fs::write(
+        r.join("etc/mesos-docker/setup.toml"),
+        "[sources]\nmesoss = \"distro\"\n",
+    )
+    .unwrap();
+    refused(r, &agent, "unknown field `mesoss`");
+    fs::remove_dir_all(r.join("etc/mesos-docker")).unwrap();
+
+    // --allow-unverified lets it through, with a warning.
+    let out = binary(
+        r,
+        &[
+            &master[..],
+            &[
+                "--allow-unverified",
+                "--dry-run",
+                "--ignore-preflight",
+                "all",
+            ],
+        ]
+        .concat(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: the marathon source marathon-1.11.24 (docker:mesosphere/marathon:v1.11.24) is unverified (no pinned image digest): installing it unchecked because of --allow-unverified"),
         "{stderr}"
     );
 }

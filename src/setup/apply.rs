@@ -2,11 +2,12 @@
 //! every step, and stops at the first failure naming it. A dry run checks
 //! and reports (with diffs) but changes nothing.
 
+use super::artifacts::{self, Downloads};
 use super::manifest::Manifest;
 use super::packages::{self, Apt};
 use super::plan::{Plan, Resource};
 use super::report::{Line, Reporter, Status};
-use super::resources::{self, Check};
+use super::resources::{self, Change, Check, ResourceError};
 use super::system::System;
 
 /// The run stopped at a resource.
@@ -26,6 +27,7 @@ pub fn apply(
     plan: &Plan,
     manifest: &mut Manifest,
     apt: &Apt,
+    dl: &Downloads,
     dry_run: bool,
     rep: &mut Reporter,
 ) -> Result<Vec<String>, Stopped> {
@@ -72,7 +74,8 @@ pub fn apply(
                 reason,
             }
         };
-        let check = resources::check(sys, r, manifest, &units).map_err(|e| stop(rep, e.what))?;
+        let check =
+            resources::check(sys, r, manifest, &units, dl).map_err(|e| stop(rep, e.what))?;
         let line = |status, detail, diff| Line {
             status,
             kind: r.kind().into(),
@@ -91,6 +94,11 @@ pub fn apply(
                             install(sys, apt, name, version.as_deref(), manifest, rep)
                                 .map_err(|e| stop(rep, e))?
                         }
+                        Resource::AptSource { .. }
+                        | Resource::Deb { .. }
+                        | Resource::Tarball { .. }
+                        | Resource::Image { .. } => source(sys, r, &change, manifest, apt, dl, rep)
+                            .map_err(|e| stop(rep, e.what))?,
                         _ => resources::apply(sys, r, &change, manifest)
                             .map_err(|e| stop(rep, e.what))?,
                     };
@@ -115,6 +123,79 @@ pub fn apply(
         }
     }
     Ok(restart)
+}
+
+/// Applies what a package source puts on the node.
+fn source(
+    sys: &System,
+    r: &Resource,
+    change: &Change,
+    manifest: &mut Manifest,
+    apt: &Apt,
+    dl: &Downloads,
+    rep: &mut Reporter,
+) -> Result<Option<String>, ResourceError> {
+    match (r, change) {
+        (
+            Resource::AptSource {
+                path,
+                content,
+                keyring,
+                key,
+                fingerprints,
+            },
+            Change::AptSource { key: new_key, list },
+        ) => {
+            if *new_key {
+                artifacts::write_keyring(sys, dl, key, keyring, fingerprints, manifest)?;
+            }
+            if let Some(list) = list {
+                let file = Resource::File {
+                    path: path.clone(),
+                    mode: 0o644,
+                    content: content.clone(),
+                    readers: vec![],
+                };
+                resources::apply(sys, &file, list, manifest)?;
+            }
+            apt.source_changed();
+            Ok(None)
+        }
+        (
+            Resource::Deb {
+                location, sha256, ..
+            },
+            _,
+        ) => artifacts::install_deb(
+            sys,
+            dl,
+            apt,
+            &resources::artifact(location, sha256),
+            manifest,
+            &mut |m| rep.warn(m),
+        ),
+        (
+            Resource::Tarball {
+                location,
+                sha256,
+                dir,
+                ..
+            },
+            _,
+        ) => artifacts::unpack_tarball(
+            sys,
+            dl,
+            &resources::artifact(location, sha256),
+            dir,
+            manifest,
+        ),
+        (Resource::Image { image, archive }, _) => {
+            artifacts::load_image(sys, dl, image, archive.as_ref(), manifest)
+        }
+        (r, c) => Err(ResourceError {
+            what: format!("internal: no way to apply {c:?} to {} {}", r.kind(), r.id()),
+        }),
+    }
 }
 
 /// Records the package as setup's before apt runs, so that a run killed

@@ -79,6 +79,11 @@ pub struct Installed {
     pub mesos: Option<String>,
     pub marathon: Option<String>,
     pub java: Option<(String, String)>,
+    /// The programs setup's units start when Mesos and Marathon come from
+    /// packages: present ones are kept when no source is named.
+    pub mesos_master: bool,
+    pub mesos_agent: bool,
+    pub marathon_program: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -191,10 +196,15 @@ pub fn gather(sys: &System, overrides: &Overrides) -> Result<Facts, FactsError> 
             .or_else(|_| sys.read("/proc/self/limits"))
             .ok()
             .and_then(|t| parse_nofile_hard(&t)),
-        installed: sys
-            .read("/var/lib/dpkg/status")
-            .map(|t| parse_dpkg_status(&t))
-            .unwrap_or_default(),
+        installed: Installed {
+            mesos_master: sys.exists("/usr/sbin/mesos-master"),
+            mesos_agent: sys.exists("/usr/sbin/mesos-agent"),
+            marathon_program: sys.exists("/usr/share/marathon/bin/marathon"),
+            ..sys
+                .read("/var/lib/dpkg/status")
+                .map(|t| parse_dpkg_status(&t))
+                .unwrap_or_default()
+        },
     })
 }
 

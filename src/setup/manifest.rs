@@ -20,6 +20,9 @@ pub enum Kind {
     File,
     Dir,
     Link,
+    /// A directory tree setup unpacked or filled (a tarball source, the
+    /// download cache): removed whole.
+    Tree,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +72,9 @@ pub struct Manifest {
     /// uninstall purges; recorded before apt runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub packages: Vec<String>,
+    /// Docker images setup loaded or pulled, which uninstall removes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -9,10 +9,12 @@
 //! systemd host [`services`] then starts the role's units and awaits health.
 
 pub mod apply;
+pub mod artifacts;
 pub mod facts;
 pub mod fetch;
 pub mod fsops;
 pub mod manifest;
+pub mod openpgp;
 pub mod options;
 pub mod packages;
 pub mod plan;
@@ -20,6 +22,7 @@ pub mod preflight;
 pub mod report;
 pub mod resources;
 pub mod services;
+pub mod sources;
 pub mod status;
 pub mod system;
 pub mod uninstall;
@@ -249,7 +252,9 @@ fn run_inner(
     manifest.ensemble = opts.ensemble.clone();
     manifest.quorum = opts.role.is_master().then(|| opts.quorum());
     let apt = packages::Apt::new(DPKG_LOCK_WAIT);
-    let restart = apply::apply(sys, &plan, &mut manifest, &apt, args.dry_run, rep)?;
+    let progress = args.output == OutputFormat::Text && std::io::stderr().is_terminal();
+    let dl = artifacts::Downloads::new(sys, opts.mirror_ca.as_deref(), progress);
+    let restart = apply::apply(sys, &plan, &mut manifest, &apt, &dl, args.dry_run, rep)?;
     if !args.dry_run && loaded.as_ref() != Some(&manifest) {
         manifest.save(sys)?;
     }

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::facts::{Facts, Init};
+use super::sources::resolve::Given;
+use super::sources::{self, Component, SourceError, Sources};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -115,6 +117,37 @@ pub struct SetupArgs {
     /// Report format: a line per resource, or one JSON document.
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
+    /// Where Mesos comes from: a catalog id or a SPEC (deb:, tgz:, docker:, docker-archive:, apt:; see README "Package sources"). Needed where Mesos is not installed.
+    #[arg(long, value_name = "SPEC", help_heading = "Package sources")]
+    pub mesos_source: Option<String>,
+    /// Where Marathon comes from (default: the catalog's image, unverified until pinned).
+    #[arg(long, value_name = "SPEC", help_heading = "Package sources")]
+    pub marathon_source: Option<String>,
+    /// Where Docker comes from on a host without one: distro (docker.io, the default), docker-ce, or a SPEC.
+    #[arg(long, value_name = "SPEC", help_heading = "Package sources")]
+    pub docker_source: Option<String>,
+    /// Where ZooKeeper comes from: distro (zookeeperd, the default) or a deb:/apt: SPEC.
+    #[arg(long, value_name = "SPEC", help_heading = "Package sources")]
+    pub zookeeper_source: Option<String>,
+    /// Fetch every http(s) URL of every source as URL/<host>/<path> instead; pins still apply.
+    #[arg(long, value_name = "URL", help_heading = "Package sources")]
+    pub mirror: Option<String>,
+    /// Also trust this PEM CA bundle for setup's own downloads (a site mirror's CA).
+    #[arg(long, value_name = "FILE", help_heading = "Package sources")]
+    pub mirror_ca: Option<PathBuf>,
+    /// Install sources without a pin (sha256, image digest, key fingerprint), with a warning.
+    #[arg(long, help_heading = "Package sources")]
+    pub allow_unverified: bool,
+}
+
+/// `[sources]` in setup.toml: a SPEC per component, as the flags take them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSources {
+    pub zookeeper: Option<String>,
+    pub docker: Option<String>,
+    pub mesos: Option<String>,
+    pub marathon: Option<String>,
 }
 
 /// /etc/mesos-docker/setup.toml: every setup choice, keys spelled as the flags.
@@ -136,6 +169,13 @@ pub struct FileConfig {
     pub binary: Option<String>,
     pub init: Option<Init>,
     pub os: Option<String>,
+    pub sources: Option<FileSources>,
+    pub mirror: Option<String>,
+    #[serde(alias = "allow_unverified")]
+    pub allow_unverified: Option<bool>,
+    /// Where the file was read from, for messages.
+    #[serde(skip)]
+    pub path: Option<String>,
 }
 
 /// A local ZooKeeper ensemble on the masters.
@@ -167,6 +207,10 @@ pub struct Options {
     pub marathon: bool,
     /// Where the mesos-docker binary is installed; the executor links to it.
     pub binary: String,
+    /// Where each component comes from.
+    pub sources: Sources,
+    /// An extra CA bundle for setup's downloads.
+    pub mirror_ca: Option<PathBuf>,
 }
 
 impl Options {
@@ -203,6 +247,8 @@ pub enum OptionsError {
         "no host name: none could be read from the host; pass --hostname NAME (the name other nodes reach this one by)"
     )]
     NoHostname,
+    #[error(transparent)]
+    Source(#[from] SourceError),
 }
 
 fn invalid(flag: &'static str, problem: impl Into<String>) -> OptionsError {
@@ -231,10 +277,12 @@ pub fn read_config(root: &Path, explicit: Option<&Path>) -> Result<FileConfig, O
             });
         }
     };
-    toml::from_str(&text).map_err(|e| OptionsError::ConfigInvalid {
+    let mut file: FileConfig = toml::from_str(&text).map_err(|e| OptionsError::ConfigInvalid {
         path: path.display().to_string(),
         reason: e.to_string().trim().replace('\n', " "),
-    })
+    })?;
+    file.path = Some(path.display().to_string());
+    Ok(file)
 }
 
 /// Asks for a missing choice; returns `None` when nobody can answer.
@@ -408,6 +456,54 @@ pub fn resolve(
     } else {
         file.marathon.unwrap_or(true)
     };
+    let file_name = file.path.clone().unwrap_or_else(|| CONFIG.to_owned());
+    let mut given = Vec::new();
+    let file_sources = file.sources.unwrap_or_default();
+    for (c, flag, in_file) in [
+        (
+            Component::Zookeeper,
+            &args.zookeeper_source,
+            file_sources.zookeeper,
+        ),
+        (Component::Docker, &args.docker_source, file_sources.docker),
+        (Component::Mesos, &args.mesos_source, file_sources.mesos),
+        (
+            Component::Marathon,
+            &args.marathon_source,
+            file_sources.marathon,
+        ),
+    ] {
+        let (text, place) = match (flag, in_file) {
+            (Some(t), _) => (t.clone(), c.flag().to_owned()),
+            (None, Some(t)) => (t, format!("{file_name} [sources] {c}")),
+            (None, None) => continue,
+        };
+        given.push(Given {
+            component: c,
+            text,
+            place,
+        });
+    }
+    let mirror = match (&args.mirror, file.mirror) {
+        (Some(m), _) => Some(sources::mirror::check(m).map_err(|p| invalid("--mirror", p))?),
+        (None, Some(m)) => Some(sources::mirror::check(&m).map_err(|p| {
+            OptionsError::Source(SourceError::Bad {
+                place: format!("{file_name} mirror"),
+                problem: p,
+            })
+        })?),
+        (None, None) => None,
+    };
+    let (sources, source_warnings) = sources::resolve(&sources::Request {
+        given,
+        mirror,
+        allow_unverified: args.allow_unverified || file.allow_unverified.unwrap_or(false),
+        role,
+        marathon,
+        local_zk: ensemble.is_some(),
+        facts,
+    })?;
+    warnings.extend(source_warnings);
     Ok((
         Options {
             role,
@@ -427,6 +523,8 @@ pub fn resolve(
             executor_registration_timeout,
             marathon,
             binary,
+            sources,
+            mirror_ca: args.mirror_ca.clone(),
         },
         warnings,
     ))
@@ -659,7 +757,12 @@ mod tests {
             cpus: Some(2),
             cgroup: None,
             nofile_hard: None,
-            installed: Installed::default(),
+            installed: Installed {
+                mesos_master: true,
+                mesos_agent: true,
+                marathon_program: true,
+                ..Default::default()
+            },
         }
     }
 

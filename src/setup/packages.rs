@@ -17,6 +17,8 @@ const LOCKS: [&str; 2] = ["/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock"];
 pub struct Apt {
     /// `apt-get update` already ran in this run.
     updated: Cell<bool>,
+    /// An apt source changed in this run: the index is stale until updated.
+    stale: Cell<bool>,
     /// How long to wait for another package manager to finish.
     lock_wait: Duration,
 }
@@ -29,8 +31,15 @@ impl Apt {
     pub fn new(lock_wait: Duration) -> Self {
         Apt {
             updated: Cell::new(false),
+            stale: Cell::new(false),
             lock_wait,
         }
+    }
+
+    /// A .sources file or keyring changed: the next install updates first.
+    pub fn source_changed(&self) {
+        self.stale.set(true);
+        self.updated.set(false);
     }
 }
 
@@ -112,23 +121,14 @@ pub fn install(
     notify: &mut dyn FnMut(String),
 ) -> Result<Option<String>, AptError> {
     let mut note = None;
+    if apt.stale.get() {
+        note = Some(update(sys, apt, notify)?);
+    }
     if !has_candidate(sys, name)? {
         if apt.updated.get() {
             return Err(no_candidate(name));
         }
-        wait_for_lock(sys, apt.lock_wait, notify)?;
-        let out = run(
-            sys,
-            &["DEBIAN_FRONTEND=noninteractive", "apt-get", "update"].map(String::from),
-        )?;
-        if !out.success {
-            return Err(AptError(format!(
-                "apt-get update failed: {}; check /etc/apt/sources.list and the network, then run setup again",
-                last_lines(&out.stderr)
-            )));
-        }
-        apt.updated.set(true);
-        note = Some("package index refreshed (apt-get update)".to_owned());
+        note = Some(update(sys, apt, notify)?);
         if !has_candidate(sys, name)? {
             return Err(no_candidate(name));
         }
@@ -143,6 +143,73 @@ pub fn install(
         )));
     }
     Ok(note)
+}
+
+fn update(sys: &System, apt: &Apt, notify: &mut dyn FnMut(String)) -> Result<String, AptError> {
+    wait_for_lock(sys, apt.lock_wait, notify)?;
+    let out = run(
+        sys,
+        &["DEBIAN_FRONTEND=noninteractive", "apt-get", "update"].map(String::from),
+    )?;
+    if !out.success {
+        return Err(AptError(format!(
+            "apt-get update failed: {}; check /etc/apt/sources.list, /etc/apt/sources.list.d and the network, then run setup again",
+            last_lines(&out.stderr)
+        )));
+    }
+    apt.updated.set(true);
+    apt.stale.set(false);
+    Ok("package index refreshed (apt-get update)".to_owned())
+}
+
+/// Installs a .deb file with apt, which brings its dependencies too.
+pub fn install_file(
+    sys: &System,
+    apt: &Apt,
+    path: &str,
+    notify: &mut dyn FnMut(String),
+) -> Result<Option<String>, AptError> {
+    // Dependencies come from the index: refresh it once if a source changed
+    // or it was never refreshed in this run.
+    let note = if apt.stale.get() {
+        Some(update(sys, apt, notify)?)
+    } else {
+        None
+    };
+    wait_for_lock(sys, apt.lock_wait, notify)?;
+    let out = run(sys, &install_args(&[path.to_owned()]))?;
+    if !out.success {
+        return Err(AptError(format!(
+            "apt-get install {path} failed: {}",
+            last_lines(&out.stderr)
+        )));
+    }
+    Ok(note)
+}
+
+/// The Package and Version fields of a .deb file, from `dpkg-deb -f`.
+pub fn deb_fields(sys: &System, path: &str) -> Result<(String, String), AptError> {
+    let out = sys
+        .run("dpkg-deb", &["-f", path, "Package", "Version"])
+        .map_err(|e| AptError(format!("cannot run dpkg-deb -f {path}: {e}")))?;
+    if !out.success {
+        return Err(AptError(format!(
+            "{path} is not a .deb package: dpkg-deb says {}",
+            last_lines(&out.stderr)
+        )));
+    }
+    let field = |f: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(f)?.strip_prefix(':'))
+            .map(|v| v.trim().to_owned())
+    };
+    match (field("Package"), field("Version")) {
+        (Some(p), Some(v)) => Ok((p, v)),
+        _ => Err(AptError(format!(
+            "{path}: dpkg-deb -f names no Package and Version"
+        ))),
+    }
 }
 
 fn no_candidate(name: &str) -> AptError {

@@ -9,6 +9,7 @@ use tera::{Context, Tera};
 
 use super::facts::{Cgroup, Facts, Init};
 use super::options::{Options, Role};
+use super::sources::{Artifact, Component, Resolved, Spec};
 
 /// One thing the node should have. Owners are root throughout: every file
 /// here is configuration read by services that start as root.
@@ -45,6 +46,37 @@ pub enum Resource {
         name: String,
         enabled: bool,
     },
+    /// An apt repository: its signing key, fetched and checked against the
+    /// pinned fingerprints before it is written to `keyring`, then the
+    /// deb822 `.sources` file at `path` that names it in `Signed-By:`.
+    #[serde(rename = "apt-source")]
+    AptSource {
+        path: String,
+        content: String,
+        keyring: String,
+        key: String,
+        /// Empty for an unverified source (let through by --allow-unverified).
+        fingerprints: Vec<String>,
+    },
+    /// One .deb file, installed with apt along with its dependencies.
+    Deb {
+        component: String,
+        location: String,
+        sha256: Option<String>,
+    },
+    /// A tarball unpacked to `dir`/<12 hex of its SHA-256>, with
+    /// `dir`/current pointing there.
+    Tarball {
+        component: String,
+        location: String,
+        sha256: Option<String>,
+        dir: String,
+    },
+    /// A Docker image: loaded from a `docker save` archive, or pulled.
+    Image {
+        image: String,
+        archive: Option<Artifact>,
+    },
 }
 
 impl Resource {
@@ -56,6 +88,10 @@ impl Resource {
             Resource::Absent { .. } => "absent",
             Resource::Package { .. } => "package",
             Resource::Service { .. } => "service",
+            Resource::AptSource { .. } => "apt-source",
+            Resource::Deb { .. } => "deb",
+            Resource::Tarball { .. } => "tarball",
+            Resource::Image { .. } => "image",
         }
     }
 
@@ -65,8 +101,12 @@ impl Resource {
             Resource::Dir { path, .. }
             | Resource::File { path, .. }
             | Resource::Link { path, .. }
-            | Resource::Absent { path } => path,
+            | Resource::Absent { path }
+            | Resource::AptSource { path, .. } => path,
             Resource::Package { name, .. } | Resource::Service { name, .. } => name,
+            Resource::Deb { location, .. } => location,
+            Resource::Tarball { dir, .. } => dir,
+            Resource::Image { image, .. } => image,
         }
     }
 }
@@ -75,6 +115,17 @@ impl Resource {
 pub struct Plan {
     pub resources: Vec<Resource>,
     pub warnings: Vec<String>,
+    /// Unit name → the program it starts, which must exist before it can.
+    pub programs: Vec<(String, String)>,
+}
+
+impl Plan {
+    pub fn program(&self, unit: &str) -> Option<&str> {
+        self.programs
+            .iter()
+            .find(|(u, _)| u == unit)
+            .map(|(_, p)| p.as_str())
+    }
 }
 
 /// Where the Mesos agent looks for the executor Marathon apps name.
@@ -214,14 +265,48 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
 
     // Packages first: their postinst scripts drop default configuration that
     // the files below then replace (backed up), never the other way round.
+    // Docker comes before the images it loads; any Docker already there
+    // stays, whatever its flavour (resolution leaves its source out).
     let mut r = Vec::new();
-    if local_zk {
-        r.push(package("zookeeperd"));
+    for c in [
+        Component::Zookeeper,
+        Component::Docker,
+        Component::Mesos,
+        Component::Marathon,
+    ] {
+        if let Some(src) = opts.sources.get(c) {
+            install(&mut r, src);
+        }
     }
-    // Any Docker already there stays, whatever its flavour.
-    if role.is_agent() && facts.installed.docker.is_none() {
-        r.push(package("docker.io"));
-    }
+    let launches = Launches {
+        master: launch(opts, Unit::Master),
+        agent: launch(opts, Unit::Agent),
+        marathon: launch(opts, Unit::Marathon),
+    };
+    let mut programs = vec![
+        (
+            "mesos-master.service".to_owned(),
+            launches.master.program.clone(),
+        ),
+        (
+            "mesos-agent.service".to_owned(),
+            launches.agent.program.clone(),
+        ),
+        (
+            "marathon.service".to_owned(),
+            launches.marathon.program.clone(),
+        ),
+    ];
+    programs.retain(|(u, _)| {
+        (u == "mesos-master.service" && role.is_master())
+            || (u == "mesos-agent.service" && role.is_agent())
+            || (u == "marathon.service" && marathon)
+    });
+    let env = |name: &str, l: &Launch| -> Result<String, RenderError> {
+        let text = render(name, &ctx)?;
+        // `docker run --env-file` takes values literally, quotes and all.
+        Ok(if l.docker { dequote(&text) } else { text })
+    };
     r.extend([
         dir("/var/lib/mesos-docker"),
         dir("/etc/mesos-docker"),
@@ -246,14 +331,14 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         r.push(dir(&format!("{}/master", opts.work_dir)));
         r.push(file(
             "/etc/mesos-docker/master.env",
-            render("master.env", &ctx)?,
+            env("master.env", &launches.master)?,
             &["mesos-master"],
         ));
     }
     if marathon {
         r.push(file(
             "/etc/mesos-docker/marathon.env",
-            render("marathon.env", &ctx)?,
+            env("marathon.env", &launches.marathon)?,
             &["marathon"],
         ));
     }
@@ -261,7 +346,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         r.push(dir(&format!("{}/agent", opts.work_dir)));
         r.push(file(
             "/etc/mesos-docker/agent.env",
-            render("agent.env", &ctx)?,
+            env("agent.env", &launches.agent)?,
             &["mesos-agent"],
         ));
         r.push(dir("/var/lib/mesos/executors"));
@@ -271,14 +356,217 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         });
     }
 
+    let docker_service = role.is_agent() || opts.sources.runs_images();
     match facts.init {
-        Init::Systemd => systemd(&mut r, role, marathon, local_zk, &ctx)?,
-        Init::Upstart => upstart(&mut r, role, marathon, local_zk, nofile, &ctx)?,
+        Init::Systemd => systemd(
+            &mut r,
+            role,
+            marathon,
+            local_zk,
+            docker_service,
+            &launches,
+            &ctx,
+        )?,
+        Init::Upstart => upstart(&mut r, role, marathon, local_zk, nofile, &launches, &ctx)?,
     }
     Ok(Plan {
         resources: r,
         warnings,
+        programs,
     })
+}
+
+/// What a source puts on the node, in the order it must happen: an apt
+/// repository before its packages, Docker (an earlier component) before
+/// images.
+fn install(r: &mut Vec<Resource>, src: &Resolved) {
+    let c = src.component.name();
+    match &src.spec {
+        Spec::Distro => r.push(package(match src.component {
+            Component::Zookeeper => "zookeeperd",
+            _ => "docker.io",
+        })),
+        Spec::Apt(repo) => {
+            let keyring = format!("/etc/apt/keyrings/{}.gpg", repo.name);
+            let path = format!("/etc/apt/sources.list.d/{}.sources", repo.name);
+            if !r.iter().any(|x| x.id() == path) {
+                r.push(Resource::AptSource {
+                    content: format!(
+                        "# Written by mesos-docker setup ({c}); removed by mesos-docker uninstall.\nTypes: deb\nURIs: {}\nSuites: {}\nComponents: {}\nSigned-By: {keyring}\n",
+                        repo.uri,
+                        repo.suite,
+                        repo.components.join(" ")
+                    ),
+                    path,
+                    keyring,
+                    key: repo.key.clone(),
+                    fingerprints: repo.fingerprint.iter().cloned().collect(),
+                });
+            }
+            for p in &repo.packages {
+                if !r
+                    .iter()
+                    .any(|x| matches!(x, Resource::Package { name, .. } if name == p))
+                {
+                    r.push(package(p));
+                }
+            }
+        }
+        Spec::Deb(a) => r.push(Resource::Deb {
+            component: c.to_owned(),
+            location: a.location.clone(),
+            sha256: a.sha256.clone(),
+        }),
+        Spec::Tgz(a) => r.push(Resource::Tarball {
+            component: c.to_owned(),
+            location: a.location.clone(),
+            sha256: a.sha256.clone(),
+            dir: format!("{OPT}/{c}"),
+        }),
+        Spec::Docker { .. } => r.push(Resource::Image {
+            image: src.spec.image_ref().unwrap_or_default(),
+            archive: None,
+        }),
+        Spec::DockerArchive { file, image } => r.push(Resource::Image {
+            image: image.clone(),
+            archive: Some(file.clone()),
+        }),
+        Spec::Catalog { .. } => {}
+    }
+}
+
+/// Where tarball sources are unpacked, a directory per component.
+pub const OPT: &str = "/opt/mesos-docker";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Master,
+    Agent,
+    Marathon,
+}
+
+/// How a unit starts its program.
+#[derive(Debug, Clone, Serialize)]
+struct Launch {
+    /// The program that must exist (docker, for an image).
+    program: String,
+    exec: String,
+    pre: Vec<String>,
+    stop: Option<String>,
+    docker: bool,
+}
+
+struct Launches {
+    master: Launch,
+    agent: Launch,
+    marathon: Launch,
+}
+
+const DOCKER: &str = "/usr/bin/docker";
+
+fn launch(opts: &Options, unit: Unit) -> Launch {
+    let (component, packaged, in_tarball, name) = match unit {
+        Unit::Master => (
+            Component::Mesos,
+            "/usr/sbin/mesos-master",
+            "sbin/mesos-master",
+            "mesos-master",
+        ),
+        Unit::Agent => (
+            Component::Mesos,
+            "/usr/sbin/mesos-agent",
+            "sbin/mesos-agent",
+            "mesos-agent",
+        ),
+        Unit::Marathon => (
+            Component::Marathon,
+            "/usr/share/marathon/bin/marathon",
+            "bin/marathon",
+            "marathon",
+        ),
+    };
+    let plain = |program: String| Launch {
+        exec: program.clone(),
+        program,
+        pre: vec![],
+        stop: None,
+        docker: false,
+    };
+    let src = opts.sources.get(component);
+    match src.map(|s| &s.spec) {
+        Some(Spec::Tgz(_)) => plain(format!("{OPT}/{component}/current/{in_tarball}")),
+        Some(spec @ (Spec::Docker { .. } | Spec::DockerArchive { .. })) => {
+            let image = spec.image_ref().unwrap_or_default();
+            let env = match unit {
+                Unit::Master => "/etc/mesos-docker/master.env",
+                Unit::Agent => "/etc/mesos-docker/agent.env",
+                Unit::Marathon => "/etc/mesos-docker/marathon.env",
+            };
+            let mut run = format!("{DOCKER} run --rm --name {name} --net host --env-file {env}");
+            let mut mount = |p: &str, ro: bool| {
+                run.push_str(&format!(" -v {p}:{p}{}", if ro { ":ro" } else { "" }));
+            };
+            match unit {
+                Unit::Master => {
+                    mount(&opts.work_dir, false);
+                    mount("/var/log/mesos", false);
+                }
+                Unit::Agent => {
+                    // The agent starts executors (this binary, through the
+                    // executor link) that drive the host's Docker, and
+                    // recovers them after a restart: they share the host's
+                    // process namespace.
+                    mount(&opts.work_dir, false);
+                    mount("/var/log/mesos", false);
+                    mount("/var/run/docker.sock", false);
+                    mount("/sys/fs/cgroup", false);
+                    mount("/var/lib/mesos/executors", true);
+                    mount(&opts.binary, true);
+                    run.push_str(" --pid host");
+                }
+                Unit::Marathon => {}
+            }
+            // Marathon's image starts Marathon; a Mesos image holds both
+            // daemons, so the unit names which.
+            if unit != Unit::Marathon {
+                run.push_str(&format!(" --entrypoint {name}"));
+            }
+            run.push(' ');
+            run.push_str(&image);
+            Launch {
+                program: DOCKER.to_owned(),
+                exec: run,
+                pre: vec![format!("-{DOCKER} rm -f {name}")],
+                stop: Some(format!("{DOCKER} stop {name}")),
+                docker: true,
+            }
+        }
+        _ => plain(packaged.to_owned()),
+    }
+}
+
+/// `NAME="value"` → `NAME=value`, for `docker run --env-file`, which keeps
+/// quotes. Values never hold quotes, spaces or backslashes (options checks).
+fn dequote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        match line.split_once("=\"") {
+            Some((name, rest))
+                if !line.starts_with('#')
+                    && rest.ends_with('"')
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') =>
+            {
+                out.push_str(name);
+                out.push('=');
+                out.push_str(&rest[..rest.len() - 1]);
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Our units live in /etc/systemd/system, where they take precedence over a
@@ -288,25 +576,29 @@ fn systemd(
     role: Role,
     marathon: bool,
     local_zk: bool,
+    docker_service: bool,
+    launches: &Launches,
     ctx: &Context,
 ) -> Result<(), RenderError> {
-    let unit = |name: &str| -> Result<Resource, RenderError> {
+    let unit = |name: &str, l: Option<&Launch>| -> Result<Resource, RenderError> {
+        let mut c = ctx.clone();
+        c.insert("launch", &l);
         Ok(file(
             &format!("/etc/systemd/system/{name}"),
-            render(name, ctx)?,
+            render(name, &c)?,
             &[],
         ))
     };
     if role.is_master() {
-        r.push(unit("mesos-master.service")?);
+        r.push(unit("mesos-master.service", Some(&launches.master))?);
     }
     if marathon {
-        r.push(unit("marathon.service")?);
+        r.push(unit("marathon.service", Some(&launches.marathon))?);
     }
     if role.is_agent() {
-        r.push(unit("mesos-agent.service")?);
-        r.push(unit("mesos-docker-reap.service")?);
-        r.push(unit("mesos-docker-reap.timer")?);
+        r.push(unit("mesos-agent.service", Some(&launches.agent))?);
+        r.push(unit("mesos-docker-reap.service", None)?);
+        r.push(unit("mesos-docker-reap.timer", None)?);
     }
     if local_zk {
         // Debian's zookeeperd has only a SysV script, whose generated unit
@@ -327,7 +619,7 @@ fn systemd(
     r.push(service("mesos-agent.service", role.is_agent()));
     r.push(service("mesos-slave.service", false));
     r.push(service("mesos-docker-reap.timer", role.is_agent()));
-    if role.is_agent() {
+    if docker_service {
         r.push(service("docker.service", true));
     }
     Ok(())
@@ -340,6 +632,7 @@ fn upstart(
     marathon: bool,
     local_zk: bool,
     nofile: u64,
+    launches: &Launches,
     ctx: &Context,
 ) -> Result<(), RenderError> {
     let job = |name: &str, description: &str, env: &str, exec: &str| {
@@ -369,7 +662,7 @@ fn upstart(
             "mesos-master",
             "Mesos master",
             "/etc/mesos-docker/master.env",
-            "/usr/sbin/mesos-master",
+            &launches.master.exec,
         )?);
         r.push(enabled("mesos-master"));
     } else {
@@ -380,7 +673,7 @@ fn upstart(
             "marathon",
             "Marathon",
             "/etc/mesos-docker/marathon.env",
-            "/usr/share/marathon/bin/marathon",
+            &launches.marathon.exec,
         )?);
         r.push(enabled("marathon"));
     } else {
@@ -391,7 +684,7 @@ fn upstart(
             "mesos-agent",
             "Mesos agent",
             "/etc/mesos-docker/agent.env",
-            "/usr/sbin/mesos-agent",
+            &launches.agent.exec,
         )?);
         r.push(enabled("mesos-agent"));
         r.push(file(
@@ -431,7 +724,12 @@ mod tests {
             cpus: None,
             cgroup,
             nofile_hard: nofile,
-            installed: Installed::default(),
+            installed: Installed {
+                mesos_master: true,
+                mesos_agent: true,
+                marathon_program: true,
+                ..Default::default()
+            },
         }
     }
 

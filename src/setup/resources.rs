@@ -11,9 +11,11 @@ use std::path::Path;
 
 use similar::TextDiff;
 
+use super::artifacts::{self, Downloads};
 use super::fsops;
 use super::manifest::{Entry, Kind, Manifest, sha256_hex};
 use super::plan::Resource;
+use super::sources::Artifact;
 use super::system::System;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +44,16 @@ pub enum Change {
     },
     Enable,
     Disable,
-    /// Install a package with apt.
+    /// Install a package with apt (by name or a .deb), or load an image.
     Install,
+    /// Write an apt source: its keyring (`key`, fetched and checked) and
+    /// its `.sources` file (`list`, as for any file).
+    AptSource {
+        key: bool,
+        list: Option<Box<Change>>,
+    },
+    /// Unpack a tarball and point `current` at it.
+    Unpack,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,8 +96,34 @@ pub fn check(
     r: &Resource,
     manifest: &Manifest,
     units: &UnitStates,
+    dl: &Downloads,
 ) -> Result<Check, ResourceError> {
     match r {
+        Resource::AptSource {
+            path,
+            content,
+            keyring,
+            fingerprints,
+            ..
+        } => {
+            let list = check_file(sys, path, 0o644, content, manifest)?;
+            Ok(artifacts::check_apt_source(
+                sys,
+                keyring,
+                fingerprints,
+                list,
+            ))
+        }
+        Resource::Deb {
+            location, sha256, ..
+        } => artifacts::check_deb(sys, dl, &artifact(location, sha256)),
+        Resource::Tarball {
+            location,
+            sha256,
+            dir,
+            ..
+        } => artifacts::check_tarball(sys, dl, &artifact(location, sha256), dir),
+        Resource::Image { image, archive } => artifacts::check_image(sys, image, archive.as_ref()),
         Resource::File {
             path,
             mode,
@@ -383,6 +419,13 @@ fn check_file(
     Ok(Check::Ok)
 }
 
+pub fn artifact(location: &str, sha256: &Option<String>) -> Artifact {
+    Artifact {
+        location: location.to_owned(),
+        sha256: sha256.clone(),
+    }
+}
+
 /// One line on what a change is, for the report.
 pub fn describe(change: &Change) -> String {
     match change {
@@ -400,6 +443,13 @@ pub fn describe(change: &Change) -> String {
         Change::Enable => "enabled".into(),
         Change::Disable => "disabled".into(),
         Change::Install => "installed".into(),
+        Change::AptSource { key, list } => match (key, list) {
+            (true, Some(_)) => "signing key checked and written; source written".into(),
+            (true, None) => "signing key checked and written".into(),
+            (false, Some(c)) => format!("source {}", describe(c)),
+            (false, None) => "unchanged".into(),
+        },
+        Change::Unpack => "unpacked".into(),
     }
 }
 

@@ -83,6 +83,7 @@ pub fn converge(
         }
         if let Some((_, program, package)) = FROM_ELSEWHERE
             .iter()
+            .map(|(u, p, k)| (*u, plan.program(u).unwrap_or(p), *k))
             .find(|(u, p, _)| u == name && !sys.exists(p))
         {
             // Nothing runs to restart: it reads its inputs when it first starts.

@@ -65,7 +65,7 @@ pub fn gather(sys: &System) -> Result<Option<Status>, manifest::ManifestError> {
     let files = m
         .entries
         .iter()
-        .filter(|e| e.kind != Kind::Dir)
+        .filter(|e| !matches!(e.kind, Kind::Dir | Kind::Tree))
         .map(|e| {
             let p = sys.path(&e.path);
             let state = match e.kind {

@@ -100,7 +100,8 @@ pub fn run(sys: &System, dry_run: bool, mut rep: Reporter) -> ExitCode {
     };
     // Purged last, once the files setup put over the packages' own are back.
     let packages = m.packages.clone();
-    rep.start(m.entries.len() + m.services.len() + packages.len());
+    let images = m.images.clone();
+    rep.start(m.entries.len() + m.services.len() + packages.len() + images.len());
     let mut record_gone = false;
     let mut failed = None;
     for s in m.services.clone().iter().rev() {
@@ -190,6 +191,9 @@ pub fn run(sys: &System, dry_run: bool, mut rep: Reporter) -> ExitCode {
             failed = Some(format!("cannot remove the record: {e}"));
         }
     }
+    if failed.is_none() && !images.is_empty() {
+        failed = remove_images(sys, &images, dry_run, &mut rep).err();
+    }
     if failed.is_none() && !packages.is_empty() {
         failed = purge(sys, &packages, dry_run, &mut rep).err();
     }
@@ -269,6 +273,7 @@ fn kind_name(k: Kind) -> &'static str {
         Kind::File => "file",
         Kind::Dir => "dir",
         Kind::Link => "link",
+        Kind::Tree => "tree",
     }
 }
 
@@ -340,7 +345,65 @@ fn undo(sys: &System, e: &Entry, dry_run: bool) -> Result<(Status, String), Stri
             }
             restore_mode(&p, e, dry_run).map_err(|err| io("chmod", err))
         }
+        // Only ever recorded as created: setup unpacked or filled all of it.
+        Kind::Tree => {
+            if !present {
+                return Ok((Status::Ok, "already gone".into()));
+            }
+            if dry_run {
+                return change("would remove with its contents".into());
+            }
+            fs::remove_dir_all(&p).map_err(|err| io("remove", err))?;
+            change("removed with its contents".into())
+        }
     }
+}
+
+/// Removes the Docker images setup loaded or pulled (running containers
+/// keep theirs: `docker rmi` refuses an image in use, which is reported).
+fn remove_images(
+    sys: &System,
+    images: &[String],
+    dry_run: bool,
+    rep: &mut Reporter,
+) -> Result<(), String> {
+    for image in images {
+        let line = |status, detail: String| Line {
+            status,
+            kind: "image".into(),
+            id: image.clone(),
+            detail: Some(detail),
+            diff: None,
+        };
+        if dry_run || !sys.is_live() {
+            let what = if dry_run {
+                "would be removed (docker rmi)"
+            } else {
+                "loaded by setup; remove it on the host itself (docker rmi)"
+            };
+            rep.line(line(Status::Skipped, what.into()));
+            continue;
+        }
+        match sys.run("docker", &["rmi", image]) {
+            Ok(out) if out.success => {
+                rep.line(line(Status::Changed, "removed (docker rmi)".into()))
+            }
+            Ok(out) if out.stderr.contains("No such image") => {
+                rep.line(line(Status::Ok, "already gone".into()))
+            }
+            Ok(out) => {
+                let why = format!("docker rmi {image} failed: {}", out.stderr.trim());
+                rep.line(line(Status::Failed, why.clone()));
+                return Err(why);
+            }
+            Err(e) => {
+                let why = format!("cannot run docker rmi {image}: {e}");
+                rep.line(line(Status::Failed, why.clone()));
+                return Err(why);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn restore_mode(p: &Path, e: &Entry, dry_run: bool) -> std::io::Result<(Status, String)> {

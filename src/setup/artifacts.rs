@@ -1,0 +1,469 @@
+//! What package sources put on the node, checked and changed like every
+//! other resource: apt keyrings (fetched, then checked against the pinned
+//! fingerprints before a byte is written) and `.sources` files, .deb files
+//! installed with apt, tarballs unpacked beside their target and renamed
+//! into place, Docker images loaded or pulled. Every download goes through
+//! [`fetch`](super::fetch), so pins are checked before anything is used.
+
+use std::cell::OnceCell;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::fetch::{self, Fetched, Fetcher, Source};
+use super::fsops;
+use super::manifest::{Entry, Kind, Manifest, sha256_hex};
+use super::openpgp;
+use super::packages::{self, Apt};
+use super::resources::{Change, Check, ResourceError};
+use super::sources::Artifact;
+use super::system::System;
+
+fn err(what: impl Into<String>) -> ResourceError {
+    ResourceError { what: what.into() }
+}
+
+/// Downloads for this run: one client and runtime, made on first use (a
+/// converged node fetches nothing it has not cached).
+pub struct Downloads {
+    cache_host: String,
+    cache: PathBuf,
+    ca: Option<PathBuf>,
+    progress: bool,
+    fetcher: OnceCell<Fetcher>,
+    runtime: OnceCell<tokio::runtime::Runtime>,
+}
+
+impl Downloads {
+    pub fn new(sys: &System, ca: Option<&Path>, progress: bool) -> Self {
+        Downloads {
+            cache_host: fetch::DEFAULT_CACHE.to_owned(),
+            cache: sys.path(fetch::DEFAULT_CACHE),
+            ca: ca.map(Path::to_path_buf),
+            progress,
+            fetcher: OnceCell::new(),
+            runtime: OnceCell::new(),
+        }
+    }
+
+    /// The file, verified against its pin. The cache directory is recorded
+    /// when setup creates it, so uninstall takes it away with the rest.
+    pub fn get(
+        &self,
+        sys: &System,
+        a: &Artifact,
+        manifest: Option<&mut Manifest>,
+    ) -> Result<Fetched, ResourceError> {
+        let source =
+            Source::new(&a.location, a.sha256.as_deref()).map_err(|e| err(e.to_string()))?;
+        let remote = a.location.starts_with("http://") || a.location.starts_with("https://");
+        if remote
+            && let Some(m) = manifest
+            && !self.cache.exists()
+        {
+            m.record(Entry {
+                created: true,
+                ..blank(&self.cache_host, Kind::Tree)
+            });
+            m.save(sys).map_err(|e| err(e.to_string()))?;
+        }
+        let fetcher = match self.fetcher.get() {
+            Some(f) => f,
+            None => {
+                let f = Fetcher::new(&self.cache, self.ca.as_deref(), self.progress)
+                    .map_err(|e| err(e.to_string()))?;
+                self.fetcher.get_or_init(|| f)
+            }
+        };
+        let rt = match self.runtime.get() {
+            Some(r) => r,
+            None => {
+                let r = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| err(format!("cannot start the download runtime: {e}")))?;
+                self.runtime.get_or_init(|| r)
+            }
+        };
+        rt.block_on(fetcher.fetch(&source))
+            .map_err(|e| err(e.to_string()))
+    }
+}
+
+fn blank(path: &str, kind: Kind) -> Entry {
+    Entry {
+        path: path.to_owned(),
+        kind,
+        created: false,
+        backup: None,
+        mode_before: None,
+        sha256: None,
+        target: None,
+        target_before: None,
+    }
+}
+
+fn offline(sys: &System, what: String) -> Check {
+    Check::Skipped(format!(
+        "{} is not the running system: a run on the host itself would {what}",
+        sys.root().display()
+    ))
+}
+
+// ---- apt repositories ----
+
+/// Whether the keyring on disk holds exactly pinned keys (any key, for an
+/// unverified source).
+fn keyring_ok(sys: &System, keyring: &str, pins: &[String]) -> bool {
+    match fs::read(sys.path(keyring)) {
+        Ok(data) if pins.is_empty() => !data.is_empty(),
+        Ok(data) => openpgp::unpinned(&data, pins).is_ok_and(|u| u.is_empty()),
+        Err(_) => false,
+    }
+}
+
+pub fn check_apt_source(sys: &System, keyring: &str, pins: &[String], list: Check) -> Check {
+    let key = !keyring_ok(sys, keyring, pins);
+    match list {
+        Check::Change { change, diff } => Check::Change {
+            change: Change::AptSource {
+                key,
+                list: Some(Box::new(change)),
+            },
+            diff,
+        },
+        _ if key => Check::Change {
+            change: Change::AptSource { key, list: None },
+            diff: None,
+        },
+        other => other,
+    }
+}
+
+/// Fetches the key, checks every primary key in it against the pins and
+/// writes it (binary, as apt reads `.gpg` keyrings) atomically. Nothing is
+/// written when a key is not pinned.
+pub fn write_keyring(
+    sys: &System,
+    dl: &Downloads,
+    key: &str,
+    keyring: &str,
+    pins: &[String],
+    manifest: &mut Manifest,
+) -> Result<(), ResourceError> {
+    let fetched = dl.get(
+        sys,
+        &Artifact {
+            location: key.to_owned(),
+            sha256: None,
+        },
+        Some(manifest),
+    )?;
+    let data = fs::read(&fetched.path)
+        .map_err(|e| err(format!("cannot read {}: {e}", fetched.path.display())))?;
+    let bad_key = |why: String| err(format!("the signing key {key}: {why}; nothing was written"));
+    let found = openpgp::primary_fingerprints(&data).map_err(|e| bad_key(e.to_string()))?;
+    if !pins.is_empty() {
+        let unpinned: Vec<&String> = found
+            .iter()
+            .filter(|fp| !pins.iter().any(|p| p.eq_ignore_ascii_case(fp)))
+            .collect();
+        if !unpinned.is_empty() {
+            return Err(bad_key(format!(
+                "fingerprint mismatch: expected {}, got {}",
+                pins.join(" or "),
+                unpinned
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    let binary = openpgp::dearmor(&data).map_err(|e| bad_key(e.to_string()))?;
+    let p = sys.path(keyring);
+    let missing = fsops::missing_dirs(sys, &parent(keyring));
+    let old = fs::read(&p).ok();
+    let mut entry = Entry {
+        sha256: Some(sha256_hex(&binary)),
+        created: old.is_none(),
+        ..blank(keyring, Kind::File)
+    };
+    for d in &missing {
+        manifest.record(Entry {
+            created: true,
+            ..blank(d, Kind::Dir)
+        });
+    }
+    if let Some(old) = &old
+        && manifest.entry(keyring).is_none()
+    {
+        let bak = fsops::backup_path(&p, old);
+        fsops::write_atomic(&bak, old, 0o644, None)
+            .map_err(|e| err(format!("cannot back up {}: {e}", p.display())))?;
+        entry.backup = Some(host_path(sys, &bak));
+    }
+    manifest.record(entry);
+    manifest.save(sys).map_err(|e| err(e.to_string()))?;
+    for d in &missing {
+        fsops::create_dir(&sys.path(d), 0o755)
+            .map_err(|e| err(format!("cannot create {d}: {e}")))?;
+    }
+    fsops::write_atomic(&p, &binary, 0o644, fsops::root_owner())
+        .map_err(|e| err(format!("cannot write {}: {e}", p.display())))
+}
+
+fn parent(path: &str) -> String {
+    Path::new(path)
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into())
+}
+
+fn host_path(sys: &System, p: &Path) -> String {
+    match p.strip_prefix(sys.root()) {
+        Ok(rel) => format!("/{}", rel.display()),
+        Err(_) => p.display().to_string(),
+    }
+}
+
+// ---- .deb files ----
+
+pub fn check_deb(sys: &System, dl: &Downloads, a: &Artifact) -> Result<Check, ResourceError> {
+    if !sys.is_live() {
+        return Ok(offline(
+            sys,
+            format!("fetch {} and install it with apt-get", a.location),
+        ));
+    }
+    let f = dl.get(sys, a, None)?;
+    let path = f.path.display().to_string();
+    let (name, version) = packages::deb_fields(sys, &path).map_err(|e| err(e.0))?;
+    Ok(match packages::installed_version(sys, &name) {
+        Some(v) if v == version => Check::Ok,
+        _ => Check::Change {
+            change: Change::Install,
+            diff: None,
+        },
+    })
+}
+
+/// Records the package before apt runs, as for packages by name.
+pub fn install_deb(
+    sys: &System,
+    dl: &Downloads,
+    apt: &Apt,
+    a: &Artifact,
+    manifest: &mut Manifest,
+    notify: &mut dyn FnMut(String),
+) -> Result<Option<String>, ResourceError> {
+    let f = dl.get(sys, a, Some(manifest))?;
+    let path = f.path.display().to_string();
+    let (name, version) = packages::deb_fields(sys, &path).map_err(|e| err(e.0))?;
+    if packages::installed_version(sys, &name).is_none() && !manifest.packages.contains(&name) {
+        manifest.packages.push(name.clone());
+        manifest.save(sys).map_err(|e| err(e.to_string()))?;
+    }
+    let note = packages::install_file(sys, apt, &path, notify).map_err(|e| err(e.0))?;
+    let done = format!("{name} {version}");
+    Ok(Some(match note {
+        Some(n) => format!("{done}; {n}"),
+        None => done,
+    }))
+}
+
+// ---- tarballs ----
+
+/// The directory a tarball with this digest unpacks to, relative to its
+/// component's directory (and so what `current` points at).
+fn version_dir(sha256: &str) -> String {
+    sha256[..12].to_owned()
+}
+
+pub fn check_tarball(
+    sys: &System,
+    dl: &Downloads,
+    a: &Artifact,
+    dir: &str,
+) -> Result<Check, ResourceError> {
+    let sha = match &a.sha256 {
+        Some(s) => s.clone(),
+        None => dl.get(sys, a, None)?.sha256,
+    };
+    let want = version_dir(&sha);
+    let current = fs::read_link(sys.path(&format!("{dir}/current"))).ok();
+    if sys.path(&format!("{dir}/{want}")).is_dir() && current.as_deref() == Some(Path::new(&want)) {
+        return Ok(Check::Ok);
+    }
+    Ok(Check::Change {
+        change: Change::Unpack,
+        diff: None,
+    })
+}
+
+/// Unpacks into a temporary directory beside the target, renames it into
+/// place, then points `current` at it: a reader sees the old tree or the
+/// new one, never half of one.
+pub fn unpack_tarball(
+    sys: &System,
+    dl: &Downloads,
+    a: &Artifact,
+    dir: &str,
+    manifest: &mut Manifest,
+) -> Result<Option<String>, ResourceError> {
+    let f = dl.get(sys, a, Some(manifest))?;
+    let name = version_dir(&f.sha256);
+    let target_host = format!("{dir}/{name}");
+    let current_host = format!("{dir}/current");
+    let missing = fsops::missing_dirs(sys, dir);
+    for d in &missing {
+        manifest.record(Entry {
+            created: true,
+            ..blank(d, Kind::Dir)
+        });
+    }
+    let target = sys.path(&target_host);
+    if !target.is_dir() {
+        manifest.record(Entry {
+            created: true,
+            ..blank(&target_host, Kind::Tree)
+        });
+    }
+    manifest.save(sys).map_err(|e| err(e.to_string()))?;
+    for d in &missing {
+        fsops::create_dir(&sys.path(d), 0o755)
+            .map_err(|e| err(format!("cannot create {d}: {e}")))?;
+    }
+    if !target.is_dir() {
+        let tmp = sys.path(&format!("{dir}/.{name}.{}.tmp", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        if let Err(e) = unpack(&f.path, &tmp) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(err(format!(
+                "cannot unpack {} ({}): {e}; nothing was installed",
+                a.location,
+                f.path.display()
+            )));
+        }
+        fs::rename(&tmp, &target)
+            .map_err(|e| err(format!("cannot move {} into place: {e}", tmp.display())))?;
+    }
+    let link = sys.path(&current_host);
+    let before = fs::read_link(&link).ok();
+    manifest.record(Entry {
+        created: before.is_none() && manifest.entry(&current_host).is_none(),
+        target: Some(name.clone()),
+        target_before: before
+            .as_ref()
+            .filter(|_| manifest.entry(&current_host).is_none())
+            .map(|b| b.to_string_lossy().into_owned()),
+        ..blank(&current_host, Kind::Link)
+    });
+    manifest.save(sys).map_err(|e| err(e.to_string()))?;
+    fsops::link_atomic(&link, &name)
+        .map_err(|e| err(format!("cannot link {}: {e}", link.display())))?;
+    Ok(Some(format!("{current_host} -> {name}")))
+}
+
+fn unpack(file: &Path, into: &Path) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut head = [0u8; 2];
+    fs::File::open(file)?.read_exact(&mut head)?;
+    let f = fs::File::open(file)?;
+    let reader: Box<dyn Read> = if head == [0x1f, 0x8b] {
+        Box::new(flate2::read::GzDecoder::new(f))
+    } else {
+        Box::new(f)
+    };
+    fs::create_dir_all(into)?;
+    let mut archive = tar::Archive::new(reader);
+    archive.set_preserve_permissions(true);
+    // Entries reaching outside `into` (.., absolute links) are refused by
+    // `unpack`, so a hostile tarball cannot write elsewhere.
+    archive.unpack(into)?;
+    fsops::create_dir(into, 0o755)
+}
+
+// ---- images ----
+
+pub fn check_image(
+    sys: &System,
+    image: &str,
+    archive: Option<&Artifact>,
+) -> Result<Check, ResourceError> {
+    if !sys.is_live() {
+        let how = match archive {
+            Some(a) => format!("load {image} from {} (docker load)", a.location),
+            None => format!("pull {image}"),
+        };
+        return Ok(offline(sys, how));
+    }
+    let out = sys
+        .run(
+            "docker",
+            &["image", "inspect", "--format", "{{.Id}}", image],
+        )
+        .map_err(|e| {
+            err(format!(
+                "cannot run docker image inspect: {e}; is Docker installed?"
+            ))
+        })?;
+    Ok(if out.success {
+        Check::Ok
+    } else {
+        Check::Change {
+            change: Change::Install,
+            diff: None,
+        }
+    })
+}
+
+pub fn load_image(
+    sys: &System,
+    dl: &Downloads,
+    image: &str,
+    archive: Option<&Artifact>,
+    manifest: &mut Manifest,
+) -> Result<Option<String>, ResourceError> {
+    if !manifest.images.iter().any(|i| i == image) {
+        manifest.images.push(image.to_owned());
+        manifest.save(sys).map_err(|e| err(e.to_string()))?;
+    }
+    let docker = |args: &[&str]| {
+        let out = sys
+            .run("docker", args)
+            .map_err(|e| err(format!("cannot run docker {}: {e}", args[0])))?;
+        if out.success {
+            Ok(out)
+        } else {
+            Err(err(format!(
+                "docker {} failed: {}",
+                args.join(" "),
+                out.stderr.trim()
+            )))
+        }
+    };
+    let note = match archive {
+        Some(a) => {
+            let f = dl.get(sys, a, Some(manifest))?;
+            docker(&["load", "-i", &f.path.display().to_string()])?;
+            let held = sys
+                .run(
+                    "docker",
+                    &["image", "inspect", "--format", "{{.Id}}", image],
+                )
+                .is_ok_and(|o| o.success);
+            if !held {
+                return Err(err(format!(
+                    "{} holds no image {image}: name the NAME:TAG it was saved as (docker load -i lists it)",
+                    a.location
+                )));
+            }
+            format!("loaded from {}", a.location)
+        }
+        None => {
+            docker(&["pull", image])?;
+            "pulled".to_owned()
+        }
+    };
+    Ok(Some(note))
+}
