@@ -11,6 +11,8 @@ use std::path::Path;
 use std::process::{Command as Proc, ExitCode};
 use std::sync::{Arc, Mutex};
 
+mod support;
+
 use clap::Parser;
 use mesos_docker::cli::{Cli, Command};
 use mesos_docker::setup::options::OutputFormat;
@@ -1490,4 +1492,361 @@ fn sources_are_refused_before_anything_is_written() {
         stderr.contains("warning: the marathon source marathon-1.11.24 (docker:mesosphere/marathon:v1.11.24) is unverified (no pinned image digest): installing it unchecked because of --allow-unverified"),
         "{stderr}"
     );
+}
+
+/// A throw-away OpenPGP key made by gpg: (armored export, binary export,
+/// fingerprint).
+fn test_key() -> (String, Vec<u8>, String) {
+    let gpg = support::mirror::need("gpg", "gnupg");
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        support::mirror::run_checked(
+            Proc::new(&gpg)
+                .env("GNUPGHOME", home.path())
+                .args(["--batch", "--quiet", "--passphrase", ""])
+                .args(args),
+        )
+        .stdout
+    };
+    run(&[
+        "--quick-gen-key",
+        "mesos-docker test repository <test@example.org>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let armored = String::from_utf8(run(&["--armor", "--export"])).unwrap();
+    let binary = run(&["--export"]);
+    let listing = String::from_utf8(run(&["--with-colons", "--list-keys"])).unwrap();
+    let fpr = listing
+        .lines()
+        .find_map(|l| l.strip_prefix("fpr:"))
+        .and_then(|l| l.trim_matches(':').rsplit(':').next())
+        .unwrap()
+        .to_owned();
+    (armored, binary, fpr)
+}
+
+/// Files under a mirror's root as `--mirror` lays them out: host/path.
+fn mirror_with(files: &[(&str, &[u8])]) -> (tempfile::TempDir, support::mirror::Server) {
+    let root = tempfile::tempdir().unwrap();
+    support::mirror::make_readable_by_all(root.path());
+    for (path, data) in files {
+        let p = root.path().join(path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        support::mirror::make_readable_by_all(p.parent().unwrap());
+        fs::write(&p, data).unwrap();
+    }
+    let server = support::mirror::Server::start(root.path(), true, None);
+    (root, server)
+}
+
+fn sha_of(data: &[u8]) -> String {
+    mesos_docker::setup::manifest::sha256_hex(data)
+}
+
+fn line_of(report: &serde_json::Value, kind: &str) -> serde_json::Value {
+    report["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {report}"))
+        .clone()
+}
+
+#[test]
+fn sources_install_through_a_mirror_and_converge() {
+    let dir = Host::debian12().build_bare();
+    let root = dir.path();
+    let (armored, binary_key, fpr) = test_key();
+    let deb = b"stand-in for mesos_1.11.0-1_amd64.deb".to_vec();
+    let archive = b"stand-in for a docker save tarball".to_vec();
+    let (_files, server) = mirror_with(&[
+        ("apt.example.org/debian/key.asc", armored.as_bytes()),
+        ("dl.example.org/mesos/mesos_1.11.0-1_amd64.deb", &deb),
+        ("dl.example.org/marathon/marathon.tar", &archive),
+    ]);
+    let runner = played_host(root);
+    runner.apt(
+        root,
+        &[
+            ("zookeeperd", "3.8.0-11"),
+            ("docker-ce", "5:27.0.3-1~debian.12~bookworm"),
+        ],
+        false,
+    );
+    runner.deb("mesos_1.11.0-1_amd64.deb", "mesos", "1.11.0-1");
+    runner.docker_images(&[], &[("marathon.tar", "mesosphere/marathon:v1.11.24")]);
+    let docker = format!(
+        "apt:https://apt.example.org/debian,suite=bookworm,components=main,key=https://apt.example.org/debian/key.asc,fingerprint={fpr},packages=docker-ce"
+    );
+    let mesos = format!(
+        "deb:https://dl.example.org/mesos/mesos_1.11.0-1_amd64.deb,sha256={}",
+        sha_of(&deb)
+    );
+    let marathon = format!(
+        "docker-archive:https://dl.example.org/marathon/marathon.tar,image=mesosphere/marathon:v1.11.24,sha256={}",
+        sha_of(&archive)
+    );
+    let ca = support::mirror::tls().ca.display().to_string();
+    let mirror = server.url();
+    let args = [
+        &role_args("standalone")[..],
+        &[
+            "--docker-source",
+            &docker,
+            "--mesos-source",
+            &mesos,
+            "--marathon-source",
+            &marathon,
+            "--mirror",
+            &mirror,
+            "--mirror-ca",
+            &ca,
+        ],
+    ]
+    .concat();
+    let (code, report) = setup_with(root, Box::new(Shared(runner.clone())), &args);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+
+    // The key went through the pin and is written as apt reads it.
+    assert_eq!(
+        fs::read(root.join("etc/apt/keyrings/mesos-docker-docker.gpg")).unwrap(),
+        binary_key
+    );
+    let list = fs::read_to_string(root.join("etc/apt/sources.list.d/mesos-docker-docker.sources"))
+        .unwrap();
+    assert!(
+        list.contains(&format!("URIs: {mirror}/apt.example.org/debian\n"))
+            && list.contains("Suites: bookworm\n")
+            && list.contains("Signed-By: /etc/apt/keyrings/mesos-docker-docker.gpg\n"),
+        "{list}"
+    );
+    assert!(server.fetched("key.asc") && server.fetched("mesos_1.11.0-1_amd64.deb"));
+    let acts = actions(&runner, 0);
+    let pos = |c: &str| {
+        acts.iter()
+            .position(|a| a == c)
+            .unwrap_or_else(|| panic!("no {c} in {acts:?}"))
+    };
+    // The new source is read before its package is installed.
+    let updates: Vec<usize> = acts
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.ends_with("apt-get update"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(updates.len(), 2, "{acts:?}");
+    assert!(
+        updates[1] < pos(&format!("{INSTALL} docker-ce")),
+        "{acts:?}"
+    );
+    let deb_install = acts
+        .iter()
+        .find(|a| a.starts_with(INSTALL) && a.ends_with("mesos_1.11.0-1_amd64.deb"))
+        .unwrap_or_else(|| panic!("no .deb install in {acts:?}"));
+    assert!(
+        deb_install.contains("/var/cache/mesos-docker/"),
+        "{deb_install}"
+    );
+    assert!(
+        acts.iter()
+            .any(|a| a.starts_with("docker load -i ") && a.ends_with("marathon.tar")),
+        "{acts:?}"
+    );
+    assert_eq!(runner.images(), ["mesosphere/marathon:v1.11.24"]);
+    assert_eq!(line_of(&report, "apt-source")["status"], "changed");
+    assert_eq!(
+        line_of(&report, "deb")["detail"],
+        "installed; mesos 1.11.0-1"
+    );
+    let m: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(root.join("var/lib/mesos-docker/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        m["packages"],
+        serde_json::json!(["zookeeperd", "docker-ce", "mesos"])
+    );
+    assert_eq!(
+        m["images"],
+        serde_json::json!(["mesosphere/marathon:v1.11.24"])
+    );
+
+    // Converged: nothing fetched, installed, loaded or refreshed.
+    let requests = server.requests().len();
+    let n = runner.calls().len();
+    let (code, again) = setup_with(root, Box::new(Shared(runner.clone())), &args);
+    assert_eq!(code, ExitCode::SUCCESS, "{again}");
+    assert_eq!(changed(&again), 0, "{again}");
+    assert_eq!(server.requests().len(), requests);
+    assert!(
+        actions(&runner, n)
+            .iter()
+            .all(|a| !a.starts_with("env ") && !a.starts_with("docker load")),
+        "{:?}",
+        actions(&runner, n)
+    );
+
+    // Uninstall takes back the key, the source, the cache, the image and
+    // the packages.
+    let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
+    let (code, undo) = uninstall_in(&sys, false);
+    assert_eq!(code, ExitCode::SUCCESS, "{undo}");
+    for gone in [
+        "etc/apt/keyrings/mesos-docker-docker.gpg",
+        "etc/apt/sources.list.d/mesos-docker-docker.sources",
+        "etc/apt",
+        "var/cache/mesos-docker",
+    ] {
+        assert!(!root.join(gone).exists(), "{gone} is still there");
+    }
+    assert!(runner.images().is_empty());
+    assert_eq!(
+        fs::read_to_string(root.join("var/lib/dpkg/status")).unwrap(),
+        ""
+    );
+}
+
+#[test]
+fn a_key_that_is_not_the_pinned_one_writes_nothing() {
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let (armored, _, fpr) = test_key();
+    let (_files, server) = mirror_with(&[("apt.example.org/key.asc", armored.as_bytes())]);
+    let runner = played_host(root);
+    let other = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88";
+    let docker = format!(
+        "apt:https://apt.example.org/d,suite=bookworm,components=main,key=https://apt.example.org/key.asc,fingerprint={other},packages=docker-ce"
+    );
+    let ca = support::mirror::tls().ca.display().to_string();
+    let mirror = server.url();
+    let args = [
+        &role_args("agent")[..],
+        &[
+            "--docker-source",
+            &docker,
+            "--mirror",
+            &mirror,
+            "--mirror-ca",
+            &ca,
+        ],
+    ]
+    .concat();
+    let (code, report) = setup_with(root, Box::new(Shared(runner.clone())), &args);
+    assert_eq!(code, ExitCode::FAILURE, "{report}");
+    let err = report["error"].as_str().unwrap();
+    assert!(
+        err.starts_with("stopped at apt-source /etc/apt/sources.list.d/mesos-docker-docker.sources: the signing key https://")
+            && err.contains(&format!("fingerprint mismatch: expected {other}, got {fpr}; nothing was written")),
+        "{err}"
+    );
+    assert!(!root.join("etc/apt/keyrings").exists());
+    assert!(!root.join("etc/apt/sources.list.d").exists());
+    assert!(!actions(&runner, 0).iter().any(|a| a.contains("docker-ce")));
+}
+
+#[test]
+fn tarballs_unpack_through_the_runner_and_mismatches_install_nothing() {
+    let dir = Host::debian12().build_bare();
+    let root = dir.path();
+    let files = tempfile::tempdir().unwrap();
+    let (tgz, sha) = build_tarball(files.path());
+    let data = fs::read(&tgz).unwrap();
+    let (_mirror_root, server) = mirror_with(&[("dl.example.org/mesos.tgz", &data)]);
+    let runner = played_host(root);
+    runner.docker_images(
+        &[&format!("mesosphere/marathon:v1.11.24@sha256:{HEX}")],
+        &[],
+    );
+    let ca = support::mirror::tls().ca.display().to_string();
+    let mirror = server.url();
+    let marathon = marathon_image();
+    let with = |mesos: &str| {
+        [
+            &role_args("standalone")[..],
+            &[
+                "--mesos-source",
+                mesos,
+                "--marathon-source",
+                &marathon,
+                "--mirror",
+                &mirror,
+                "--mirror-ca",
+                &ca,
+            ],
+        ]
+        .concat()
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<String>>()
+    };
+    let run = |args: &[String]| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        setup_with(root, Box::new(Shared(runner.clone())), &refs)
+    };
+
+    // A digest that is not the file's: nothing unpacked, both digests named.
+    let (code, report) = run(&with(&format!(
+        "tgz:https://dl.example.org/mesos.tgz,sha256={HEX}"
+    )));
+    assert_eq!(code, ExitCode::FAILURE, "{report}");
+    let err = report["error"].as_str().unwrap();
+    assert!(
+        err.contains(&format!(
+            "SHA-256 mismatch: expected {HEX}, got {sha}; nothing was installed"
+        )),
+        "{err}"
+    );
+    assert!(!root.join("opt/mesos-docker/mesos/current").exists());
+    assert_eq!(
+        fs::read_dir(root.join("opt/mesos-docker/mesos"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+
+    // Unpinned: refused, then let through by --allow-unverified.
+    let unpinned = with("tgz:https://dl.example.org/mesos.tgz");
+    let (code, report) = run(&unpinned);
+    assert_eq!(code, ExitCode::from(2), "{report}");
+    let mut allowed = unpinned.clone();
+    allowed.push("--allow-unverified".into());
+    let (code, report) = run(&allowed);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert!(
+        report["warnings"]
+            .to_string()
+            .contains("is unverified (no pinned sha256): installing it unchecked"),
+        "{report}"
+    );
+    let unit = fs::read_to_string(root.join("etc/systemd/system/mesos-agent.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/opt/mesos-docker/mesos/current/sbin/mesos-agent\n"),
+        "{unit}"
+    );
+    assert!(
+        root.join(format!(
+            "opt/mesos-docker/mesos/{}/sbin/mesos-agent",
+            &sha[..12]
+        ))
+        .is_file()
+    );
+    assert!(
+        actions(&runner, 0).contains(&format!(
+            "docker pull mesosphere/marathon:v1.11.24@sha256:{HEX}"
+        )),
+        "{:?}",
+        runner.calls()
+    );
+    // The tarball's programs exist now: the units are started.
+    assert!(actions(&runner, 0).contains(&"systemctl start mesos-agent.service".to_owned()));
+
+    // Pinned, the same file: nothing to do.
+    let (code, again) = run(&with(&format!(
+        "tgz:https://dl.example.org/mesos.tgz,sha256={sha}"
+    )));
+    assert_eq!(code, ExitCode::SUCCESS, "{again}");
+    assert_eq!(changed(&again), 0, "{again}");
 }

@@ -45,35 +45,44 @@ impl Downloads {
         }
     }
 
+    fn fetcher(&self) -> Result<&Fetcher, ResourceError> {
+        if let Some(f) = self.fetcher.get() {
+            return Ok(f);
+        }
+        let f = Fetcher::new(&self.cache, self.ca.as_deref(), self.progress)
+            .map_err(|e| err(e.to_string()))?;
+        Ok(self.fetcher.get_or_init(|| f))
+    }
+
+    /// The file without the network (a local path, or a cached copy that
+    /// matches its pin), for checks: `None` when it would be downloaded.
+    pub fn local(&self, a: &Artifact) -> Result<Option<Fetched>, ResourceError> {
+        let source =
+            Source::new(&a.location, a.sha256.as_deref()).map_err(|e| err(e.to_string()))?;
+        self.fetcher()?
+            .local_copy(&source)
+            .map_err(|e| err(e.to_string()))
+    }
+
     /// The file, verified against its pin. The cache directory is recorded
     /// when setup creates it, so uninstall takes it away with the rest.
     pub fn get(
         &self,
         sys: &System,
         a: &Artifact,
-        manifest: Option<&mut Manifest>,
+        manifest: &mut Manifest,
     ) -> Result<Fetched, ResourceError> {
         let source =
             Source::new(&a.location, a.sha256.as_deref()).map_err(|e| err(e.to_string()))?;
         let remote = a.location.starts_with("http://") || a.location.starts_with("https://");
-        if remote
-            && let Some(m) = manifest
-            && !self.cache.exists()
-        {
-            m.record(Entry {
+        if remote && !self.cache.exists() {
+            manifest.record(Entry {
                 created: true,
                 ..blank(&self.cache_host, Kind::Tree)
             });
-            m.save(sys).map_err(|e| err(e.to_string()))?;
+            manifest.save(sys).map_err(|e| err(e.to_string()))?;
         }
-        let fetcher = match self.fetcher.get() {
-            Some(f) => f,
-            None => {
-                let f = Fetcher::new(&self.cache, self.ca.as_deref(), self.progress)
-                    .map_err(|e| err(e.to_string()))?;
-                self.fetcher.get_or_init(|| f)
-            }
-        };
+        let fetcher = self.fetcher()?;
         let rt = match self.runtime.get() {
             Some(r) => r,
             None => {
@@ -156,7 +165,7 @@ pub fn write_keyring(
             location: key.to_owned(),
             sha256: None,
         },
-        Some(manifest),
+        manifest,
     )?;
     let data = fs::read(&fetched.path)
         .map_err(|e| err(format!("cannot read {}: {e}", fetched.path.display())))?;
@@ -235,15 +244,19 @@ pub fn check_deb(sys: &System, dl: &Downloads, a: &Artifact) -> Result<Check, Re
             format!("fetch {} and install it with apt-get", a.location),
         ));
     }
-    let f = dl.get(sys, a, None)?;
+    let install = Check::Change {
+        change: Change::Install,
+        diff: None,
+    };
+    // Not fetched yet: it will be, to be installed.
+    let Some(f) = dl.local(a)? else {
+        return Ok(install);
+    };
     let path = f.path.display().to_string();
     let (name, version) = packages::deb_fields(sys, &path).map_err(|e| err(e.0))?;
     Ok(match packages::installed_version(sys, &name) {
         Some(v) if v == version => Check::Ok,
-        _ => Check::Change {
-            change: Change::Install,
-            diff: None,
-        },
+        _ => install,
     })
 }
 
@@ -256,7 +269,7 @@ pub fn install_deb(
     manifest: &mut Manifest,
     notify: &mut dyn FnMut(String),
 ) -> Result<Option<String>, ResourceError> {
-    let f = dl.get(sys, a, Some(manifest))?;
+    let f = dl.get(sys, a, manifest)?;
     let path = f.path.display().to_string();
     let (name, version) = packages::deb_fields(sys, &path).map_err(|e| err(e.0))?;
     if packages::installed_version(sys, &name).is_none() && !manifest.packages.contains(&name) {
@@ -285,19 +298,23 @@ pub fn check_tarball(
     a: &Artifact,
     dir: &str,
 ) -> Result<Check, ResourceError> {
+    let unpack = Check::Change {
+        change: Change::Unpack,
+        diff: None,
+    };
     let sha = match &a.sha256 {
         Some(s) => s.clone(),
-        None => dl.get(sys, a, None)?.sha256,
+        None => match dl.local(a)? {
+            Some(f) => f.sha256,
+            None => return Ok(unpack),
+        },
     };
     let want = version_dir(&sha);
     let current = fs::read_link(sys.path(&format!("{dir}/current"))).ok();
     if sys.path(&format!("{dir}/{want}")).is_dir() && current.as_deref() == Some(Path::new(&want)) {
         return Ok(Check::Ok);
     }
-    Ok(Check::Change {
-        change: Change::Unpack,
-        diff: None,
-    })
+    Ok(unpack)
 }
 
 /// Unpacks into a temporary directory beside the target, renames it into
@@ -310,7 +327,7 @@ pub fn unpack_tarball(
     dir: &str,
     manifest: &mut Manifest,
 ) -> Result<Option<String>, ResourceError> {
-    let f = dl.get(sys, a, Some(manifest))?;
+    let f = dl.get(sys, a, manifest)?;
     let name = version_dir(&f.sha256);
     let target_host = format!("{dir}/{name}");
     let current_host = format!("{dir}/current");
@@ -444,7 +461,7 @@ pub fn load_image(
     };
     let note = match archive {
         Some(a) => {
-            let f = dl.get(sys, a, Some(manifest))?;
+            let f = dl.get(sys, a, manifest)?;
             docker(&["load", "-i", &f.path.display().to_string()])?;
             let held = sys
                 .run(

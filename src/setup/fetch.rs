@@ -172,6 +172,29 @@ impl Fetcher {
         self.cache.join(format!("{key}-{}", source.file_name()))
     }
 
+    /// The file if it can be had without the network: a local path, or a
+    /// cached copy that matches the pin. Never creates or removes anything,
+    /// so checks (and dry runs) can use it.
+    pub fn local_copy(&self, source: &Source) -> Result<Option<Fetched>, FetchError> {
+        let (path, local) = match source.local_path() {
+            Some(p) => (p, true),
+            None => (self.cached_path(source), false),
+        };
+        if !local && !path.exists() {
+            return Ok(None);
+        }
+        let sha256 = hash_file(&path)?;
+        match check(&source.location, source.sha256.as_deref(), &sha256) {
+            Ok(()) => Ok(Some(Fetched {
+                path,
+                sha256,
+                downloaded: false,
+            })),
+            Err(e) if local => Err(e),
+            Err(_) => Ok(None),
+        }
+    }
+
     pub async fn fetch(&self, source: &Source) -> Result<Fetched, FetchError> {
         if let Some(path) = source.local_path() {
             let sha256 = hash_file(&path)?;

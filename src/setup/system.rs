@@ -99,6 +99,54 @@ pub struct RecordingRunner {
     active: Mutex<std::collections::BTreeSet<String>>,
     calls: Mutex<Vec<String>>,
     apt: Mutex<Option<AptPlay>>,
+    docker: Mutex<Option<DockerPlay>>,
+}
+
+/// Docker's image store as the recording runner plays it.
+#[derive(Debug)]
+struct DockerPlay {
+    pullable: Vec<String>,
+    archives: Vec<(String, String)>,
+    images: std::collections::BTreeSet<String>,
+}
+
+impl DockerPlay {
+    fn run(&mut self, args: &[&str]) -> Option<Output> {
+        Some(match args {
+            ["image", "inspect", "--format", _, image] => {
+                if self.images.contains(*image) {
+                    Output::ok("sha256:0000\n")
+                } else {
+                    Output::failed(&format!("Error: No such image: {image}"))
+                }
+            }
+            ["pull", image] => {
+                if self.pullable.iter().any(|p| p == image) {
+                    self.images.insert(image.to_string());
+                    Output::ok("")
+                } else {
+                    Output::failed(&format!(
+                        "Error response from daemon: pull access denied for {image}"
+                    ))
+                }
+            }
+            ["load", "-i", path] => match self.archives.iter().find(|(a, _)| path.ends_with(a)) {
+                Some((_, image)) => {
+                    self.images.insert(image.clone());
+                    Output::ok(&format!("Loaded image: {image}\n"))
+                }
+                None => Output::failed("open: no such file or directory"),
+            },
+            ["rmi", image] => {
+                if self.images.remove(*image) {
+                    Output::ok("")
+                } else {
+                    Output::failed(&format!("Error: No such image: {image}"))
+                }
+            }
+            _ => return None,
+        })
+    }
 }
 
 /// apt and dpkg as the recording runner plays them: an archive of package
@@ -109,10 +157,27 @@ struct AptPlay {
     status: PathBuf,
     archive: BTreeMap<String, String>,
     fresh: bool,
+    /// .deb files by the end of their path: (package, version).
+    debs: BTreeMap<String, (String, String)>,
 }
 
 impl AptPlay {
+    fn deb(&self, path: &str) -> Option<&(String, String)> {
+        self.debs
+            .iter()
+            .find(|(end, _)| path.ends_with(end.as_str()))
+            .map(|(_, pv)| pv)
+    }
+
     fn run(&mut self, args: &[&str]) -> Option<Output> {
+        if let ["-f", path, "Package", "Version"] = args {
+            return Some(match self.deb(path) {
+                Some((p, v)) => Output::ok(&format!("Package: {p}\nVersion: {v}\n")),
+                None => Output::failed(&format!(
+                    "dpkg-deb: error: '{path}' is not a Debian format archive"
+                )),
+            });
+        }
         let apt_get = match args {
             ["policy", name] => {
                 return Some(match self.archive.get(*name) {
@@ -151,12 +216,26 @@ impl AptPlay {
             }
             Some(&"install") => {
                 for n in &names {
-                    let Some(v) = self.archive.get(n).filter(|_| self.fresh) else {
-                        return Some(Output::failed(&format!("E: Unable to locate package {n}")));
+                    let (pkg, v) = if n.ends_with(".deb") {
+                        match self.deb(n) {
+                            Some(pv) => pv.clone(),
+                            None => {
+                                return Some(Output::failed(&format!("E: Unsupported file {n}")));
+                            }
+                        }
+                    } else {
+                        match self.archive.get(n).filter(|_| self.fresh) {
+                            Some(v) => (n.clone(), v.clone()),
+                            None => {
+                                return Some(Output::failed(&format!(
+                                    "E: Unable to locate package {n}"
+                                )));
+                            }
+                        }
                     };
-                    stanzas.retain(|s| !of(s, n));
+                    stanzas.retain(|s| !of(s, &pkg));
                     stanzas.push(format!(
-                        "Package: {n}\nStatus: install ok installed\nVersion: {v}"
+                        "Package: {pkg}\nStatus: install ok installed\nVersion: {v}"
                     ));
                 }
             }
@@ -205,7 +284,43 @@ impl RecordingRunner {
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
             fresh,
+            debs: BTreeMap::new(),
         });
+    }
+
+    /// A .deb file (found by the end of its path) that `dpkg-deb -f` reads
+    /// and `apt-get install PATH` installs; needs [`apt`](Self::apt) first.
+    pub fn deb(&self, path_end: &str, package: &str, version: &str) {
+        if let Some(play) = self.apt.lock().expect("apt play").as_mut() {
+            play.debs.insert(
+                path_end.to_owned(),
+                (package.to_owned(), version.to_owned()),
+            );
+        }
+    }
+
+    /// Plays Docker's image commands: `image inspect`, `pull` (of the
+    /// `pullable` images), `load -i` (of archives found by the end of their
+    /// path, holding one image each) and `rmi`.
+    pub fn docker_images(&self, pullable: &[&str], archives: &[(&str, &str)]) {
+        *self.docker.lock().expect("docker play") = Some(DockerPlay {
+            pullable: pullable.iter().map(|s| s.to_string()).collect(),
+            archives: archives
+                .iter()
+                .map(|(a, i)| (a.to_string(), i.to_string()))
+                .collect(),
+            images: Default::default(),
+        });
+    }
+
+    /// The images the played Docker holds now.
+    pub fn images(&self) -> Vec<String> {
+        self.docker
+            .lock()
+            .expect("docker play")
+            .as_ref()
+            .map(|d| d.images.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Every command run so far, in order.
@@ -295,8 +410,14 @@ impl Runner for RecordingRunner {
         {
             return Ok(out);
         }
-        if matches!(program, "apt-cache" | "env")
+        if matches!(program, "apt-cache" | "env" | "dpkg-deb")
             && let Some(play) = self.apt.lock().expect("apt play").as_mut()
+            && let Some(out) = play.run(args)
+        {
+            return Ok(out);
+        }
+        if program == "docker"
+            && let Some(play) = self.docker.lock().expect("docker play").as_mut()
             && let Some(out) = play.run(args)
         {
             return Ok(out);
