@@ -1492,6 +1492,16 @@ fn sources_are_refused_before_anything_is_written() {
         stderr.contains("warning: the marathon source marathon-1.11.24 (docker:mesosphere/marathon:v1.11.24) is unverified (no pinned image digest): installing it unchecked because of --allow-unverified"),
         "{stderr}"
     );
+    // The dry run shows what the sources would put on the node.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "changed  tarball /opt/mesos-docker/mesos: unpacked",
+        "skipped  image   mesosphere/marathon:v1.11.24: ",
+        "skipped  package docker.io: not installed",
+    ] {
+        assert!(stdout.contains(want), "{want:?} not in {stdout}");
+    }
+    assert!(!r.join("opt").exists() && !r.join("etc/mesos-docker").exists());
 }
 
 /// A throw-away OpenPGP key made by gpg: (armored export, binary export,

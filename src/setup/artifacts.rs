@@ -351,7 +351,8 @@ pub fn unpack_tarball(
             .map_err(|e| err(format!("cannot create {d}: {e}")))?;
     }
     if !target.is_dir() {
-        let tmp = sys.path(&format!("{dir}/.{name}.{}.tmp", std::process::id()));
+        // One name, so a run killed half-way leaves nothing a re-run keeps.
+        let tmp = sys.path(&format!("{dir}/.{name}.tmp"));
         let _ = fs::remove_dir_all(&tmp);
         if let Err(e) = unpack(&f.path, &tmp) {
             let _ = fs::remove_dir_all(&tmp);
@@ -414,17 +415,15 @@ pub fn check_image(
         };
         return Ok(offline(sys, how));
     }
-    let out = sys
+    // No Docker yet (a dry run before it is installed): the image is to
+    // be loaded once it is.
+    let held = sys
         .run(
             "docker",
             &["image", "inspect", "--format", "{{.Id}}", image],
         )
-        .map_err(|e| {
-            err(format!(
-                "cannot run docker image inspect: {e}; is Docker installed?"
-            ))
-        })?;
-    Ok(if out.success {
+        .is_ok_and(|out| out.success);
+    Ok(if held {
         Check::Ok
     } else {
         Check::Change {

@@ -952,6 +952,42 @@ mod tests {
     }
 
     #[test]
+    fn sources_from_the_file_and_flags() {
+        let text = "allow-unverified = true\nmirror = \"https://m.local/\"\n[sources]\nmesos = \"tgz:https://example.org/m.tgz\"\n";
+        let (o, w) = resolve(
+            &args(Role::Agent, &["a"]),
+            toml::from_str(text).unwrap(),
+            &facts(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            o.sources.mesos.unwrap().spec.to_string(),
+            "tgz:https://m.local/example.org/m.tgz"
+        );
+        assert!(w[0].contains("is unverified (no pinned sha256)"), "{w:?}");
+        // The flag wins over the file, and the file's own errors name it.
+        let a = SetupArgs {
+            mesos_source: Some("deb:/srv/m.deb".into()),
+            ..args(Role::Agent, &["a"])
+        };
+        let (o, _) = resolve(&a, toml::from_str(text).unwrap(), &facts(), None).unwrap();
+        assert_eq!(o.sources.mesos.unwrap().spec.to_string(), "deb:/srv/m.deb");
+        let mut file: FileConfig =
+            toml::from_str("mirror = \"m.local\"\n[sources]\nmarathon = \"docker:x\"\n").unwrap();
+        file.path = Some("/etc/mesos-docker/setup.toml".into());
+        let err = resolve(&args(Role::Agent, &["a"]), file, &facts(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "/etc/mesos-docker/setup.toml mirror: \"m.local\" is not an http:// or https:// URL"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn config_file_errors_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("setup.toml");

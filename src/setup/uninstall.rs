@@ -392,7 +392,10 @@ fn remove_images(
                 rep.line(line(Status::Ok, "already gone".into()))
             }
             Ok(out) => {
-                let why = format!("docker rmi {image} failed: {}", out.stderr.trim());
+                let why = format!(
+                    "docker rmi {image} failed: {}; the record is gone, so remove it by hand when it is free: docker rmi {image}",
+                    out.stderr.trim()
+                );
                 rep.line(line(Status::Failed, why.clone()));
                 return Err(why);
             }
