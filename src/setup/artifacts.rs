@@ -14,7 +14,7 @@ use super::fsops;
 use super::manifest::{Entry, Kind, Manifest, sha256_hex};
 use super::openpgp;
 use super::packages::{self, Apt};
-use super::resources::{Change, Check, ResourceError};
+use super::resources::{Change, Check, ResourceError, blank, ensure_parents, host_path};
 use super::sources::Artifact;
 use super::system::System;
 
@@ -98,19 +98,6 @@ impl Downloads {
     }
 }
 
-fn blank(path: &str, kind: Kind) -> Entry {
-    Entry {
-        path: path.to_owned(),
-        kind,
-        created: false,
-        backup: None,
-        mode_before: None,
-        sha256: None,
-        target: None,
-        target_before: None,
-    }
-}
-
 fn offline(sys: &System, what: String) -> Check {
     Check::Skipped(format!(
         "{} is not the running system: a run on the host itself would {what}",
@@ -190,19 +177,13 @@ pub fn write_keyring(
     }
     let binary = openpgp::dearmor(&data).map_err(|e| bad_key(e.to_string()))?;
     let p = sys.path(keyring);
-    let missing = fsops::missing_dirs(sys, &parent(keyring));
+    ensure_parents(sys, keyring, manifest)?;
     let old = fs::read(&p).ok();
     let mut entry = Entry {
         sha256: Some(sha256_hex(&binary)),
         created: old.is_none(),
         ..blank(keyring, Kind::File)
     };
-    for d in &missing {
-        manifest.record(Entry {
-            created: true,
-            ..blank(d, Kind::Dir)
-        });
-    }
     if let Some(old) = &old
         && manifest.entry(keyring).is_none()
     {
@@ -213,26 +194,8 @@ pub fn write_keyring(
     }
     manifest.record(entry);
     manifest.save(sys).map_err(|e| err(e.to_string()))?;
-    for d in &missing {
-        fsops::create_dir(&sys.path(d), 0o755)
-            .map_err(|e| err(format!("cannot create {d}: {e}")))?;
-    }
     fsops::write_atomic(&p, &binary, 0o644, fsops::root_owner())
         .map_err(|e| err(format!("cannot write {}: {e}", p.display())))
-}
-
-fn parent(path: &str) -> String {
-    Path::new(path)
-        .parent()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "/".into())
-}
-
-fn host_path(sys: &System, p: &Path) -> String {
-    match p.strip_prefix(sys.root()) {
-        Ok(rel) => format!("/{}", rel.display()),
-        Err(_) => p.display().to_string(),
-    }
 }
 
 // ---- .deb files ----
@@ -331,13 +294,7 @@ pub fn unpack_tarball(
     let name = version_dir(&f.sha256);
     let target_host = format!("{dir}/{name}");
     let current_host = format!("{dir}/current");
-    let missing = fsops::missing_dirs(sys, dir);
-    for d in &missing {
-        manifest.record(Entry {
-            created: true,
-            ..blank(d, Kind::Dir)
-        });
-    }
+    ensure_parents(sys, &current_host, manifest)?;
     let target = sys.path(&target_host);
     if !target.is_dir() {
         manifest.record(Entry {
@@ -346,10 +303,6 @@ pub fn unpack_tarball(
         });
     }
     manifest.save(sys).map_err(|e| err(e.to_string()))?;
-    for d in &missing {
-        fsops::create_dir(&sys.path(d), 0o755)
-            .map_err(|e| err(format!("cannot create {d}: {e}")))?;
-    }
     if !target.is_dir() {
         // One name, so a run killed half-way leaves nothing a re-run keeps.
         let tmp = sys.path(&format!("{dir}/.{name}.tmp"));

@@ -453,7 +453,7 @@ pub fn describe(change: &Change) -> String {
     }
 }
 
-fn blank(path: &str, kind: Kind) -> Entry {
+pub(super) fn blank(path: &str, kind: Kind) -> Entry {
     Entry {
         path: path.to_owned(),
         kind,
@@ -467,7 +467,11 @@ fn blank(path: &str, kind: Kind) -> Entry {
 }
 
 /// Creates (and records) the missing parent directories of a host path.
-fn ensure_parents(sys: &System, path: &str, manifest: &mut Manifest) -> Result<(), ResourceError> {
+pub(super) fn ensure_parents(
+    sys: &System,
+    path: &str,
+    manifest: &mut Manifest,
+) -> Result<(), ResourceError> {
     let parent = Path::new(path)
         .parent()
         .map(|p| p.to_string_lossy().into_owned())
@@ -687,7 +691,7 @@ pub fn set_enabled(sys: &System, name: &str, enable: bool) -> Result<(), Resourc
 }
 
 /// A path under the root, as the host names it.
-fn host_path(sys: &System, p: &Path) -> String {
+pub(super) fn host_path(sys: &System, p: &Path) -> String {
     match p.strip_prefix(sys.root()) {
         Ok(rel) => format!("/{}", rel.display()),
         Err(_) => p.display().to_string(),
