@@ -832,6 +832,93 @@ mod tests {
         );
     }
 
+    fn with_sources(role: Role, f: &Facts, mesos: &str, marathon: &str) -> Options {
+        let args = SetupArgs {
+            role: Some(role),
+            masters: vec!["m2".into()],
+            mesos_source: Some(mesos.into()),
+            marathon_source: Some(marathon.into()),
+            ..Default::default()
+        };
+        resolve(&args, FileConfig::default(), f, None).unwrap().0
+    }
+
+    const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn images_run_under_docker_with_their_env_unquoted() {
+        let f = facts(None, None);
+        let image = format!("docker:registry.local/mesos:1.11.0@sha256:{HEX}");
+        let marathon = format!("tgz:/srv/marathon.tgz,sha256={HEX}");
+        let p = plan(&with_sources(Role::Standalone, &f, &image, &marathon), &f).unwrap();
+        let unit = content(&p, "/etc/systemd/system/mesos-agent.service");
+        assert!(
+            unit.contains(&format!(
+                "ExecStartPre=-/usr/bin/docker rm -f mesos-agent\nExecStart=/usr/bin/docker run --rm --name mesos-agent --net host --env-file /etc/mesos-docker/agent.env -v /var/lib/mesos:/var/lib/mesos -v /var/log/mesos:/var/log/mesos -v /var/run/docker.sock:/var/run/docker.sock -v /sys/fs/cgroup:/sys/fs/cgroup -v /var/lib/mesos/executors:/var/lib/mesos/executors:ro -v /usr/local/bin/mesos-docker:/usr/local/bin/mesos-docker:ro --pid host --entrypoint mesos-agent registry.local/mesos:1.11.0@sha256:{HEX}\nExecStop=/usr/bin/docker stop mesos-agent\n"
+            )),
+            "{unit}"
+        );
+        assert!(unit.contains("Requires=docker.service\n"), "{unit}");
+        let env = content(&p, "/etc/mesos-docker/agent.env");
+        assert!(env.contains("\nMESOS_PORT=5051\n"), "{env}");
+        assert!(env.contains("\n# Read by mesos-agent"), "{env}");
+        // Marathon from its tarball: no Docker in its unit, quotes kept.
+        let unit = content(&p, "/etc/systemd/system/marathon.service");
+        assert!(
+            unit.contains("\nExecStart=/opt/mesos-docker/marathon/current/bin/marathon\n")
+                && !unit.contains("docker.service"),
+            "{unit}"
+        );
+        assert!(
+            content(&p, "/etc/mesos-docker/marathon.env").contains("MARATHON_HTTP_PORT=\"8080\"")
+        );
+        assert_eq!(p.program("mesos-master.service"), Some("/usr/bin/docker"));
+        assert_eq!(
+            p.program("marathon.service"),
+            Some("/opt/mesos-docker/marathon/current/bin/marathon")
+        );
+        // The image is fetched after Docker's package, before any file.
+        let kinds: Vec<&str> = p.resources.iter().take(4).map(|r| r.kind()).collect();
+        assert_eq!(kinds, ["package", "package", "image", "tarball"]);
+    }
+
+    #[test]
+    fn a_master_running_an_image_gets_docker() {
+        let f = facts(None, None);
+        let mesos = format!("tgz:/srv/mesos.tgz,sha256={HEX}");
+        let p = plan(
+            &with_sources(Role::Master, &f, &mesos, &format!("docker:m@sha256:{HEX}")),
+            &f,
+        )
+        .unwrap();
+        assert!(p.resources.contains(&package("docker.io")));
+        assert!(p.resources.contains(&service("docker.service", true)));
+        let p = plan(
+            &with_sources(
+                Role::Master,
+                &f,
+                &mesos,
+                &format!("tgz:/srv/m.tgz,sha256={HEX}"),
+            ),
+            &f,
+        )
+        .unwrap();
+        assert!(!p.resources.contains(&package("docker.io")));
+        assert!(p.resources.iter().all(|r| r.id() != "docker.service"));
+    }
+
+    #[test]
+    fn upstart_jobs_exec_the_tarball() {
+        let mut f = facts(None, None);
+        f.init = Init::Upstart;
+        let mesos = format!("tgz:/srv/mesos.tgz,sha256={HEX}");
+        let p = plan(&with_sources(Role::Agent, &f, &mesos, "distro"), &f).unwrap();
+        assert!(
+            content(&p, "/etc/init/mesos-agent.conf")
+                .contains("exec /opt/mesos-docker/mesos/current/sbin/mesos-agent\n")
+        );
+    }
+
     #[test]
     fn agent_lacks_master_parts() {
         let f = facts(None, None);
