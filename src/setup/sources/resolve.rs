@@ -128,6 +128,25 @@ pub fn resolve(req: &Request) -> Result<(Sources, Vec<String>), SourceError> {
             None => default(req, Component::Zookeeper, &mut warnings)?,
         };
     }
+    // A source for something this node does not run is a mistake worth
+    // naming, not an error: the same setup.toml may serve every role.
+    let unused = |c: Component| match c {
+        Component::Zookeeper => !req.local_zk,
+        Component::Docker => !req.role.is_agent() && !out.runs_images(),
+        Component::Marathon => !(master && req.marathon),
+        Component::Mesos => false,
+    };
+    for g in &req.given {
+        if unused(g.component) && given(g.component).is_some_and(|last| std::ptr::eq(last, g)) {
+            warnings.push(format!(
+                "{} {}: this node runs no {} (role {}), so it is not used",
+                g.place,
+                g.text,
+                g.component,
+                req.role.name()
+            ));
+        }
+    }
     Ok((out, warnings))
 }
 
@@ -361,6 +380,18 @@ mod tests {
         let (s, w) = resolve(&req(Role::Standalone, &f, &[])).unwrap();
         assert!(s.mesos.is_none() && s.marathon.is_none() && s.docker.is_none());
         assert!(w.is_empty());
+        let (_, w) = resolve(&req(
+            Role::Agent,
+            &f,
+            &[(Component::Marathon, "marathon-1.11.24")],
+        ))
+        .unwrap();
+        assert_eq!(
+            w,
+            [
+                "--marathon-source marathon-1.11.24: this node runs no marathon (role agent), so it is not used"
+            ]
+        );
         let (s, w) = resolve(&req(Role::Agent, &f, &[(Component::Docker, "docker-ce")])).unwrap();
         assert!(s.docker.is_none());
         assert!(
