@@ -1521,7 +1521,9 @@ fn test_key() -> (String, Vec<u8>, String) {
     run(&[
         "--quick-gen-key",
         "mesos-docker test repository <test@example.org>",
-        "ed25519",
+        // RSA, as Docker's key is: packets over 191 bytes take the
+        // two-octet length form.
+        "rsa2048",
         "sign",
         "never",
     ]);
