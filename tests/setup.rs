@@ -146,12 +146,24 @@ fn parse(args: &[&str]) -> Command {
 /// Runs `setup ARGS --root ROOT --output json` through the library with the
 /// given runner; returns the exit code and the JSON report.
 fn setup_sys(sys: &System, args: &[&str]) -> (ExitCode, serde_json::Value) {
+    setup_edited(sys, args, |_| {})
+}
+
+/// As [`setup_sys`], with the parsed arguments edited first (what `main`
+/// reads from the environment, say).
+fn setup_edited(
+    sys: &System,
+    args: &[&str],
+    edit: impl FnOnce(&mut setup::SetupArgs),
+) -> (ExitCode, serde_json::Value) {
     let root_s = sys.root().to_str().unwrap();
     let mut all = vec!["setup", "--root", root_s, "--output", "json", "--yes"];
     all.extend_from_slice(args);
-    let Command::Setup(a) = parse(&all) else {
+    let Command::Setup(mut a) = parse(&all) else {
         unreachable!()
     };
+    a.executor_source = Some(small_executor());
+    edit(&mut a);
     let buf = Buf::default();
     let rep = Reporter::new(
         OutputFormat::Json,
@@ -168,6 +180,24 @@ fn setup_sys(sys: &System, args: &[&str]) -> (ExitCode, serde_json::Value) {
         )
     });
     (code, json)
+}
+
+/// What in-process runs install as the executor: the test binary running
+/// them is hundreds of megabytes, and the renders are snapshotted; the real
+/// binary is installed by the tests that run it (`binary`).
+fn small_executor() -> std::path::PathBuf {
+    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let p = dir.join("mesos-docker");
+        fs::write(
+            &p,
+            "#!/bin/sh\n# setup's tests install this file as the executor\n",
+        )
+        .unwrap();
+        p
+    })
+    .clone()
 }
 
 /// An offline root, as `--root DIR` gives: systemctl runs for real with --root=DIR.
@@ -360,6 +390,7 @@ fn renders_every_role_init_and_os() {
             let before = tree(dir.path());
             // Without /run/systemd/system, setup asks initctl, as on a real 14.04.
             let runner = RecordingRunner::new();
+            serving(&runner, "127.0.0.1");
             runner.answer(
                 "initctl --version",
                 Output::ok("initctl (upstart 1.12.1)\n"),
@@ -398,15 +429,15 @@ fn upstart_overrides_follow_the_role() {
     fs::create_dir_all(r.join("var/lib/dpkg")).unwrap();
     fs::write(r.join("var/lib/dpkg/status"), "").unwrap();
     let before = tree(r);
-    let trusty = || {
-        let runner = RecordingRunner::new();
-        runner.answer(
-            "initctl --version",
-            Output::ok("initctl (upstart 1.12.1)\n"),
-        );
-        runner.apt(r, ARCHIVE, true);
-        Box::new(runner)
-    };
+    // One host throughout: the jobs setup starts stay running.
+    let host = Arc::new(RecordingRunner::new());
+    serving(&host, "127.0.0.1");
+    host.answer(
+        "initctl --version",
+        Output::ok("initctl (upstart 1.12.1)\n"),
+    );
+    host.apt(r, ARCHIVE, true);
+    let trusty = || Box::new(Shared(host.clone()));
     let (code, report) = setup_with(r, trusty(), &role_args("master"));
     assert_eq!(code, ExitCode::SUCCESS, "{report}");
     assert_eq!(
@@ -614,6 +645,7 @@ fn dry_run_shows_diffs_and_writes_nothing() {
 fn services_go_through_the_runner_and_come_back() {
     let dir = Host::debian12().build();
     let runner = Arc::new(RecordingRunner::new());
+    serving(&runner, "127.0.0.1");
     // Packages enabled mesos-master, mesos-slave and zookeeper; setup has
     // written ours (disabled until enabled); marathon is not installed.
     for (unit, state) in [
@@ -716,6 +748,7 @@ fn played_host(root: &Path) -> Arc<RecordingRunner> {
         "docker info --format {{.ServerVersion}}",
         Output::ok("20.10.24\n"),
     );
+    serving(&runner, "127.0.0.1");
     runner
 }
 
@@ -770,6 +803,10 @@ fn packages_install_and_services_start_once() {
             "systemctl start docker.service".to_owned(),
             "tcp 127.0.0.1:2181 ruok".to_owned(),
             "tcp 127.0.0.1:2181 srvr".to_owned(),
+            "tcp 127.0.0.1:5050 GET /health HTTP/1.0\r\nHost: 127.0.0.1:5050\r\nAccept: */*\r\n\r\n".to_owned(),
+            "tcp 127.0.0.1:5050 GET /state HTTP/1.0\r\nHost: 127.0.0.1:5050\r\nAccept: */*\r\n\r\n".to_owned(),
+            "tcp 127.0.0.1:8080 GET /ping HTTP/1.0\r\nHost: 127.0.0.1:8080\r\nAccept: */*\r\n\r\n".to_owned(),
+            "tcp 127.0.0.1:5051 GET /state HTTP/1.0\r\nHost: 127.0.0.1:5051\r\nAccept: */*\r\n\r\n".to_owned(),
             "docker info --format {{.ServerVersion}}".to_owned(),
         ]
     );
@@ -806,6 +843,10 @@ fn packages_install_and_services_start_once() {
         [
             "tcp 127.0.0.1:2181 ruok",
             "tcp 127.0.0.1:2181 srvr",
+            "tcp 127.0.0.1:5050 GET /health HTTP/1.0\r\nHost: 127.0.0.1:5050\r\nAccept: */*\r\n\r\n",
+            "tcp 127.0.0.1:5050 GET /state HTTP/1.0\r\nHost: 127.0.0.1:5050\r\nAccept: */*\r\n\r\n",
+            "tcp 127.0.0.1:8080 GET /ping HTTP/1.0\r\nHost: 127.0.0.1:8080\r\nAccept: */*\r\n\r\n",
+            "tcp 127.0.0.1:5051 GET /state HTTP/1.0\r\nHost: 127.0.0.1:5051\r\nAccept: */*\r\n\r\n",
             "docker info --format {{.ServerVersion}}",
         ]
     );
@@ -822,6 +863,10 @@ fn packages_install_and_services_start_once() {
             "systemctl restart zookeeper.service",
             "tcp 127.0.0.1:2181 ruok",
             "tcp 127.0.0.1:2181 srvr",
+            "tcp 127.0.0.1:5050 GET /health HTTP/1.0\r\nHost: 127.0.0.1:5050\r\nAccept: */*\r\n\r\n",
+            "tcp 127.0.0.1:5050 GET /state HTTP/1.0\r\nHost: 127.0.0.1:5050\r\nAccept: */*\r\n\r\n",
+            "tcp 127.0.0.1:8080 GET /ping HTTP/1.0\r\nHost: 127.0.0.1:8080\r\nAccept: */*\r\n\r\n",
+            "tcp 127.0.0.1:5051 GET /state HTTP/1.0\r\nHost: 127.0.0.1:5051\r\nAccept: */*\r\n\r\n",
             "docker info --format {{.ServerVersion}}",
         ]
     );
@@ -938,6 +983,81 @@ fn status_tells_in_sync_from_drifted() {
         (master.enabled.as_str(), master.active.as_str()),
         ("enabled", "offline")
     );
+    assert_eq!(master.running, None);
+    assert_eq!(s.problems, ["/etc/zookeeper/conf/myid is drifted"]);
+    // The binary says so, and exits 3.
+    let out = binary(dir.path(), &["status"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("problem: /etc/zookeeper/conf/myid is drifted\n")
+    );
+    fs::write(dir.path().join("etc/zookeeper/conf/myid"), "2\n").unwrap();
+    let out = binary(dir.path(), &["status"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("all is well\n"));
+}
+
+#[test]
+fn status_tells_running_and_healthy_services_from_the_rest() {
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    install_programs(root);
+    let runner = played_host(root);
+    serving(&runner, "10.0.0.2");
+    let args = [&role_args("standalone")[..], &["--ip", "10.0.0.2"]].concat();
+    let (code, report) = setup_with(root, Box::new(Shared(runner.clone())), &args);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
+    let s = status::gather(&sys).unwrap().unwrap();
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
+    assert!(
+        s.services.iter().all(|x| x.running == Some(true)),
+        "{:?}",
+        s.services
+    );
+    let health: Vec<(&str, &str)> = s
+        .health
+        .iter()
+        .map(|h| (h.name.as_str(), h.state.as_str()))
+        .collect();
+    assert_eq!(
+        health,
+        [
+            ("zookeeper", "healthy: imok"),
+            (
+                "mesos-master",
+                "healthy: GET /health: 200; GET /state: version 1.11.0, leader master@10.0.0.2:5050"
+            ),
+            ("marathon", "healthy: GET /ping: pong"),
+            ("docker", "healthy: docker 20.10.24"),
+            (
+                "mesos-agent",
+                "healthy: GET /state: version 1.11.0, master m2"
+            ),
+        ]
+    );
+    // Marathon stopped, the agent answering garbage.
+    runner.answer(
+        "systemctl is-active marathon.service",
+        Output::ok("inactive\n"),
+    );
+    http(
+        &runner,
+        "10.0.0.2:5051",
+        "/state",
+        "500 Internal Server Error",
+        "",
+    );
+    let s = status::gather(&sys).unwrap().unwrap();
+    assert_eq!(
+        s.problems,
+        [
+            "marathon.service is enabled but not running (inactive)",
+            "mesos-agent is unhealthy: GET http://10.0.0.2:5051/state answered HTTP 500",
+        ]
+    );
+    assert_eq!(s.exit_code(), ExitCode::from(3));
 }
 
 // ---- the real binary: bad input is refused, nothing written ----
@@ -1156,7 +1276,7 @@ fn a_terminal_is_asked_for_missing_choices() {
     // Enter takes the first role offered: standalone.
     let screen = on_a_terminal(dir.path(), "setup", "\\r");
     assert!(screen.contains("Role of this node (--role)"), "{screen}");
-    assert!(screen.contains("24 changed, 0 failed"), "{screen}");
+    assert!(screen.contains("25 changed, 0 failed"), "{screen}");
     assert!(dir.path().join("etc/mesos-docker/agent.env").exists());
     assert!(dir.path().join("etc/mesos-docker/master.env").exists());
     // --yes never asks, even on a terminal.
@@ -1257,7 +1377,19 @@ fn text_report_from_the_binary() {
     assert!(
         stdout
             .trim_end()
-            .ends_with("1 ok, 24 changed, 0 failed, 4 skipped"),
+            .ends_with("5 ok, 25 changed, 0 failed, 4 skipped"),
+        "{stdout}"
+    );
+    // Every line has its duration; the recap sums them per kind.
+    let times = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("time per kind: "))
+        .unwrap_or_else(|| panic!("no time per kind in {stdout}"));
+    for kind in ["dir ", "file ", "executor ", "link ", "service "] {
+        assert!(times.contains(kind), "{times}");
+    }
+    assert!(
+        stdout.contains("/usr/local/bin/mesos-docker: installed from "),
         "{stdout}"
     );
     let out = binary(dir.path(), &["setup", "--role", "standalone"]);
@@ -1280,39 +1412,496 @@ fn text_report_from_the_binary() {
     );
 }
 
+/// SHA-256 of a file, with the system's sha256sum (a second opinion).
+fn sha256sum(p: &Path) -> String {
+    let out = Proc::new("sha256sum").arg(p).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 #[test]
-fn an_installed_executor_that_differs_from_this_binary_is_named() {
+fn the_running_binary_is_installed_as_the_executor() {
     let dir = Host::debian12().build();
-    let installed = dir.path().join("usr/local/bin/mesos-docker");
+    let root = dir.path();
+    let installed = root.join("usr/local/bin/mesos-docker");
     fs::create_dir_all(installed.parent().unwrap()).unwrap();
-    let run = || {
-        let out = binary(
-            dir.path(),
-            &[
-                "setup",
-                "--role",
-                "agent",
-                "--masters",
-                "a",
-                "--yes",
-                "--dry-run",
-                "--ignore-preflight",
-                "all",
-            ],
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "setup",
+            "--role",
+            "agent",
+            "--masters",
+            "a",
+            "--yes",
+            "--ignore-preflight",
+            "all",
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let out = binary(root, &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["kind"] == "executor")
+            .cloned()
+            .unwrap_or_else(|| panic!("no executor line in {report}"))
     };
+    // An older mesos-docker is there (install.sh put it; not setup's).
     fs::write(&installed, b"#!/bin/sh\necho an older mesos-docker\n").unwrap();
-    let stderr = run();
+    let line = run(&["--dry-run"]);
+    assert_eq!(line["status"], "changed", "{line}");
     assert!(
-        stderr.contains("differs from this mesos-docker"),
-        "{stderr}"
+        line["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("replaced: it differed from this mesos-docker"),
+        "{line}"
     );
-    fs::copy(env!("CARGO_BIN_EXE_mesos-docker"), &installed).unwrap();
-    let stderr = run();
+    assert_eq!(
+        fs::read(&installed).unwrap(),
+        b"#!/bin/sh\necho an older mesos-docker\n",
+        "a dry run changes nothing"
+    );
+    let line = run(&[]);
+    assert_eq!(line["status"], "changed", "{line}");
+    let me = Path::new(env!("CARGO_BIN_EXE_mesos-docker"));
+    assert_eq!(sha256sum(&installed), sha256sum(me));
+    let meta = fs::metadata(&installed).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
+    assert_ne!(
+        meta.ino(),
+        fs::metadata(me).unwrap().ino(),
+        "a copy, not a link"
+    );
+    assert_eq!(
+        fs::read_link(root.join("var/lib/mesos/executors/docker")).unwrap(),
+        Path::new("/usr/local/bin/mesos-docker")
+    );
+    // The re-run trusts the recorded stamp: nothing is copied again.
+    let line = run(&[]);
+    assert_eq!(line["status"], "ok", "{line}");
+    assert_eq!(fs::metadata(&installed).unwrap().ino(), meta.ino());
+    // It was there before setup: uninstall leaves it.
+    let out = binary(root, &["uninstall", "--yes"]);
+    assert!(out.status.success());
+    assert!(installed.exists());
+
+    // Where there was none, setup's copy is setup's to remove.
+    fs::remove_file(&installed).unwrap();
+    let line = run(&[]);
+    assert_eq!(
+        line["detail"].as_str().unwrap().split(';').next().unwrap(),
+        format!("installed from {}", fs::canonicalize(me).unwrap().display())
+    );
+    let out = binary(root, &["uninstall", "--yes"]);
+    assert!(out.status.success());
+    assert!(!installed.exists());
+}
+
+// ---- Mesos and Marathon started and probed; upstart; policy; proxies ----
+
+/// Programs the units start, as a package, tarball or image would put them:
+/// their presence is what lets setup start the units.
+fn install_programs(root: &Path) {
+    for p in &UNIT_PROGRAMS[..3] {
+        let path = root.join(p);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// Answers one HTTP GET, keyed as the probe sends it.
+fn http(runner: &RecordingRunner, addr: &str, path: &str, status: &str, body: &str) {
+    use mesos_docker::setup::probes::request;
+    runner.answer(
+        &format!("tcp {addr} {}", request(addr, path)),
+        Output::ok(&format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )),
+    );
+}
+
+/// Mesos and Marathon answering as they do once serving, at `ip`.
+fn serving(runner: &RecordingRunner, ip: &str) {
+    let state = r#"{"version":"1.11.0","leader":"master@10.0.0.2:5050"}"#;
+    http(runner, &format!("{ip}:5050"), "/health", "200 OK", "");
+    http(runner, &format!("{ip}:5050"), "/state", "200 OK", state);
+    http(runner, &format!("{ip}:8080"), "/ping", "200 OK", "pong\n");
+    http(
+        runner,
+        &format!("{ip}:5051"),
+        "/state",
+        "200 OK",
+        r#"{"version":"1.11.0","master_hostname":"m2"}"#,
+    );
+}
+
+fn report_line(report: &serde_json::Value, kind: &str, id: &str) -> serde_json::Value {
+    report["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == kind && l["id"] == id)
+        .unwrap_or_else(|| panic!("no {kind} {id} in {report}"))
+        .clone()
+}
+
+#[test]
+fn mesos_and_marathon_start_and_answer_their_health_endpoints() {
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    install_programs(root);
+    let runner = played_host(root);
+    serving(&runner, "10.0.0.2");
+    let args = [&role_args("standalone")[..], &["--ip", "10.0.0.2"]].concat();
+    let (code, report) = setup_with(root, Box::new(Shared(runner.clone())), &args);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let started: Vec<String> = runner
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("systemctl start") || c.starts_with("tcp 10.0.0.2"))
+        .map(|c| c.lines().next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        started,
+        [
+            "systemctl start zookeeper.service",
+            "systemctl start mesos-master.service",
+            "systemctl start marathon.service",
+            "systemctl start mesos-agent.service",
+            "systemctl start mesos-docker-reap.timer",
+            "systemctl start docker.service",
+            "tcp 10.0.0.2:5050 GET /health HTTP/1.0",
+            "tcp 10.0.0.2:5050 GET /state HTTP/1.0",
+            "tcp 10.0.0.2:8080 GET /ping HTTP/1.0",
+            "tcp 10.0.0.2:5051 GET /state HTTP/1.0",
+        ]
+    );
+    let health = |id: &str| report_line(&report, "health", id);
+    assert_eq!(
+        health("mesos-master")["detail"],
+        "GET /health: 200; GET /state: version 1.11.0, leader master@10.0.0.2:5050"
+    );
+    assert_eq!(health("marathon")["detail"], "GET /ping: pong");
+    assert_eq!(
+        health("mesos-agent")["detail"],
+        "GET /state: version 1.11.0, master m2"
+    );
+
+    // A master of an ensemble whose peers are not up: reported, not fatal.
+    let runner = played_host(root);
+    serving(&runner, "10.0.0.2");
+    http(
+        &runner,
+        "10.0.0.2:5050",
+        "/state",
+        "200 OK",
+        r#"{"version":"1.11.0"}"#,
+    );
+    let (code, report) = setup_with(root, Box::new(Shared(runner)), &args);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let master = report_line(&report, "health", "mesos-master");
+    assert_eq!(master["status"], "skipped");
     assert!(
-        !stderr.contains("differs from this mesos-docker"),
-        "{stderr}"
+        master["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no leading master elected yet: run setup on the other masters"),
+        "{master}"
+    );
+
+    // Marathon dies instead of answering: the run fails with its journal.
+    let runner = played_host(root);
+    serving(&runner, "127.0.0.1");
+    runner.answer(
+        "tcp 127.0.0.1:8080 GET /ping HTTP/1.0\r\nHost: 127.0.0.1:8080\r\nAccept: */*\r\n\r\n",
+        Output::failed(""),
+    );
+    runner.answer(
+        "systemctl is-active marathon.service",
+        Output {
+            success: false,
+            stdout: "failed\n".into(),
+            stderr: String::new(),
+        },
+    );
+    runner.answer(
+        "journalctl -u marathon.service -n 20 --no-pager",
+        Output::ok("marathon[7]: Failed to connect to ZooKeeper\n"),
+    );
+    let (code, report) = setup_with(root, Box::new(Shared(runner)), &role_args("standalone"));
+    assert_eq!(code, ExitCode::FAILURE, "{report}");
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "stopped at health marathon: the unit failed: GET http://127.0.0.1:8080/ping: 127.0.0.1:8080: connection refused"
+        ) && error.contains("Failed to connect to ZooKeeper"),
+        "{error}"
+    );
+}
+
+#[test]
+fn upstart_jobs_start_once_and_restart_on_a_change() {
+    let dir = Host::release("ubuntu", "14.04").build();
+    let root = dir.path();
+    install_programs(root);
+    // The packages' own jobs (zookeeperd, docker.io on 14.04).
+    fs::create_dir_all(root.join("etc/init")).unwrap();
+    fs::write(root.join("etc/init/zookeeper.conf"), "exec /usr/bin/zk\n").unwrap();
+    fs::write(
+        root.join("etc/init/docker.conf"),
+        "exec /usr/bin/docker daemon\n",
+    )
+    .unwrap();
+    let runner = Arc::new(RecordingRunner::new());
+    runner.answer(
+        "initctl --version",
+        Output::ok("initctl (upstart 1.12.1)\n"),
+    );
+    runner.apt(root, ARCHIVE, true);
+    runner.answer("tcp 127.0.0.1:2181 ruok", Output::ok("imok"));
+    runner.answer(
+        "tcp 127.0.0.1:2181 srvr",
+        Output::ok("Zookeeper version: 3.4.5\nMode: standalone\n"),
+    );
+    runner.answer(
+        "docker info --format {{.ServerVersion}}",
+        Output::ok("1.6.2\n"),
+    );
+    serving(&runner, "127.0.0.1");
+    let upstart = |from: usize| -> Vec<String> {
+        runner.calls()[from..]
+            .iter()
+            .filter(|c| {
+                ["start ", "stop ", "restart "]
+                    .iter()
+                    .any(|p| c.starts_with(p))
+            })
+            .cloned()
+            .collect()
+    };
+    let standalone = role_args("standalone");
+    let (code, report) = setup_with(root, Box::new(Shared(runner.clone())), &standalone);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert_eq!(
+        upstart(0),
+        [
+            "start mesos-master",
+            "start marathon",
+            "start mesos-agent",
+            "start zookeeper",
+            "start docker",
+        ]
+    );
+    assert_eq!(report_line(&report, "health", "zookeeper")["status"], "ok");
+    assert_eq!(report_line(&report, "health", "marathon")["status"], "ok");
+    // Converged: nothing is started again.
+    let n = runner.calls().len();
+    let (code, again) = setup_with(root, Box::new(Shared(runner.clone())), &standalone);
+    assert_eq!(code, ExitCode::SUCCESS, "{again}");
+    assert_eq!(changed(&again), 0, "{again}");
+    assert!(upstart(n).is_empty(), "{:?}", upstart(n));
+    assert!(runner.calls()[n..].contains(&"status mesos-agent".to_owned()));
+    // An input of the agent changed: upstart's restart keeps the old job
+    // file, so it is a stop and a start.
+    let env = root.join("etc/mesos-docker/agent.env");
+    fs::write(&env, fs::read_to_string(&env).unwrap() + "MESOS_X=1\n").unwrap();
+    let n = runner.calls().len();
+    let (code, third) = setup_with(root, Box::new(Shared(runner.clone())), &standalone);
+    assert_eq!(code, ExitCode::SUCCESS, "{third}");
+    assert_eq!(upstart(n), ["stop mesos-agent", "start mesos-agent"]);
+    // A proxy: env stanzas in the jobs, each of them restarted.
+    let n = runner.calls().len();
+    let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
+    let (code, fourth) = setup_edited(&sys, &standalone, |a| {
+        a.proxy.http = Some("http://proxy.example:3128".into());
+    });
+    assert_eq!(code, ExitCode::SUCCESS, "{fourth}");
+    let job = fs::read_to_string(root.join("etc/init/mesos-agent.conf")).unwrap();
+    assert!(
+        job.contains(
+            "\nenv HTTP_PROXY=\"http://proxy.example:3128\"\nenv http_proxy=\"http://proxy.example:3128\"\n"
+        ),
+        "{job}"
+    );
+    assert_eq!(
+        upstart(n),
+        [
+            "stop mesos-master",
+            "start mesos-master",
+            "stop marathon",
+            "start marathon",
+            "stop mesos-agent",
+            "start mesos-agent",
+        ]
+    );
+    // status asks upstart.
+    let s = status::gather(&sys).unwrap().unwrap();
+    let states: Vec<(&str, &str)> = s
+        .services
+        .iter()
+        .map(|x| (x.name.as_str(), x.active.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("zookeeper", "start/running"),
+            ("mesos-master", "start/running"),
+            ("marathon", "start/running"),
+            ("docker", "start/running"),
+            ("mesos-agent", "start/running"),
+        ]
+    );
+}
+
+#[test]
+fn policy_flags_write_what_the_executor_reads() {
+    use mesos_docker::exec::policy::Policy;
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let path = root.join("etc/mesos-docker/policy.toml");
+    setup_in(root, &role_args("agent"));
+    assert!(!path.exists(), "no policy flag, no policy file");
+    fs::write(
+        root.join("etc/mesos-docker/setup.toml"),
+        "[policy]\nallow-registry = [\"registry.example.com:5000\"]\nmax-task-mem = 4096\n",
+    )
+    .unwrap();
+    let args = [
+        &role_args("agent")[..],
+        &[
+            "--allow-host-network",
+            "--allow-host-path",
+            "/srv/data",
+            "--allow-host-path",
+            "/mnt/shared/",
+            "--max-task-cpus",
+            "2.5",
+        ],
+    ]
+    .concat();
+    let (code, report) = setup_in(root, &args);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert_eq!(
+        Policy::load(&path).unwrap(),
+        Policy {
+            allow_privileged: false,
+            allow_host_network: true,
+            allow_devices: false,
+            allowed_host_paths: Some(vec!["/srv/data".into(), "/mnt/shared".into()]),
+            allowed_registries: Some(vec!["registry.example.com:5000".into()]),
+            max_cpus: Some(2.5),
+            max_mem_mb: Some(4096.0),
+        }
+    );
+    let (_, again) = setup_in(root, &args);
+    assert_eq!(changed(&again), 0, "{again}");
+    refused(
+        root,
+        &[
+            "setup",
+            "--role",
+            "agent",
+            "--masters",
+            "a",
+            "--allow-host-path",
+            "srv",
+        ],
+        "--allow-host-path: \"srv\" is not an absolute path",
+    );
+    refused(
+        root,
+        &[
+            "setup",
+            "--role",
+            "agent",
+            "--masters",
+            "a",
+            "--max-task-cpus=-1",
+        ],
+        "--max-task-cpus",
+    );
+}
+
+#[test]
+fn proxies_go_into_drop_ins_and_leave_with_them() {
+    use mesos_docker::setup::proxy::Proxy;
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let runner = played_host(root);
+    let sys = || System::live_for_tests(root, Box::new(Shared(runner.clone())));
+    let with = Proxy {
+        http: Some("http://proxy.example:3128".into()),
+        https: Some("http://proxy.example:3128".into()),
+        no: Some("localhost,10.0.0.0/8".into()),
+    };
+    let run = |proxy: &Proxy| {
+        let root_s = root.to_str().unwrap();
+        let mut all = vec!["setup", "--root", root_s, "--output", "json", "--yes"];
+        all.extend(role_args("agent"));
+        let Command::Setup(mut a) = parse(&all) else {
+            unreachable!()
+        };
+        a.executor_source = Some(small_executor());
+        a.proxy = proxy.clone();
+        let buf = Buf::default();
+        let rep = Reporter::new(OutputFormat::Json, "setup", false, Box::new(buf.clone()));
+        let code = setup::run(&sys(), &a, None, rep);
+        let report: serde_json::Value = serde_json::from_slice(&buf.0.lock().unwrap()).unwrap();
+        (code, report)
+    };
+    let docker = root.join("etc/systemd/system/docker.service.d/mesos-docker-proxy.conf");
+    let agent = root.join("etc/systemd/system/mesos-agent.service.d/mesos-docker-proxy.conf");
+    let (code, report) = run(&with);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let text = fs::read_to_string(&docker).unwrap();
+    assert!(
+        text.contains("Environment=\"HTTP_PROXY=http://proxy.example:3128\"\n")
+            && text.contains("Environment=\"no_proxy=localhost,10.0.0.0/8\"\n"),
+        "{text}"
+    );
+    assert_eq!(fs::read_to_string(&agent).unwrap(), text);
+    // Unset again: removed, systemd told, the agent and Docker restarted to forget it.
+    let n = runner.calls().len();
+    let (code, report) = run(&Proxy::default());
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert!(!docker.exists() && !agent.exists());
+    assert_eq!(
+        actions(&runner, n)
+            .into_iter()
+            .filter(|c| c.starts_with("systemctl"))
+            .collect::<Vec<_>>(),
+        [
+            "systemctl daemon-reload",
+            "systemctl restart mesos-agent.service",
+            "systemctl restart docker.service"
+        ]
+    );
+    // A value a unit cannot hold is refused before anything changes.
+    let (code, report) = run(&Proxy {
+        http: Some("http://a b".into()),
+        ..Proxy::default()
+    });
+    assert_eq!(code, ExitCode::from(2), "{report}");
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("HTTP_PROXY: \"http://a b\" contains ' '"),
+        "{report}"
     );
 }
 

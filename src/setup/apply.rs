@@ -106,6 +106,16 @@ pub fn apply(
                         detail = format!("{detail}; {note}");
                     }
                 }
+                // A proxy drop-in removed: systemd must forget it, the unit restart.
+                if let Resource::Absent { path } = r
+                    && let Some(unit) = super::proxy::unit_of_dropin(path)
+                {
+                    units_changed = true;
+                    let base = unit.strip_suffix(".service").unwrap_or(unit).to_owned();
+                    if !restart.contains(&base) {
+                        restart.push(base);
+                    }
+                }
                 if let Resource::File { path, readers, .. } = r {
                     units_changed |= path.starts_with("/etc/systemd/system/");
                     for s in readers {

@@ -75,6 +75,10 @@ pub struct Manifest {
     /// Docker images setup loaded or pulled, which uninstall removes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<String>,
+    /// How the executor binary looked when setup last installed it, so that
+    /// a re-run need not hash it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor: Option<super::executor::Stamp>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod artifacts;
+pub mod executor;
 pub mod facts;
 pub mod fetch;
 pub mod fsops;
@@ -18,7 +19,10 @@ pub mod openpgp;
 pub mod options;
 pub mod packages;
 pub mod plan;
+pub mod policy;
 pub mod preflight;
+pub mod probes;
+pub mod proxy;
 pub mod report;
 pub mod resources;
 pub mod services;
@@ -129,7 +133,8 @@ fn interactive(yes: bool, format: OutputFormat) -> bool {
         && std::io::stderr().is_terminal()
 }
 
-pub fn main(args: SetupArgs) -> ExitCode {
+pub fn main(mut args: SetupArgs) -> ExitCode {
+    args.proxy = proxy::Proxy::from_env(|k| std::env::var(k).ok());
     let sys = System::new(args.root.clone(), Box::new(system::HostRunner));
     let prompter = interactive(args.yes, args.output).then_some(TerminalPrompter);
     let rep = Reporter::stdout(args.output, "setup", args.dry_run);
@@ -188,7 +193,7 @@ fn run_inner(
         init: args.init.or(file.init),
     };
     let facts = facts::gather(sys, &overrides)?;
-    let (opts, mut warnings) = options::resolve(args, file, &facts, prompter)?;
+    let (mut opts, mut warnings) = options::resolve(args, file, &facts, prompter)?;
     let findings = preflight::run(
         sys,
         &opts,
@@ -233,15 +238,14 @@ fn run_inner(
             });
         }
     }
-    if opts.role.is_agent() && !sys.exists(&opts.binary) {
-        warnings.push(format!(
-            "{} does not exist, so the executor link and the reaper will point at nothing until it does: install mesos-docker there (install.sh does), or pass --binary PATH",
-            opts.binary
-        ));
-    } else if opts.role.is_agent()
-        && let Some(w) = installed_differs(&sys.path(&opts.binary))
-    {
-        warnings.push(w);
+    if opts.role.is_agent() && opts.executor_source.is_none() {
+        match std::env::current_exe() {
+            Ok(p) => opts.executor_source = Some(p.display().to_string()),
+            Err(e) => warnings.push(format!(
+                "cannot tell where this mesos-docker binary is ({e}), so it is not installed as {}: install it there yourself (install.sh does)",
+                opts.binary
+            )),
+        }
     }
     let plan = plan::plan(&opts, &facts)?;
     warnings.extend(plan.warnings.iter().cloned());
@@ -258,44 +262,16 @@ fn run_inner(
     if !args.dry_run && loaded.as_ref() != Some(&manifest) {
         manifest.save(sys)?;
     }
-    // Upstart hosts (Ubuntu 14.04) are rendered, not yet started.
-    if !args.dry_run && sys.is_live() && facts.init == facts::Init::Systemd {
+    if !args.dry_run && sys.is_live() {
         return Ok(services::converge(
             sys,
             &plan,
+            facts.init,
             &restart,
+            opts.ip,
             HEALTH_DEADLINE,
             rep,
         )?);
     }
     Ok(restart)
-}
-
-/// Tasks run the installed binary, not this one: say so when they differ,
-/// since an executor older or newer than this setup is rarely intended.
-fn installed_differs(installed: &std::path::Path) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let running = std::env::current_exe().ok()?;
-    let (mi, mr) = (
-        std::fs::metadata(installed).ok()?,
-        std::fs::metadata(&running).ok()?,
-    );
-    // Hashing a binary costs seconds (a debug build is 160 MB): skip it
-    // when the answer is plain from the metadata.
-    let differs = if (mi.dev(), mi.ino()) == (mr.dev(), mr.ino()) {
-        false
-    } else if mi.len() != mr.len() {
-        true
-    } else {
-        fetch::hash_file(installed).ok()? != fetch::hash_file(&running).ok()?
-    };
-    differs.then(|| {
-        format!(
-            "the executor tasks will run, {}, differs from this mesos-docker ({}, {}): \
-             install this version there (install.sh does) or run that one's setup",
-            installed.display(),
-            crate::cli::VERSION,
-            running.display()
-        )
-    })
 }

@@ -88,6 +88,35 @@ pub struct SetupArgs {
     /// Where the mesos-docker binary is installed: the executor link and the reaper point at it.
     #[arg(long, value_name = "PATH")]
     pub binary: Option<String>,
+    /// The binary to install at --binary; the running one when unset. Not a
+    /// flag: library callers (tests, benchmarks) name a small one.
+    #[arg(skip)]
+    pub executor_source: Option<PathBuf>,
+    /// Node policy (any policy flag writes /etc/mesos-docker/policy.toml, where
+    /// what is not allowed is refused): let tasks run privileged containers.
+    #[arg(long, help_heading = "Node policy")]
+    pub allow_privileged: bool,
+    /// Node policy: let tasks use the host's network.
+    #[arg(long, help_heading = "Node policy")]
+    pub allow_host_network: bool,
+    /// Node policy: let tasks map host devices.
+    #[arg(long, help_heading = "Node policy")]
+    pub allow_devices: bool,
+    /// Node policy: a host directory tasks may bind-mount (repeatable); without it any.
+    #[arg(long, value_name = "PREFIX", help_heading = "Node policy")]
+    pub allow_host_path: Vec<String>,
+    /// Node policy: a registry images may come from (repeatable; docker.io for Docker Hub); without it any.
+    #[arg(long, value_name = "HOST[:PORT]", help_heading = "Node policy")]
+    pub allow_registry: Vec<String>,
+    /// Node policy: the most CPUs one task may ask for.
+    #[arg(long, value_name = "CPUS", help_heading = "Node policy")]
+    pub max_task_cpus: Option<f64>,
+    /// Node policy: the most memory one task may ask for, in MiB.
+    #[arg(long, value_name = "MIB", help_heading = "Node policy")]
+    pub max_task_mem: Option<f64>,
+    /// HTTP(S)_PROXY and NO_PROXY of setup's environment (read by `main`).
+    #[arg(skip)]
+    pub proxy: super::proxy::Proxy,
     /// Override the detected init system.
     #[arg(long, value_enum)]
     pub init: Option<Init>,
@@ -176,6 +205,7 @@ pub struct FileConfig {
     /// Where the file was read from, for messages.
     #[serde(skip)]
     pub path: Option<String>,
+    pub policy: Option<super::policy::PolicyConfig>,
 }
 
 /// A local ZooKeeper ensemble on the masters.
@@ -187,7 +217,7 @@ pub struct Ensemble {
 }
 
 /// Everything the plan needs, checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Options {
     pub role: Role,
     /// The ZooKeeper hosts, `h1:2181,h2:2181`.
@@ -211,6 +241,11 @@ pub struct Options {
     pub sources: Sources,
     /// An extra CA bundle for setup's downloads.
     pub mirror_ca: Option<PathBuf>,
+    /// The binary setup installs there (agents): the running one.
+    pub executor_source: Option<String>,
+    /// /etc/mesos-docker/policy.toml, when any policy was asked for.
+    pub policy: Option<super::policy::NodePolicy>,
+    pub proxy: super::proxy::Proxy,
 }
 
 impl Options {
@@ -451,6 +486,25 @@ pub fn resolve(
         ));
     }
     check_env_word("--binary", &binary)?;
+    let policy = super::policy::resolve(
+        &super::policy::PolicyConfig {
+            allow_privileged: args.allow_privileged.then_some(true),
+            allow_host_network: args.allow_host_network.then_some(true),
+            allow_devices: args.allow_devices.then_some(true),
+            allow_host_path: Some(args.allow_host_path.clone()).filter(|v| !v.is_empty()),
+            allow_registry: Some(args.allow_registry.clone()).filter(|v| !v.is_empty()),
+            max_task_cpus: args.max_task_cpus,
+            max_task_mem: args.max_task_mem,
+        },
+        file.policy.as_ref(),
+    )?;
+    if policy.is_some() && !role.is_agent() {
+        warnings.push(format!(
+            "the node policy applies to tasks on agents; role {} runs none, so no policy.toml is written",
+            role.name()
+        ));
+    }
+    args.proxy.check()?;
     let marathon = if args.no_marathon {
         false
     } else {
@@ -525,6 +579,12 @@ pub fn resolve(
             binary,
             sources,
             mirror_ca: args.mirror_ca.clone(),
+            executor_source: args
+                .executor_source
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            policy: policy.filter(|_| role.is_agent()),
+            proxy: args.proxy.clone(),
         },
         warnings,
     ))

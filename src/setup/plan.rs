@@ -41,6 +41,12 @@ pub enum Resource {
         name: String,
         version: Option<String>,
     },
+    /// The mesos-docker binary at `path`, a copy of `source` (the binary
+    /// running setup): the executor tasks run.
+    Executor {
+        path: String,
+        source: String,
+    },
     /// A systemd unit's enablement.
     Service {
         name: String,
@@ -92,6 +98,7 @@ impl Resource {
             Resource::Deb { .. } => "deb",
             Resource::Tarball { .. } => "tarball",
             Resource::Image { .. } => "image",
+            Resource::Executor { .. } => "executor",
         }
     }
 
@@ -102,7 +109,8 @@ impl Resource {
             | Resource::File { path, .. }
             | Resource::Link { path, .. }
             | Resource::Absent { path }
-            | Resource::AptSource { path, .. } => path,
+            | Resource::AptSource { path, .. }
+            | Resource::Executor { path, .. } => path,
             Resource::Package { name, .. } | Resource::Service { name, .. } => name,
             Resource::Deb { location, .. } => location,
             Resource::Tarball { dir, .. } => dir,
@@ -254,6 +262,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
     ctx.insert("nofile", &nofile);
     ctx.insert("local_zk", &local_zk);
     ctx.insert("binary", &opts.binary);
+    ctx.insert("proxy_env", &opts.proxy.env());
     ctx.insert(
         "servers",
         &opts
@@ -349,11 +358,33 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
             env("agent.env", &launches.agent)?,
             &["mesos-agent"],
         ));
+        if let Some(source) = &opts.executor_source {
+            r.push(Resource::Executor {
+                path: opts.binary.clone(),
+                source: source.clone(),
+            });
+        }
         r.push(dir("/var/lib/mesos/executors"));
         r.push(Resource::Link {
             path: EXECUTOR_LINK.to_owned(),
             target: opts.binary.clone(),
         });
+        if let Some(p) = &opts.policy {
+            r.push(file(super::policy::PATH, super::policy::render(p), &[]));
+        }
+    }
+    if facts.init == Init::Systemd {
+        // Before the units' enablement, which daemon-reloads after them.
+        let fetchers: Vec<&str> = [
+            (role.is_master(), "mesos-master.service"),
+            (marathon, "marathon.service"),
+            (role.is_agent(), "mesos-agent.service"),
+            (role.is_agent(), "docker.service"),
+        ]
+        .into_iter()
+        .filter_map(|(wanted, unit)| wanted.then_some(unit))
+        .collect();
+        r.extend(super::proxy::systemd_dropins(&opts.proxy, &fetchers));
     }
 
     let docker_service = role.is_agent() || opts.sources.runs_images();
@@ -641,10 +672,11 @@ fn upstart(
         c.insert("env_file", env);
         c.insert("exec", exec);
         c.insert("nofile", &nofile);
+        // Upstart reads the job file at start: it is one of the job's inputs.
         Ok::<_, RenderError>(file(
             &format!("/etc/init/{name}.conf"),
             render("upstart/job.conf", &c)?,
-            &[],
+            &[name],
         ))
     };
     let enabled = |name: &str| Resource::Absent {

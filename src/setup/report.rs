@@ -1,9 +1,12 @@
 //! What a run tells the operator: one line per resource as it is handled
 //! (`ok`, `changed`, `failed` with the reason, `skipped`), diffs on a dry run,
 //! and a recap; or one JSON document with `--output json`. A progress bar is
-//! drawn only when standard error is a terminal.
+//! drawn only when standard error is a terminal. Each line carries the time
+//! its resource took (from the previous line), and the recap sums them per
+//! kind, so a benchmark can read where a run spends its time.
 
 use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -63,6 +66,34 @@ impl Recap {
     }
 }
 
+/// A line as the JSON document carries it: with its duration.
+#[derive(Debug, Serialize)]
+struct TimedLine<'a> {
+    #[serde(flatten)]
+    line: &'a Line,
+    seconds: f64,
+}
+
+/// The time one kind of resource took over the run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KindTime {
+    pub kind: String,
+    pub count: usize,
+    pub seconds: f64,
+}
+
+/// Human-sized: microseconds to seconds.
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 1.0 {
+        format!("{s:.2} s")
+    } else if s >= 0.01 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{:.2} ms", s * 1e3)
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct JsonReport<'a> {
     command: &'a str,
@@ -70,8 +101,9 @@ struct JsonReport<'a> {
     warnings: &'a [String],
     #[serde(skip_serializing_if = "<[Finding]>::is_empty")]
     preflight: &'a [Finding],
-    resources: &'a [Line],
+    resources: Vec<TimedLine<'a>>,
     recap: &'a Recap,
+    time_per_kind: Vec<KindTime>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     restart_needed: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,6 +117,9 @@ pub struct Reporter {
     out: Box<dyn Write>,
     progress: Option<ProgressBar>,
     pub lines: Vec<Line>,
+    /// How long each line's resource took, by index into `lines`.
+    pub durations: Vec<Duration>,
+    last: Instant,
     pub recap: Recap,
     pub warnings: Vec<String>,
     pub preflight: Vec<Finding>,
@@ -104,6 +139,8 @@ impl Reporter {
             out,
             progress: None,
             lines: Vec::new(),
+            durations: Vec::new(),
+            last: Instant::now(),
             recap: Recap::default(),
             warnings: Vec::new(),
             preflight: Vec::new(),
@@ -117,6 +154,7 @@ impl Reporter {
 
     /// Shows a progress bar over `total` steps when a person is watching.
     pub fn start(&mut self, total: usize) {
+        self.last = Instant::now();
         if self.format == OutputFormat::Text && std::io::stderr().is_terminal() {
             let pb = ProgressBar::new(total as u64);
             pb.set_style(
@@ -185,6 +223,9 @@ impl Reporter {
     }
 
     pub fn line(&mut self, line: Line) {
+        let now = Instant::now();
+        let took = now - self.last;
+        self.last = now;
         match line.status {
             Status::Ok => self.recap.ok += 1,
             Status::Changed => self.recap.changed += 1,
@@ -200,7 +241,7 @@ impl Reporter {
             if let Some(d) = &line.detail {
                 text.push_str(&format!(": {d}"));
             }
-            text.push('\n');
+            text.push_str(&format!(" [{}]\n", human(took)));
             if let Some(diff) = &line.diff {
                 text.push_str(diff);
                 if !diff.ends_with('\n') {
@@ -210,6 +251,26 @@ impl Reporter {
             self.print(&text);
         }
         self.lines.push(line);
+        self.durations.push(took);
+    }
+
+    /// Time per kind of resource, in the order kinds first appeared.
+    pub fn time_per_kind(&self) -> Vec<KindTime> {
+        let mut out: Vec<KindTime> = Vec::new();
+        for (l, d) in self.lines.iter().zip(&self.durations) {
+            match out.iter_mut().find(|k| k.kind == l.kind) {
+                Some(k) => {
+                    k.count += 1;
+                    k.seconds += d.as_secs_f64();
+                }
+                None => out.push(KindTime {
+                    kind: l.kind.clone(),
+                    count: 1,
+                    seconds: d.as_secs_f64(),
+                }),
+            }
+        }
+        out
     }
 
     /// Prints the recap (or the JSON document) and what needs a restart.
@@ -226,6 +287,21 @@ impl Reporter {
                         restart_needed.join(", ")
                     ));
                 }
+                let kinds = self.time_per_kind();
+                if !kinds.is_empty() {
+                    let parts: Vec<String> = kinds
+                        .iter()
+                        .map(|k| {
+                            format!(
+                                "{} {} ({})",
+                                k.kind,
+                                human(Duration::from_secs_f64(k.seconds)),
+                                k.count
+                            )
+                        })
+                        .collect();
+                    text.push_str(&format!("time per kind: {}\n", parts.join(", ")));
+                }
                 text.push_str(&self.recap.text());
                 if self.dry_run {
                     text.push_str(" (dry run: nothing was written)");
@@ -239,8 +315,17 @@ impl Reporter {
                     dry_run: self.dry_run,
                     warnings: &self.warnings,
                     preflight: &self.preflight,
-                    resources: &self.lines,
+                    resources: self
+                        .lines
+                        .iter()
+                        .zip(&self.durations)
+                        .map(|(line, d)| TimedLine {
+                            line,
+                            seconds: d.as_secs_f64(),
+                        })
+                        .collect(),
                     recap: &self.recap,
+                    time_per_kind: self.time_per_kind(),
                     restart_needed,
                     error,
                 };
@@ -291,10 +376,30 @@ mod tests {
         r.line(line(Status::Changed, "/b"));
         r.finish(&["mesos-agent".into()], None);
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        // Durations vary: each is checked for its form, then blanked.
+        let blank: Vec<String> = text
+            .lines()
+            .map(|l| match l.rsplit_once(" [") {
+                Some((head, t)) if t.ends_with(" ms]") => format!("{head} [T]"),
+                _ => l.to_owned(),
+            })
+            .map(|l| match l.split_once("time per kind: ") {
+                Some(_) => "time per kind: T".to_owned(),
+                None => l,
+            })
+            .collect();
         assert_eq!(
-            text,
-            "ok       file    /a\nchanged  file    /b\ninputs changed for: mesos-agent (restart them to apply)\n1 ok, 1 changed, 0 failed\n"
+            blank,
+            [
+                "ok       file    /a [T]",
+                "changed  file    /b [T]",
+                "inputs changed for: mesos-agent (restart them to apply)",
+                "time per kind: T",
+                "1 ok, 1 changed, 0 failed",
+            ]
         );
+        assert!(text.contains("time per kind: file "), "{text}");
+        assert!(text.contains(" ms (2)\n"), "{text}");
     }
 
     #[test]
@@ -308,5 +413,15 @@ mod tests {
         assert_eq!(v["resources"][0]["status"], "failed");
         assert_eq!(v["error"], "boom");
         assert_eq!(v["dry_run"], true);
+        assert!(v["resources"][0]["seconds"].as_f64().unwrap() >= 0.0);
+        assert_eq!(v["time_per_kind"][0]["kind"], "file");
+        assert_eq!(v["time_per_kind"][0]["count"], 1);
+    }
+
+    #[test]
+    fn durations_read_by_people() {
+        assert_eq!(human(Duration::from_micros(120)), "0.12 ms");
+        assert_eq!(human(Duration::from_millis(42)), "42.0 ms");
+        assert_eq!(human(Duration::from_millis(2500)), "2.50 s");
     }
 }

@@ -54,6 +54,14 @@ pub enum Change {
     },
     /// Unpack a tarball and point `current` at it.
     Unpack,
+    /// Copy the mesos-docker binary `from` where there is none.
+    InstallBinary {
+        from: String,
+    },
+    /// Copy the mesos-docker binary `from` over one that differs.
+    ReplaceBinary {
+        from: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +227,7 @@ pub fn check(
                 }),
             }
         }
+        Resource::Executor { path, source } => super::executor::check(sys, path, source, manifest),
         Resource::Service { name, enabled } => {
             let now = match units.get(sys, name) {
                 Err(e) if !sys.is_live() => {
@@ -450,6 +459,9 @@ pub fn describe(change: &Change) -> String {
             (false, None) => "unchanged".into(),
         },
         Change::Unpack => "unpacked".into(),
+        Change::InstallBinary { .. } | Change::ReplaceBinary { .. } => {
+            super::executor::describe(change).unwrap_or_default()
+        }
     }
 }
 
@@ -467,7 +479,7 @@ pub(super) fn blank(path: &str, kind: Kind) -> Entry {
 }
 
 /// Creates (and records) the missing parent directories of a host path.
-pub(super) fn ensure_parents(
+pub(crate) fn ensure_parents(
     sys: &System,
     path: &str,
     manifest: &mut Manifest,
@@ -508,6 +520,9 @@ pub fn apply(
 ) -> Result<Option<String>, ResourceError> {
     let owner = fsops::root_owner();
     match (r, change) {
+        (Resource::Executor { path, source }, _) => {
+            super::executor::apply(sys, path, source, change, manifest)
+        }
         (
             Resource::File {
                 path,

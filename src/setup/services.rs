@@ -3,25 +3,25 @@
 //! its health is awaited with a deadline. A service that does not come up
 //! stops the run with its last journal lines.
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::apply::Stopped;
+use super::facts::Init;
 use super::plan::{Plan, Resource};
+use super::probes;
 use super::report::{Line, Reporter, Status};
 use super::resources::{self, UnitState};
 use super::system::System;
 
-/// Units whose program comes from a package that no reachable repository
-/// carries today (Mesos is in the Apache Attic, Marathon archived): without
-/// the program they are left stopped, and the report names the package.
-const FROM_ELSEWHERE: [(&str, &str, &str); 3] = [
-    ("mesos-master.service", "/usr/sbin/mesos-master", "mesos"),
-    ("mesos-agent.service", "/usr/sbin/mesos-agent", "mesos"),
-    (
-        "marathon.service",
-        "/usr/share/marathon/bin/marathon",
-        "marathon",
-    ),
+/// Units whose program may come from a package that no reachable repository
+/// carries today (Mesos is in the Apache Attic, Marathon archived), with the
+/// component to name when it is missing. The program itself is read from the
+/// unit (or job) the plan writes, so any source's program is checked.
+const FROM_ELSEWHERE: [(&str, &str); 3] = [
+    ("mesos-master", "mesos"),
+    ("mesos-agent", "mesos"),
+    ("marathon", "marathon"),
 ];
 
 /// How a running service proves it serves.
@@ -31,14 +31,180 @@ enum Probe {
     Zookeeper,
     /// `docker info` succeeds.
     Docker,
+    /// HTTP endpoints (Mesos, Marathon), see [`probes`].
+    Http(String),
 }
 
+/// Keyed by unit (systemd) or job (upstart) name.
 fn probe_of(unit: &str) -> Option<Probe> {
-    match unit {
-        "zookeeper.service" => Some(Probe::Zookeeper),
-        "docker.service" => Some(Probe::Docker),
+    match unit.strip_suffix(".service").unwrap_or(unit) {
+        "zookeeper" => Some(Probe::Zookeeper),
+        "docker" => Some(Probe::Docker),
+        other if !probes::checks_of(other).is_empty() => Some(Probe::Http(other.to_owned())),
         _ => None,
     }
+}
+
+/// The service manager: systemd units or upstart jobs (Ubuntu 14.04).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Manager {
+    Systemd,
+    Upstart,
+}
+
+impl Manager {
+    /// What the plan enables, in plan order.
+    fn enabled(self, sys: &System, plan: &Plan) -> Vec<String> {
+        match self {
+            Manager::Systemd => plan
+                .resources
+                .iter()
+                .filter_map(|r| match r {
+                    Resource::Service {
+                        name,
+                        enabled: true,
+                    } => Some(name.clone()),
+                    _ => None,
+                })
+                .collect(),
+            Manager::Upstart => {
+                // A job is enabled by the absence of its `manual` override.
+                let mut jobs: Vec<String> = plan
+                    .resources
+                    .iter()
+                    .filter_map(|r| match r {
+                        Resource::Absent { path } => path
+                            .strip_prefix("/etc/init/")
+                            .and_then(|p| p.strip_suffix(".override"))
+                            .map(str::to_owned),
+                        _ => None,
+                    })
+                    .collect();
+                // docker.io's own job, which the agent needs running.
+                if jobs.iter().any(|j| j == "mesos-agent") && sys.exists("/etc/init/docker.conf") {
+                    jobs.push("docker".into());
+                }
+                jobs
+            }
+        }
+    }
+
+    fn installed(self, sys: &System, name: &str) -> Result<bool, String> {
+        match self {
+            Manager::Systemd => {
+                Ok(resources::unit_state(sys, name).map_err(|e| e.what)? != UnitState::Missing)
+            }
+            Manager::Upstart => Ok(sys.exists(&format!("/etc/init/{name}.conf"))),
+        }
+    }
+
+    /// The state word: systemd's `is-active` answer, or upstart's goal/state
+    /// (`start/running`, `stop/waiting`).
+    fn state(self, sys: &System, name: &str) -> Result<String, String> {
+        let (program, args): (&str, Vec<&str>) = match self {
+            Manager::Systemd => ("systemctl", vec!["is-active", name]),
+            Manager::Upstart => ("status", vec![name]),
+        };
+        let out = sys
+            .run(program, &args)
+            .map_err(|e| format!("cannot run {program} {}: {e}", args.join(" ")))?;
+        Ok(match self {
+            Manager::Systemd => out.stdout.trim().to_owned(),
+            // "mesos-master start/running, process 1234"
+            Manager::Upstart => out
+                .stdout
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("unknown")
+                .trim_end_matches(',')
+                .to_owned(),
+        })
+    }
+
+    fn running(self, state: &str) -> bool {
+        match self {
+            Manager::Systemd => state == "active",
+            Manager::Upstart => state == "start/running",
+        }
+    }
+
+    /// A state that waiting will not mend.
+    fn dead(self, state: &str) -> bool {
+        match self {
+            Manager::Systemd => state == "failed",
+            // Upstart respawns a crashed job until its respawn limit, then
+            // leaves it stopped.
+            Manager::Upstart => state.starts_with("stop/"),
+        }
+    }
+
+    /// Runs start or restart; upstart's own `restart` keeps the job file it
+    /// was started with, so a restart there is a stop and a start.
+    fn run(self, sys: &System, verb: &str, name: &str) -> Result<(), String> {
+        let steps: Vec<(&str, Vec<&str>)> = match (self, verb) {
+            (Manager::Systemd, _) => vec![("systemctl", vec![verb, name])],
+            (Manager::Upstart, "restart") => vec![("stop", vec![name]), ("start", vec![name])],
+            (Manager::Upstart, _) => vec![("start", vec![name])],
+        };
+        for (program, args) in steps {
+            let line = format!("{program} {}", args.join(" "));
+            let out = sys
+                .run(program, &args)
+                .map_err(|e| format!("cannot run {line}: {e}"))?;
+            // Stopping a job that already stopped is not a failure.
+            let stopped_already = program == "stop" && out.stderr.contains("Unknown instance");
+            if !out.success && !stopped_already {
+                return Err(format!("{line} failed: {}", out.stderr.trim()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The service's last log lines: the journal, or upstart's job log.
+    fn log(self, sys: &System, name: &str) -> Option<(String, String)> {
+        let (text, from) = match self {
+            Manager::Systemd => (
+                sys.run("journalctl", &["-u", name, "-n", "20", "--no-pager"])
+                    .map(|o| o.stdout)
+                    .unwrap_or_default(),
+                format!("journalctl -u {name}"),
+            ),
+            Manager::Upstart => {
+                let path = format!("/var/log/upstart/{name}.log");
+                let text = sys.read(&path).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+                (tail, path)
+            }
+        };
+        (!text.trim().is_empty()).then(|| (text.trim_end().to_owned(), from))
+    }
+}
+
+/// The program a unit (ExecStart=) or upstart job (`exec`) the plan writes
+/// starts; `None` for units the plan does not write (packaged ones).
+pub fn program_of(plan: &Plan, name: &str) -> Option<String> {
+    let (path, key) = if name.ends_with(".service") {
+        (format!("/etc/systemd/system/{name}"), "ExecStart=")
+    } else {
+        (format!("/etc/init/{name}.conf"), "exec ")
+    };
+    let content = plan.resources.iter().find_map(|r| match r {
+        Resource::File {
+            path: p, content, ..
+        } if *p == path => Some(content),
+        _ => None,
+    })?;
+    content
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(key))
+        .and_then(|rest| {
+            // systemd's prefixes: - @ : + ! ignore errors, argv0, privileges.
+            rest.trim_start_matches(['-', '@', ':', '+', '!'])
+                .split_whitespace()
+                .next()
+                .map(str::to_owned)
+        })
 }
 
 /// Starts and checks the plan's enabled units. `inputs_changed` are the
@@ -47,20 +213,20 @@ fn probe_of(unit: &str) -> Option<Probe> {
 pub fn converge(
     sys: &System,
     plan: &Plan,
+    init: Init,
     inputs_changed: &[String],
+    ip: Option<IpAddr>,
     deadline: Duration,
     rep: &mut Reporter,
 ) -> Result<Vec<String>, Stopped> {
+    let manager = match init {
+        Init::Systemd => Manager::Systemd,
+        Init::Upstart => Manager::Upstart,
+    };
     let mut running = Vec::new();
     let mut handled = Vec::new();
-    for r in &plan.resources {
-        let Resource::Service {
-            name,
-            enabled: true,
-        } = r
-        else {
-            continue;
-        };
+    for name in manager.enabled(sys, plan) {
+        let name = &name;
         let line = |status, detail: String| Line {
             status,
             kind: "active".into(),
@@ -69,7 +235,7 @@ pub fn converge(
             diff: None,
         };
         let fail = |rep: &mut Reporter, reason: String| {
-            let reason = with_journal(sys, name, reason);
+            let reason = with_log(sys, manager, name, reason);
             rep.line(line(Status::Failed, reason.clone()));
             Stopped {
                 kind: "active".into(),
@@ -78,36 +244,34 @@ pub fn converge(
             }
         };
         // Not installed: apply has said so already.
-        if resources::unit_state(sys, name).map_err(|e| fail(rep, e.what))? == UnitState::Missing {
+        if !manager.installed(sys, name).map_err(|e| fail(rep, e))? {
             continue;
         }
-        if let Some((_, program, package)) = FROM_ELSEWHERE
-            .iter()
-            .map(|(u, p, k)| (*u, plan.program(u).unwrap_or(p), *k))
-            .find(|(u, p, _)| u == name && !sys.exists(p))
+        let base = name.strip_suffix(".service").unwrap_or(name);
+        if let Some((_, component)) = FROM_ELSEWHERE.iter().find(|(u, _)| *u == base)
+            && let Some(program) = plan
+                .program(&format!("{base}.service"))
+                .map(str::to_owned)
+                .or_else(|| program_of(plan, name))
+                .filter(|p| !sys.exists(p))
         {
             // Nothing runs to restart: it reads its inputs when it first starts.
             handled.push(name.clone());
-            handled.push(name.strip_suffix(".service").unwrap_or(name).to_owned());
+            handled.push(base.to_owned());
             rep.line(line(
                 Status::Skipped,
                 format!(
-                    "not started: {program} is missing; install the {package} package (no reachable repository carries it: bring your own build or mirror), then run setup again"
+                    "not started: {program} is missing; install the {component} package (no reachable repository carries it: bring your own build or mirror, or pass --{component}-source), then run setup again"
                 ),
             ));
             continue;
         }
-        let base = name.strip_suffix(".service").unwrap_or(name);
         let changed = inputs_changed.iter().any(|s| s == name || s == base);
         if changed {
             handled.push(name.clone());
             handled.push(base.to_owned());
         }
-        let active = systemctl(sys, &["is-active", name])
-            .map_err(|e| fail(rep, e))?
-            .stdout
-            .trim()
-            == "active";
+        let active = manager.running(&manager.state(sys, name).map_err(|e| fail(rep, e))?);
         let verb = match (active, changed) {
             (false, _) => "start",
             (true, true) => "restart",
@@ -117,13 +281,7 @@ pub fn converge(
                 continue;
             }
         };
-        let out = systemctl(sys, &[verb, name]).map_err(|e| fail(rep, e))?;
-        if !out.success {
-            return Err(fail(
-                rep,
-                format!("systemctl {verb} {name} failed: {}", out.stderr.trim()),
-            ));
-        }
+        manager.run(sys, verb, name).map_err(|e| fail(rep, e))?;
         rep.line(line(
             Status::Changed,
             if verb == "start" {
@@ -136,7 +294,7 @@ pub fn converge(
     }
     for name in &running {
         if let Some(probe) = probe_of(name) {
-            await_health(sys, name, &probe, deadline, rep)?;
+            await_health(sys, manager, name, &probe, ip, deadline, rep)?;
         }
     }
     Ok(inputs_changed
@@ -144,11 +302,6 @@ pub fn converge(
         .filter(|s| !handled.contains(s))
         .cloned()
         .collect())
-}
-
-fn systemctl(sys: &System, args: &[&str]) -> Result<super::system::Output, String> {
-    sys.run("systemctl", args)
-        .map_err(|e| format!("cannot run systemctl {}: {e}", args.join(" ")))
 }
 
 /// What one look at a service found.
@@ -165,8 +318,14 @@ enum Look {
 }
 
 /// One look at a service's health.
-fn look(sys: &System, probe: &Probe) -> Look {
+fn look(sys: &System, probe: &Probe, ip: Option<IpAddr>) -> Look {
     match probe {
+        Probe::Http(unit) => match probes::ask_all(sys, ip, unit) {
+            Some(probes::Verdict::Healthy(d)) => Look::Healthy(d),
+            Some(probes::Verdict::Waiting(d)) => Look::Waiting(d),
+            Some(probes::Verdict::Unhealthy(d)) => Look::NotYet(d),
+            None => Look::Broken(format!("internal: no health check for {unit}")),
+        },
         Probe::Zookeeper => {
             let reply = match sys.talk("127.0.0.1:2181", "ruok") {
                 Ok(r) => r,
@@ -208,14 +367,16 @@ fn look(sys: &System, probe: &Probe) -> Look {
 
 fn await_health(
     sys: &System,
+    manager: Manager,
     name: &str,
     probe: &Probe,
+    ip: Option<IpAddr>,
     deadline: Duration,
     rep: &mut Reporter,
 ) -> Result<(), Stopped> {
     let start = Instant::now();
     let verdict = loop {
-        match look(sys, probe) {
+        match look(sys, probe, ip) {
             Look::Healthy(detail) => break Ok((Status::Ok, detail)),
             Look::Waiting(detail) => break Ok((Status::Skipped, detail)),
             Look::Broken(why) => break Err(why),
@@ -227,10 +388,8 @@ fn await_health(
             }
             Look::NotYet(why) => {
                 // A unit that died will not get better by waiting.
-                let state = systemctl(sys, &["is-active", name])
-                    .map(|o| o.stdout.trim().to_owned())
-                    .unwrap_or_default();
-                if state == "failed" {
+                let state = manager.state(sys, name).unwrap_or_default();
+                if manager.dead(&state) {
                     break Err(format!("the unit failed: {why}"));
                 }
                 std::thread::sleep(Duration::from_millis(500).min(deadline));
@@ -250,7 +409,7 @@ fn await_health(
             Ok(())
         }
         Err(why) => {
-            let reason = with_journal(sys, name, why);
+            let reason = with_log(sys, manager, name, why);
             rep.line(Line {
                 status: Status::Failed,
                 kind: "health".into(),
@@ -267,19 +426,11 @@ fn await_health(
     }
 }
 
-/// The reason, followed by the unit's last journal lines when there are any.
-fn with_journal(sys: &System, name: &str, reason: String) -> String {
-    let journal = sys
-        .run("journalctl", &["-u", name, "-n", "20", "--no-pager"])
-        .map(|o| o.stdout)
-        .unwrap_or_default();
-    if journal.trim().is_empty() {
-        reason
-    } else {
-        format!(
-            "{reason}; its last journal lines (journalctl -u {name}):\n{}",
-            journal.trim_end()
-        )
+/// The reason, followed by the service's last log lines when there are any.
+fn with_log(sys: &System, manager: Manager, name: &str, reason: String) -> String {
+    match manager.log(sys, name) {
+        None => reason,
+        Some((lines, from)) => format!("{reason}; its last log lines ({from}):\n{lines}"),
     }
 }
 
@@ -299,6 +450,7 @@ mod tests {
         look(
             &System::live_for_tests("/nonexistent", Box::new(r)),
             &Probe::Zookeeper,
+            None,
         )
     }
 

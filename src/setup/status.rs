@@ -1,18 +1,24 @@
 //! `mesos-docker status`: the node's role as setup recorded it, whether each
-//! file setup manages still holds what setup wrote, and each service's state.
+//! file setup manages still holds what setup wrote, whether each service the
+//! role enables is running, and what its health endpoint answers. The exit
+//! code says whether all is well (see [`EXIT_DEGRADED`]).
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use serde::Serialize;
 
 use super::manifest::{self, Kind, Manifest, sha256_hex};
 use super::options::OutputFormat;
+use super::probes;
 use super::system::{HostRunner, System};
+
+/// Exit code when the node is not as setup left it: a file drifted or went
+/// missing, a service the role enables is not running, or one answers its
+/// health check wrongly. 1 means status could not tell (no record).
+pub const EXIT_DEGRADED: u8 = 3;
 
 /// `mesos-docker status`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -35,16 +41,24 @@ pub struct FileState {
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct ServiceState {
     pub name: String,
+    /// systemd's is-enabled word; for upstart "enabled", "disabled" (a
+    /// `manual` override) or "not-found".
     pub enabled: String,
+    /// systemd's is-active word or upstart's goal/state ("start/running");
+    /// "offline" under a --root that is not running.
     pub active: String,
+    /// Whether it runs (only asked of enabled services on a live root).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running: Option<bool>,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Health {
-    pub name: &'static str,
+    pub name: String,
     pub endpoint: String,
-    /// "healthy", or what went wrong.
+    /// "healthy: …", or what went wrong.
     pub state: String,
+    pub healthy: bool,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -55,6 +69,18 @@ pub struct Status {
     pub health: Vec<Health>,
     /// Enablement from the root's unit links; activity only on a live root.
     pub services: Vec<ServiceState>,
+    /// Why the node is degraded; empty when all is well.
+    pub problems: Vec<String>,
+}
+
+impl Status {
+    pub fn exit_code(&self) -> ExitCode {
+        if self.problems.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_DEGRADED)
+        }
+    }
 }
 
 /// Reads the node's state; `None` when setup has not run here.
@@ -62,7 +88,7 @@ pub fn gather(sys: &System) -> Result<Option<Status>, manifest::ManifestError> {
     let Some(m) = Manifest::load(sys)? else {
         return Ok(None);
     };
-    let files = m
+    let files: Vec<FileState> = m
         .entries
         .iter()
         .filter(|e| !matches!(e.kind, Kind::Dir | Kind::Tree))
@@ -91,127 +117,194 @@ pub fn gather(sys: &System) -> Result<Option<Status>, manifest::ManifestError> {
             }
         })
         .collect();
+    let upstart = !sys.exists("/run/systemd/system")
+        && ["mesos-master", "mesos-agent"]
+            .iter()
+            .any(|j| sys.exists(&format!("/etc/init/{j}.conf")));
+    let local_zk = m.ensemble.is_some();
     let mut services = Vec::new();
-    if sys.exists("/etc/systemd/system") {
-        for name in units(m.role.as_deref()) {
-            let ask = |verb: &str| {
-                if verb == "is-active" && !sys.is_live() {
-                    return "offline".to_owned();
-                }
-                sys.systemctl(&[verb, name])
-                    .map(|o| o.stdout.trim().to_owned())
-                    .ok()
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| "unknown".into())
-            };
-            services.push(ServiceState {
-                name: name.to_owned(),
-                enabled: ask("is-enabled"),
-                active: ask("is-active"),
+    if upstart || sys.exists("/etc/systemd/system") {
+        for unit in units(m.role.as_deref(), local_zk) {
+            // Upstart hosts run the reaper from cron.
+            if upstart && unit.ends_with(".timer") {
+                continue;
+            }
+            services.push(if upstart {
+                upstart_state(sys, unit.strip_suffix(".service").unwrap_or(unit))
+            } else {
+                systemd_state(sys, unit)
             });
         }
     }
     let health = if sys.is_live() {
-        health(m.role.as_deref(), m.ensemble.is_some())
+        let ip = advertised_ip(sys);
+        services
+            .iter()
+            .filter(|s| s.running == Some(true))
+            .filter_map(|s| health_of(sys, &s.name, ip))
+            .collect()
     } else {
         Vec::new()
     };
+    let mut problems: Vec<String> = files
+        .iter()
+        .filter(|f| f.state != "in sync")
+        .map(|f| format!("{} is {}", f.path, f.state))
+        .collect();
+    problems.extend(
+        services
+            .iter()
+            .filter(|s| s.running == Some(false))
+            .map(|s| format!("{} is enabled but not running ({})", s.name, s.active)),
+    );
+    problems.extend(
+        health
+            .iter()
+            .filter(|h| !h.healthy)
+            .map(|h| format!("{} is unhealthy: {}", h.name, h.state)),
+    );
     Ok(Some(Status {
         role: m.role,
         files,
         health,
         services,
+        problems,
     }))
 }
 
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Sends `request` and reads the reply until the peer closes.
-fn exchange(addr: SocketAddr, request: &[u8]) -> std::io::Result<String> {
-    let mut s = TcpStream::connect_timeout(&addr, PROBE_TIMEOUT)?;
-    s.set_read_timeout(Some(PROBE_TIMEOUT))?;
-    s.set_write_timeout(Some(PROBE_TIMEOUT))?;
-    s.write_all(request)?;
-    let mut reply = Vec::new();
-    s.take(64 * 1024).read_to_end(&mut reply)?;
-    Ok(String::from_utf8_lossy(&reply).into_owned())
+fn systemd_state(sys: &System, name: &str) -> ServiceState {
+    let ask = |verb: &str| {
+        sys.systemctl(&[verb, name])
+            .map(|o| o.stdout.trim().to_owned())
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let enabled = ask("is-enabled");
+    let active = if sys.is_live() {
+        ask("is-active")
+    } else {
+        "offline".to_owned()
+    };
+    let expected = matches!(
+        enabled.as_str(),
+        "enabled" | "generated" | "static" | "alias"
+    );
+    ServiceState {
+        name: name.to_owned(),
+        running: (sys.is_live() && expected).then(|| active == "active"),
+        enabled,
+        active,
+    }
 }
 
-/// An HTTP GET that counts any 2xx answer as healthy.
-pub fn probe_http(addr: SocketAddr, path: &str) -> String {
-    let req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    match exchange(addr, req.as_bytes()) {
-        Ok(reply) => {
-            let status = reply.split_whitespace().nth(1).unwrap_or("");
-            if status.starts_with('2') {
-                "healthy".into()
-            } else {
-                format!(
-                    "answers HTTP {}",
-                    if status.is_empty() { "garbage" } else { status }
-                )
-            }
+fn upstart_state(sys: &System, job: &str) -> ServiceState {
+    let enabled = if !sys.exists(&format!("/etc/init/{job}.conf")) {
+        "not-found"
+    } else if sys
+        .read(&format!("/etc/init/{job}.override"))
+        .is_ok_and(|o| o.lines().any(|l| l.trim() == "manual"))
+    {
+        "disabled"
+    } else {
+        "enabled"
+    };
+    let active = if !sys.is_live() {
+        "offline".to_owned()
+    } else {
+        // "mesos-agent start/running, process 1234"
+        sys.run("status", &[job])
+            .ok()
+            .and_then(|o| {
+                o.stdout
+                    .split_whitespace()
+                    .nth(1)
+                    .map(|w| w.trim_end_matches(',').to_owned())
+            })
+            .unwrap_or_else(|| "unknown".into())
+    };
+    ServiceState {
+        name: job.to_owned(),
+        running: (sys.is_live() && enabled == "enabled").then(|| active == "start/running"),
+        enabled: enabled.to_owned(),
+        active,
+    }
+}
+
+/// The address the daemons advertise (MESOS_IP in setup's environment
+/// files), where their health is asked.
+fn advertised_ip(sys: &System) -> Option<IpAddr> {
+    [
+        "/etc/mesos-docker/master.env",
+        "/etc/mesos-docker/agent.env",
+    ]
+    .iter()
+    .filter_map(|p| sys.read(p).ok())
+    .flat_map(|t| t.lines().map(str::to_owned).collect::<Vec<_>>())
+    .find_map(|l| {
+        l.strip_prefix("MESOS_IP=")
+            .and_then(|v| v.trim_matches('"').parse().ok())
+    })
+}
+
+/// The health of a running service, asked as setup asks it after a start.
+fn health_of(sys: &System, name: &str, ip: Option<IpAddr>) -> Option<Health> {
+    let base = name.strip_suffix(".service").unwrap_or(name);
+    let (endpoint, verdict) = match base {
+        "zookeeper" => (
+            "127.0.0.1:2181 ruok".to_owned(),
+            match sys.talk("127.0.0.1:2181", "ruok") {
+                Ok(r) if r.trim() == "imok" => Ok("imok".to_owned()),
+                Ok(r) if r.is_empty() => {
+                    Err("no answer to ruok (is it in 4lw.commands.whitelist?)".to_owned())
+                }
+                Ok(r) => Err(format!("answers {r:?} to ruok")),
+                Err(e) => Err(format!("unreachable ({e})")),
+            },
+        ),
+        "docker" => (
+            "docker info".to_owned(),
+            match sys.run("docker", &["info", "--format", "{{.ServerVersion}}"]) {
+                Ok(o) if o.success => Ok(format!("docker {}", o.stdout.trim())),
+                Ok(o) => Err(o.stderr.trim().to_owned()),
+                Err(e) => Err(format!("cannot run docker info: {e}")),
+            },
+        ),
+        _ => {
+            let checks = probes::checks_of(base);
+            checks.first()?;
+            let endpoint = checks
+                .iter()
+                .map(|c| format!("http://{}{}", probes::address(ip, c.port), c.path))
+                .collect::<Vec<_>>()
+                .join(" ");
+            (
+                endpoint,
+                match probes::ask_all(sys, ip, base)? {
+                    probes::Verdict::Healthy(d) | probes::Verdict::Waiting(d) => Ok(d),
+                    probes::Verdict::Unhealthy(d) => Err(d),
+                },
+            )
         }
-        Err(e) => format!("unreachable ({e})"),
-    }
+    };
+    Some(Health {
+        name: base.to_owned(),
+        endpoint,
+        healthy: verdict.is_ok(),
+        state: match verdict {
+            Ok(d) => format!("healthy: {d}"),
+            Err(d) => d,
+        },
+    })
 }
 
-/// ZooKeeper's `ruok`, which a serving node answers with `imok`.
-pub fn probe_zookeeper(addr: SocketAddr) -> String {
-    match exchange(addr, b"ruok") {
-        Ok(reply) if reply == "imok" => "healthy".into(),
-        Ok(reply) if reply.is_empty() => {
-            "no answer to ruok (is it in 4lw.commands.whitelist?)".into()
-        }
-        Ok(reply) => format!("answers {reply:?} to ruok"),
-        Err(e) => format!("unreachable ({e})"),
-    }
-}
-
-/// The endpoints of this role's daemons, asked on the loopback address
-/// (they listen on every address unless --ip narrowed them).
-fn health(role: Option<&str>, local_zk: bool) -> Vec<Health> {
-    let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
-    let mut h = Vec::new();
-    let master = matches!(role, Some("master" | "standalone"));
-    let agent = matches!(role, Some("agent" | "standalone"));
-    if master && local_zk {
-        h.push(Health {
-            name: "zookeeper",
-            endpoint: "127.0.0.1:2181 ruok".into(),
-            state: probe_zookeeper(local(2181)),
-        });
-    }
-    if master {
-        h.push(Health {
-            name: "mesos-master",
-            endpoint: "http://127.0.0.1:5050/health".into(),
-            state: probe_http(local(5050), "/health"),
-        });
-        h.push(Health {
-            name: "marathon",
-            endpoint: "http://127.0.0.1:8080/ping".into(),
-            state: probe_http(local(8080), "/ping"),
-        });
-    }
-    if agent {
-        h.push(Health {
-            name: "mesos-agent",
-            endpoint: "http://127.0.0.1:5051/health".into(),
-            state: probe_http(local(5051), "/health"),
-        });
-    }
-    h
-}
-
-fn units(role: Option<&str>) -> Vec<&'static str> {
+fn units(role: Option<&str>, local_zk: bool) -> Vec<&'static str> {
     let mut u = Vec::new();
     if matches!(role, Some("master" | "standalone")) {
-        u.extend([
-            "zookeeper.service",
-            "mesos-master.service",
-            "marathon.service",
-        ]);
+        if local_zk {
+            u.push("zookeeper.service");
+        }
+        u.extend(["mesos-master.service", "marathon.service"]);
     }
     if matches!(role, Some("agent" | "standalone")) {
         u.extend([
@@ -248,7 +341,7 @@ pub fn main(args: StatusArgs) -> ExitCode {
         }
         OutputFormat::Text => print!("{}", text(&status)),
     }
-    ExitCode::SUCCESS
+    status.exit_code()
 }
 
 pub fn text(s: &Status) -> String {
@@ -268,43 +361,12 @@ pub fn text(s: &Status) -> String {
             h.name, h.endpoint, h.state
         ));
     }
+    if s.problems.is_empty() {
+        out.push_str("all is well\n");
+    } else {
+        for p in &s.problems {
+            out.push_str(&format!("problem: {p}\n"));
+        }
+    }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::TcpListener;
-
-    /// A one-shot server that reads a request and answers `reply`.
-    fn serve(reply: &'static str) -> SocketAddr {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        std::thread::spawn(move || {
-            let (mut s, _) = l.accept().unwrap();
-            let mut buf = [0u8; 512];
-            let _ = s.read(&mut buf);
-            s.write_all(reply.as_bytes()).unwrap();
-        });
-        addr
-    }
-
-    #[test]
-    fn http_probe() {
-        let a = serve("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-        assert_eq!(probe_http(a, "/health"), "healthy");
-        let a = serve("HTTP/1.1 503 Service Unavailable\r\n\r\n");
-        assert_eq!(probe_http(a, "/health"), "answers HTTP 503");
-        let closed = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        assert!(probe_http(closed, "/").starts_with("unreachable"));
-    }
-
-    #[test]
-    fn zookeeper_probe() {
-        assert_eq!(probe_zookeeper(serve("imok")), "healthy");
-        assert!(probe_zookeeper(serve("")).contains("whitelist"));
-    }
 }

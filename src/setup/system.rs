@@ -88,7 +88,8 @@ impl Runner for HostRunner {
 /// (`is-enabled`, `list-unit-files`, `enable`, `disable`, with or without
 /// `--root=`) are answered from a table of unit states instead, which
 /// `enable` and `disable` update as systemd would; `is-active`, `start` and
-/// `restart` are played from a set of running units.
+/// `restart` (and upstart's `status`, `start`, `stop`) are played from a set
+/// of running units.
 #[derive(Debug, Default)]
 pub struct RecordingRunner {
     answers: Mutex<HashMap<String, Output>>,
@@ -328,6 +329,32 @@ impl RecordingRunner {
         self.calls.lock().expect("runner calls").clone()
     }
 
+    /// Upstart's `status`, `start` and `stop JOB`, played from the set of
+    /// running units as upstart 1.12 answers them.
+    fn upstart(&self, program: &str) -> Option<impl Fn(&str) -> Output + '_> {
+        matches!(program, "status" | "start" | "stop").then(|| {
+            let program = program.to_owned();
+            move |job: &str| {
+                let mut active = self.active.lock().expect("active units");
+                let on = active.contains(job);
+                match (program.as_str(), on) {
+                    ("status", true) => Output::ok(&format!("{job} start/running, process 4242\n")),
+                    ("status", false) => Output::ok(&format!("{job} stop/waiting\n")),
+                    ("start", false) => {
+                        active.insert(job.to_owned());
+                        Output::ok(&format!("{job} start/running, process 4242\n"))
+                    }
+                    ("start", true) => Output::failed("start: Job is already running\n"),
+                    ("stop", true) => {
+                        active.remove(job);
+                        Output::ok(&format!("{job} stop/waiting\n"))
+                    }
+                    _ => Output::failed(&format!("stop: Unknown instance: {job}\n")),
+                }
+            }
+        })
+    }
+
     /// systemctl's unit-file verbs, played from the unit table.
     fn systemctl(&self, args: &[&str]) -> Option<Output> {
         let args = match args {
@@ -409,6 +436,9 @@ impl Runner for RecordingRunner {
             && let Some(out) = self.systemctl(args)
         {
             return Ok(out);
+        }
+        if let (Some(out), [job]) = (self.upstart(program), args) {
+            return Ok(out(job));
         }
         if matches!(program, "apt-cache" | "env" | "dpkg-deb")
             && let Some(play) = self.apt.lock().expect("apt play").as_mut()

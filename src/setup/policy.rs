@@ -1,0 +1,276 @@
+//! /etc/mesos-docker/policy.toml from setup's policy flags (or setup.toml's
+//! `[policy]` table): what this node allows its tasks, read by the executor
+//! (`crate::exec::policy`) for every task. Written only when the operator
+//! says something about policy: without the file everything is allowed.
+
+use serde::{Deserialize, Serialize};
+
+use super::options::OptionsError;
+
+pub const PATH: &str = crate::exec::policy::DEFAULT_PATH;
+
+/// setup.toml's `[policy]`, keys spelled as the flags.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PolicyConfig {
+    pub allow_privileged: Option<bool>,
+    pub allow_host_network: Option<bool>,
+    pub allow_devices: Option<bool>,
+    pub allow_host_path: Option<Vec<String>>,
+    pub allow_registry: Option<Vec<String>>,
+    pub max_task_cpus: Option<f64>,
+    pub max_task_mem: Option<f64>,
+}
+
+/// The policy file's content, with the executor's field names. Setup's own
+/// type (the executor's only reads), proven equal in a test that loads what
+/// this writes with the executor's loader.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodePolicy {
+    pub allow_privileged: bool,
+    pub allow_host_network: bool,
+    pub allow_devices: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_host_paths: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_registries: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_cpus: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_mem_mb: Option<f64>,
+}
+
+/// Flags over the file; `None` when neither says anything about policy.
+/// `flags` is the flags' view in the same shape (a bool flag given is `Some(true)`).
+pub fn resolve(
+    flags: &PolicyConfig,
+    file: Option<&PolicyConfig>,
+) -> Result<Option<NodePolicy>, OptionsError> {
+    let flags_given = *flags != PolicyConfig::default();
+    if !flags_given && file.is_none() {
+        return Ok(None);
+    }
+    let empty = PolicyConfig::default();
+    let file = file.unwrap_or(&empty);
+    let flag_or_file = |f: Option<bool>, v: Option<bool>| f.or(v).unwrap_or(false);
+    let list = |f: &Option<Vec<String>>, v: &Option<Vec<String>>| {
+        f.clone().filter(|l| !l.is_empty()).or_else(|| v.clone())
+    };
+    let paths = list(&flags.allow_host_path, &file.allow_host_path)
+        .map(|ps| {
+            ps.iter()
+                .map(|p| host_path(p))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let registries = list(&flags.allow_registry, &file.allow_registry)
+        .map(|rs| {
+            rs.iter()
+                .map(|r| registry(r))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let max_cpus = flags.max_task_cpus.or(file.max_task_cpus);
+    let max_mem = flags.max_task_mem.or(file.max_task_mem);
+    positive("--max-task-cpus", max_cpus, "4 or 0.5")?;
+    positive("--max-task-mem", max_mem, "8192 (MiB)")?;
+    Ok(Some(NodePolicy {
+        allow_privileged: flag_or_file(flags.allow_privileged, file.allow_privileged),
+        allow_host_network: flag_or_file(flags.allow_host_network, file.allow_host_network),
+        allow_devices: flag_or_file(flags.allow_devices, file.allow_devices),
+        allowed_host_paths: paths,
+        allowed_registries: registries,
+        max_cpus,
+        max_mem_mb: max_mem,
+    }))
+}
+
+fn invalid(flag: &'static str, problem: String) -> OptionsError {
+    OptionsError::Invalid { flag, problem }
+}
+
+fn positive(flag: &'static str, v: Option<f64>, example: &str) -> Result<(), OptionsError> {
+    match v {
+        Some(x) if !(x.is_finite() && x > 0.0) => Err(invalid(
+            flag,
+            format!("{x} is not a positive number; pass e.g. {flag} {example}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A bind-mount prefix: absolute, without `..` (which would make a prefix
+/// match more than it names), trailing slashes dropped.
+fn host_path(p: &str) -> Result<String, OptionsError> {
+    let bad = |why: &str| {
+        invalid(
+            "--allow-host-path",
+            format!("{p:?} {why}; pass an absolute directory such as --allow-host-path /srv/data"),
+        )
+    };
+    if !p.starts_with('/') {
+        return Err(bad("is not an absolute path"));
+    }
+    if p.split('/').any(|c| c == "..") {
+        return Err(bad("contains .."));
+    }
+    if p.chars().any(char::is_control) {
+        return Err(bad("contains a control character"));
+    }
+    Ok(match p.trim_end_matches('/') {
+        "" => "/".to_owned(),
+        t => t.to_owned(),
+    })
+}
+
+/// A registry as the executor compares it: `host[:port]`, `docker.io` for
+/// Docker Hub.
+fn registry(r: &str) -> Result<String, OptionsError> {
+    let (host, port) = match r.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (r, None),
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok());
+    if host_ok && port_ok {
+        Ok(r.to_ascii_lowercase())
+    } else {
+        Err(invalid(
+            "--allow-registry",
+            format!(
+                "{r:?} is not a registry host[:port]; pass e.g. --allow-registry registry.example.com:5000 (docker.io for Docker Hub)"
+            ),
+        ))
+    }
+}
+
+/// The file as written.
+pub fn render(p: &NodePolicy) -> String {
+    let body = toml::to_string(p).expect("a policy serializes");
+    format!(
+        "# Written by mesos-docker setup from its policy flags (--allow-*, --max-task-*) or\n\
+         # setup.toml's [policy]; the executor reads it for every task. Not said = not allowed.\n{body}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::policy::Policy;
+
+    fn load(text: &str) -> Policy {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        std::fs::write(&path, text).unwrap();
+        Policy::load(&path).unwrap()
+    }
+
+    #[test]
+    fn nothing_said_writes_nothing() {
+        assert_eq!(resolve(&PolicyConfig::default(), None), Ok(None));
+    }
+
+    #[test]
+    fn the_executor_reads_what_setup_writes() {
+        let flags = PolicyConfig {
+            allow_host_network: Some(true),
+            allow_host_path: Some(vec!["/srv/data/".into(), "/mnt".into()]),
+            allow_registry: Some(vec!["Registry.example.com:5000".into(), "docker.io".into()]),
+            max_task_cpus: Some(4.0),
+            max_task_mem: Some(8192.0),
+            ..Default::default()
+        };
+        let p = resolve(&flags, None).unwrap().unwrap();
+        let loaded = load(&render(&p));
+        assert_eq!(
+            loaded,
+            Policy {
+                allow_privileged: false,
+                allow_host_network: true,
+                allow_devices: false,
+                allowed_host_paths: Some(vec!["/srv/data".into(), "/mnt".into()]),
+                allowed_registries: Some(vec![
+                    "registry.example.com:5000".into(),
+                    "docker.io".into()
+                ]),
+                max_cpus: Some(4.0),
+                max_mem_mb: Some(8192.0),
+            }
+        );
+        // An empty [policy] table: the strict defaults, spelled out.
+        let strict = resolve(&PolicyConfig::default(), Some(&PolicyConfig::default()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            render(&strict),
+            "# Written by mesos-docker setup from its policy flags (--allow-*, --max-task-*) or\n\
+             # setup.toml's [policy]; the executor reads it for every task. Not said = not allowed.\n\
+             allow_privileged = false\nallow_host_network = false\nallow_devices = false\n"
+        );
+        assert_eq!(load(&render(&strict)), Policy::default());
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file: PolicyConfig = toml::from_str(
+            "allow-privileged = true\nallow-registry = [\"r.example\"]\nmax-task-cpus = 2\n",
+        )
+        .unwrap();
+        let flags = PolicyConfig {
+            max_task_cpus: Some(8.0),
+            ..Default::default()
+        };
+        let p = resolve(&flags, Some(&file)).unwrap().unwrap();
+        assert!(p.allow_privileged);
+        assert_eq!(p.allowed_registries, Some(vec!["r.example".into()]));
+        assert_eq!(p.max_cpus, Some(8.0));
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        let cases = [
+            (
+                PolicyConfig {
+                    allow_host_path: Some(vec!["srv".into()]),
+                    ..Default::default()
+                },
+                "--allow-host-path: \"srv\" is not an absolute path",
+            ),
+            (
+                PolicyConfig {
+                    allow_host_path: Some(vec!["/srv/../etc".into()]),
+                    ..Default::default()
+                },
+                "contains ..",
+            ),
+            (
+                PolicyConfig {
+                    allow_registry: Some(vec!["https://r.example".into()]),
+                    ..Default::default()
+                },
+                "--allow-registry: \"https://r.example\" is not a registry host[:port]",
+            ),
+            (
+                PolicyConfig {
+                    max_task_cpus: Some(0.0),
+                    ..Default::default()
+                },
+                "--max-task-cpus: 0 is not a positive number",
+            ),
+            (
+                PolicyConfig {
+                    max_task_mem: Some(f64::NAN),
+                    ..Default::default()
+                },
+                "--max-task-mem",
+            ),
+        ];
+        for (flags, want) in cases {
+            let e = resolve(&flags, None).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+    }
+}
