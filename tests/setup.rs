@@ -739,6 +739,12 @@ fn played_host(root: &Path) -> Arc<RecordingRunner> {
         runner.unit(unit, "disabled");
     }
     runner.answer("systemctl daemon-reload", Output::ok(""));
+    answering(&runner);
+    runner
+}
+
+/// ZooKeeper, Docker, Mesos and Marathon answering on this host.
+fn answering(runner: &RecordingRunner) {
     runner.answer("tcp 127.0.0.1:2181 ruok", Output::ok("imok"));
     runner.answer(
         "tcp 127.0.0.1:2181 srvr",
@@ -748,8 +754,7 @@ fn played_host(root: &Path) -> Arc<RecordingRunner> {
         "docker info --format {{.ServerVersion}}",
         Output::ok("20.10.24\n"),
     );
-    serving(&runner, "127.0.0.1");
-    runner
+    serving(runner, "127.0.0.1");
 }
 
 /// The commands that change the host: apt, systemctl verbs, probes.
@@ -1002,12 +1007,7 @@ fn status_tells_in_sync_from_drifted() {
 fn status_tells_running_and_healthy_services_from_the_rest() {
     let dir = Host::debian12().build();
     let root = dir.path();
-    install_programs(root);
-    let runner = played_host(root);
-    serving(&runner, "10.0.0.2");
-    let args = [&role_args("standalone")[..], &["--ip", "10.0.0.2"]].concat();
-    let (code, report) = setup_with(root, Box::new(Shared(runner.clone())), &args);
-    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let (runner, _) = standalone_serving_at_10_0_0_2(root);
     let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
     let s = status::gather(&sys).unwrap().unwrap();
     assert!(s.problems.is_empty(), "{:?}", s.problems);
@@ -1511,17 +1511,6 @@ fn the_running_binary_is_installed_as_the_executor() {
 
 // ---- Mesos and Marathon started and probed; upstart; policy; proxies ----
 
-/// Programs the units start, as a package, tarball or image would put them:
-/// their presence is what lets setup start the units.
-fn install_programs(root: &Path) {
-    for p in &UNIT_PROGRAMS[..3] {
-        let path = root.join(p);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, "#!/bin/sh\n").unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-    }
-}
-
 /// Answers one HTTP GET, keyed as the probe sends it.
 fn http(runner: &RecordingRunner, addr: &str, path: &str, status: &str, body: &str) {
     use mesos_docker::setup::probes::request;
@@ -1549,6 +1538,23 @@ fn serving(runner: &RecordingRunner, ip: &str) {
     );
 }
 
+/// A standalone node set up with `--ip 10.0.0.2`, its daemons serving there.
+fn standalone_serving_at_10_0_0_2(root: &Path) -> (Arc<RecordingRunner>, serde_json::Value) {
+    let runner = played_host(root);
+    serving(&runner, "10.0.0.2");
+    let (code, report) = setup_with(
+        root,
+        Box::new(Shared(runner.clone())),
+        &standalone_at_10_0_0_2(),
+    );
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    (runner, report)
+}
+
+fn standalone_at_10_0_0_2() -> Vec<&'static str> {
+    [&role_args("standalone")[..], &["--ip", "10.0.0.2"]].concat()
+}
+
 fn report_line(report: &serde_json::Value, kind: &str, id: &str) -> serde_json::Value {
     report["resources"]
         .as_array()
@@ -1563,12 +1569,7 @@ fn report_line(report: &serde_json::Value, kind: &str, id: &str) -> serde_json::
 fn mesos_and_marathon_start_and_answer_their_health_endpoints() {
     let dir = Host::debian12().build();
     let root = dir.path();
-    install_programs(root);
-    let runner = played_host(root);
-    serving(&runner, "10.0.0.2");
-    let args = [&role_args("standalone")[..], &["--ip", "10.0.0.2"]].concat();
-    let (code, report) = setup_with(root, Box::new(Shared(runner.clone())), &args);
-    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let (runner, report) = standalone_serving_at_10_0_0_2(root);
     let started: Vec<String> = runner
         .calls()
         .into_iter()
@@ -1611,7 +1612,7 @@ fn mesos_and_marathon_start_and_answer_their_health_endpoints() {
         "200 OK",
         r#"{"version":"1.11.0"}"#,
     );
-    let (code, report) = setup_with(root, Box::new(Shared(runner)), &args);
+    let (code, report) = setup_with(root, Box::new(Shared(runner)), &standalone_at_10_0_0_2());
     assert_eq!(code, ExitCode::SUCCESS, "{report}");
     let master = report_line(&report, "health", "mesos-master");
     assert_eq!(master["status"], "skipped");
@@ -1657,7 +1658,6 @@ fn mesos_and_marathon_start_and_answer_their_health_endpoints() {
 fn upstart_jobs_start_once_and_restart_on_a_change() {
     let dir = Host::release("ubuntu", "14.04").build();
     let root = dir.path();
-    install_programs(root);
     // The packages' own jobs (zookeeperd, docker.io on 14.04).
     fs::create_dir_all(root.join("etc/init")).unwrap();
     fs::write(root.join("etc/init/zookeeper.conf"), "exec /usr/bin/zk\n").unwrap();
@@ -1672,16 +1672,7 @@ fn upstart_jobs_start_once_and_restart_on_a_change() {
         Output::ok("initctl (upstart 1.12.1)\n"),
     );
     runner.apt(root, ARCHIVE, true);
-    runner.answer("tcp 127.0.0.1:2181 ruok", Output::ok("imok"));
-    runner.answer(
-        "tcp 127.0.0.1:2181 srvr",
-        Output::ok("Zookeeper version: 3.4.5\nMode: standalone\n"),
-    );
-    runner.answer(
-        "docker info --format {{.ServerVersion}}",
-        Output::ok("1.6.2\n"),
-    );
-    serving(&runner, "127.0.0.1");
+    answering(&runner);
     let upstart = |from: usize| -> Vec<String> {
         runner.calls()[from..]
             .iter()

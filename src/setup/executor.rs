@@ -126,22 +126,7 @@ pub fn check(
             diff: None,
         });
     }
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode != MODE {
-        return Ok(Check::Change {
-            change: Change::Chmod { from: mode },
-            diff: None,
-        });
-    }
-    if let Some((uid, gid)) = fsops::root_owner()
-        && (meta.uid(), meta.gid()) != (uid, gid)
-    {
-        return Ok(Check::Change {
-            change: Change::Chown,
-            diff: None,
-        });
-    }
-    Ok(Check::Ok)
+    Ok(super::resources::mode_and_owner(&meta, MODE))
 }
 
 /// Installs `source` at `path`: copied to a temporary file beside it (hashed
@@ -170,18 +155,13 @@ pub fn apply(
         other => return Err(err(format!("internal: cannot {other:?} the executor"))),
     }
     super::resources::ensure_parents(sys, path, manifest)?;
-    let created = matches!(change, Change::InstallBinary { .. });
+    let entry = |sha256: Option<String>| Entry {
+        created: matches!(change, Change::InstallBinary { .. }),
+        sha256,
+        ..super::resources::blank(path, Kind::File)
+    };
     if manifest.entry(path).is_none() {
-        manifest.record(Entry {
-            path: path.to_owned(),
-            kind: Kind::File,
-            created,
-            backup: None,
-            mode_before: None,
-            sha256: None,
-            target: None,
-            target_before: None,
-        });
+        manifest.record(entry(None));
         save(sys, manifest)?;
     }
     let (sha, installed) = copy_atomic(Path::new(source), &dest).map_err(|e| {
@@ -193,16 +173,7 @@ pub fn apply(
     let source_stamp = fs::metadata(source)
         .map(|m| FileStamp::of(&m))
         .map_err(|e| err(format!("cannot read {source}: {e}")))?;
-    manifest.record(Entry {
-        path: path.to_owned(),
-        kind: Kind::File,
-        created,
-        backup: None,
-        mode_before: None,
-        sha256: Some(sha.clone()),
-        target: None,
-        target_before: None,
-    });
+    manifest.record(entry(Some(sha.clone())));
     manifest.executor = Some(Stamp {
         path: path.to_owned(),
         sha256: sha.clone(),

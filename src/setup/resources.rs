@@ -410,22 +410,27 @@ fn check_file(
             },
         });
     }
+    Ok(mode_and_owner(&meta, mode))
+}
+
+/// A file whose content is right: whether its mode and owner are too.
+pub(crate) fn mode_and_owner(meta: &fs::Metadata, mode: u32) -> Check {
     let now_mode = meta.permissions().mode() & 0o7777;
     if now_mode != mode {
-        return Ok(Check::Change {
+        return Check::Change {
             change: Change::Chmod { from: now_mode },
             diff: None,
-        });
+        };
     }
     if let Some((uid, gid)) = fsops::root_owner()
         && (meta.uid(), meta.gid()) != (uid, gid)
     {
-        return Ok(Check::Change {
+        return Check::Change {
             change: Change::Chown,
             diff: None,
-        });
+        };
     }
-    Ok(Check::Ok)
+    Check::Ok
 }
 
 pub fn artifact(location: &str, sha256: &Option<String>) -> Artifact {
