@@ -373,13 +373,14 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
             r.push(file(super::policy::PATH, super::policy::render(p), &[]));
         }
     }
+    let docker_service = role.is_agent() || opts.sources.runs_images();
     if facts.init == Init::Systemd {
         // Before the units' enablement, which daemon-reloads after them.
         let fetchers: Vec<&str> = [
             (role.is_master(), "mesos-master.service"),
             (marathon, "marathon.service"),
             (role.is_agent(), "mesos-agent.service"),
-            (role.is_agent(), "docker.service"),
+            (docker_service, "docker.service"),
         ]
         .into_iter()
         .filter_map(|(wanted, unit)| wanted.then_some(unit))
@@ -387,7 +388,6 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         r.extend(super::proxy::systemd_dropins(&opts.proxy, &fetchers));
     }
 
-    let docker_service = role.is_agent() || opts.sources.runs_images();
     match facts.init {
         Init::Systemd => systemd(
             &mut r,
