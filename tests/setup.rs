@@ -882,6 +882,34 @@ fn packages_install_and_services_start_once() {
         "{third}"
     );
 
+    // A unit file is its service's input too: put back, systemd told, and
+    // that one service restarted so the running process matches the file.
+    let unit = root.join("etc/systemd/system/mesos-agent.service");
+    fs::write(
+        &unit,
+        fs::read_to_string(&unit)
+            .unwrap()
+            .replace("RestartSec=", "RestartSec=1\n#"),
+    )
+    .unwrap();
+    let n = runner.calls().len();
+    let (code, fourth) = setup_with(root, Box::new(Shared(runner.clone())), &standalone);
+    assert_eq!(code, ExitCode::SUCCESS, "{fourth}");
+    let acts = actions(&runner, n);
+    assert_eq!(
+        acts[..2],
+        [
+            "systemctl daemon-reload",
+            "systemctl restart mesos-agent.service"
+        ],
+        "{acts:?}"
+    );
+    assert_eq!(
+        acts.iter().filter(|a| a.contains("restart")).count(),
+        1,
+        "{acts:?}"
+    );
+
     // Uninstall purges what setup installed.
     let n = runner.calls().len();
     let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));

@@ -614,10 +614,17 @@ fn systemd(
     let unit = |name: &str, l: Option<&Launch>| -> Result<Resource, RenderError> {
         let mut c = ctx.clone();
         c.insert("launch", &l);
+        // A unit file is its service's input like any config file: a new
+        // ExecStart (another source, a new mount) takes a restart to apply.
+        // The reaper's oneshot service is only ever started by its timer.
+        let readers: &[&str] = match name {
+            "mesos-docker-reap.service" => &[],
+            _ => &[name.strip_suffix(".service").unwrap_or(name)],
+        };
         Ok(file(
             &format!("/etc/systemd/system/{name}"),
             render(name, &c)?,
-            &[],
+            readers,
         ))
     };
     if role.is_master() {
