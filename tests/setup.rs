@@ -707,9 +707,12 @@ fn services_go_through_the_runner_and_come_back() {
     assert_eq!(
         undo,
         [
+            // What setup enabled and started is disabled and stopped.
             "systemctl disable mesos-docker-reap.timer",
+            "systemctl stop mesos-docker-reap.timer",
             "systemctl enable mesos-slave.service",
             "systemctl disable mesos-agent.service",
+            "systemctl stop mesos-agent.service",
             "systemctl enable mesos-master.service",
             "systemctl enable zookeeper.service",
         ]
@@ -2420,6 +2423,14 @@ fn tarballs_unpack_through_the_runner_and_mismatches_install_nothing() {
         "{err}"
     );
     assert!(!root.join("opt/mesos-docker/mesos/current").exists());
+    // Verified before the first change: no package, no file went in.
+    let installs: Vec<String> = runner
+        .calls()
+        .into_iter()
+        .filter(|c| c.contains("apt-get") && c.contains(" install"))
+        .collect();
+    assert!(installs.is_empty(), "{installs:?}");
+    assert!(!root.join("etc/mesos-docker/master.env").exists());
     assert_eq!(
         fs::read_dir(root.join("opt/mesos-docker/mesos"))
             .map(|d| d.count())

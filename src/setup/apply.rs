@@ -47,6 +47,9 @@ pub fn apply(
             .map(str::to_owned)
             .collect(),
     );
+    if !dry_run {
+        prefetch(sys, plan, manifest, &units, dl, rep)?;
+    }
     let mut restart = Vec::new();
     let mut units_changed = false;
     let mut reloaded = false;
@@ -136,6 +139,73 @@ pub fn apply(
 }
 
 /// Applies what a package source puts on the node.
+/// Every download a change needs is fetched and verified before the first
+/// change of the run: a wrong pin or an unreachable source must stop setup
+/// with nothing installed, not after ZooKeeper and Docker went in.
+fn prefetch(
+    sys: &System,
+    plan: &Plan,
+    manifest: &mut Manifest,
+    units: &resources::UnitStates,
+    dl: &Downloads,
+    rep: &mut Reporter,
+) -> Result<(), Stopped> {
+    for r in &plan.resources {
+        let stop = |rep: &mut Reporter, reason: String| {
+            rep.line(Line {
+                status: Status::Failed,
+                kind: r.kind().into(),
+                id: r.id().into(),
+                detail: Some(reason.clone()),
+                diff: None,
+            });
+            Stopped {
+                kind: r.kind().into(),
+                id: r.id().into(),
+                reason,
+            }
+        };
+        if !matches!(
+            r,
+            Resource::AptSource { .. }
+                | Resource::Deb { .. }
+                | Resource::Tarball { .. }
+                | Resource::Image {
+                    archive: Some(_),
+                    ..
+                }
+        ) {
+            continue;
+        }
+        let check =
+            resources::check(sys, r, manifest, units, dl).map_err(|e| stop(rep, e.what))?;
+        let Check::Change { change, .. } = check else {
+            continue;
+        };
+        let fetched = match r {
+            Resource::AptSource {
+                key, fingerprints, ..
+            } if matches!(change, Change::AptSource { key: true, .. }) => {
+                artifacts::verified_key(sys, dl, key, fingerprints, manifest).map(drop)
+            }
+            Resource::Deb {
+                location, sha256, ..
+            }
+            | Resource::Tarball {
+                location, sha256, ..
+            } => dl
+                .get(sys, &resources::artifact(location, sha256), manifest)
+                .map(drop),
+            Resource::Image {
+                archive: Some(a), ..
+            } => dl.get(sys, a, manifest).map(drop),
+            _ => Ok(()),
+        };
+        fetched.map_err(|e| stop(rep, e.what))?;
+    }
+    Ok(())
+}
+
 fn source(
     sys: &System,
     r: &Resource,

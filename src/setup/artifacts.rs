@@ -135,17 +135,16 @@ pub fn check_apt_source(sys: &System, keyring: &str, pins: &[String], list: Chec
     }
 }
 
-/// Fetches the key, checks every primary key in it against the pins and
-/// writes it (binary, as apt reads `.gpg` keyrings) atomically. Nothing is
-/// written when a key is not pinned.
-pub fn write_keyring(
+/// Fetches the key and checks every primary key in it against the pins:
+/// the keyring's bytes (binary, as apt reads `.gpg` keyrings), or an error
+/// naming the key that is not pinned.
+pub fn verified_key(
     sys: &System,
     dl: &Downloads,
     key: &str,
-    keyring: &str,
     pins: &[String],
     manifest: &mut Manifest,
-) -> Result<(), ResourceError> {
+) -> Result<Vec<u8>, ResourceError> {
     let fetched = dl.get(
         sys,
         &Artifact {
@@ -175,7 +174,20 @@ pub fn write_keyring(
             )));
         }
     }
-    let binary = openpgp::dearmor(&data).map_err(|e| bad_key(e.to_string()))?;
+    openpgp::dearmor(&data).map_err(|e| bad_key(e.to_string()))
+}
+
+/// Writes a verified key (see [`verified_key`]) atomically. Nothing is
+/// written when a key is not pinned.
+pub fn write_keyring(
+    sys: &System,
+    dl: &Downloads,
+    key: &str,
+    keyring: &str,
+    pins: &[String],
+    manifest: &mut Manifest,
+) -> Result<(), ResourceError> {
+    let binary = verified_key(sys, dl, key, pins, manifest)?;
     let p = sys.path(keyring);
     ensure_parents(sys, keyring, manifest)?;
     let old = fs::read(&p).ok();

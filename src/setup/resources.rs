@@ -710,6 +710,27 @@ pub fn set_enabled(sys: &System, name: &str, enable: bool) -> Result<(), Resourc
     }
 }
 
+/// Whether systemd runs the unit now (an error counts as not running).
+pub fn is_active(sys: &System, name: &str) -> bool {
+    sys.systemctl(&["is-active", name])
+        .is_ok_and(|o| o.stdout.trim() == "active")
+}
+
+/// Stops a unit now (enablement is left as it is).
+pub fn stop(sys: &System, name: &str) -> Result<(), ResourceError> {
+    let out = sys
+        .systemctl(&["stop", name])
+        .map_err(|e| err(format!("cannot run systemctl stop {name}: {e}")))?;
+    if out.success {
+        Ok(())
+    } else {
+        Err(err(format!(
+            "systemctl stop {name} failed: {}",
+            out.stderr.trim()
+        )))
+    }
+}
+
 /// A path under the root, as the host names it.
 pub(super) fn host_path(sys: &System, p: &Path) -> String {
     match p.strip_prefix(sys.root()) {

@@ -402,6 +402,12 @@ impl RecordingRunner {
             } else {
                 Output::failed(&format!("Failed to {verb} {unit}: Unit {unit} not found."))
             }),
+            ["stop", unit] => Some(if units.contains_key(*unit) {
+                self.active.lock().expect("active units").remove(*unit);
+                Output::ok("")
+            } else {
+                Output::failed(&format!("Failed to stop {unit}: Unit {unit} not loaded."))
+            }),
             [verb @ ("enable" | "disable"), unit] => Some(match units.get_mut(*unit) {
                 Some(state) => {
                     *state = if *verb == "enable" {

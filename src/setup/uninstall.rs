@@ -119,7 +119,14 @@ pub fn run(sys: &System, dry_run: bool, mut rep: Reporter) -> ExitCode {
             } else if dry_run {
                 Ok(true)
             } else {
-                resources::set_enabled(sys, &s.name, s.was_enabled).map(|()| true)
+                resources::set_enabled(sys, &s.name, s.was_enabled)?;
+                // A unit setup enabled was started by setup too: disabled
+                // alone it would run on until the next boot, holding its
+                // ports and the images it runs.
+                if !s.was_enabled && sys.is_live() && resources::is_active(sys, &s.name) {
+                    resources::stop(sys, &s.name)?;
+                }
+                Ok(true)
             }
         });
         let state = if s.was_enabled { "enabled" } else { "disabled" };
