@@ -177,8 +177,7 @@ fn prefetch(
         ) {
             continue;
         }
-        let check =
-            resources::check(sys, r, manifest, units, dl).map_err(|e| stop(rep, e.what))?;
+        let check = resources::check(sys, r, manifest, units, dl).map_err(|e| stop(rep, e.what))?;
         let Check::Change { change, .. } = check else {
             continue;
         };

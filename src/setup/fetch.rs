@@ -39,6 +39,10 @@ pub enum FetchError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "cannot set up HTTPS downloads: {why}. A host without CA certificates needs the ca-certificates package (apt-get install ca-certificates), or --mirror-ca FILE naming the CA that signs your mirror"
+    )]
+    ClientSetup { why: String },
     #[error("the CA bundle {path} holds no usable certificate: {why}")]
     BadCaBundle { path: String, why: String },
 }
@@ -48,6 +52,19 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
         path: path.display().to_string(),
         source,
     }
+}
+
+/// An error with its causes, which reqwest keeps out of its own message
+/// ("builder error" alone says nothing to an operator).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 /// Where a file comes from and, when known, its digest.
@@ -154,10 +171,9 @@ impl Fetcher {
                 builder = builder.add_root_certificate(c);
             }
         }
-        let client = builder.build().map_err(|source| FetchError::Unreachable {
-            url: "(client setup)".into(),
-            source,
-        })?;
+        let client = builder
+            .build()
+            .map_err(|e| FetchError::ClientSetup { why: chain(&e) })?;
         Ok(Fetcher {
             client,
             cache: cache.to_path_buf(),
