@@ -184,7 +184,7 @@ fn three_masters_form_one_zookeeper_ensemble_and_a_rerun_changes_nothing() {
         assert!(run.has(" 0 changed, 0 failed"), "{}: {run}", n.name);
         assert!(!run.has("restarted"), "{}: {run}", n.name);
         assert!(
-            run.has(&format!("ok       health  zookeeper: imok, mode {m}\n")),
+            run.has(&format!("ok       health  zookeeper: imok, mode {m}")),
             "{}: {run}",
             n.name
         );

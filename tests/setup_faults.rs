@@ -148,7 +148,7 @@ fn a_held_dpkg_lock_is_waited_for_or_given_up_on_naming_its_holder() {
         "/var/lib/dpkg/lock-frontend is still held by process {pid} after 2s: another package manager is running; let it finish (or stop it), then run setup again"
     );
     assert!(
-        short.has(&format!("failed   package zookeeperd: {held}\n")),
+        short.has(&format!("failed   package zookeeperd: {held}")),
         "{short}"
     );
     assert!(
