@@ -1,7 +1,8 @@
 //! `mesos-docker setup --role standalone` on a real node: a Debian 12
 //! container booted with systemd, where the first run installs ZooKeeper and
-//! Docker from Debian's archive (downloads cached on the host) and starts
-//! them, and the no-op re-runs on the converged node only check (target:
+//! Docker from Debian's archive (downloads cached on the host), unpacks a
+//! pinned Mesos stand-in tarball (no build of Mesos can be had) and starts
+//! them all, and the no-op re-runs on the converged node only check (target:
 //! under 1 s). Prints wall times and the time per resource kind; asserts
 //! nothing about speed.
 //!
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use cluster::{BINARY, Node};
 
-const ARGS: [&str; 4] = ["setup", "--role", "standalone", "--yes"];
+const ARGS: [&str; 5] = ["setup", "--role", "standalone", "--no-marathon", "--yes"];
 
 /// One streamed run: its wall time seen from the host, from inside the
 /// container (no `docker exec`), and the time each kind of resource took.
@@ -131,10 +132,12 @@ fn print_kinds(kinds: &BTreeMap<String, (usize, Duration)>) {
 }
 
 /// What setup's own JSON report says about time, if anything.
-fn json_times(node: &Node) -> String {
-    let run = node.run(&[
-        BINARY, ARGS[0], ARGS[1], ARGS[2], ARGS[3], "--output", "json",
-    ]);
+fn json_times(node: &Node, extra: &[&str]) -> String {
+    let mut args = vec![BINARY];
+    args.extend(ARGS);
+    args.extend(extra);
+    args.extend(["--output", "json"]);
+    let run = node.run(&args);
     let doc: serde_json::Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("setup --output json is not JSON ({e}):\n{run}"));
     match doc.get("time_per_kind").and_then(|t| t.as_array()) {
@@ -171,6 +174,9 @@ fn main() {
         .max(1);
     let node = Node::boot(None, None);
     node.install_binary();
+    // No build of Mesos can be had: a pinned stand-in tarball.
+    let source = node.mesos_source();
+    let extra = ["--mesos-source", source.as_str()];
     let exec_overhead = median(
         (0..5)
             .map(|_| {
@@ -181,8 +187,8 @@ fn main() {
             .collect(),
     );
 
-    let first = run_streamed(&node, &[]);
-    let noop: Vec<Timed> = (0..rounds).map(|_| run_streamed(&node, &[])).collect();
+    let first = run_streamed(&node, &extra);
+    let noop: Vec<Timed> = (0..rounds).map(|_| run_streamed(&node, &extra)).collect();
     for (i, n) in noop.iter().enumerate() {
         assert!(
             n.recap.contains(" 0 changed, 0 failed"),
@@ -190,7 +196,7 @@ fn main() {
             n.recap
         );
     }
-    let own_json = json_times(&node);
+    let own_json = json_times(&node, &extra);
 
     println!(
         "setup --role standalone in a Debian 12 systemd container (the real binary, {rounds} no-op re-runs)"

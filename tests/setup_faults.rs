@@ -11,7 +11,15 @@ use std::time::{Duration, Instant};
 
 use cluster::{BINARY, Node};
 
-const ARGS: [&str; 3] = ["--role", "master", "--yes"];
+const ARGS: [&str; 4] = ["--role", "master", "--no-marathon", "--yes"];
+
+/// The arguments of every run: no build of Mesos can be had, so a pinned
+/// stand-in tarball is its source.
+fn args(node: &Node) -> Vec<String> {
+    let mut a: Vec<String> = ARGS.map(String::from).to_vec();
+    a.extend(["--mesos-source".into(), node.mesos_source()]);
+    a
+}
 
 /// Packages dpkg has not fully installed, one `<status> <name>` a line.
 const UNFINISHED: &str =
@@ -30,6 +38,8 @@ fn a_run_killed_while_dpkg_works_converges_when_run_again() {
     let began = Instant::now();
     let node = Node::boot(None, None);
     node.install_binary();
+    let args = args(&node);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
     // setup leads its own session so that one kill takes apt and dpkg with
     // it. The kill comes while dpkg is in the middle of its work: a package
@@ -46,7 +56,7 @@ done
 kill -KILL -- -$(cat /tmp/setup.pgid)
 wait
 echo "journal: $(ls /var/lib/dpkg/updates | grep -c '^[0-9]*$')""#,
-        args = ARGS.join(" ")
+        args = args.join(" ")
     );
     // bash: dash's kill takes no `--` before a process group.
     let killed = cluster::text(&node.exec(&["bash", "-c", &script]).stdout);
@@ -65,7 +75,7 @@ echo "journal: $(ls /var/lib/dpkg/updates | grep -c '^[0-9]*$')""#,
     assert!(!log.contains(" failed"), "killed, not finished: {log}");
     let journal = !killed.contains("journal: 0");
 
-    let second = node.setup(&ARGS).ok();
+    let second = node.setup(&args).ok();
     eprintln!("second setup took {:?}", second.took);
     let repaired = "warning: dpkg had been interrupted (a package manager killed half-way): finished its work with dpkg --configure -a";
     // dpkg may have been killed between two of apt's calls, its journal
@@ -82,7 +92,7 @@ echo "journal: $(ls /var/lib/dpkg/updates | grep -c '^[0-9]*$')""#,
     assert_eq!(node.sh(UNFINISHED), "");
     assert!(installed(&node, "zookeeperd"));
 
-    let third = node.setup(&ARGS).ok();
+    let third = node.setup(&args).ok();
     assert!(third.has(" 0 changed, 0 failed"), "{third}");
     assert!(
         !third.stderr.contains("dpkg had been interrupted"),
@@ -130,19 +140,15 @@ fn a_held_dpkg_lock_is_waited_for_or_given_up_on_naming_its_holder() {
     let began = Instant::now();
     let node = Node::boot(None, None);
     node.install_binary();
+    let args = args(&node);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let pid = hold_dpkg_lock(&node);
 
     // A short wait: setup gives up, naming the lock and its holder, before
     // it has changed anything on the node.
-    let short = node.run(&[
-        "env",
-        "MESOS_DOCKER_DPKG_LOCK_WAIT=2",
-        BINARY,
-        "setup",
-        "--role",
-        "master",
-        "--yes",
-    ]);
+    let mut short = vec!["env", "MESOS_DOCKER_DPKG_LOCK_WAIT=2", BINARY, "setup"];
+    short.extend(&args);
+    let short = node.run(&short);
     assert_eq!(short.status.code(), Some(1), "{short}");
     let held = format!(
         "/var/lib/dpkg/lock-frontend is still held by process {pid} after 2s: another package manager is running; let it finish (or stop it), then run setup again"
@@ -178,7 +184,7 @@ fn a_held_dpkg_lock_is_waited_for_or_given_up_on_naming_its_holder() {
         let run = s.spawn(|| {
             node.sh(&format!(
                 "{BINARY} setup {} > /tmp/waited.out 2> /tmp/waited.err; echo $?",
-                ARGS.join(" ")
+                args.join(" ")
             ))
         });
         let told = format!(

@@ -353,3 +353,64 @@ pub fn remove_all(nodes: Vec<Node>) {
         }
     });
 }
+
+/// Where the Mesos stand-in tarball is put in a container.
+const MESOS_TGZ: &str = "/root/mesos-standin.tgz";
+
+/// The stand-in for mesos-master and mesos-agent (no build of Mesos can be
+/// had here): the host's static busybox serving the endpoints setup and
+/// operators look at, `/health` and `/state`, on Mesos' ports.
+const MESOS_STANDIN: &str = r#"#!/bin/sh
+# Test stand-in for mesos-master / mesos-agent: serves /health and /state.
+name=$(basename "$0")
+here=$(dirname "$(readlink -f "$0")")
+port=5050
+[ "$name" = mesos-agent ] && port=5051
+www=/run/mesos-standin/$name
+mkdir -p "$www"
+printf 'OK' > "$www/health"
+printf '{"standin":"%s","flags":{}}' "$name" > "$www/state"
+exec "$here/../lib/busybox" httpd -f -p "$port" -h "$www"
+"#;
+
+/// A tarball laid out as setup's `tgz:` Mesos source wants it
+/// (`sbin/mesos-master`, `sbin/mesos-agent`), and its SHA-256; built once.
+pub fn mesos_standin_tgz() -> &'static (PathBuf, String) {
+    static TGZ: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new();
+    TGZ.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("mesos-docker-cluster-{}", std::process::id()));
+        let tree = dir.join("tree");
+        std::fs::create_dir_all(tree.join("sbin")).unwrap();
+        std::fs::create_dir_all(tree.join("lib")).unwrap();
+        std::fs::copy("/bin/busybox", tree.join("lib/busybox"))
+            .expect("the host's static busybox (busybox-static; scripts/test installs it)");
+        for name in ["mesos-master", "mesos-agent"] {
+            let p = tree.join("sbin").join(name);
+            std::fs::write(&p, MESOS_STANDIN).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let tgz = dir.join("mesos-standin.tgz");
+        checked(
+            Command::new("tar")
+                .arg("-C")
+                .arg(&tree)
+                .args(["--owner=0", "--group=0", "--numeric-owner", "-czf"])
+                .arg(&tgz)
+                .args(["sbin", "lib"]),
+        );
+        let sum = text(&checked(Command::new("sha256sum").arg(&tgz)).stdout);
+        let sha = sum.split_whitespace().next().unwrap().to_owned();
+        (tgz, sha)
+    })
+}
+
+impl Node {
+    /// Puts the Mesos stand-in tarball in the container and returns the
+    /// `--mesos-source` that installs it, pinned.
+    pub fn mesos_source(&self) -> String {
+        let (tgz, sha) = mesos_standin_tgz();
+        self.copy_in(tgz, MESOS_TGZ);
+        format!("tgz:{MESOS_TGZ},sha256={sha}")
+    }
+}
