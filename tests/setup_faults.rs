@@ -13,12 +13,14 @@ use cluster::{BINARY, Node};
 
 const ARGS: [&str; 4] = ["--role", "master", "--no-marathon", "--yes"];
 
-/// The arguments of every run: no build of Mesos can be had, so a pinned
-/// stand-in tarball is its source.
-fn args(node: &Node) -> Vec<String> {
-    let mut a: Vec<String> = ARGS.map(String::from).to_vec();
-    a.extend(["--mesos-source".into(), node.mesos_source()]);
-    a
+/// A booted node with setup in place, and the arguments of every run: no
+/// build of Mesos can be had, so a pinned stand-in tarball is its source.
+fn master_node() -> (Node, Vec<String>) {
+    let node = Node::boot(None, None);
+    node.install_binary();
+    let mut args: Vec<String> = ARGS.map(String::from).to_vec();
+    args.extend(["--mesos-source".into(), node.mesos_source()]);
+    (node, args)
 }
 
 /// Packages dpkg has not fully installed, one `<status> <name>` a line.
@@ -36,9 +38,7 @@ fn installed(node: &Node, package: &str) -> bool {
 #[ignore = "slow (a systemd container, apt from Debian's archive); scripts/test runs it with --ignored"]
 fn a_run_killed_while_dpkg_works_converges_when_run_again() {
     let began = Instant::now();
-    let node = Node::boot(None, None);
-    node.install_binary();
-    let args = args(&node);
+    let (node, args) = master_node();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
     // setup leads its own session so that one kill takes apt and dpkg with
@@ -138,9 +138,7 @@ echo $! > /tmp/holder.pid"#,
 #[ignore = "slow (a systemd container, apt from Debian's archive); scripts/test runs it with --ignored"]
 fn a_held_dpkg_lock_is_waited_for_or_given_up_on_naming_its_holder() {
     let began = Instant::now();
-    let node = Node::boot(None, None);
-    node.install_binary();
-    let args = args(&node);
+    let (node, args) = master_node();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let pid = hold_dpkg_lock(&node);
 

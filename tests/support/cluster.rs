@@ -2,7 +2,7 @@
 //! several of them or time them: tests/setup_ensemble.rs,
 //! tests/setup_faults.rs and benches/setup_node.rs (each includes this file
 //! with `#[path]`). The image is the one tests/setup_systemd.rs builds
-//! (debootstrap, `docker import`); it is built here too when missing.
+//! (debootstrap, `docker import`).
 //!
 //! Every container gets its own apt archive directory made of hard links to
 //! the shared cache on the host: apt locks `archives/lock` for the whole of an
@@ -13,7 +13,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Output, Stdio};
+use std::process::{Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 
 pub const IMAGE: &str = "mesos-docker-test/debian12-systemd";
@@ -44,47 +44,12 @@ pub fn image_ready() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Debian 12 with systemd as PID 1, from debootstrap, imported once.
+/// Debian 12 with systemd as PID 1: the image tests/setup_systemd.rs
+/// debootstraps and imports (scripts/test runs it before these).
 pub fn image() -> &'static str {
-    if image_ready() {
-        return IMAGE;
-    }
-    let root = tempfile::tempdir().unwrap();
-    let mirror =
-        std::env::var("DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".into());
-    checked(
-        Command::new("debootstrap")
-            .args([
-                "--variant=minbase",
-                "--include=systemd,systemd-sysv,dbus",
-                "bookworm",
-            ])
-            .arg(root.path())
-            .arg(&mirror),
-    );
-    let mut tar = Command::new("tar")
-        .arg("-C")
-        .arg(root.path())
-        .args(["-c", "."])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    checked(
-        Command::new("docker")
-            .args([
-                "import",
-                "-c",
-                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "-c",
-                "CMD [\"/lib/systemd/systemd\"]",
-                "-",
-                IMAGE,
-            ])
-            .stdin(tar.stdout.take().unwrap()),
-    );
     assert!(
-        tar.wait().unwrap().success(),
-        "tar of the Debian 12 root failed"
+        image_ready(),
+        "no {IMAGE} image: build it with `cargo test --test setup_systemd -- --ignored` (scripts/test runs that first)"
     );
     IMAGE
 }
