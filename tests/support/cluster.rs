@@ -339,13 +339,14 @@ exec "$here/../lib/busybox" httpd -f -p "$port" -h "$www"
 "#;
 
 /// A tarball laid out as setup's `tgz:` Mesos source wants it
-/// (`sbin/mesos-master`, `sbin/mesos-agent`), and its SHA-256; built once.
-pub fn mesos_standin_tgz() -> &'static (PathBuf, String) {
-    static TGZ: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new();
+/// (`sbin/mesos-master`, `sbin/mesos-agent`), and its SHA-256; built once
+/// and kept in memory, so that every node gets the same bytes.
+pub fn mesos_standin_tgz() -> &'static (Vec<u8>, String) {
+    static TGZ: std::sync::OnceLock<(Vec<u8>, String)> = std::sync::OnceLock::new();
     TGZ.get_or_init(|| {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("mesos-docker-cluster-{}", std::process::id()));
-        let tree = dir.join("tree");
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
         std::fs::create_dir_all(tree.join("sbin")).unwrap();
         std::fs::create_dir_all(tree.join("lib")).unwrap();
         std::fs::copy("/bin/busybox", tree.join("lib/busybox"))
@@ -355,7 +356,7 @@ pub fn mesos_standin_tgz() -> &'static (PathBuf, String) {
             std::fs::write(&p, MESOS_STANDIN).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        let tgz = dir.join("mesos-standin.tgz");
+        let tgz = dir.path().join("mesos-standin.tgz");
         checked(
             Command::new("tar")
                 .arg("-C")
@@ -366,7 +367,7 @@ pub fn mesos_standin_tgz() -> &'static (PathBuf, String) {
         );
         let sum = text(&checked(Command::new("sha256sum").arg(&tgz)).stdout);
         let sha = sum.split_whitespace().next().unwrap().to_owned();
-        (tgz, sha)
+        (std::fs::read(&tgz).unwrap(), sha)
     })
 }
 
@@ -374,8 +375,10 @@ impl Node {
     /// Puts the Mesos stand-in tarball in the container and returns the
     /// `--mesos-source` that installs it, pinned.
     pub fn mesos_source(&self) -> String {
-        let (tgz, sha) = mesos_standin_tgz();
-        self.copy_in(tgz, MESOS_TGZ);
+        let (bytes, sha) = mesos_standin_tgz();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), bytes).unwrap();
+        self.copy_in(file.path(), MESOS_TGZ);
         format!("tgz:{MESOS_TGZ},sha256={sha}")
     }
 }
