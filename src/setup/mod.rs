@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod artifacts;
+pub mod dpkg_repair;
 pub mod executor;
 pub mod facts;
 pub mod fetch;
@@ -255,7 +256,10 @@ fn run_inner(
     manifest.role = Some(opts.role.name().to_owned());
     manifest.ensemble = opts.ensemble.clone();
     manifest.quorum = opts.role.is_master().then(|| opts.quorum());
-    let apt = packages::Apt::new(DPKG_LOCK_WAIT);
+    let apt = packages::Apt::new(
+        args.dpkg_lock_wait
+            .map_or(DPKG_LOCK_WAIT, std::time::Duration::from_secs),
+    );
     let progress = args.output == OutputFormat::Text && std::io::stderr().is_terminal();
     let dl = artifacts::Downloads::new(sys, opts.mirror_ca.as_deref(), progress);
     let restart = apply::apply(sys, &plan, &mut manifest, &apt, &dl, args.dry_run, rep)?;

@@ -132,6 +132,9 @@ pub struct SetupArgs {
     /// Show what would change, with diffs, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// How long to wait for another package manager (apt, unattended-upgrades) to release dpkg's lock, in seconds [default: 300].
+    #[arg(long, env = "MESOS_DOCKER_DPKG_LOCK_WAIT", value_name = "SECS")]
+    pub dpkg_lock_wait: Option<u64>,
     /// Never prompt: a missing choice is an error naming its flag.
     #[arg(long, short = 'y')]
     pub yes: bool,

@@ -134,6 +134,7 @@ pub fn install(
         }
     }
     wait_for_lock(sys, apt.lock_wait, notify)?;
+    super::dpkg_repair::finish_interrupted(sys, notify)?;
     let out = run(sys, &install_args(&[spec(name, version)]))?;
     if !out.success {
         return Err(AptError(format!(
@@ -177,6 +178,7 @@ pub fn install_file(
         None
     };
     wait_for_lock(sys, apt.lock_wait, notify)?;
+    super::dpkg_repair::finish_interrupted(sys, notify)?;
     let out = run(sys, &install_args(&[path.to_owned()]))?;
     if !out.success {
         return Err(AptError(format!(

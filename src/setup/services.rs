@@ -348,10 +348,17 @@ fn look(sys: &System, probe: &Probe, ip: Option<IpAddr>) -> Look {
             };
             match srvr.lines().find_map(|l| l.strip_prefix("Mode:")) {
                 Some(mode) => Look::Healthy(format!("imok, mode {}", mode.trim())),
-                None if srvr.contains("not currently serving requests") => Look::Waiting(
-                    "imok, but no quorum yet: run setup on the other masters of the ensemble"
-                        .into(),
-                ),
+                // Alone in its ensemble it has no one to wait for: just starting.
+                None if srvr.contains("not currently serving requests")
+                    && !sys.read("/etc/zookeeper/conf/zoo.cfg").is_ok_and(|c| {
+                        c.lines().filter(|l| l.starts_with("server.")).count() == 1
+                    }) =>
+                {
+                    Look::Waiting(
+                        "imok, but no quorum yet: run setup on the other masters of the ensemble"
+                            .into(),
+                    )
+                }
                 None => Look::NotYet(format!("srvr on 127.0.0.1:2181 answered {:?}", srvr.trim())),
             }
         }
