@@ -3,154 +3,21 @@
 //! disable go to a running systemd, and apt installs real packages from
 //! Debian's archive. The image is built once with debootstrap and reused;
 //! downloaded packages are kept on the host between runs (see
-//! [`apt_cache`]). Slow, so `#[ignore]`d here; scripts/test runs it with
+//! `support::systemd`). Slow, so `#[ignore]`d here; scripts/test runs it with
 //! --ignored.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+use std::time::Duration;
 
-const IMAGE: &str = "mesos-docker-test/debian12-systemd";
+use sha2::{Digest, Sha256};
+use support::mirror::{need, run_checked, text};
+use support::standins;
+use support::systemd::Node;
+
 const BINARY: &str = "/usr/local/bin/mesos-docker";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn checked(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed\nstdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    out
-}
-
-/// Debian 12 with systemd as PID 1, from debootstrap, imported once.
-fn image() -> &'static str {
-    let exists = Command::new("docker")
-        .args(["image", "inspect", IMAGE])
-        .output()
-        .expect("docker runs (scripts/test installs docker.io)");
-    if exists.status.success() {
-        return IMAGE;
-    }
-    let root = tempfile::tempdir().unwrap();
-    let mirror =
-        std::env::var("DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".into());
-    checked(
-        Command::new("debootstrap")
-            .args([
-                "--variant=minbase",
-                "--include=systemd,systemd-sysv,dbus",
-                "bookworm",
-            ])
-            .arg(root.path())
-            .arg(&mirror),
-    );
-    let mut tar = Command::new("tar")
-        .arg("-C")
-        .arg(root.path())
-        .args(["-c", "."])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    checked(
-        Command::new("docker")
-            .args([
-                "import",
-                "-c",
-                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "-c",
-                "CMD [\"/lib/systemd/systemd\"]",
-                "-",
-                IMAGE,
-            ])
-            .stdin(tar.stdout.take().unwrap()),
-    );
-    assert!(
-        tar.wait().unwrap().success(),
-        "tar of the Debian 12 root failed"
-    );
-    IMAGE
-}
-
-/// Where the containers' apt keeps downloaded packages, so that a second
-/// test run downloads nothing (`MESOS_DOCKER_TEST_APT_CACHE` overrides).
-fn apt_cache() -> String {
-    let dir = std::env::var("MESOS_DOCKER_TEST_APT_CACHE")
-        .unwrap_or_else(|_| "/var/cache/mesos-docker-test/apt-archives".into());
-    std::fs::create_dir_all(Path::new(&dir).join("partial")).unwrap();
-    dir
-}
-
-/// A booted container, removed on drop.
-struct Node(String);
-
-impl Node {
-    fn boot() -> Node {
-        let cache = format!("{}:/var/cache/apt/archives", apt_cache());
-        let out = checked(Command::new("docker").args([
-            "run",
-            "-d",
-            "--cap-add",
-            "SYS_ADMIN",
-            // dockerd inside sets up its NAT chains.
-            "--cap-add",
-            "NET_ADMIN",
-            "--security-opt",
-            "seccomp=unconfined",
-            "--tmpfs",
-            "/run",
-            "--tmpfs",
-            "/run/lock",
-            "-v",
-            "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-            "-v",
-            &cache,
-            image(),
-            "/lib/systemd/systemd",
-        ]));
-        let node = Node(text(&out.stdout).trim().to_owned());
-        // Wait until systemd runs (degraded is fine: no network units here).
-        for _ in 0..60 {
-            let s = node.sh("systemctl is-system-running || true");
-            if matches!(s.trim(), "running" | "degraded") {
-                return node;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(500));
-        }
-        panic!("systemd did not come up in {}", node.0);
-    }
-
-    fn exec(&self, args: &[&str]) -> Output {
-        Command::new("docker")
-            .args(["exec", &self.0])
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn sh(&self, script: &str) -> String {
-        text(&self.exec(&["sh", "-c", script]).stdout)
-    }
-
-    fn copy_in(&self, from: &Path, to: &str) {
-        checked(
-            Command::new("docker")
-                .arg("cp")
-                .arg(from)
-                .arg(format!("{}:{to}", self.0)),
-        );
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
-    }
-}
 
 /// What ZooKeeper answers to a four-letter command, asked from inside.
 fn four_letters(node: &Node, cmd: &str) -> String {
@@ -327,4 +194,378 @@ fn standalone_installs_starts_and_converges_on_a_running_systemd() {
         "{wants}"
     );
     eprintln!("the whole test took {:?}", began.elapsed());
+}
+
+// ---- the stand-ins themselves ----
+
+/// A stand-in started on this host, killed on drop.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GETs `path` until it answers 200 (10 s at most).
+fn await_ok(port: u16, path: &str) -> String {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut last = None;
+    for _ in 0..100 {
+        match standins::http_get(addr, path) {
+            Ok((200, body)) => return body,
+            other => last = Some(other),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("GET {path} on :{port} never answered 200: {last:?}");
+}
+
+fn extract(archive: &Path, into: &Path) -> Vec<String> {
+    let listing = run_checked(Command::new("tar").arg("-tzf").arg(archive)).stdout;
+    run_checked(
+        Command::new("tar")
+            .arg("-C")
+            .arg(into)
+            .arg("-xzf")
+            .arg(archive),
+    );
+    let mut names: Vec<String> = text(&listing).lines().map(str::to_owned).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn standin_script_is_shellcheck_clean() {
+    let out = Command::new(need("shellcheck", "shellcheck"))
+        .args(["-s", "sh", standins::SCRIPT_PATH])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stdout));
+}
+
+#[test]
+fn standin_tarballs_record_how_they_were_started_and_answer_health() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mesos = standins::mesos_tgz();
+    assert_eq!(
+        mesos.sha256,
+        hex::encode(Sha256::digest(std::fs::read(&mesos.path).unwrap()))
+    );
+    let names = extract(&mesos.path, tmp.path());
+    for member in [
+        "sbin/mesos-master",
+        "sbin/mesos-agent",
+        "lib/mesos-standin/busybox",
+    ] {
+        assert!(
+            names.iter().any(|n| n == member),
+            "{member} not in {names:?}"
+        );
+    }
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.starts_with('/') && !n.starts_with("./"))
+    );
+    let records = tmp.path().join("records");
+    let port = free_port();
+    let _master = Running(
+        Command::new(tmp.path().join("sbin/mesos-master"))
+            .args(["--work_dir=/var/lib/mesos/master", "--quorum", "1"])
+            .env("MESOS_STANDIN_DIR", &records)
+            .env("MESOS_PORT", port.to_string())
+            .env("MESOS_ZK", "zk://127.0.0.1:2181/mesos")
+            .env("MESOS_CLUSTER", "a \"quoted\" name")
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(await_ok(port, "/health"), "");
+    let state: serde_json::Value = serde_json::from_str(&await_ok(port, "/state")).unwrap();
+    assert_eq!(state["flags"]["zk"], "zk://127.0.0.1:2181/mesos");
+    assert_eq!(state["flags"]["quorum"], "1");
+    assert_eq!(state["flags"]["work_dir"], "/var/lib/mesos/master");
+    assert_eq!(state["flags"]["port"], port.to_string());
+    assert_eq!(state["cluster"], "a \"quoted\" name");
+    assert_eq!(state["pid"], format!("master@127.0.0.1:{port}"));
+    let args = std::fs::read_to_string(records.join("mesos-master.args")).unwrap();
+    assert_eq!(
+        args.lines().skip(1).collect::<Vec<_>>(),
+        ["--work_dir=/var/lib/mesos/master", "--quorum", "1"]
+    );
+    let env = std::fs::read_to_string(records.join("mesos-master.env")).unwrap();
+    assert_eq!(
+        standins::recorded_env(&env, "MESOS_ZK"),
+        [(
+            "MESOS_ZK".to_owned(),
+            "zk://127.0.0.1:2181/mesos".to_owned()
+        )]
+        .into()
+    );
+    assert_eq!(
+        await_ok(port, "/standin/env"),
+        env,
+        "the served record differs"
+    );
+
+    let port = free_port();
+    let _agent = Running(
+        Command::new(tmp.path().join("sbin/mesos-agent"))
+            .env("MESOS_STANDIN_DIR", &records)
+            .env("MESOS_PORT", port.to_string())
+            .env("MESOS_MASTER", "zk://127.0.0.1:2181/mesos")
+            .spawn()
+            .unwrap(),
+    );
+    let state: serde_json::Value = serde_json::from_str(&await_ok(port, "/state")).unwrap();
+    assert_eq!(state["flags"]["master"], "zk://127.0.0.1:2181/mesos");
+    assert_eq!(state["pid"], format!("slave(1)@127.0.0.1:{port}"));
+
+    let marathon = standins::marathon_tgz();
+    let names = extract(&marathon.path, tmp.path());
+    assert!(names.iter().any(|n| n == "bin/marathon"), "{names:?}");
+    let port = free_port();
+    let _marathon = Running(
+        Command::new(tmp.path().join("bin/marathon"))
+            .args(["--master", "zk://127.0.0.1:2181/mesos"])
+            .env("MESOS_STANDIN_DIR", &records)
+            .env("MARATHON_HTTP_PORT", port.to_string())
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(await_ok(port, "/ping"), "pong");
+    let info: serde_json::Value = serde_json::from_str(&await_ok(port, "/v2/info")).unwrap();
+    assert_eq!(
+        info["marathon_config"]["master"],
+        "zk://127.0.0.1:2181/mesos"
+    );
+    assert_eq!(info["http_config"]["http_port"], port);
+}
+
+#[test]
+fn a_standin_run_under_another_name_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let program = tmp.path().join("mesos-tail");
+    std::fs::write(&program, standins::SCRIPT).unwrap();
+    let out = run_sh(&program);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("run as mesos-master, mesos-agent or marathon, not mesos-tail"),
+        "{out:?}"
+    );
+}
+
+fn run_sh(script: &Path) -> Output {
+    Command::new("sh")
+        .arg(script)
+        .env("MESOS_STANDIN_DIR", script.with_extension("records"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_standin_apt_repository_is_signed_by_its_key_only() {
+    let repo = standins::apt_repo();
+    let dist = repo.root.join(format!("dists/{}", standins::SUITE));
+    let gpgv = |keyring: &Path, file: &str| {
+        let mut cmd = Command::new(need("gpgv", "gpgv"));
+        cmd.arg("--keyring").arg(keyring).arg(dist.join(file));
+        if file == "Release.gpg" {
+            cmd.arg(dist.join("Release"));
+        }
+        cmd.output().unwrap()
+    };
+    for signed in ["InRelease", "Release.gpg"] {
+        let out = gpgv(&repo.key_gpg, signed);
+        assert!(out.status.success(), "{signed}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(&repo.fingerprint[24..]),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let other = tempfile::tempdir().unwrap();
+    let other_key = other.path().join("other.gpg");
+    std::fs::write(&other_key, standins::SigningKey::new().export(false)).unwrap();
+    assert!(!gpgv(&other_key, "InRelease").status.success());
+
+    let release = std::fs::read_to_string(dist.join("Release")).unwrap();
+    let packages = std::fs::read(dist.join("main/binary-amd64/Packages")).unwrap();
+    assert!(release.contains(&format!(
+        " {} {} main/binary-amd64/Packages\n",
+        hex::encode(Sha256::digest(&packages)),
+        packages.len()
+    )));
+    let packages = text(&packages);
+    for deb in [&repo.mesos_deb, &repo.marathon_deb] {
+        assert!(
+            packages.contains(&format!("SHA256: {}\n", deb.sha256)),
+            "{packages}"
+        );
+    }
+    let contents = run_checked(Command::new("dpkg-deb").arg("-c").arg(&repo.mesos_deb.path)).stdout;
+    for path in [
+        "./usr/sbin/mesos-master",
+        "./usr/sbin/mesos-agent",
+        "./usr/lib/mesos-standin/busybox",
+    ] {
+        assert!(
+            text(&contents).contains(path),
+            "{path} not in {}",
+            text(&contents)
+        );
+    }
+    assert!(text(&contents).contains("root/root"), "{}", text(&contents));
+}
+
+#[test]
+fn the_standin_image_archive_loads_and_answers_ping() {
+    let saved = standins::marathon_image();
+    // What a site without the image has: only the archive.
+    let _ = Command::new("docker").args(["rmi", saved.image]).output();
+    let loaded = run_checked(
+        Command::new("docker")
+            .args(["load", "-i"])
+            .arg(&saved.archive.path),
+    );
+    assert!(text(&loaded.stdout).contains(&format!("Loaded image: {}", saved.image)));
+    let id = text(
+        &run_checked(Command::new("docker").args([
+            "run",
+            "-d",
+            "-e",
+            "MARATHON_HTTP_PORT=8181",
+            "-e",
+            "MARATHON_MASTER=zk://127.0.0.1:2181/mesos",
+            saved.image,
+            "--zk",
+            "zk://127.0.0.1:2181/marathon",
+        ]))
+        .stdout,
+    )
+    .trim()
+    .to_owned();
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+        }
+    }
+    let _gone = Gone(id.clone());
+    let ip = text(
+        &run_checked(Command::new("docker").args([
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.IPAddress}}",
+            &id,
+        ]))
+        .stdout,
+    )
+    .trim()
+    .parse::<std::net::IpAddr>()
+    .unwrap();
+    let addr = std::net::SocketAddr::new(ip, 8181);
+    let mut answer = None;
+    for _ in 0..100 {
+        answer = standins::http_get(addr, "/ping").ok();
+        if answer.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(answer, Some((200, "pong".to_owned())));
+    let env = standins::http_get(addr, "/standin/env").unwrap().1;
+    assert!(
+        env.contains("MARATHON_MASTER=zk://127.0.0.1:2181/mesos\n"),
+        "{env}"
+    );
+    let args = standins::http_get(addr, "/standin/args").unwrap().1;
+    assert_eq!(
+        args,
+        "/usr/share/marathon/bin/marathon\n--zk\nzk://127.0.0.1:2181/marathon\n"
+    );
+}
+
+/// Points the node's apt at the stand-in repository copied to
+/// /srv/standin-apt, trusting `key` (armored) for it, and at nothing else.
+fn use_standin_repo(node: &Node, key: &Path) -> Output {
+    let repo = standins::apt_repo();
+    node.copy_in(&repo.root, "/srv/standin-apt");
+    node.sh_ok("mkdir -p /etc/apt/keyrings");
+    node.copy_in(key, "/etc/apt/keyrings/standin.asc");
+    node.write(
+        "/etc/apt/sources.list.d/standin.sources",
+        format!(
+            "Types: deb\nURIs: file:/srv/standin-apt\nSuites: {}\nComponents: {}\n\
+             Signed-By: /etc/apt/keyrings/standin.asc\n",
+            standins::SUITE,
+            standins::COMPONENT
+        )
+        .as_bytes(),
+    );
+    node.exec(&["apt-get", "update", "-o", "Dir::Etc::SourceList=/dev/null"])
+}
+
+#[test]
+#[ignore = "slow (a systemd container); scripts/test runs it with --ignored"]
+fn the_standin_deb_installs_from_the_signed_repository_and_serves_under_systemd() {
+    let began = std::time::Instant::now();
+    let node = Node::boot();
+    // Signed by another key: apt refuses the repository.
+    let other = tempfile::tempdir().unwrap();
+    let other_key = other.path().join("other.asc");
+    std::fs::write(&other_key, standins::SigningKey::new().export(true)).unwrap();
+    let refused = use_standin_repo(&node, &other_key);
+    assert!(!refused.status.success(), "{}", text(&refused.stdout));
+    assert!(
+        text(&refused.stderr).contains("NO_PUBKEY")
+            || text(&refused.stderr).contains("is not signed"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    let repo = standins::apt_repo();
+    let update = use_standin_repo(&node, &repo.key_asc);
+    assert!(
+        update.status.success(),
+        "{}{}",
+        text(&update.stdout),
+        text(&update.stderr)
+    );
+    node.sh_ok("DEBIAN_FRONTEND=noninteractive apt-get install -y -q mesos marathon");
+    assert_eq!(
+        node.sh_ok("dpkg-query -W -f='${Version}' mesos"),
+        standins::VERSION
+    );
+    node.sh_ok(
+        "systemd-run --unit standin-master -p Environment=MESOS_QUORUM=1 /usr/sbin/mesos-master \
+         && systemd-run --unit standin-agent /usr/sbin/mesos-agent --master=127.0.0.1:5050 \
+         && systemd-run --unit standin-marathon /usr/share/marathon/bin/marathon",
+    );
+    let within = Duration::from_secs(20);
+    assert_eq!(node.await_http("127.0.0.1", 5050, "/health", within), "");
+    let state: serde_json::Value =
+        serde_json::from_str(&node.await_http("127.0.0.1", 5051, "/state", within)).unwrap();
+    assert_eq!(state["flags"]["master"], "127.0.0.1:5050");
+    assert_eq!(node.await_http("127.0.0.1", 8080, "/ping", within), "pong");
+    assert_eq!(
+        node.sh_ok("cat /var/lib/mesos-standin/mesos-master.env | grep ^MESOS_"),
+        "MESOS_QUORUM=1\n"
+    );
+    assert_eq!(
+        node.sh_ok("readlink /proc/$(systemctl show -p MainPID --value standin-master)/exe")
+            .trim(),
+        "/usr/lib/mesos-standin/busybox",
+        "busybox httpd is the unit's main process"
+    );
+    eprintln!("the stand-in deb under systemd took {:?}", began.elapsed());
 }
