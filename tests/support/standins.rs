@@ -19,8 +19,10 @@
 //!   Release.gpg) with a throw-away RSA key;
 //! - [`mesos_tgz`] (`sbin/mesos-master`, `sbin/mesos-agent`) and
 //!   [`marathon_tgz`] (`bin/marathon`), with their SHA-256;
-//! - [`marathon_image`]: a busybox image whose entrypoint is Marathon's
-//!   stand-in, saved with `docker save`, with its SHA-256.
+//! - [`image`]: a busybox image with all three on its PATH
+//!   (/usr/sbin/mesos-master, /usr/sbin/mesos-agent,
+//!   /usr/share/marathon/bin/marathon, the entrypoint, as in Marathon's own
+//!   image), saved with `docker save`, with its SHA-256.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -47,7 +49,7 @@ pub const RECORDS: &str = "/var/lib/mesos-standin";
 pub const VERSION: &str = "1.11.0~standin1";
 pub const SUITE: &str = "stable";
 pub const COMPONENT: &str = "main";
-pub const MARATHON_IMAGE: &str = "mesos-docker-test/marathon-standin:latest";
+pub const IMAGE: &str = "mesos-docker-test/standins:latest";
 
 /// A built file and its SHA-256 (hex).
 #[derive(Debug, Clone)]
@@ -78,7 +80,7 @@ pub struct AptRepo {
     pub marathon_deb: Artifact,
 }
 
-/// A `docker save` tarball of [`MARATHON_IMAGE`].
+/// A `docker save` tarball of [`IMAGE`].
 #[derive(Debug)]
 pub struct SavedImage {
     pub archive: Artifact,
@@ -331,12 +333,13 @@ pub fn marathon_tgz() -> &'static Artifact {
     TGZ.get_or_init(|| tgz("marathon", &["bin/marathon"]))
 }
 
-/// [`MARATHON_IMAGE`]: busybox and Marathon's stand-in as its entrypoint,
-/// imported into the host's Docker and saved to a tarball.
-pub fn marathon_image() -> &'static SavedImage {
-    static IMAGE: OnceLock<SavedImage> = OnceLock::new();
-    IMAGE.get_or_init(|| {
-        let root = workdir().join("marathon-image");
+/// [`IMAGE`]: busybox and the stand-ins, Marathon's as the entrypoint
+/// (`--entrypoint mesos-master` runs the master), imported into the host's
+/// Docker and saved to a tarball.
+pub fn image() -> &'static SavedImage {
+    static SAVED: OnceLock<SavedImage> = OnceLock::new();
+    SAVED.get_or_init(|| {
+        let root = workdir().join("image");
         for dir in ["bin", "tmp", "etc", "proc", "sys", "dev"] {
             fs::create_dir_all(root.join(dir)).unwrap();
         }
@@ -349,26 +352,29 @@ pub fn marathon_image() -> &'static SavedImage {
         }
         fs::write(root.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n").unwrap();
         fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
-        write_exec(
-            &root.join("usr/share/marathon/bin/marathon"),
-            SCRIPT.as_bytes(),
-        );
+        for program in [
+            "usr/sbin/mesos-master",
+            "usr/sbin/mesos-agent",
+            "usr/share/marathon/bin/marathon",
+        ] {
+            write_exec(&root.join(program), SCRIPT.as_bytes());
+        }
         super::systemd::import_root(
             &root,
-            MARATHON_IMAGE,
+            IMAGE,
             &["ENTRYPOINT [\"/usr/share/marathon/bin/marathon\"]"],
         );
-        let out = workdir().join("marathon-standin-image.tar");
+        let out = workdir().join("standins-image.tar");
         run_checked(
             Command::new(need("docker", "docker.io"))
                 .args(["save", "-o"])
                 .arg(&out)
-                .arg(MARATHON_IMAGE),
+                .arg(IMAGE),
         );
         fs::set_permissions(&out, fs::Permissions::from_mode(0o644)).unwrap();
         SavedImage {
             archive: Artifact::of(out),
-            image: MARATHON_IMAGE,
+            image: IMAGE,
         }
     })
 }
