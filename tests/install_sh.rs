@@ -942,8 +942,6 @@ fn check_glibc_rejects_a_binary_built_against_this_hosts_glibc() {
 
 // ---- slow: a real release build, and Debian 11 in Docker ----
 
-const DEBIAN11_IMAGE: &str = "mesos-docker-test/debian11";
-
 /// A release made by scripts/release, signed with a key made for the test.
 struct Release {
     dir: PathBuf,
@@ -974,53 +972,6 @@ fn release_dist() -> &'static Release {
     })
 }
 
-/// Debian 11 from debootstrap, imported into Docker once and then reused.
-fn debian11_image() -> &'static str {
-    let docker = need("docker", "docker.io");
-    let exists = Command::new(&docker)
-        .args(["image", "inspect", DEBIAN11_IMAGE])
-        .output()
-        .unwrap();
-    if exists.status.success() {
-        return DEBIAN11_IMAGE;
-    }
-    let debootstrap = need("debootstrap", "debootstrap");
-    let root = TempDir::new().unwrap();
-    let mirror = std::env::var("DEBIAN_MIRROR")
-        .unwrap_or_else(|_| "http://deb.debian.org/debian".to_string());
-    run_checked(
-        Command::new(debootstrap)
-            .args(["--variant=minbase", "bullseye"])
-            .arg(root.path())
-            .arg(&mirror),
-    );
-    let mut tar = Command::new("tar")
-        .arg("-C")
-        .arg(root.path())
-        .args(["-c", "."])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    run_checked(
-        Command::new(&docker)
-            .args([
-                "import",
-                "-c",
-                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "-c",
-                "CMD [\"/bin/sh\"]",
-                "-",
-                DEBIAN11_IMAGE,
-            ])
-            .stdin(tar.stdout.take().unwrap()),
-    );
-    assert!(
-        tar.wait().unwrap().success(),
-        "tar of the Debian 11 root failed"
-    );
-    DEBIAN11_IMAGE
-}
-
 #[test]
 #[ignore = "slow (release build); scripts/test runs it with --include-ignored"]
 fn release_binary_needs_no_glibc_newer_than_2_17() {
@@ -1048,7 +999,7 @@ fn release_binary_needs_no_glibc_newer_than_2_17() {
 #[ignore = "slow (release build, debootstrap); scripts/test runs it with --include-ignored"]
 fn release_installs_and_runs_on_debian_11() {
     let dist = &release_dist().dir;
-    let image = debian11_image();
+    let image = support::systemd::DEBIAN11.ensure();
     let digest = sha256_hex(&fs::read(dist.join(ASSET)).unwrap());
     // Debian 11 minbase has neither curl nor wget: the air-gapped path, with
     // Debian 11's own dash running install.sh.

@@ -77,10 +77,15 @@ pub fn tls() -> &'static Tls {
              keyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n",
         )
         .unwrap();
+        // Every address of this host, so that containers can be served from
+        // their gateway (see `Server::start_at`).
+        let names: String = host_ipv4s().iter().map(|ip| format!(",IP:{ip}")).collect();
         fs::write(
             dir.join("server.ext"),
-            "basicConstraints = CA:FALSE\nsubjectAltName = IP:127.0.0.1,DNS:localhost\n\
-             extendedKeyUsage = serverAuth\n",
+            format!(
+                "basicConstraints = CA:FALSE\nsubjectAltName = DNS:localhost{names}\n\
+                 extendedKeyUsage = serverAuth\n"
+            ),
         )
         .unwrap();
         let ec = [
@@ -130,18 +135,46 @@ pub fn tls() -> &'static Tls {
     })
 }
 
+/// This host's IPv4 addresses (127.0.0.1 first), from `ip -4 -o addr`.
+pub fn host_ipv4s() -> Vec<String> {
+    let mut ips = vec!["127.0.0.1".to_owned()];
+    if let Some(ip) = which("ip") {
+        let out = run_checked(Command::new(ip).args(["-4", "-o", "addr", "show"]));
+        for line in text(&out.stdout).lines() {
+            let mut words = line.split_whitespace().skip_while(|w| *w != "inet");
+            if let Some(addr) = words.nth(1).and_then(|a| a.split('/').next())
+                && !ips.iter().any(|i| i == addr)
+            {
+                ips.push(addr.to_owned());
+            }
+        }
+    }
+    ips
+}
+
 /// tests/support/release_server.py serving a directory over HTTPS (test CA)
 /// or HTTP; `requests()` is what it saw.
 pub struct Server {
     child: Child,
     pub port: u16,
     https: bool,
+    host: String,
     log: PathBuf,
     _logdir: TempDir,
 }
 
 impl Server {
     pub fn start(root: &Path, https: bool, http_port: Option<u16>) -> Server {
+        Server::start_on(root, https, http_port, "127.0.0.1")
+    }
+
+    /// Serves on `host` (an address of this host, e.g. a container's
+    /// gateway: the test CA's certificate names them all).
+    pub fn start_at(root: &Path, https: bool, host: &str) -> Server {
+        Server::start_on(root, https, None, host)
+    }
+
+    fn start_on(root: &Path, https: bool, http_port: Option<u16>, host: &str) -> Server {
         let python = need("python3", "python3");
         let logdir = TempDir::new().unwrap();
         let log = logdir.path().join("requests.log");
@@ -152,6 +185,7 @@ impl Server {
             .arg(root)
             .arg("--log")
             .arg(&log)
+            .args(["--bind", host])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if https {
@@ -174,6 +208,7 @@ impl Server {
             child,
             port,
             https,
+            host: host.to_owned(),
             log,
             _logdir: logdir,
         }
@@ -181,7 +216,7 @@ impl Server {
 
     pub fn url(&self) -> String {
         let scheme = if self.https { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.port)
+        format!("{scheme}://{}:{}", self.host, self.port)
     }
 
     pub fn requests(&self) -> Vec<String> {

@@ -66,6 +66,11 @@
 //!   images with scripts/build-test-images when they are missing.
 //! - `client`: a raw executor-side client (`RawClient`, `EventStream`).
 //! - `wire`: RecordIO framing/reader and Call/Event/TaskStatus builders.
+//! - `mirror`: a directory served over HTTPS with a test CA (or HTTP).
+//! - `systemd`: debootstrapped Debian images and Debian 12 containers booted
+//!   with systemd (`Node`), for setup on a real init system.
+//! - `standins`: stand-ins for mesos-master, mesos-agent and Marathon, as a
+//!   .deb in a signed apt repository, tarballs and a saved Docker image.
 #![allow(dead_code)]
 
 pub mod agent;
@@ -74,6 +79,8 @@ pub mod fixtures;
 pub mod images;
 pub mod mirror;
 pub mod procmem;
+pub mod standins;
+pub mod systemd;
 pub mod wire;
 
 use std::time::Duration;

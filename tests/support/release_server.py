@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Serves a release directory the way a mirror would, for tests/install_sh.rs.
 
-Listens on 127.0.0.1 at a free port, over HTTPS when given a certificate and
+Listens on 127.0.0.1 (or --bind) at a free port, over HTTPS when given a certificate and
 key, prints "PORT <n>" once ready, and appends "<METHOD> <path> <status>" to
 the log file for every request, so a test can tell exactly what install.sh
 fetched. GET /redirect-http/<path> answers 302 to the same path over plain
@@ -48,12 +48,13 @@ def main():
     parser.add_argument("--cert")
     parser.add_argument("--key")
     parser.add_argument("--http-port", type=int)
+    parser.add_argument("--bind", default="127.0.0.1")
     args = parser.parse_args()
 
     Handler.log_path = args.log
     Handler.http_port = args.http_port
     handler = functools.partial(Handler, directory=args.root)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = http.server.ThreadingHTTPServer((args.bind, 0), handler)
     if args.cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.cert, args.key)

@@ -1,0 +1,429 @@
+//! Stand-ins for Mesos (master, agent) and Marathon, packaged the ways setup
+//! installs them, for the end-to-end tests only (nothing here ships). Mesos
+//! and Marathon cannot be had today; what the tests must see is setup
+//! installing a package from a signed apt repository, a pinned tarball or a
+//! saved image, and starting it with the flags it planned.
+//!
+//! The program is tests/support/standin/standin.sh run with the host's
+//! static busybox: it records its argv and environment to
+//! `/var/lib/mesos-standin/<name>.args` / `.env` (also served at
+//! `/standin/args`, `/standin/env`) and serves with `busybox httpd -f`:
+//! master `:5050` `/health` and `/state`, agent `:5051` `/state`, Marathon
+//! `:8080` `/ping` (`pong`) and `/v2/info`; `MESOS_PORT` /
+//! `MARATHON_HTTP_PORT` (or `--port` / `--http_port`) move them.
+//!
+//! Packagings, each built once per test process:
+//! - [`apt_repo`]: packages `mesos` (/usr/sbin/mesos-master, mesos-agent)
+//!   and `marathon` (/usr/share/marathon/bin/marathon) in a repository
+//!   (`dists/stable/main/binary-amd64`) whose Release is signed (InRelease,
+//!   Release.gpg) with a throw-away RSA key;
+//! - [`mesos_tgz`] (`sbin/mesos-master`, `sbin/mesos-agent`) and
+//!   [`marathon_tgz`] (`bin/marathon`), with their SHA-256;
+//! - [`image`]: a busybox image with all three on its PATH
+//!   (/usr/sbin/mesos-master, /usr/sbin/mesos-agent,
+//!   /usr/share/marathon/bin/marathon, the entrypoint, as in Marathon's own
+//!   image), saved with `docker save`, with its SHA-256.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::mirror::{make_readable_by_all, need, run_checked, text};
+
+pub const SCRIPT: &str = include_str!("standin/standin.sh");
+pub const SCRIPT_PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/support/standin/standin.sh"
+);
+/// Where the stand-ins record how they were started.
+pub const RECORDS: &str = "/var/lib/mesos-standin";
+pub const VERSION: &str = "1.11.0~standin1";
+pub const SUITE: &str = "stable";
+pub const COMPONENT: &str = "main";
+pub const IMAGE: &str = "mesos-docker-test/standins:latest";
+
+/// A built file and its SHA-256 (hex).
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub path: PathBuf,
+    pub sha256: String,
+}
+
+impl Artifact {
+    fn of(path: PathBuf) -> Artifact {
+        let sha256 = hex::encode(Sha256::digest(fs::read(&path).unwrap()));
+        Artifact { path, sha256 }
+    }
+}
+
+/// A signed apt repository on disk: serve `root` (or copy it) and point apt
+/// at it with `key` as Signed-By.
+#[derive(Debug)]
+pub struct AptRepo {
+    pub root: PathBuf,
+    /// The signing key's public part, ASCII-armored (`key.asc` in `root`).
+    pub key_asc: PathBuf,
+    /// The same, binary (`key.gpg` in `root`).
+    pub key_gpg: PathBuf,
+    /// Its v4 fingerprint, 40 upper-case hex digits.
+    pub fingerprint: String,
+    pub mesos_deb: Artifact,
+    pub marathon_deb: Artifact,
+}
+
+/// A `docker save` tarball of [`IMAGE`].
+#[derive(Debug)]
+pub struct SavedImage {
+    pub archive: Artifact,
+    pub image: &'static str,
+}
+
+/// Where this process builds its stand-ins.
+fn workdir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("standins-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        make_readable_by_all(&dir);
+        dir
+    })
+}
+
+fn write_exec(path: &Path, contents: &[u8]) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, contents).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The static busybox the stand-ins serve with (busybox-static's).
+fn busybox() -> Vec<u8> {
+    let path = Path::new("/bin/busybox");
+    let bytes = fs::read(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; install it (apt-get install busybox-static)",
+            path.display()
+        )
+    });
+    // The stand-in image has no libc, and a package's dependencies are not ours.
+    let ldd = Command::new("ldd").arg(path).output().expect("ldd runs");
+    assert!(
+        !ldd.status.success() || text(&ldd.stdout).contains("statically linked"),
+        "/bin/busybox is not static (apt-get install busybox-static): {}",
+        text(&ldd.stdout)
+    );
+    bytes
+}
+
+/// Lays out `programs` (paths under `root` named like the program they
+/// stand in for) and busybox at `<their dir>/../lib/mesos-standin/busybox`.
+fn stage(root: &Path, programs: &[&str]) {
+    let busybox = busybox();
+    for program in programs {
+        let path = root.join(program);
+        write_exec(&path, SCRIPT.as_bytes());
+        let lib = path.parent().unwrap().join("../lib/mesos-standin/busybox");
+        if !lib.exists() {
+            write_exec(&lib, &busybox);
+        }
+    }
+}
+
+fn deb(name: &str, programs: &[&str], description: &str) -> Artifact {
+    let root = workdir().join(format!("{name}-deb"));
+    stage(&root, programs);
+    fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    fs::write(
+        root.join("DEBIAN/control"),
+        format!(
+            "Package: {name}\nVersion: {VERSION}\nArchitecture: amd64\n\
+             Maintainer: mesos-docker tests <standin@mesos-docker.invalid>\n\
+             Section: misc\nPriority: optional\n\
+             Description: {description} (a test stand-in)\n \
+             Records how it was started and answers health checks; mesos-docker's\n \
+             tests only.\n"
+        ),
+    )
+    .unwrap();
+    let out = workdir().join(format!("{name}_{VERSION}_amd64.deb"));
+    run_checked(
+        Command::new(need("dpkg-deb", "dpkg"))
+            .args(["--root-owner-group", "-Zgzip", "--build"])
+            .arg(&root)
+            .arg(&out),
+    );
+    Artifact::of(out)
+}
+
+/// The `mesos` and `marathon` packages in a signed repository.
+pub fn apt_repo() -> &'static AptRepo {
+    static REPO: OnceLock<AptRepo> = OnceLock::new();
+    REPO.get_or_init(|| {
+        let mesos_deb = deb(
+            "mesos",
+            &["usr/sbin/mesos-master", "usr/sbin/mesos-agent"],
+            "Apache Mesos master and agent",
+        );
+        let marathon_deb = deb("marathon", &["usr/share/marathon/bin/marathon"], "Marathon");
+        let root = workdir().join("apt");
+        let pool = root.join(format!("pool/{COMPONENT}"));
+        fs::create_dir_all(&pool).unwrap();
+        for deb in [&mesos_deb, &marathon_deb] {
+            fs::copy(&deb.path, pool.join(deb.path.file_name().unwrap())).unwrap();
+        }
+        let dist = root.join(format!("dists/{SUITE}"));
+        let binary = dist.join(format!("{COMPONENT}/binary-amd64"));
+        fs::create_dir_all(&binary).unwrap();
+        let packages = run_checked(
+            Command::new(need("dpkg-scanpackages", "dpkg-dev"))
+                .current_dir(&root)
+                .args(["--multiversion", "pool"]),
+        )
+        .stdout;
+        assert!(text(&packages).contains("Package: mesos\n"));
+        fs::write(binary.join("Packages"), &packages).unwrap();
+        let date = run_checked(Command::new("date").args(["-u", "-R"])).stdout;
+        fs::write(
+            dist.join("Release"),
+            format!(
+                "Origin: mesos-docker tests\nLabel: mesos-docker stand-ins\n\
+                 Suite: {SUITE}\nCodename: {SUITE}\nDate: {}\nArchitectures: amd64\n\
+                 Components: {COMPONENT}\nDescription: stand-ins for Mesos and Marathon\n\
+                 SHA256:\n {} {} {COMPONENT}/binary-amd64/Packages\n",
+                text(&date).trim(),
+                hex::encode(Sha256::digest(&packages)),
+                packages.len()
+            ),
+        )
+        .unwrap();
+        let key = SigningKey::new();
+        key.sign_release(&dist);
+        let key_asc = root.join("key.asc");
+        let key_gpg = root.join("key.gpg");
+        fs::write(&key_asc, key.export(true)).unwrap();
+        fs::write(&key_gpg, key.export(false)).unwrap();
+        run_checked(Command::new("chmod").args(["-R", "a+rX"]).arg(&root));
+        AptRepo {
+            root,
+            key_asc,
+            key_gpg,
+            fingerprint: key.fingerprint.clone(),
+            mesos_deb,
+            marathon_deb,
+        }
+    })
+}
+
+/// A throw-away OpenPGP key in its own GNUPGHOME (a short path under /tmp:
+/// gpg-agent's socket path must stay short); its agent is stopped on drop.
+pub struct SigningKey {
+    home: tempfile::TempDir,
+    pub fingerprint: String,
+}
+
+impl SigningKey {
+    pub fn new() -> SigningKey {
+        let home = tempfile::Builder::new()
+            .prefix("gpg")
+            .tempdir_in("/tmp")
+            .unwrap();
+        fs::set_permissions(home.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        let mut key = SigningKey {
+            home,
+            fingerprint: String::new(),
+        };
+        run_checked(key.gpg().args([
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "mesos-docker test repository <standin@mesos-docker.invalid>",
+            "rsa3072",
+            "sign",
+            "2d",
+        ]));
+        let listing = run_checked(key.gpg().args(["--with-colons", "--fingerprint"])).stdout;
+        let fingerprint = text(&listing)
+            .lines()
+            .find_map(|l| l.strip_prefix("fpr:"))
+            .and_then(|l| l.split(':').find(|f| f.len() == 40))
+            .unwrap_or_else(|| panic!("no fingerprint in {}", text(&listing)))
+            .to_owned();
+        key.fingerprint = fingerprint;
+        key
+    }
+
+    fn gpg(&self) -> Command {
+        let mut cmd = Command::new(need("gpg", "gnupg"));
+        cmd.env("GNUPGHOME", self.home.path())
+            .args(["--batch", "--yes", "--quiet"]);
+        cmd
+    }
+
+    pub fn export(&self, armor: bool) -> Vec<u8> {
+        let mut cmd = self.gpg();
+        if armor {
+            cmd.arg("--armor");
+        }
+        run_checked(cmd.args(["--export", &self.fingerprint])).stdout
+    }
+
+    /// InRelease and Release.gpg for `dist/Release`.
+    pub fn sign_release(&self, dist: &Path) {
+        let release = dist.join("Release");
+        run_checked(
+            self.gpg()
+                .args(["--digest-algo", "SHA256", "--clearsign", "-o"])
+                .arg(dist.join("InRelease"))
+                .arg(&release),
+        );
+        run_checked(
+            self.gpg()
+                .args(["--digest-algo", "SHA256", "--detach-sign", "--armor", "-o"])
+                .arg(dist.join("Release.gpg"))
+                .arg(&release),
+        );
+    }
+}
+
+impl Drop for SigningKey {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .env("GNUPGHOME", self.home.path())
+            .args(["--kill", "gpg-agent"])
+            .output();
+    }
+}
+
+fn tgz(name: &str, programs: &[&str]) -> Artifact {
+    let root = workdir().join(format!("{name}-tgz"));
+    stage(&root, programs);
+    let out = workdir().join(format!("{name}-{VERSION}-standin.tgz"));
+    // Relative member names (sbin/…, lib/…), owned by root.
+    let mut tar = Command::new("tar");
+    tar.arg("-C")
+        .arg(&root)
+        .args(["--owner=0", "--group=0", "--numeric-owner", "-czf"])
+        .arg(&out);
+    for top in fs::read_dir(&root).unwrap() {
+        tar.arg(top.unwrap().file_name());
+    }
+    run_checked(&mut tar);
+    Artifact::of(out)
+}
+
+/// `sbin/mesos-master`, `sbin/mesos-agent` (and `lib/mesos-standin/busybox`).
+pub fn mesos_tgz() -> &'static Artifact {
+    static TGZ: OnceLock<Artifact> = OnceLock::new();
+    TGZ.get_or_init(|| tgz("mesos", &["sbin/mesos-master", "sbin/mesos-agent"]))
+}
+
+/// `bin/marathon` (and `lib/mesos-standin/busybox`).
+pub fn marathon_tgz() -> &'static Artifact {
+    static TGZ: OnceLock<Artifact> = OnceLock::new();
+    TGZ.get_or_init(|| tgz("marathon", &["bin/marathon"]))
+}
+
+/// [`IMAGE`]: busybox and the stand-ins, Marathon's as the entrypoint
+/// (`--entrypoint mesos-master` runs the master), imported into the host's
+/// Docker and saved to a tarball.
+pub fn image() -> &'static SavedImage {
+    static SAVED: OnceLock<SavedImage> = OnceLock::new();
+    SAVED.get_or_init(|| {
+        let root = workdir().join("image");
+        for dir in ["bin", "tmp", "etc", "proc", "sys", "dev"] {
+            fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+        write_exec(&root.join("bin/busybox"), &busybox());
+        let applets = run_checked(Command::new("/bin/busybox").arg("--list")).stdout;
+        // `--list` names busybox itself: linking it would make a loop.
+        for applet in text(&applets).lines().filter(|a| *a != "busybox") {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+        }
+        fs::write(root.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n").unwrap();
+        fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
+        for program in [
+            "usr/sbin/mesos-master",
+            "usr/sbin/mesos-agent",
+            "usr/share/marathon/bin/marathon",
+        ] {
+            write_exec(&root.join(program), SCRIPT.as_bytes());
+        }
+        super::systemd::import_root(
+            &root,
+            IMAGE,
+            &["ENTRYPOINT [\"/usr/share/marathon/bin/marathon\"]"],
+        );
+        let out = workdir().join("standins-image.tar");
+        run_checked(
+            Command::new(need("docker", "docker.io"))
+                .args(["save", "-o"])
+                .arg(&out)
+                .arg(IMAGE),
+        );
+        fs::set_permissions(&out, fs::Permissions::from_mode(0o644)).unwrap();
+        SavedImage {
+            archive: Artifact::of(out),
+            image: IMAGE,
+        }
+    })
+}
+
+/// An HTTP/1.0 GET from this host: the status and the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let bad = || std::io::Error::other(format!("not HTTP: {answer:?}"));
+    let (head, body) = answer.split_once("\r\n\r\n").ok_or_else(bad)?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(bad)?;
+    Ok((status, body.to_owned()))
+}
+
+/// The variables of an EnvironmentFile as systemd reads it (comments and
+/// blank lines skipped, one pair of double quotes with `\"` / `\\`
+/// escapes removed), for comparing with what a stand-in recorded.
+pub fn environment_file(contents: &str) -> BTreeMap<String, String> {
+    contents
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+        .map(|line| {
+            let (key, value) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!("not KEY=VALUE: {line:?}"));
+            let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+                Some(inner) => inner.replace("\\\"", "\"").replace("\\\\", "\\"),
+                None => value.to_owned(),
+            };
+            (key.trim().to_owned(), value)
+        })
+        .collect()
+}
+
+/// A recorded `<name>.env` (`env | sort`): the variables starting with
+/// `prefix`.
+pub fn recorded_env(contents: &str, prefix: &str) -> BTreeMap<String, String> {
+    contents
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
