@@ -263,7 +263,7 @@ fn standalone_with_standins_installs_starts_and_converges_on_a_running_systemd()
         "changed  package docker.io: installed",
         "changed  systemd daemon-reload",
         // zookeeperd enables its service on install.
-        "ok       service zookeeper.service\n",
+        "ok       service zookeeper.service [",
         "ok       health  zookeeper: imok, mode standalone",
         "ok       health  docker: docker ",
     ] {

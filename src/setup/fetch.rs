@@ -134,7 +134,11 @@ pub struct Fetched {
 }
 
 pub struct Fetcher {
-    client: reqwest::Client,
+    /// A site's CA certificates, trusted besides the system's.
+    roots: Vec<reqwest::Certificate>,
+    /// Made on the first download: local files and cached copies need no
+    /// TLS, so a host without CA certificates can still install from them.
+    client: std::sync::OnceLock<reqwest::Client>,
     cache: PathBuf,
     progress: bool,
 }
@@ -147,12 +151,7 @@ impl Fetcher {
         ca_bundle: Option<&Path>,
         progress: bool,
     ) -> Result<Fetcher, FetchError> {
-        crate::install_crypto_provider();
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .read_timeout(Duration::from_secs(60))
-            .user_agent(concat!("mesos-docker/", env!("CARGO_PKG_VERSION")))
-            .https_only(false);
+        let mut roots = Vec::new();
         if let Some(path) = ca_bundle {
             let pem = std::fs::read(path).map_err(io(path))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
@@ -167,18 +166,33 @@ impl Fetcher {
                     why: "no PEM certificate found".into(),
                 });
             }
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
+            roots = certs;
+        }
+        Ok(Fetcher {
+            roots,
+            client: std::sync::OnceLock::new(),
+            cache: cache.to_path_buf(),
+            progress,
+        })
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, FetchError> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
+        crate::install_crypto_provider();
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(60))
+            .user_agent(concat!("mesos-docker/", env!("CARGO_PKG_VERSION")))
+            .https_only(false);
+        for c in &self.roots {
+            builder = builder.add_root_certificate(c.clone());
         }
         let client = builder
             .build()
             .map_err(|e| FetchError::ClientSetup { why: chain(&e) })?;
-        Ok(Fetcher {
-            client,
-            cache: cache.to_path_buf(),
-            progress,
-        })
+        Ok(self.client.get_or_init(|| client))
     }
 
     /// Where a source is kept once fetched: named by a digest of its
@@ -258,7 +272,12 @@ impl Fetcher {
             url: url.to_string(),
             source,
         };
-        let mut response = self.client.get(url).send().await.map_err(unreachable)?;
+        let mut response = self
+            .client()?
+            .get(url)
+            .send()
+            .await
+            .map_err(unreachable)?;
         let status = response.status().as_u16();
         if !response.status().is_success() {
             return Err(FetchError::Status {
