@@ -272,12 +272,7 @@ impl Fetcher {
             url: url.to_string(),
             source,
         };
-        let mut response = self
-            .client()?
-            .get(url)
-            .send()
-            .await
-            .map_err(unreachable)?;
+        let mut response = self.client()?.get(url).send().await.map_err(unreachable)?;
         let status = response.status().as_u16();
         if !response.status().is_success() {
             return Err(FetchError::Status {
