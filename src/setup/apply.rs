@@ -13,7 +13,8 @@ use super::system::System;
 /// The run stopped at a resource.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "stopped at {kind} {id}: {reason}. Fix that and run setup again: what was done so far is recorded and will not be redone"
+    "stopped at {kind} {id}: {}. Fix that and run setup again: what was done so far is recorded and will not be redone",
+    .reason.trim_end_matches('.')
 )]
 pub struct Stopped {
     pub kind: String,
