@@ -64,20 +64,7 @@ pub fn apply(
             reloaded = true;
             daemon_reload(sys, rep)?;
         }
-        let stop = |rep: &mut Reporter, reason: String| {
-            rep.line(Line {
-                status: Status::Failed,
-                kind: r.kind().into(),
-                id: r.id().into(),
-                detail: Some(reason.clone()),
-                diff: None,
-            });
-            Stopped {
-                kind: r.kind().into(),
-                id: r.id().into(),
-                reason,
-            }
-        };
+        let stop = |rep: &mut Reporter, reason: String| stopped(rep, r, reason);
         let check =
             resources::check(sys, r, manifest, &units, dl).map_err(|e| stop(rep, e.what))?;
         let line = |status, detail, diff| Line {
@@ -140,6 +127,22 @@ pub fn apply(
 }
 
 /// Applies what a package source puts on the node.
+/// Reports the resource as failed; the run stops there.
+fn stopped(rep: &mut Reporter, r: &Resource, reason: String) -> Stopped {
+    rep.line(Line {
+        status: Status::Failed,
+        kind: r.kind().into(),
+        id: r.id().into(),
+        detail: Some(reason.clone()),
+        diff: None,
+    });
+    Stopped {
+        kind: r.kind().into(),
+        id: r.id().into(),
+        reason,
+    }
+}
+
 /// Every download a change needs is fetched and verified before the first
 /// change of the run: a wrong pin or an unreachable source must stop setup
 /// with nothing installed, not after ZooKeeper and Docker went in.
@@ -152,20 +155,7 @@ fn prefetch(
     rep: &mut Reporter,
 ) -> Result<(), Stopped> {
     for r in &plan.resources {
-        let stop = |rep: &mut Reporter, reason: String| {
-            rep.line(Line {
-                status: Status::Failed,
-                kind: r.kind().into(),
-                id: r.id().into(),
-                detail: Some(reason.clone()),
-                diff: None,
-            });
-            Stopped {
-                kind: r.kind().into(),
-                id: r.id().into(),
-                reason,
-            }
-        };
+        let stop = |rep: &mut Reporter, reason: String| stopped(rep, r, reason);
         if !matches!(
             r,
             Resource::AptSource { .. }

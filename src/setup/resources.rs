@@ -696,18 +696,7 @@ fn unit_dirs(sys: &System) -> Vec<String> {
 }
 
 pub fn set_enabled(sys: &System, name: &str, enable: bool) -> Result<(), ResourceError> {
-    let verb = if enable { "enable" } else { "disable" };
-    let out = sys
-        .systemctl(&[verb, name])
-        .map_err(|e| err(format!("cannot run systemctl {verb} {name}: {e}")))?;
-    if out.success {
-        Ok(())
-    } else {
-        Err(err(format!(
-            "systemctl {verb} {name} failed: {}",
-            out.stderr.trim()
-        )))
-    }
+    systemctl(sys, if enable { "enable" } else { "disable" }, name)
 }
 
 /// Whether systemd runs the unit now (an error counts as not running).
@@ -718,14 +707,18 @@ pub fn is_active(sys: &System, name: &str) -> bool {
 
 /// Stops a unit now (enablement is left as it is).
 pub fn stop(sys: &System, name: &str) -> Result<(), ResourceError> {
+    systemctl(sys, "stop", name)
+}
+
+fn systemctl(sys: &System, verb: &str, name: &str) -> Result<(), ResourceError> {
     let out = sys
-        .systemctl(&["stop", name])
-        .map_err(|e| err(format!("cannot run systemctl stop {name}: {e}")))?;
+        .systemctl(&[verb, name])
+        .map_err(|e| err(format!("cannot run systemctl {verb} {name}: {e}")))?;
     if out.success {
         Ok(())
     } else {
         Err(err(format!(
-            "systemctl stop {name} failed: {}",
+            "systemctl {verb} {name} failed: {}",
             out.stderr.trim()
         )))
     }
