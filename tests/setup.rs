@@ -920,7 +920,7 @@ fn packages_install_and_services_start_once() {
     assert_eq!(code, ExitCode::SUCCESS, "{undo}");
     assert!(
         actions(&runner, n).contains(
-            &"env DEBIAN_FRONTEND=noninteractive apt-get purge -y zookeeperd docker.io".to_owned()
+            &"env DEBIAN_FRONTEND=noninteractive apt-get purge -y --autoremove zookeeperd docker.io".to_owned()
         ),
         "{:?}",
         runner.calls()

@@ -220,12 +220,20 @@ fn no_candidate(name: &str) -> AptError {
     ))
 }
 
-/// Purges packages setup installed.
+/// Purges packages setup installed, with the dependencies apt pulled in
+/// for them (`--autoremove`: what is marked automatic and no longer needed),
+/// so the node is left as it was: zookeeperd alone brings in a JRE.
 pub fn purge(sys: &System, apt: &Apt, names: &[String]) -> Result<(), AptError> {
     wait_for_lock(sys, apt.lock_wait, &mut |m| eprintln!("{m}"))?;
-    let mut args: Vec<String> = ["DEBIAN_FRONTEND=noninteractive", "apt-get", "purge", "-y"]
-        .map(String::from)
-        .to_vec();
+    let mut args: Vec<String> = [
+        "DEBIAN_FRONTEND=noninteractive",
+        "apt-get",
+        "purge",
+        "-y",
+        "--autoremove",
+    ]
+    .map(String::from)
+    .to_vec();
     args.extend(names.iter().cloned());
     let out = run(sys, &args)?;
     if out.success {
