@@ -13,7 +13,7 @@ pub struct App {
     pub cmd: Option<String>,
     pub version: Option<String>,
     /// Values are strings; Marathon ≥ 1.5 also allows `{"secret": …}`, which
-    /// needs a secret store and is skipped.
+    /// needs a secret store and refuses the task.
     pub env: BTreeMap<String, serde_json::Value>,
     pub container: Option<AppContainer>,
     pub labels: BTreeMap<String, String>,

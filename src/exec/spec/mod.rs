@@ -78,6 +78,12 @@ pub enum SpecError {
          (portMappings, parameters) or docker.* task labels"
     )]
     LegacyOptions(Vec<String>),
+    #[error(
+        "environment variable {0} is a secret, which this executor cannot resolve (it has no \
+         secret store); pass the value another way, e.g. a file fetched into the sandbox with \
+         the app's `uris`"
+    )]
+    SecretEnv(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -418,7 +424,7 @@ pub fn container_spec(input: &Input) -> Result<ContainerSpec, SpecError> {
         (None, request) => (request.map(mib), None),
     };
 
-    let mut env = container_env(input, app.as_ref(), &host_ports);
+    let mut env = container_env(input, app.as_ref(), &host_ports)?;
     env.append(&mut options.env);
 
     let mut container_labels = BTreeMap::from([
@@ -741,28 +747,33 @@ fn container_env(
     input: &Input,
     app: Option<&marathon::App>,
     host_ports: &[u16],
-) -> Vec<(String, String)> {
-    let declared: Vec<(String, String)> = input
+) -> Result<Vec<(String, String)>, SpecError> {
+    use proto::environment::variable::Type;
+    let variables = input
         .executor
         .command
         .as_ref()
         .and_then(|c| c.environment.as_ref())
-        .map(|e| {
-            e.variables
-                .iter()
-                .filter(|v| v.r#type() != proto::environment::variable::Type::Secret)
-                .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
+        .map_or(&[][..], |e| &e.variables[..]);
+    // Running without a variable the framework asked for would be a task
+    // that silently misbehaves: refuse it instead.
+    if let Some(secret) = variables.iter().find(|v| v.r#type() == Type::Secret) {
+        return Err(SpecError::SecretEnv(secret.name.clone()));
+    }
+    let declared: Vec<(String, String)> = variables
+        .iter()
+        .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
+        .collect();
 
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     if declared.is_empty() {
         if let Some(app) = app {
             for (k, v) in &app.env {
-                if let Some(s) = v.as_str() {
-                    env.insert(k.clone(), s.to_string());
-                }
+                // Marathon writes `{"secret": "name"}` for a secret reference.
+                let Some(s) = v.as_str() else {
+                    return Err(SpecError::SecretEnv(k.clone()));
+                };
+                env.insert(k.clone(), s.to_string());
             }
             if let Some(id) = &app.id {
                 env.insert("MARATHON_APP_ID".into(), id.clone());
@@ -796,7 +807,7 @@ fn container_env(
     for never in NEVER_PASSED {
         env.remove(*never);
     }
-    env.into_iter().collect()
+    Ok(env.into_iter().collect())
 }
 
 #[cfg(test)]

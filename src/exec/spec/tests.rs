@@ -630,3 +630,36 @@ fn volumes_of_every_supported_kind() {
     let err = spec_of(&[], &executor(&[]), &t).unwrap_err().to_string();
     assert!(err.contains("SECRET volumes are not supported"), "{err}");
 }
+
+/// A SECRET variable cannot be resolved here; dropping it silently would run
+/// the task without it, so the task is refused naming the variable, and the
+/// message never carries the secret's own bytes.
+#[test]
+fn a_secret_environment_variable_is_refused_by_name() {
+    use crate::proto::environment::variable;
+    let mut exec = executor(&[("PORT0", "31005")]);
+    let env = exec.command.as_mut().unwrap().environment.as_mut().unwrap();
+    env.variables.push(Variable {
+        name: "DB_PASSWORD".into(),
+        r#type: Some(variable::Type::Secret as i32),
+        // A real SECRET carries a `secret` (not modelled here); a value set
+        // anyway must not leak into the message either.
+        value: Some("hunter2-plaintext".into()),
+    });
+    let err = spec_of(&["redis"], &exec, &task(&[(31000, 31000)], None)).unwrap_err();
+    assert_eq!(err, SpecError::SecretEnv("DB_PASSWORD".into()));
+    let message = err.to_string();
+    assert!(message.contains("DB_PASSWORD"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+}
+
+/// Marathon's `{"secret": …}` env values in the app JSON are refused too.
+#[test]
+fn a_secret_reference_in_the_app_json_env_is_refused_by_name() {
+    let t = task(
+        &[(31000, 31000)],
+        Some(r#"{"env":{"PLAIN":"x","API_KEY":{"secret":"secret0"}}}"#),
+    );
+    let err = spec_of(&["redis"], &executor(&[]), &t).unwrap_err();
+    assert_eq!(err, SpecError::SecretEnv("API_KEY".into()));
+}
