@@ -12,8 +12,9 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use mesos_docker::proto::TaskState;
 use mesos_docker::proto::task_status::Reason;
-use support::agent::{AgentOptions, TestAgent};
-use support::fixtures::{Era, MarathonApp};
+use support::agent::{AckMode, AgentOptions, TestAgent};
+use support::fixtures::{self, Era, MarathonApp};
+use support::images::containers_of;
 use support::{images, secs};
 use tokio::net::UnixListener;
 
@@ -188,4 +189,61 @@ async fn registry_credentials_from_a_docker_config_reach_the_registry() {
         "the registry never saw the credentials: {seen:?}"
     );
     server.abort();
+}
+
+/// A daemon that was not there for the first task is tried again for the
+/// next one: a failed connection is not kept for the executor's life.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_that_comes_up_later_is_reached_by_the_next_launch() {
+    let image = images::ensure_busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("later.sock");
+    // Withheld acknowledgements keep the executor alive after the first task
+    // ends, so it can be sent a second one.
+    let agent = TestAgent::start(AgentOptions {
+        ack_mode: AckMode::Withhold,
+        ..AgentOptions::default()
+    })
+    .await;
+    let app = MarathonApp::new("/later", &format!("{image} sleep 30"))
+        .env("DOCKER_HOST", &format!("unix://{}", socket.display()))
+        .env("MESOS_DOCKER_API_TIMEOUT", "5secs");
+    let (executor, first) = app.build(Era::Marathon110, &fixtures::executor_path());
+    let tid = first.task_id.value.clone();
+    let process = agent.launch(executor.clone(), first).await;
+    let failed = agent
+        .wait_for_state(&tid, TaskState::TaskFailed, secs(30))
+        .await;
+    assert!(
+        failed.message().contains("cannot reach the Docker daemon"),
+        "{:?}",
+        failed.message
+    );
+
+    // The daemon comes up: its socket appears where DOCKER_HOST points.
+    std::os::unix::fs::symlink("/var/run/docker.sock", &socket).unwrap();
+    let (_, mut second) = app.build(Era::Marathon110, &fixtures::executor_path());
+    second.executor = Some(executor);
+    let tid2 = second.task_id.value.clone();
+    assert!(agent.send_launch(process.executor_id(), second));
+    agent
+        .wait_until("the second task to run or fail", secs(60), |a| {
+            a.states(&tid2)
+                .iter()
+                .any(|s| matches!(s, TaskState::TaskRunning | TaskState::TaskFailed))
+        })
+        .await;
+    let states = agent.states(&tid2);
+    assert!(
+        states.contains(&TaskState::TaskRunning),
+        "the second task did not run: {states:?}\n{}",
+        agent.report()
+    );
+    agent.set_ack_mode(AckMode::Immediate);
+    agent.release_acks();
+    agent.kill_and_expect_exit(&process, &tid2, secs(1)).await;
+    assert!(
+        containers_of(&tid2).is_empty(),
+        "the container was left behind"
+    );
 }

@@ -85,9 +85,11 @@ impl KillCause {
 /// The Docker connection, made on first use so a slow or absent daemon never
 /// delays subscribing to the agent. Connecting also removes the containers an
 /// earlier run of this executor id left, before any runner creates its own.
+/// Only a connection that worked is kept: a daemon that was down (or a
+/// transient failure) is tried again by the next caller.
 #[derive(Clone)]
 pub struct SharedRuntime {
-    cell: Arc<OnceCell<Result<Runtime, String>>>,
+    cell: Arc<OnceCell<Runtime>>,
     timeout: Duration,
     executor_id: Arc<str>,
 }
@@ -103,11 +105,13 @@ impl SharedRuntime {
 
     pub async fn get(&self) -> Result<Runtime, String> {
         self.cell
-            .get_or_init(|| async {
+            .get_or_try_init(|| async {
                 let rt = Runtime::connect(self.timeout)
                     .await
                     .map_err(|e| e.to_string())?;
                 info!(api = %rt.api_version(), "connected to the Docker daemon");
+                // Runs once, on the first connection that works: no container
+                // of this run can exist before it.
                 match rt.remove_stale(&self.executor_id).await {
                     Ok(0) => {}
                     Ok(n) => {
@@ -118,7 +122,7 @@ impl SharedRuntime {
                 Ok(rt)
             })
             .await
-            .clone()
+            .cloned()
     }
 }
 
