@@ -247,3 +247,127 @@ async fn a_daemon_that_comes_up_later_is_reached_by_the_next_launch() {
         "the container was left behind"
     );
 }
+
+/// A Docker socket that passes everything to the real daemon but holds the
+/// answer to `POST …/containers/create` for `hold`: the container exists in
+/// the daemon while the executor still waits. `seen` fires when the create
+/// request has gone through, `answered` once its answer has been passed on
+/// (or the executor was no longer there to take it).
+struct SlowCreate {
+    seen: tokio::sync::mpsc::UnboundedReceiver<()>,
+    answered: tokio::sync::mpsc::UnboundedReceiver<()>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+fn slow_create_proxy(socket: &Path, hold: std::time::Duration) -> SlowCreate {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = UnixListener::bind(socket).unwrap();
+    let (seen_tx, seen) = tokio::sync::mpsc::unbounded_channel();
+    let (answered_tx, answered) = tokio::sync::mpsc::unbounded_channel();
+    let server = tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = tokio::net::UnixStream::connect("/var/run/docker.sock")
+                .await
+                .unwrap();
+            // tokio::io::split: dropping a write half does not shut the
+            // daemon's side down, so a client that goes away mid-request
+            // does not cancel the create in the daemon.
+            let (mut up_read, mut up_write) = tokio::io::split(upstream);
+            let (mut client_read, mut client_write) = client.into_split();
+            let holding = Arc::new(AtomicBool::new(false));
+            let (seen_tx, answered_tx, flag) =
+                (seen_tx.clone(), answered_tx.clone(), holding.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = client_read.read(&mut buf).await {
+                    let chunk = &buf[..n];
+                    if chunk.starts_with(b"POST ")
+                        && chunk.windows(18).any(|w| w == b"/containers/create")
+                    {
+                        flag.store(true, Ordering::SeqCst);
+                        up_write.write_all(chunk).await.unwrap();
+                        let _ = seen_tx.send(());
+                    } else if up_write.write_all(chunk).await.is_err() {
+                        break;
+                    }
+                }
+                // Keep the daemon's side open until the held answer came back.
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                drop(up_write);
+            });
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = up_read.read(&mut buf).await {
+                    let held = holding.swap(false, Ordering::SeqCst);
+                    if held {
+                        tokio::time::sleep(hold).await;
+                    }
+                    let passed = client_write.write_all(&buf[..n]).await.is_ok();
+                    if held {
+                        let _ = answered_tx.send(());
+                    }
+                    if !passed {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    SlowCreate {
+        seen,
+        answered,
+        server,
+    }
+}
+
+/// KILL while the daemon is creating the container: the executor must not
+/// walk away from the create, or the container appears after it is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_during_the_create_leaves_no_container() {
+    let image = images::ensure_busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("slow-create.sock");
+    let mut proxy = slow_create_proxy(&socket, secs(3));
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    let app = MarathonApp::new("/createkill", &format!("{image} sleep 30"))
+        .env("DOCKER_HOST", &format!("unix://{}", socket.display()));
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
+    tokio::time::timeout(secs(60), proxy.seen.recv())
+        .await
+        .expect("the executor never asked to create the container")
+        .unwrap();
+    assert!(agent.kill(process.executor_id(), &tid, Some(secs(5))));
+    let killed = agent
+        .wait_for_state(&tid, TaskState::TaskKilled, secs(30))
+        .await;
+    assert_eq!(
+        killed.reason(),
+        Reason::TaskKilledDuringLaunch,
+        "{killed:?}"
+    );
+    assert!(
+        process.expect_exit(secs(20)).await.success(),
+        "{}",
+        agent.report()
+    );
+    // By now the daemon has answered the create: the container exists
+    // unless the executor removed it.
+    tokio::time::timeout(secs(30), proxy.answered.recv())
+        .await
+        .expect("the daemon never answered the create")
+        .unwrap();
+    let left = containers_of(&tid);
+    for c in &left {
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f", c])
+            .output();
+    }
+    assert!(left.is_empty(), "mdx.{tid} was left behind: {left:?}");
+    assert_eq!(
+        agent.states(&tid),
+        vec![TaskState::TaskStarting, TaskState::TaskKilled]
+    );
+    proxy.server.abort();
+}

@@ -221,25 +221,10 @@ impl Runner {
             }
         };
 
-        let mut created: Option<String> = None;
         let completion_deadline = self.max_completion.map(|d| (Instant::now() + d, d));
-        let launched = {
-            let launch = launch(&runtime, spec, &self.docker_configs, &mut created);
-            tokio::pin!(launch);
-            tokio::select! {
-                result = &mut launch => result,
-                Some(kill) = self.kills.recv() => Launched::Killed(kill.cause),
-                () = sleep_until_opt(completion_deadline.map(|(at, _)| at)) => {
-                    Launched::Killed(KillCause::MaxCompletionTime(completion_deadline.map_or(Duration::ZERO, |(_, d)| d)))
-                }
-            }
-        };
-        let id = match launched {
+        let id = match self.launch(&runtime, spec, completion_deadline).await {
             Launched::Running(id) => id,
             Launched::Killed(cause) => {
-                if let Some(id) = &created {
-                    remove(&runtime, id).await;
-                }
                 let (state, reason, message) = cause.ending("killed before its container started");
                 self.report(
                     state,
@@ -249,9 +234,6 @@ impl Runner {
                 return;
             }
             Launched::Failed(reason, message) => {
-                if let Some(id) = &created {
-                    remove(&runtime, id).await;
-                }
                 self.report(TaskState::TaskFailed, Some(reason), Some(message));
                 return;
             }
@@ -325,6 +307,60 @@ impl Runner {
             ),
         }
         remove(&runtime, &id).await;
+    }
+
+    /// Pulls (raced against kills and the completion deadline), then creates
+    /// and starts the container. Creating and starting are not raced: a
+    /// create abandoned half way still makes its container in the daemon,
+    /// which would outlive the task. They are bounded by the API timeout
+    /// instead, and a kill that came meanwhile is honoured right after.
+    async fn launch(
+        &mut self,
+        runtime: &Runtime,
+        mut spec: ContainerSpec,
+        completion_deadline: Option<(Instant, Duration)>,
+    ) -> Launched {
+        let overdue =
+            || KillCause::MaxCompletionTime(completion_deadline.map_or(Duration::ZERO, |(_, d)| d));
+        {
+            let prepare = prepare(runtime, &mut spec, &self.docker_configs);
+            tokio::pin!(prepare);
+            tokio::select! {
+                result = &mut prepare => if let Err(failed) = result { return failed },
+                Some(kill) = self.kills.recv() => return Launched::Killed(kill.cause),
+                () = sleep_until_opt(completion_deadline.map(|(at, _)| at)) => {
+                    return Launched::Killed(overdue());
+                }
+            }
+        }
+        let pending_kill = |runner: &mut Runner| match runner.kills.try_recv() {
+            Ok(kill) => Some(kill.cause),
+            Err(_) => completion_deadline
+                .is_some_and(|(at, _)| Instant::now() >= at)
+                .then(overdue),
+        };
+        let failed =
+            |e: DockerError| Launched::Failed(Reason::ContainerLaunchFailed, e.to_string());
+        let id = match runtime.create(&spec).await {
+            Ok(id) => id,
+            Err(e) => {
+                if matches!(e, DockerError::Timeout { .. }) {
+                    // The daemon may still make it: remove it by name.
+                    remove(runtime, &spec.name).await;
+                }
+                return pending_kill(self).map_or_else(|| failed(e), Launched::Killed);
+            }
+        };
+        if let Some(cause) = pending_kill(self) {
+            remove(runtime, &id).await;
+            return Launched::Killed(cause);
+        }
+        if let Err(e) = runtime.start(&id).await {
+            remove(runtime, &id).await;
+            return pending_kill(self).map_or_else(|| failed(e), Launched::Killed);
+        }
+        info!(container = %id, name = %spec.name, image = %spec.image, "container started");
+        Launched::Running(id)
     }
 
     /// Waits for the container to end, honouring kills: SIGTERM, the grace
@@ -437,52 +473,35 @@ async fn sleep_until_opt(at: Option<Instant>) {
     }
 }
 
-async fn launch(
+/// What comes before the container: the image (pulled when absent or
+/// forced) and the ports it exposes when the task has host ports to spare.
+async fn prepare(
     runtime: &Runtime,
-    mut spec: ContainerSpec,
+    spec: &mut ContainerSpec,
     docker_configs: &[PathBuf],
-    created: &mut Option<String>,
-) -> Launched {
+) -> Result<(), Launched> {
     let failed = |e: DockerError| Launched::Failed(Reason::ContainerLaunchFailed, e.to_string());
-    let present = match runtime.image_exists(&spec.image).await {
-        Ok(p) => p,
-        Err(e) => return failed(e),
-    };
+    let present = runtime.image_exists(&spec.image).await.map_err(failed)?;
     if spec.force_pull || !present {
         let registry = crate::exec::policy::registry_of(&spec.image);
-        let credentials = match credentials::lookup(registry, docker_configs) {
-            Ok(c) => c,
-            Err(e) => return Launched::Failed(Reason::ContainerLaunchFailed, e),
-        };
+        let credentials = credentials::lookup(registry, docker_configs)
+            .map_err(|e| Launched::Failed(Reason::ContainerLaunchFailed, e))?;
         info!(image = %spec.image, registry, authenticated = credentials.is_some(), "pulling");
         let image = spec.image.clone();
-        if let Err(e) = runtime
+        runtime
             .pull(
                 &spec.image,
                 credentials,
                 |line| info!(image = %image, "pull: {line}"),
             )
             .await
-        {
-            return failed(e);
-        }
+            .map_err(failed)?;
     }
     if !spec.spare_host_ports.is_empty() {
-        match runtime.exposed_ports(&spec.image).await {
-            Ok(exposed) => spec::bind_exposed_ports(&mut spec, &exposed),
-            Err(e) => return failed(e),
-        }
+        let exposed = runtime.exposed_ports(&spec.image).await.map_err(failed)?;
+        spec::bind_exposed_ports(spec, &exposed);
     }
-    let id = match runtime.create(&spec).await {
-        Ok(id) => id,
-        Err(e) => return failed(e),
-    };
-    *created = Some(id.clone());
-    if let Err(e) = runtime.start(&id).await {
-        return failed(e);
-    }
-    info!(container = %id, name = %spec.name, image = %spec.image, "container started");
-    Launched::Running(id)
+    Ok(())
 }
 
 async fn remove(runtime: &Runtime, id: &str) {
