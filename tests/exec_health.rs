@@ -265,6 +265,35 @@ async fn command_check_that_hangs_times_out() {
     .await;
 }
 
+/// A timed-out COMMAND check is killed with every process it started (found
+/// and signalled through pidfds), while the task itself keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_command_check_leaves_no_process_behind() {
+    let agent = TestAgent::start(AgentOptions::default()).await;
+    let app = busybox("/cmd-tree", "sleep 120").kill_grace(Duration::from_millis(500));
+    let mut hc = command_check("sleep 3171 & sleep 3172 & wait", 3);
+    hc.timeout_seconds = Some(1.0);
+    // One probe only while the test looks.
+    hc.interval_seconds = Some(600.0);
+    let (process, tid) = launch_mesos(&agent, app, hc).await;
+    wait_for_health(&agent, &tid, false).await;
+    let container = containers_of(&tid).pop().expect("the task's container");
+    let top = Command::new("docker")
+        .args(["top", &container, "-o", "pid,args"])
+        .output()
+        .expect("docker top");
+    let top = String::from_utf8_lossy(&top.stdout);
+    assert!(
+        top.contains("sleep 120"),
+        "the task itself must run on: {top}"
+    );
+    assert!(
+        !top.contains("sleep 317"),
+        "the timed-out check left processes behind:\n{top}"
+    );
+    kill_and_finish(&agent, &process, &tid).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_check_reaches_an_unpublished_port_inside_the_bridge() {
     let agent = TestAgent::start(AgentOptions::default()).await;

@@ -6,10 +6,9 @@ use std::time::Duration;
 use bollard::exec::StartExecResults;
 use bollard::models::ExecConfig;
 use futures_util::StreamExt;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use tracing::warn;
+use tracing::{debug, warn};
 
+use super::pidfd::{self, TreeKill};
 use super::{DockerError, Runtime, bounded};
 
 /// How much of a command's output is kept for messages.
@@ -72,7 +71,7 @@ impl Runtime {
             Some(limit) => match tokio::time::timeout(limit, run).await {
                 Ok(r) => r?,
                 Err(_) => {
-                    self.kill_exec(&exec_id).await;
+                    self.kill_exec(id, &exec_id).await;
                     return Ok(ExecEnd::TimedOut);
                 }
             },
@@ -92,8 +91,9 @@ impl Runtime {
     }
 
     /// The Engine API cannot stop an exec; its pid is a host pid, so the
-    /// executor (root, as the agent runs it) kills it and its children.
-    async fn kill_exec(&self, exec_id: &str) {
+    /// executor (root, as the agent runs it) kills it and its children,
+    /// through pidfds and only inside container `id` (see pidfd.rs).
+    async fn kill_exec(&self, id: &str, exec_id: &str) {
         let pid = match bounded(
             self.timeout,
             "exec inspect",
@@ -110,40 +110,24 @@ impl Runtime {
                 return;
             }
         };
-        if let Some(pid) = pid {
-            kill_tree(pid);
-        }
-    }
-}
-
-/// SIGKILLs `pid` and its descendants, children first found through
-/// /proc/<pid>/task/*/children.
-fn kill_tree(pid: i32) {
-    let mut todo = vec![pid];
-    let mut all = Vec::new();
-    while let Some(p) = todo.pop() {
-        all.push(p);
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
-            continue;
-        };
-        for task in tasks.flatten() {
-            if let Ok(children) = std::fs::read_to_string(task.path().join("children")) {
-                todo.extend(
-                    children
-                        .split_whitespace()
-                        .filter_map(|c| c.parse::<i32>().ok()),
-                );
-            }
-        }
-    }
-    // Stop the parent first so it cannot start more children.
-    for p in all {
-        match kill(Pid::from_raw(p), Signal::SIGKILL) {
-            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-            Err(e) => warn!(
-                pid = p,
-                "cannot kill the timed-out health check command: {e}"
+        let Some(pid) = pid else { return };
+        match pidfd::kill_tree(pid, id) {
+            TreeKill::Killed(n) => debug!(pid, "killed {n} process(es) of the timed-out check"),
+            TreeKill::Gone => {}
+            TreeKill::NotOurs => warn!(
+                pid,
+                "the timed-out health check command ended and its pid now names a process \
+                 outside the container; not signalled"
             ),
+            TreeKill::Unsupported => warn!(
+                pid,
+                "this kernel has no pidfd_open (Linux < 5.3), and a bare pid may name another \
+                 process by now: the timed-out health check command is left to end with the \
+                 container"
+            ),
+            TreeKill::Failed(e) => {
+                warn!(pid, "cannot kill the timed-out health check command: {e}")
+            }
         }
     }
 }

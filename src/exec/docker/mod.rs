@@ -5,6 +5,7 @@
 mod body;
 pub mod credentials;
 mod exec;
+mod pidfd;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
