@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use mesos_docker::proto::TaskState;
 use mesos_docker::proto::task_status::Reason;
-use support::agent::{AckMode, AgentOptions, Availability, TestAgent};
+use support::agent::{AckMode, AgentOptions, Availability, TestAgent, UpdateFailures, UpdateVia};
 use support::fixtures::{self, Era, MarathonApp};
 use support::{images, secs};
 
@@ -544,4 +544,128 @@ async fn redis_roundtrip(port: u16) -> String {
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
+}
+
+/// A task refused before anything reaches Docker: its one update is all the
+/// executor has to deliver.
+fn refused_app(id: &str) -> MarathonApp {
+    MarathonApp::new(id, "busybox true")
+        .ports(&fixtures::free_ports(1))
+        .label("docker.network", "bridge")
+        .label("docker.ports", "80,443")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_update_calls_are_retried_while_the_subscription_stays_up() {
+    let agent = TestAgent::start(AgentOptions {
+        subscription_backoff_max: Duration::from_millis(500),
+        ..AgentOptions::default()
+    })
+    .await;
+    agent.set_update_failures(UpdateFailures::Next(6));
+    let (process, tid) = agent
+        .launch_app(refused_app("/updretry"), Era::Marathon110)
+        .await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskFailed, secs(30))
+        .await;
+    assert!(
+        process.expect_exit(secs(20)).await.success(),
+        "{}",
+        agent.report()
+    );
+    let failures = agent.refusal_times(process.executor_id(), 500);
+    assert_eq!(failures.len(), 6, "{}", agent.report());
+    assert_eq!(agent.refusals().len(), 6, "{}", agent.report());
+    assert_eq!(
+        agent.subscribe_calls(process.executor_id()).len(),
+        1,
+        "delivered by UPDATE on the same subscription: {}",
+        agent.report()
+    );
+    let updates = agent.recorded_updates(&tid);
+    assert!(
+        updates.iter().all(|u| u.via == UpdateVia::Call),
+        "{}",
+        agent.report()
+    );
+    assert_eq!(agent.terminal_updates(&tid), 1, "{}", agent.report());
+}
+
+/// The spread, across executors, of their `step`-th retry interval.
+fn spread(times: &[Vec<Instant>], step: usize) -> Duration {
+    let gaps: Vec<Duration> = times.iter().map(|t| t[step + 1] - t[step]).collect();
+    *gaps.iter().max().unwrap() - *gaps.iter().min().unwrap()
+}
+
+/// Steps (from the third retry on, where the nominal delay is at least
+/// 400 ms) at which the executors' delays differ by more than 100 ms.
+/// Without jitter they differ by scheduling noise only.
+fn spread_steps(times: &[Vec<Instant>], retries: usize) -> Vec<Duration> {
+    (2..retries).map(|step| spread(times, step)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_of_many_executors_do_not_run_in_step() {
+    const EXECUTORS: usize = 4;
+    const RETRIES: usize = 8;
+    let agent = TestAgent::start(AgentOptions {
+        subscription_backoff_max: secs(2),
+        ..AgentOptions::default()
+    })
+    .await;
+    // An agent restarting: every executor's SUBSCRIBE is answered 503.
+    agent.set_availability(Availability::Recovering).await;
+    let mut launched = Vec::new();
+    for i in 0..EXECUTORS {
+        launched.push(
+            agent
+                .launch_app(refused_app(&format!("/herd{i}")), Era::Marathon110)
+                .await,
+        );
+    }
+    let times_of = |agent: &TestAgent, status: u16| -> Vec<Vec<Instant>> {
+        launched
+            .iter()
+            .map(|(p, _)| agent.refusal_times(p.executor_id(), status))
+            .collect()
+    };
+    agent
+        .wait_until("every executor to retry SUBSCRIBE", secs(40), |a| {
+            times_of(a, 503).iter().all(|t| t.len() > RETRIES)
+        })
+        .await;
+    let subscribe = spread_steps(&times_of(&agent, 503), RETRIES);
+    eprintln!("SUBSCRIBE retry spreads across executors: {subscribe:?}");
+
+    // The agent is back but fails every UPDATE while the streams stay up.
+    agent.set_update_failures(UpdateFailures::All);
+    agent.set_availability(Availability::Up).await;
+    agent
+        .wait_until("every executor to retry UPDATE", secs(40), |a| {
+            times_of(a, 500).iter().all(|t| t.len() > RETRIES)
+        })
+        .await;
+    let update = spread_steps(&times_of(&agent, 500), RETRIES);
+    agent.set_update_failures(UpdateFailures::None);
+    for (process, tid) in &launched {
+        agent
+            .wait_for_state(tid, TaskState::TaskFailed, secs(30))
+            .await;
+        assert!(process.expect_exit(secs(20)).await.success());
+    }
+    let apart = |spreads: &[Duration]| {
+        spreads
+            .iter()
+            .filter(|s| **s > Duration::from_millis(100))
+            .count()
+    };
+    assert!(
+        apart(&subscribe) >= 3,
+        "SUBSCRIBE retries ran in step: spreads {subscribe:?}"
+    );
+    assert!(
+        apart(&update) >= 3,
+        "UPDATE retries ran in step: spreads {update:?}"
+    );
 }

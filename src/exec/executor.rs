@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::exec::agent::{self, AgentClient, AgentError, EventStream};
+use crate::exec::backoff::Backoff;
 use crate::exec::config::Config;
 use crate::exec::policy::Policy;
 use crate::exec::task::{self, Kill, KillCause, Refusal, Report, Runner, SharedRuntime};
@@ -36,9 +37,9 @@ const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
 /// After the last terminal update was accepted, how long to wait for its
 /// acknowledgement before exiting anyway.
 const TERMINAL_ACK_WAIT: Duration = Duration::from_secs(10);
-/// First retry delay after a lost subscription; doubled up to the agent's maximum.
+/// First retry delay after a lost subscription, and after a failed UPDATE;
+/// doubled (with jitter) up to MESOS_SUBSCRIPTION_BACKOFF_MAX.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const POST_RETRIES: u32 = 3;
 
 /// How the executor ends; main turns it into an exit code.
 #[derive(Debug, PartialEq, Eq)]
@@ -65,6 +66,31 @@ struct Pending {
     update: call::Update,
     /// The agent answered 202 to it at least once.
     accepted: bool,
+    /// Handed to the agent's current subscription, in its SUBSCRIBE call or
+    /// to its delivery queue; an update made while subscribing is not.
+    sent: bool,
+    /// Set on ACKNOWLEDGED, so a delivery still retrying it stops.
+    acknowledged: Arc<AtomicBool>,
+}
+
+/// An update on its way to the agent by UPDATE calls.
+struct Outgoing {
+    call: Call,
+    acknowledged: Arc<AtomicBool>,
+}
+
+/// Delivers the updates of one subscription by UPDATE, in order, each retried
+/// until the agent takes it. Dropped (and its worker stopped) when the
+/// subscription ends: the next SUBSCRIBE carries every unacknowledged update.
+struct Delivery {
+    queue: mpsc::UnboundedSender<Outgoing>,
+    worker: JoinHandle<()>,
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        self.worker.abort();
+    }
 }
 
 pub struct Executor {
@@ -82,13 +108,11 @@ pub struct Executor {
     reports: mpsc::UnboundedReceiver<Report>,
     accepted_tx: mpsc::UnboundedSender<Vec<u8>>,
     accepted: mpsc::UnboundedReceiver<Vec<u8>>,
-    /// Bumped on every new subscription so that POSTs of an older one stop.
-    generation: Arc<AtomicU64>,
+    /// Present while subscribed.
+    delivery: Option<Delivery>,
     shutdown_deadline: Option<Instant>,
     ever_subscribed: bool,
     docker_warmed: bool,
-    /// The latest UPDATE POST; the next one waits for it, keeping order.
-    last_post: Option<JoinHandle<()>>,
     /// The node policy, or why it could not be read (then every task is
     /// refused: a policy that cannot be read must not fail open).
     policy: Result<Policy, String>,
@@ -113,11 +137,10 @@ impl Executor {
             reports,
             accepted_tx,
             accepted,
-            generation: Arc::new(AtomicU64::new(0)),
+            delivery: None,
             shutdown_deadline: None,
             ever_subscribed: false,
             docker_warmed: false,
-            last_post: None,
         }
     }
 
@@ -161,7 +184,7 @@ impl Executor {
         let mut connecting: Option<JoinHandle<Result<EventStream, AgentError>>> =
             Some(self.spawn_subscribe());
         let mut retry_at: Option<Instant> = None;
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = Backoff::new(FIRST_BACKOFF, self.config.subscription_backoff_max);
         // Until the first SUBSCRIBED, and whenever the link is down under
         // checkpointing, the agent must be back before this deadline.
         let mut give_up_at: Option<Instant> = Some(Instant::now() + self.config.recovery_timeout);
@@ -179,7 +202,8 @@ impl Executor {
                         Ok(s) => {
                             info!("subscribed to the agent");
                             stream = Some(s);
-                            backoff = FIRST_BACKOFF;
+                            backoff.reset();
+                            self.start_delivery();
                         }
                         Err(e) if e.is_final() => {
                             return self.end(Ending::Failed(format!("the agent refused this executor: {e}"))).await;
@@ -188,9 +212,9 @@ impl Executor {
                             if self.ever_subscribed && !self.config.checkpoint {
                                 return self.end(Ending::Failed(format!("lost the agent and the framework does not checkpoint: {e}"))).await;
                             }
-                            warn!("subscribing failed, retrying in {backoff:?}: {e}");
-                            retry_at = Some(Instant::now() + backoff);
-                            backoff = (backoff * 2).min(self.config.subscription_backoff_max);
+                            let delay = backoff.next_delay();
+                            warn!("subscribing failed, retrying in {delay:?}: {e}");
+                            retry_at = Some(Instant::now() + delay);
                         }
                     }
                 }
@@ -214,12 +238,12 @@ impl Executor {
                                 _ => warn!("the agent closed the connection"),
                             }
                             stream = None;
+                            self.delivery = None;
                             if !self.config.checkpoint {
                                 return self.end(Ending::Failed("lost the connection to the agent and the framework does not checkpoint".into())).await;
                             }
                             give_up_at = Some(Instant::now() + self.config.recovery_timeout);
-                            retry_at = Some(Instant::now() + backoff);
-                            backoff = (backoff * 2).min(self.config.subscription_backoff_max);
+                            retry_at = Some(Instant::now() + backoff.next_delay());
                         }
                     }
                 }
@@ -235,7 +259,7 @@ impl Executor {
                     return self.end(Ending::Failed(why)).await;
                 }
                 Some(report) = self.reports.recv() => {
-                    self.send_update(report, stream.is_some());
+                    self.send_update(report);
                 }
                 Some(uuid) = self.accepted.recv() => {
                     if let Some(p) = self.unacknowledged.iter_mut().find(|p| p.update.status.uuid.as_deref() == Some(&uuid[..])) {
@@ -258,8 +282,11 @@ impl Executor {
     }
 
     fn spawn_subscribe(&mut self) -> JoinHandle<Result<EventStream, AgentError>> {
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.delivery = None;
         let call = self.subscribe_call();
+        for p in &mut self.unacknowledged {
+            p.sent = true;
+        }
         let client = self.client.clone();
         debug!(
             tasks = call
@@ -545,6 +572,7 @@ impl Executor {
             return;
         };
         let p = self.unacknowledged.remove(pos);
+        p.acknowledged.store(true, Ordering::SeqCst);
         if let Some(t) = self.tasks.get_mut(task_id) {
             t.acknowledged_any = true;
             if task::is_terminal(p.update.status.state()) {
@@ -553,7 +581,7 @@ impl Executor {
         }
     }
 
-    fn send_update(&mut self, report: Report, connected: bool) {
+    fn send_update(&mut self, report: Report) {
         let Some(entry) = self.tasks.get_mut(&report.task_id) else {
             return;
         };
@@ -589,60 +617,48 @@ impl Executor {
             healthy: report.healthy,
             ..Default::default()
         };
-        let update = call::Update { status };
         self.unacknowledged.push(Pending {
-            update: update.clone(),
+            update: call::Update { status },
             accepted: false,
+            sent: false,
+            acknowledged: Arc::default(),
         });
-        if connected {
-            self.post_update(update);
-        }
+        self.deliver_unsent();
     }
 
-    /// POSTs an update on its own connection. A failure is retried a few
-    /// times; beyond that the update waits for the next SUBSCRIBE, which
-    /// carries every unacknowledged update.
-    fn post_update(&mut self, update: call::Update) {
-        let call = Call {
-            executor_id: self.executor_id(),
-            framework_id: self.framework_id(),
-            r#type: Some(call::Type::Update as i32),
-            update: Some(update),
-            ..Default::default()
+    /// A new subscription: its own delivery, which first takes the updates
+    /// made while subscribing (the SUBSCRIBE call was built before them).
+    fn start_delivery(&mut self) {
+        let (queue, outgoing) = mpsc::unbounded_channel();
+        let worker = tokio::spawn(deliver(
+            self.client.clone(),
+            outgoing,
+            self.accepted_tx.clone(),
+            self.config.subscription_backoff_max,
+        ));
+        self.delivery = Some(Delivery { queue, worker });
+        self.deliver_unsent();
+    }
+
+    /// Queues every update not yet handed to the current subscription.
+    fn deliver_unsent(&mut self) {
+        let Some(delivery) = &self.delivery else {
+            return;
         };
-        let client = self.client.clone();
-        let generation = self.generation.clone();
-        let mine = generation.load(Ordering::SeqCst);
-        let accepted = self.accepted_tx.clone();
-        // Updates of one task must reach the agent in order: each waits for
-        // the one before it.
-        let previous = self.last_post.take();
-        let handle = tokio::spawn(async move {
-            if let Some(p) = previous {
-                let _ = p.await;
-            }
-            for attempt in 0..POST_RETRIES {
-                if generation.load(Ordering::SeqCst) != mine {
-                    return;
-                }
-                match client.call(&call).await {
-                    Ok(()) => {
-                        let uuid = call
-                            .update
-                            .as_ref()
-                            .and_then(|u| u.status.uuid.clone())
-                            .unwrap_or_default();
-                        let _ = accepted.send(uuid);
-                        return;
-                    }
-                    Err(e) => {
-                        warn!("UPDATE attempt {} failed: {e}", attempt + 1);
-                        tokio::time::sleep(Duration::from_millis(300)).await;
-                    }
-                }
-            }
-        });
-        self.last_post.replace(handle);
+        let (executor_id, framework_id) = (self.executor_id(), self.framework_id());
+        for p in self.unacknowledged.iter_mut().filter(|p| !p.sent) {
+            p.sent = true;
+            let _ = delivery.queue.send(Outgoing {
+                call: Call {
+                    executor_id: executor_id.clone(),
+                    framework_id: framework_id.clone(),
+                    r#type: Some(call::Type::Update as i32),
+                    update: Some(p.update.clone()),
+                    ..Default::default()
+                },
+                acknowledged: p.acknowledged.clone(),
+            });
+        }
     }
 
     /// Connects to Docker early, which also clears what an earlier run of
@@ -683,6 +699,42 @@ impl Executor {
 enum Flow {
     Continue,
     Resubscribe,
+}
+
+/// POSTs each update on a connection of its own, in the order queued; a
+/// failure is retried after a jittered, growing delay (at most `max`) until
+/// the agent answers 202 or acknowledges the update, while the subscription
+/// lasts (the executor aborts this worker when it ends).
+async fn deliver(
+    client: Arc<AgentClient>,
+    mut queue: mpsc::UnboundedReceiver<Outgoing>,
+    accepted: mpsc::UnboundedSender<Vec<u8>>,
+    max: Duration,
+) {
+    while let Some(out) = queue.recv().await {
+        let status = out.call.update.as_ref().map(|u| &u.status);
+        let uuid = status.and_then(|s| s.uuid.clone()).unwrap_or_default();
+        let state = status.map(|s| s.state());
+        let mut backoff = Backoff::new(FIRST_BACKOFF, max);
+        let mut attempt = 1;
+        while !out.acknowledged.load(Ordering::SeqCst) {
+            match client.call(&out.call).await {
+                Ok(()) => {
+                    let _ = accepted.send(uuid);
+                    break;
+                }
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    warn!(
+                        ?state,
+                        "UPDATE attempt {attempt} failed, retrying in {delay:?}: {e}"
+                    );
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
 }
 
 /// A protobuf duration; a negative one is no time at all.

@@ -5,6 +5,7 @@
 //! (pure), `docker` drives the Engine API.
 
 pub mod agent;
+pub mod backoff;
 pub mod config;
 pub mod docker;
 pub mod executor;

@@ -12,7 +12,9 @@ pub mod validate;
 #[allow(unused_imports)]
 pub use launch::{ExecutorProcess, LaunchEnv, stout_duration};
 #[allow(unused_imports)]
-pub use state::{AckMode, Availability, RecordedRefusal, RecordedUpdate, UpdateVia};
+pub use state::{
+    AckMode, Availability, RecordedRefusal, RecordedUpdate, UpdateFailures, UpdateVia,
+};
 
 use mesos_docker::proto::executor::{Call, event};
 use mesos_docker::proto::{
@@ -309,6 +311,7 @@ impl TestAgent {
                             "executor {eid} was still running {grace:?} after SHUTDOWN: destroyed"
                         ),
                         executor_id: Some(eid),
+                        at: std::time::Instant::now(),
                     });
                     shared.changed.notify_waiters();
                 }
@@ -384,6 +387,22 @@ impl TestAgent {
                 .await
                 .expect("listening again on the agent's port");
         }
+    }
+
+    /// Fails UPDATE calls with 500 while event streams stay up.
+    pub fn set_update_failures(&self, failures: UpdateFailures) {
+        self.shared.lock().update_failures = failures;
+    }
+
+    /// When each answer of `status` to the executor was given, in order.
+    pub fn refusal_times(&self, executor_id: &str, status: u16) -> Vec<Instant> {
+        self.shared
+            .lock()
+            .refusals
+            .iter()
+            .filter(|r| r.status == status && r.executor_id.as_deref() == Some(executor_id))
+            .map(|r| r.at)
+            .collect()
     }
 
     pub fn set_ack_mode(&self, mode: AckMode) {

@@ -154,7 +154,11 @@ impl Server {
             Err(r) => return shared.refuse(r, None),
         };
         if shared.lock().availability == Availability::Recovering {
-            return shared.refuse(Refusal::new(503, "Agent has not finished recovery"), None);
+            // Named when the body says who called, for retry timing tests.
+            let caller = validate::parse_call(&body)
+                .ok()
+                .map(|c| c.executor_id.value);
+            return shared.refuse(Refusal::new(503, "Agent has not finished recovery"), caller);
         }
         let parsed = validate::check_request(&method, content_type.as_deref())
             .and_then(|()| validate::parse_call(&body))

@@ -60,6 +60,18 @@ pub struct RecordedRefusal {
     pub status: u16,
     pub message: String,
     pub executor_id: Option<String>,
+    /// When the answer was given (retry timing tests).
+    pub at: std::time::Instant,
+}
+
+/// UPDATE calls the agent fails on purpose while the subscription stays up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateFailures {
+    None,
+    /// Answer the next this many UPDATE calls with 500.
+    Next(usize),
+    /// Answer every UPDATE call with 500 until told otherwise.
+    All,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +114,7 @@ pub struct State {
     pub messages: Vec<(String, Vec<u8>)>,
     pub ack_mode: AckMode,
     pub availability: Availability,
+    pub update_failures: UpdateFailures,
     seen_uuids: HashSet<Vec<u8>>,
     next_stream: u64,
 }
@@ -133,6 +146,7 @@ impl Shared {
                 messages: Vec::new(),
                 ack_mode: AckMode::Immediate,
                 availability: Availability::Up,
+                update_failures: UpdateFailures::None,
                 seen_uuids: HashSet::new(),
                 next_stream: 0,
             }),
@@ -150,6 +164,7 @@ impl Shared {
             status: refusal.status,
             message: refusal.message.clone(),
             executor_id,
+            at: std::time::Instant::now(),
         });
         self.changed.notify_waiters();
         Reply::Refused(refusal)
@@ -181,6 +196,12 @@ impl Shared {
         match call::Type::try_from(call.r#type.unwrap_or(0)) {
             Ok(call::Type::Subscribe) => self.subscribe(call),
             Ok(call::Type::Update) => {
+                if self.lock().take_update_failure() {
+                    return self.refuse(
+                        Refusal::new(500, "test agent: this UPDATE fails on purpose"),
+                        Some(eid),
+                    );
+                }
                 let status = call.update.expect("validated").status;
                 self.take_update(&eid, status, UpdateVia::Call);
                 Reply::Accepted
@@ -477,6 +498,21 @@ impl State {
                 .agent_updates
                 .iter()
                 .any(|s| s.task_id.value == task_id && wire::is_terminal(s.state))
+    }
+
+    /// Whether this UPDATE is to fail, counting it down.
+    fn take_update_failure(&mut self) -> bool {
+        match self.update_failures {
+            UpdateFailures::None => false,
+            UpdateFailures::All => true,
+            UpdateFailures::Next(n) => {
+                self.update_failures = match n {
+                    0 | 1 => UpdateFailures::None,
+                    n => UpdateFailures::Next(n - 1),
+                };
+                n > 0
+            }
+        }
     }
 
     pub fn next_stream_id(&mut self) -> u64 {
