@@ -669,3 +669,56 @@ async fn retries_of_many_executors_do_not_run_in_step() {
         "UPDATE retries ran in step: spreads {update:?}"
     );
 }
+
+/// The task ends while the executor's SUBSCRIBE is on its way: that call was
+/// built before the update existed, so the update must follow by UPDATE once
+/// the subscription stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_made_while_subscribing_is_delivered() {
+    let image = images::ensure_busybox();
+    let agent = TestAgent::start(AgentOptions {
+        subscription_backoff_max: Duration::from_millis(300),
+        ..AgentOptions::default()
+    })
+    .await;
+    let app = MarathonApp::new("/midsub", &format!("{image} sh -c 'sleep 2; exit 0'"));
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
+        .await;
+    agent.set_subscribe_hold(Some(secs(6)));
+    assert!(agent.drop_stream(process.executor_id()));
+    agent
+        .wait_for_state(&tid, TaskState::TaskFinished, secs(30))
+        .await;
+    assert!(
+        process.expect_exit(secs(20)).await.success(),
+        "{}",
+        agent.report()
+    );
+    let subscribes = agent.subscribe_calls(process.executor_id());
+    assert_eq!(subscribes.len(), 2, "{}", agent.report());
+    let carried = &subscribes[1]
+        .subscribe
+        .as_ref()
+        .unwrap()
+        .unacknowledged_updates;
+    assert!(
+        carried
+            .iter()
+            .all(|u| u.status.state != TaskState::TaskFinished as i32),
+        "the test wants the update made after the SUBSCRIBE left: {}",
+        agent.report()
+    );
+    // An update accepted just before the stream broke may come back in the
+    // SUBSCRIBE (its ACK was in flight); the agent dedupes those.
+    for d in agent.duplicates() {
+        assert_eq!(d.via, UpdateVia::Resubscribe, "{}", agent.report());
+    }
+    assert!(agent.refusals().is_empty(), "{}", agent.report());
+    assert_eq!(agent.terminal_updates(&tid), 1, "{}", agent.report());
+    assert!(
+        containers_of(&tid).is_empty(),
+        "the container was left behind"
+    );
+}

@@ -394,6 +394,11 @@ impl TestAgent {
         self.shared.lock().update_failures = failures;
     }
 
+    /// Holds every SUBSCRIBE this long before taking it (`None`: at once).
+    pub fn set_subscribe_hold(&self, hold: Option<Duration>) {
+        self.shared.lock().subscribe_hold = hold;
+    }
+
     /// When each answer of `status` to the executor was given, in order.
     pub fn refusal_times(&self, executor_id: &str, status: u16) -> Vec<Instant> {
         self.shared

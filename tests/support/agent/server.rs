@@ -173,6 +173,12 @@ impl Server {
         {
             return shared.refuse(r, Some(eid));
         }
+        let hold = shared.lock().subscribe_hold;
+        if let Some(hold) = hold
+            && call.r#type == Some(mesos_docker::proto::executor::call::Type::Subscribe as i32)
+        {
+            tokio::time::sleep(hold).await;
+        }
         shared.dispatch(call, token.as_deref())
     }
 

@@ -115,6 +115,8 @@ pub struct State {
     pub ack_mode: AckMode,
     pub availability: Availability,
     pub update_failures: UpdateFailures,
+    /// How long a SUBSCRIBE waits before the agent takes it (a slow link).
+    pub subscribe_hold: Option<Duration>,
     seen_uuids: HashSet<Vec<u8>>,
     next_stream: u64,
 }
@@ -147,6 +149,7 @@ impl Shared {
                 ack_mode: AckMode::Immediate,
                 availability: Availability::Up,
                 update_failures: UpdateFailures::None,
+                subscribe_hold: None,
                 seen_uuids: HashSet::new(),
                 next_stream: 0,
             }),
