@@ -112,7 +112,7 @@ async fn kill_stops_a_sigterm_honouring_container_within_grace() {
     let app = MarathonApp::new(
         "/polite",
         &format!(
-            "{image} sh -c 'trap \"echo got-term; exit 0\" TERM; while true; do sleep 0.1; done'"
+            "{image} sh -c 'trap \"echo got-term; exit 0\" TERM; echo trap-set; while true; do sleep 0.1; done'"
         ),
     )
     .kill_grace(secs(20));
@@ -120,6 +120,13 @@ async fn kill_stops_a_sigterm_honouring_container_within_grace() {
     agent
         .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
         .await;
+    // A TERM that arrives before the shell has set its trap is ignored (the
+    // shell is PID 1), which would test the grace period instead.
+    let trapped = Instant::now();
+    while !process.stdout().contains("trap-set") {
+        assert!(trapped.elapsed() < secs(30), "{}", agent.report());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let asked = Instant::now();
     assert!(agent.kill(process.executor_id(), &tid, None));
     agent
