@@ -15,7 +15,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::exec::agent::{self, AgentClient, AgentError, EventStream};
 use crate::exec::config::Config;
-use crate::exec::policy::Policy;
+use crate::exec::policy::{self, Authorized, Policy};
 use crate::exec::task::{self, Kill, KillCause, Refusal, Report, Runner, SharedRuntime};
 use crate::exec::{health, spec};
 use crate::proto::executor::{Call, Event, call, event};
@@ -394,7 +394,7 @@ impl Executor {
         .map_err(Refusal::from)
         .and_then(|s| self.authorize(s, &task));
         // An invalid health check refuses the task as Mesos does.
-        let (spec, health) = match spec.and_then(|s| Ok((health::for_task(&task, &s)?, s))) {
+        let (spec, health) = match spec.and_then(|s| Ok((health::for_task(&task, s.spec())?, s))) {
             Ok((check, s)) => (Ok(s), check),
             Err(refusal) => (Err(refusal), None),
         };
@@ -440,25 +440,25 @@ impl Executor {
         }
     }
 
-    /// Holds the container to the node policy.
-    fn authorize(
-        &self,
-        spec: spec::ContainerSpec,
-        task: &TaskInfo,
-    ) -> Result<spec::ContainerSpec, Refusal> {
+    /// Holds the container to the node policy, host paths resolved, and
+    /// the create body it makes to the fields the policy has rules for.
+    fn authorize(&self, spec: spec::ContainerSpec, task: &TaskInfo) -> Result<Authorized, Refusal> {
         let unauthorized = |message: String| Refusal {
             reason: Reason::TaskUnauthorized,
             message,
         };
         let policy = self.policy.as_ref().map_err(|e| unauthorized(e.clone()))?;
-        policy
-            .check(
-                &spec,
+        let authorized = policy
+            .authorize(
+                spec,
+                &self.config.directory,
                 spec::scalar(&task.resources, "cpus"),
                 spec::scalar(&task.resources, "mem"),
             )
             .map_err(|v| unauthorized(v.to_string()))?;
-        Ok(spec)
+        policy::reviewed(&crate::exec::docker::create_body(authorized.spec()))
+            .map_err(|v| unauthorized(v.to_string()))?;
+        Ok(authorized)
     }
 
     /// A task this executor will not run: one TASK_FAILED, nothing else.

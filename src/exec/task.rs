@@ -12,8 +12,9 @@ use tracing::{info, warn};
 
 use crate::exec::docker::{DockerError, Exit, Runtime, credentials};
 use crate::exec::health::{self, Change, Watcher};
+use crate::exec::policy::Authorized;
 use crate::exec::sandbox_log::Rotation;
-use crate::exec::spec::{self, ContainerSpec};
+use crate::exec::spec;
 use crate::proto::task_status::Reason;
 use crate::proto::{ContainerStatus, NetworkInfo, TaskState, network_info};
 
@@ -140,7 +141,7 @@ impl From<spec::SpecError> for Refusal {
 
 pub struct Runner {
     pub task_id: String,
-    pub spec: Result<ContainerSpec, Refusal>,
+    pub spec: Result<Authorized, Refusal>,
     pub sandbox: PathBuf,
     pub runtime: SharedRuntime,
     pub kills: mpsc::UnboundedReceiver<Kill>,
@@ -435,11 +436,15 @@ async fn sleep_until_opt(at: Option<Instant>) {
 
 async fn launch(
     runtime: &Runtime,
-    mut spec: ContainerSpec,
+    mut authorized: Authorized,
     docker_configs: &[PathBuf],
     created: &mut Option<String>,
 ) -> Launched {
     let failed = |e: DockerError| Launched::Failed(Reason::ContainerLaunchFailed, e.to_string());
+    if let Some(refused) = admit(runtime, &authorized).await {
+        return refused;
+    }
+    let spec = authorized.spec();
     let present = match runtime.image_exists(&spec.image).await {
         Ok(p) => p,
         Err(e) => return failed(e),
@@ -465,11 +470,12 @@ async fn launch(
     }
     if !spec.spare_host_ports.is_empty() {
         match runtime.exposed_ports(&spec.image).await {
-            Ok(exposed) => spec::bind_exposed_ports(&mut spec, &exposed),
+            Ok(exposed) => authorized.bind_exposed_ports(&exposed),
             Err(e) => return failed(e),
         }
     }
-    let id = match runtime.create(&spec).await {
+    let spec = authorized.spec();
+    let id = match runtime.create(spec).await {
         Ok(id) => id,
         Err(e) => return failed(e),
     };
@@ -479,6 +485,45 @@ async fn launch(
     }
     info!(container = %id, name = %spec.name, image = %spec.image, "container started");
     Launched::Running(id)
+}
+
+/// What only Docker knows, held to the policy before anything is pulled or
+/// created: a named volume that exists mounts what it was created with, and a
+/// network named by id may be the host's.
+async fn admit(runtime: &Runtime, authorized: &Authorized) -> Option<Launched> {
+    let refused = |v: crate::exec::policy::Violation| {
+        Some(Launched::Failed(Reason::TaskUnauthorized, v.to_string()))
+    };
+    let failed = |e: DockerError| {
+        Some(Launched::Failed(
+            Reason::ContainerLaunchFailed,
+            e.to_string(),
+        ))
+    };
+    for v in &authorized.spec().volumes {
+        match runtime.volume(&v.name).await {
+            Ok(Some((driver, options))) => {
+                if let Err(violation) = authorized.check_existing_volume(&v.name, &driver, &options)
+                {
+                    return refused(violation);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return failed(e),
+        }
+    }
+    if let spec::Network::User(name) = &authorized.spec().network {
+        match runtime.network_driver(name).await {
+            Ok(Some(driver)) => {
+                if let Err(violation) = authorized.check_network_driver(name, &driver) {
+                    return refused(violation);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return failed(e),
+        }
+    }
+    None
 }
 
 async fn remove(runtime: &Runtime, id: &str) {
