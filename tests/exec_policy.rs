@@ -525,6 +525,35 @@ async fn what_the_policy_allows_still_runs_and_mounts_the_resolved_path() {
     .await;
     assert_eq!(read(&node.data.join("direct")), "direct\n");
 
+    // Docker is handed a pin of the checked directory (no name a task can
+    // swap), taken down once the container started; the container keeps
+    // its mount.
+    let (executor, task) = build(
+        node.app("/pinned", "sleep 60")
+            .label("docker.volumes", &format!("{data}:/data")),
+    );
+    let tid = task.task_id.value.clone();
+    let process = agent.launch(executor, task).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
+        .await;
+    let id = images::containers_of(&tid).remove(0);
+    let binds = images::docker(&["inspect", "--format", "{{json .HostConfig.Binds}}", &id]);
+    assert!(
+        binds.contains(mesos_docker::exec::policy::PINS_DIR),
+        "{binds}"
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(mesos_docker::exec::policy::PINS_DIR),
+        "pins are down: {mounts}"
+    );
+    assert_eq!(
+        images::docker(&["exec", &id, "cat", "/data/direct"]),
+        "direct"
+    );
+    agent.kill_and_expect_exit(&process, &tid, secs(1)).await;
+
     // A symlink in the sandbox into the allowed directory: Docker is handed
     // the resolved path, and the write lands there.
     run(plant(

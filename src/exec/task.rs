@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use crate::exec::docker::{DockerError, Exit, Runtime, credentials};
 use crate::exec::health::{self, Change, Watcher};
-use crate::exec::policy::Authorized;
+use crate::exec::policy::{self, Authorized, PinError, Pins};
 use crate::exec::sandbox_log::Rotation;
 use crate::exec::spec;
 use crate::proto::task_status::Reason;
@@ -474,6 +474,11 @@ async fn launch(
             Err(e) => return failed(e),
         }
     }
+    // Held until the container has started: Docker mounts the pins then.
+    let _pins = match pin(&mut authorized) {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
     let spec = authorized.spec();
     let id = match runtime.create(spec).await {
         Ok(id) => id,
@@ -485,6 +490,31 @@ async fn launch(
     }
     info!(container = %id, name = %spec.name, image = %spec.image, "container started");
     Launched::Running(id)
+}
+
+/// Pins the binds where pins work (root, in the daemon's mount namespace);
+/// elsewhere Docker gets the resolved paths, which a racing writer could
+/// still swap (the README says so).
+fn pin(authorized: &mut Authorized) -> Result<Option<Pins>, Launched> {
+    if !policy::pins_available() {
+        warn!("bind mounts are not pinned: the executor is not root in the host's mount namespace");
+        return Ok(None);
+    }
+    let mut pins = Pins::new(
+        std::path::Path::new(policy::PINS_DIR),
+        &authorized.spec().name,
+    );
+    match authorized.pin_binds(&mut pins) {
+        Ok(()) => Ok(Some(pins)),
+        Err(e @ PinError::Changed { .. }) => Err(Launched::Failed(
+            Reason::TaskUnauthorized,
+            format!("refused by node policy rule `allowed_host_paths`: {e}"),
+        )),
+        Err(e) => Err(Launched::Failed(
+            Reason::ContainerLaunchFailed,
+            e.to_string(),
+        )),
+    }
 }
 
 /// What only Docker knows, held to the policy before anything is pulled or

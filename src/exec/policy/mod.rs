@@ -23,6 +23,7 @@
 //! to a reviewed list, so a field added to it later is refused until a rule
 //! covers it.
 
+mod pin;
 mod resolve;
 mod volumes;
 
@@ -34,6 +35,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::exec::spec::{ContainerSpec, Network, Protocol, normalize_capability};
+pub use pin::{PINS_DIR, PinError, Pins, available as pins_available};
 pub use resolve::{ResolveError, resolve};
 use volumes::Local;
 
@@ -124,7 +126,7 @@ fn violation(rule: &'static str, detail: String) -> Violation {
 
 /// A container the policy let through, with its host paths resolved. Only
 /// the policy makes one, and the runner creates only what it holds.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Authorized {
     spec: ContainerSpec,
     policy: Policy,
@@ -462,6 +464,16 @@ impl Authorized {
     /// one change the runner makes after the check, and none a rule reads.
     pub fn bind_exposed_ports(&mut self, exposed: &[(u16, Protocol)]) {
         crate::exec::spec::bind_exposed_ports(&mut self.spec, exposed);
+    }
+
+    /// Pins every bind (see `pin`), so Docker mounts what was checked even
+    /// if a path on the way is swapped for a symlink before the container
+    /// starts. The pins must outlive the container's start.
+    pub fn pin_binds(&mut self, pins: &mut Pins) -> Result<(), PinError> {
+        for b in &mut self.spec.binds {
+            b.host = pins.pin(Path::new(&b.host))?.display().to_string();
+        }
+        Ok(())
     }
 
     /// A named volume that already exists mounts what it was created with,
