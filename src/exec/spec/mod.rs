@@ -628,10 +628,11 @@ fn app_volume(v: &marathon::AppVolume, sandbox: &Path) -> Result<Mount, SpecErro
         }
     };
     if let Some(ext) = &v.external {
-        if ext.name.is_empty() {
+        if !params::is_volume_name(&ext.name) {
             return Err(SpecError::BadVolume(format!(
-                "{:?}: an external volume needs a name",
-                v.container_path
+                "{:?}: an external volume needs a name of letters, digits, `_`, `.` and `-`, \
+                 not {:?}",
+                v.container_path, ext.name
             )));
         }
         let mut driver_options = ext.options.clone();
@@ -709,6 +710,11 @@ fn mesos_volume(v: &proto::Volume, sandbox: &Path) -> Result<Mount, SpecError> {
                 _ => refuse("PARENT sandbox-path"),
             },
             Type::DockerVolume => match &src.docker_volume {
+                Some(d) if !params::is_volume_name(&d.name) => Err(SpecError::BadVolume(format!(
+                    "{:?}: a Docker volume needs a name of letters, digits, `_`, `.` and `-`, \
+                     not {:?}",
+                    v.container_path, d.name
+                ))),
                 Some(d) => Ok(Mount::Volume(NamedVolume {
                     name: d.name.clone(),
                     driver: d.driver.clone().filter(|x| !x.is_empty()),

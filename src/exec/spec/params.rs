@@ -180,8 +180,9 @@ pub fn normalize_capability(name: &str) -> Result<String, String> {
     Ok(bare.to_string())
 }
 
-/// Docker's volume name syntax.
-fn is_volume_name(name: &str) -> bool {
+/// Docker's volume name syntax (its local driver's; other drivers are held
+/// to it too, so a name is never read as a path or a URL piece).
+pub fn is_volume_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
