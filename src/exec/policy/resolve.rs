@@ -161,4 +161,57 @@ mod tests {
             Err(ResolveError::Relative { .. })
         ));
     }
+
+    mod against_the_kernel {
+        use super::*;
+        use proptest::prelude::*;
+
+        const NAMES: &[&str] = &["a", "b", "l0", "l1", "l2", "..", "."];
+
+        fn target() -> impl Strategy<Value = String> {
+            (
+                any::<bool>(),
+                prop::collection::vec(prop::sample::select(NAMES), 0..4),
+            )
+                .prop_map(|(abs, parts)| {
+                    format!("{}{}", if abs { "@/" } else { "" }, parts.join("/"))
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            /// On a random tree of directories and symlinks (absolute ones
+            /// pointing into the tree, `@` standing for its root), every path
+            /// the kernel can resolve resolves to the same place, and a loop
+            /// is a loop.
+            #[test]
+            fn resolve_agrees_with_canonicalize(
+                links in prop::collection::vec(target(), 3),
+                queries in prop::collection::vec(prop::collection::vec(prop::sample::select(NAMES), 1..6), 1..8),
+            ) {
+                let t = tempfile::tempdir().unwrap();
+                let root = std::fs::canonicalize(t.path()).unwrap();
+                for dir in ["a/a", "a/b", "b/a", "a/a/b"] {
+                    std::fs::create_dir_all(root.join(dir)).unwrap();
+                }
+                for (i, target) in links.iter().enumerate() {
+                    let target = target.replace('@', &root.display().to_string());
+                    for dir in ["", "a", "a/b"] {
+                        let _ = symlink(&target, root.join(dir).join(format!("l{i}")));
+                    }
+                }
+                for q in queries {
+                    let path = root.join(q.join("/"));
+                    match std::fs::canonicalize(&path) {
+                        Ok(real) => prop_assert_eq!(resolve(&path).ok(), Some(real), "{}", path.display()),
+                        Err(e) if e.raw_os_error() == Some(40) => prop_assert!(
+                            matches!(resolve(&path), Err(ResolveError::Loop { .. })),
+                            "{}", path.display()
+                        ),
+                        Err(_) => {}
+                    }
+                }
+            }
+        }
+    }
 }
