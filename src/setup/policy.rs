@@ -296,6 +296,25 @@ mod tests {
     }
 
     #[test]
+    fn the_file_spells_the_new_keys_as_the_flags() {
+        let file: PolicyConfig = toml::from_str(
+            "allow-capability = [\"NET_ADMIN\"]\nallow-volume-driver = [\"local:nfs\"]\n\
+             allow-log-driver = [\"journald\"]\n",
+        )
+        .unwrap();
+        let p = resolve(&PolicyConfig::default(), Some(&file))
+            .unwrap()
+            .unwrap();
+        let loaded = load(&render(&p));
+        assert_eq!(loaded.allowed_capabilities, vec!["NET_ADMIN".to_string()]);
+        assert_eq!(
+            loaded.allowed_volume_drivers,
+            Some(vec!["local:nfs".into()])
+        );
+        assert_eq!(loaded.allowed_log_drivers, Some(vec!["journald".into()]));
+    }
+
+    #[test]
     fn flags_win_over_the_file() {
         let file: PolicyConfig = toml::from_str(
             "allow-privileged = true\nallow-registry = [\"r.example\"]\nmax-task-cpus = 2\n",
