@@ -53,7 +53,20 @@ impl Node {
 
     /// An app whose image comes from its container definition, not `cmd`.
     fn bare_app(&self, id: &str, cmd: &str) -> MarathonApp {
-        MarathonApp::new(id, cmd).env("MESOS_DOCKER_POLICY", self.policy.to_str().unwrap())
+        MarathonApp::new(id, cmd)
+    }
+
+    /// The test agent, carrying the policy in its own environment as the
+    /// operator's agent does.
+    async fn agent(&self) -> TestAgent {
+        TestAgent::start(AgentOptions {
+            node_env: vec![(
+                "MESOS_DOCKER_POLICY".into(),
+                self.policy.display().to_string(),
+            )],
+            ..AgentOptions::default()
+        })
+        .await
     }
 }
 
@@ -212,7 +225,7 @@ async fn run_attack(agent: &TestAgent, a: Attack) {
 async fn attacks_on_the_node_policy_are_refused_and_leave_nothing_in_docker() {
     let image = images::ensure_busybox();
     let node = Node::new();
-    let agent = TestAgent::start(AgentOptions::default()).await;
+    let agent = node.agent().await;
     let build = |app: MarathonApp| app.build(Era::Marathon110, &fixtures::executor_path());
     let data = node.data.display().to_string();
 
@@ -236,6 +249,16 @@ async fn attacks_on_the_node_policy_are_refused_and_leave_nothing_in_docker() {
     let mesos_volume = unique("mdx-test-mesos");
 
     let mut attacks = vec![
+        attack(
+            "the app's env naming another policy file (none: allow all)",
+            build(
+                node.app("/own-policy", "true")
+                    .env("MESOS_DOCKER_POLICY", "/nonexistent/policy.toml")
+                    .label("docker.privileged", "true"),
+            ),
+            "node_settings",
+            "MESOS_DOCKER_POLICY=/nonexistent/policy.toml",
+        ),
         attack(
             "relative .. out of the sandbox",
             build(
@@ -502,7 +525,7 @@ async fn attacks_on_the_node_policy_are_refused_and_leave_nothing_in_docker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_the_policy_allows_still_runs_and_mounts_the_resolved_path() {
     let node = Node::new();
-    let agent = TestAgent::start(AgentOptions::default()).await;
+    let agent = node.agent().await;
     let build = |app: MarathonApp| app.build(Era::Marathon110, &fixtures::executor_path());
     let data = node.data.display().to_string();
     let run = |task: (ExecutorInfo, TaskInfo)| {

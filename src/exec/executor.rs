@@ -447,6 +447,13 @@ impl Executor {
             reason: Reason::TaskUnauthorized,
             message,
         };
+        let declared = [task.executor.as_ref(), self.executor_info.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.command.as_ref()?.environment.as_ref())
+            .flat_map(|env| &env.variables)
+            .map(|v| (v.name.as_str(), v.value.as_deref().unwrap_or("")));
+        policy::node_settings_untouched(declared).map_err(|v| unauthorized(v.to_string()))?;
         let policy = self.policy.as_ref().map_err(|e| unauthorized(e.clone()))?;
         let authorized = policy
             .authorize(

@@ -502,6 +502,31 @@ impl Authorized {
     }
 }
 
+/// Executor settings that are the node's alone. Mesos launches the executor
+/// with the framework's `ExecutorInfo.command.environment` over the agent's
+/// own, so a Marathon app's `env` could otherwise point the executor at a
+/// policy file of its choosing (or at none, which allows everything).
+pub const NODE_SETTINGS: &[&str] = &["MESOS_DOCKER_POLICY"];
+
+/// Refuses a task whose framework-declared environment sets a node setting.
+pub fn node_settings_untouched<'a>(
+    declared: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), Violation> {
+    match declared
+        .into_iter()
+        .find(|(k, _)| NODE_SETTINGS.contains(k))
+    {
+        Some((k, v)) => Err(violation(
+            "node_settings",
+            format!(
+                "the task's environment sets {k}={v}; only the node sets it (the agent's \
+                 environment or --executor_environment_variables)"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Top-level fields of the create body the rules above have been reviewed
 /// for (`HostConfig` is looked into below).
 const REVIEWED_FIELDS: &[&str] = &[

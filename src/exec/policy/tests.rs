@@ -485,3 +485,13 @@ fn only_reviewed_fields_reach_docker() {
     body.volumes = Some(vec!["/etc".into()]);
     assert!(reviewed(&body).unwrap_err().detail.contains("Volumes"));
 }
+
+#[test]
+fn the_policy_file_is_the_nodes_to_name() {
+    let ok = [("PORT0", "31000"), ("MESOS_DOCKER_CFS_QUOTA", "1")];
+    assert_eq!(node_settings_untouched(ok), Ok(()));
+    let v =
+        node_settings_untouched([("A", "1"), ("MESOS_DOCKER_POLICY", "/dev/null")]).unwrap_err();
+    assert_eq!(v.rule, "node_settings");
+    assert!(v.detail.contains("MESOS_DOCKER_POLICY=/dev/null"), "{v}");
+}
