@@ -324,6 +324,13 @@ impl Policy {
                     ))
                 }
             }
+            Local::UnsafeFlag(f) => Err(violation(
+                "allowed_volume_drivers",
+                format!(
+                    "volume {name}: local driver mount flag {f:?} changes a mount of the host \
+                     rather than making one"
+                ),
+            )),
             Local::UnknownOption(k) => Err(violation(
                 "allowed_volume_drivers",
                 format!(

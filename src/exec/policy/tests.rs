@@ -319,6 +319,11 @@ fn named_volumes_are_read_for_what_they_mount() {
             volume("odd", None, &[("Device", "/")]),
             Err("allowed_volume_drivers"),
         ),
+        (
+            &strict,
+            volume("mv", None, &[("o", "bind,move"), ("device", &data)]),
+            Err("allowed_volume_drivers"),
+        ),
     ];
     for (policy, v, want) in cases {
         let name = v.name.clone();

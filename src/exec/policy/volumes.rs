@@ -22,7 +22,14 @@ pub enum Local<'a> {
         device: &'a str,
     },
     UnknownOption(&'a str),
+    /// A mount flag that acts on mounts already there (`move`, `remount`)
+    /// rather than making a new one.
+    UnsafeFlag(&'a str),
 }
+
+/// Mount flags the local driver would pass to mount(2) that move or change
+/// an existing mount of the host instead of mounting something new.
+const UNSAFE_FLAGS: &[&str] = &["move", "remount"];
 
 pub fn classify(options: &BTreeMap<String, String>) -> Local<'_> {
     if let Some(k) = options
@@ -32,6 +39,13 @@ pub fn classify(options: &BTreeMap<String, String>) -> Local<'_> {
         return Local::UnknownOption(k);
     }
     let get = |k: &str| options.get(k).map(String::as_str);
+    if let Some(f) = get("o").and_then(|o| {
+        o.split(',')
+            .map(str::trim)
+            .find(|f| UNSAFE_FLAGS.contains(f))
+    }) {
+        return Local::UnsafeFlag(f);
+    }
     let fstype = get("type").unwrap_or("");
     let device = get("device").unwrap_or("");
     let binds = get("o").is_some_and(|o| {
@@ -105,6 +119,15 @@ mod tests {
                 },
             ),
             (vec![("Type", "none")], Local::UnknownOption("Type")),
+            (
+                vec![
+                    ("type", "none"),
+                    ("o", "bind,move"),
+                    ("device", "/srv/data"),
+                ],
+                Local::UnsafeFlag("move"),
+            ),
+            (vec![("o", "remount,ro")], Local::UnsafeFlag("remount")),
         ] {
             let o = opts(&pairs);
             assert_eq!(classify(&o), want, "{pairs:?}");
