@@ -47,8 +47,9 @@ pub enum PinError {
 /// Where the Docker daemon writes its pid (`dockerd --pidfile`'s default).
 const DAEMON_PIDFILES: &[&str] = &["/run/docker.pid", "/var/run/docker.pid"];
 
-/// Whether pins can work here: root, in the Docker daemon's mount namespace
-/// (found through its pid file, else PID 1's), so the daemon sees them.
+/// Whether pins can work here: root with CAP_SYS_ADMIN, in the Docker
+/// daemon's mount namespace (found through its pid file, else PID 1's), so
+/// the daemon sees them.
 pub fn available() -> bool {
     let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
     let Some(own) = ns("self") else {
@@ -59,7 +60,20 @@ pub fn available() -> bool {
         .filter_map(|f| std::fs::read_to_string(f).ok())
         .find_map(|pid| ns(pid.trim()))
         .or_else(|| ns("1"));
-    nix::unistd::geteuid().is_root() && daemon == Some(own)
+    nix::unistd::geteuid().is_root() && daemon == Some(own) && may_mount()
+}
+
+/// CAP_SYS_ADMIN (bit 21) in the effective set: root in a container often
+/// lacks it.
+fn may_mount() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << 21) != 0)
 }
 
 /// The pins of one container; dropping it takes them down.
