@@ -162,8 +162,7 @@ impl Policy {
         match std::fs::read_to_string(path) {
             Ok(text) => toml::from_str::<Policy>(&text)
                 .map_err(|e| err(e.to_string().trim().to_string()))?
-                .validated()
-                .map_err(err),
+                .validated(err),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Policy::permissive()),
             Err(e) => Err(err(format!("cannot be read: {e}"))),
         }
@@ -171,25 +170,32 @@ impl Policy {
 
     /// Capability names in one spelling; prefixes absolute. `ALL` is not a
     /// capability to list: it is a privileged container.
-    fn validated(mut self) -> Result<Policy, String> {
+    fn validated(
+        mut self,
+        err: impl Fn(String) -> PolicyFileError,
+    ) -> Result<Policy, PolicyFileError> {
         for cap in &mut self.allowed_capabilities {
             let name =
-                normalize_capability(cap).map_err(|e| format!("allowed_capabilities: {e}"))?;
+                normalize_capability(cap).map_err(|e| err(format!("allowed_capabilities: {e}")))?;
             if name == "ALL" {
-                return Err(
-                    "allowed_capabilities: ALL is every capability; set allow_privileged = true instead"
+                return Err(err(
+                    "allowed_capabilities: ALL is every capability; set allow_privileged = true \
+                     instead"
                         .into(),
-                );
+                ));
             }
             *cap = name;
         }
-        for p in self.allowed_host_paths.iter().flatten() {
-            if !p.is_absolute() {
-                return Err(format!(
-                    "allowed_host_paths: {} is not an absolute path",
-                    p.display()
-                ));
-            }
+        if let Some(p) = self
+            .allowed_host_paths
+            .iter()
+            .flatten()
+            .find(|p| !p.is_absolute())
+        {
+            return Err(err(format!(
+                "allowed_host_paths: {} is not an absolute path",
+                p.display()
+            )));
         }
         Ok(self)
     }

@@ -121,10 +121,10 @@ impl Options {
             "entrypoint" => self.entrypoint = Some(vec![value.to_string()]),
             "cap-add" => self
                 .cap_add
-                .push(normalize_capability(value).map_err(|w| bad(&w))?),
+                .push(normalize_capability(value).map_err(|e| bad(&e.to_string()))?),
             "cap-drop" => self
                 .cap_drop
-                .push(normalize_capability(value).map_err(|w| bad(&w))?),
+                .push(normalize_capability(value).map_err(|e| bad(&e.to_string()))?),
             "add-host" => {
                 if !value.contains(':') {
                     return Err(bad("expected HOST:IP"));
@@ -162,10 +162,14 @@ impl Options {
     }
 }
 
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("`{0}` is not a capability name such as NET_ADMIN or CAP_NET_ADMIN")]
+pub struct BadCapability(pub String);
+
 /// A capability as Docker accepts it (`CAP_SYS_ADMIN`, `sys_admin`,
 /// `Sys_Admin`) in one spelling, `SYS_ADMIN`, so the policy compares names
 /// rather than spellings; `ALL` stays `ALL`.
-pub fn normalize_capability(name: &str) -> Result<String, String> {
+pub fn normalize_capability(name: &str) -> Result<String, BadCapability> {
     let upper = name.trim().to_ascii_uppercase();
     let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
     if bare.is_empty()
@@ -173,9 +177,7 @@ pub fn normalize_capability(name: &str) -> Result<String, String> {
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
     {
-        return Err(format!(
-            "`{name}` is not a capability name such as NET_ADMIN or CAP_NET_ADMIN"
-        ));
+        return Err(BadCapability(name.to_string()));
     }
     Ok(bare.to_string())
 }
