@@ -633,3 +633,189 @@ async fn what_the_policy_allows_still_runs_and_mounts_the_resolved_path() {
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// A registry serving the test's busybox image (from `docker save`), that
+/// holds its first manifest answer until the test releases it: the window
+/// between the policy's check and the container's creation, made wide.
+struct HeldRegistry {
+    port: u16,
+    asked: std::sync::Arc<tokio::sync::Notify>,
+    release: std::sync::Arc<tokio::sync::Semaphore>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl HeldRegistry {
+    async fn start() -> HeldRegistry {
+        use http_body_util::Full;
+        use hyper::body::Bytes;
+        use sha2::{Digest, Sha256};
+        use std::collections::HashMap;
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().unwrap();
+        let saved = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "docker save {} | tar -x -C {}",
+                images::ensure_busybox(),
+                dir.path().display()
+            ))
+            .status()
+            .unwrap();
+        assert!(saved.success(), "docker save");
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap())
+                .unwrap();
+        let read = |name: &serde_json::Value| {
+            std::fs::read(dir.path().join(name.as_str().unwrap())).unwrap()
+        };
+        let digest = |b: &[u8]| format!("sha256:{}", hex::encode(Sha256::digest(b)));
+        let config = read(&index[0]["Config"]);
+        let layers: Vec<Vec<u8>> = index[0]["Layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(read)
+            .collect();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": config.len(),
+                "digest": digest(&config),
+            },
+            // Uncompressed layers: the daemon detects the compression itself.
+            "layers": layers.iter().map(|l| serde_json::json!({
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "size": l.len(),
+                "digest": digest(l),
+            })).collect::<Vec<_>>(),
+        })
+        .to_string()
+        .into_bytes();
+        let mut blobs: HashMap<String, Bytes> = HashMap::new();
+        blobs.insert(digest(&config), Bytes::from(config));
+        for l in layers {
+            blobs.insert(digest(&l), Bytes::from(l));
+        }
+        let blobs = Arc::new(blobs);
+        let manifest = Bytes::from(manifest);
+        let asked = Arc::new(tokio::sync::Notify::new());
+        let release = Arc::new(tokio::sync::Semaphore::new(0));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (a, r) = (asked.clone(), release.clone());
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (blobs, manifest, asked, release) =
+                    (blobs.clone(), manifest.clone(), a.clone(), r.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let (blobs, manifest, asked, release) = (
+                                blobs.clone(),
+                                manifest.clone(),
+                                asked.clone(),
+                                release.clone(),
+                            );
+                            async move {
+                                let path = req.uri().path().to_string();
+                                let ok = |body: Bytes, kind: &str| {
+                                    hyper::Response::builder()
+                                        .header("Content-Type", kind)
+                                        .header("Docker-Distribution-API-Version", "registry/2.0")
+                                        .body(Full::new(body))
+                                        .unwrap()
+                                };
+                                let response = if path == "/v2/" {
+                                    ok(Bytes::from_static(b"{}"), "application/json")
+                                } else if path.contains("/manifests/") {
+                                    asked.notify_one();
+                                    // Held once, then every answer is immediate.
+                                    release.acquire().await.unwrap().forget();
+                                    release.add_permits(1);
+                                    let mut r = ok(
+                                        manifest.clone(),
+                                        "application/vnd.docker.distribution.manifest.v2+json",
+                                    );
+                                    let d = format!(
+                                        "sha256:{}",
+                                        hex::encode(Sha256::digest(&manifest))
+                                    );
+                                    r.headers_mut()
+                                        .insert("Docker-Content-Digest", d.parse().unwrap());
+                                    r
+                                } else if let Some(blob) =
+                                    path.split("/blobs/").nth(1).and_then(|d| blobs.get(d))
+                                {
+                                    ok(blob.clone(), "application/octet-stream")
+                                } else {
+                                    hyper::Response::builder()
+                                        .status(404)
+                                        .body(Full::new(Bytes::new()))
+                                        .unwrap()
+                                };
+                                Ok::<_, std::convert::Infallible>(response)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        HeldRegistry {
+            port,
+            asked,
+            release,
+            server,
+        }
+    }
+}
+
+/// The race pinning closes, end to end: the checked directory is swapped for
+/// a symlink to /etc while the image is being pulled (as another task with
+/// the allowed prefix mounted read-write could); the bind must not reach
+/// /etc, the task fails TASK_UNAUTHORIZED, and no container is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bind_swapped_for_a_symlink_after_the_check_is_refused() {
+    let node = Node::new();
+    let agent = node.agent().await;
+    let registry = HeldRegistry::start().await;
+    let app_dir = node.data.join("app");
+    std::fs::create_dir_all(&app_dir).unwrap();
+    let image = format!("127.0.0.1:{}/race/busybox:1", registry.port);
+    let (executor, task) = MarathonApp::new("/race", &format!("{image} true"))
+        .label("docker.volumes", &format!("{}:/data", app_dir.display()))
+        .build(Era::Marathon110, &fixtures::executor_path());
+    let tid = task.task_id.value.clone();
+    let process = agent.launch(executor, task).await;
+    tokio::time::timeout(secs(60), registry.asked.notified())
+        .await
+        .expect("the executor pulls the image after the check");
+    std::fs::rename(&app_dir, node.data.join("app-moved")).unwrap();
+    std::os::unix::fs::symlink("/etc", &app_dir).unwrap();
+    registry.release.add_permits(1);
+    let failed = agent
+        .wait_for_state(&tid, TaskState::TaskFailed, secs(120))
+        .await;
+    let message = failed.message().to_string();
+    assert_eq!(failed.reason(), Reason::TaskUnauthorized, "{message}");
+    assert!(message.contains("`allowed_host_paths`"), "{message}");
+    assert!(
+        message.contains("changed after the policy checked it") && message.contains("a symlink"),
+        "{message}"
+    );
+    assert!(process.expect_exit(secs(20)).await.success());
+    assert_eq!(
+        images::containers_of(&tid),
+        Vec::<String>::new(),
+        "no container"
+    );
+    registry.server.abort();
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", &image])
+        .output();
+}
