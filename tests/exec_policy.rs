@@ -231,20 +231,8 @@ async fn attacks_on_the_node_policy_are_refused_and_leave_nothing_in_docker() {
 
     // A named volume an earlier task (or an operator) made as a bind of /etc:
     // referring to it by name must not reach /etc.
-    let planted_volume = unique("mdx-test-bind-etc");
-    images::docker(&[
-        "volume",
-        "create",
-        "--driver",
-        "local",
-        "--opt",
-        "type=none",
-        "--opt",
-        "o=bind",
-        "--opt",
-        "device=/etc",
-        &planted_volume,
-    ]);
+    let planted = PlantedVolume::new();
+    let planted_volume = planted.0.clone();
     let app_json_volume = unique("mdx-test-ext");
     let mesos_volume = unique("mdx-test-mesos");
 
@@ -519,7 +507,38 @@ async fn attacks_on_the_node_policy_are_refused_and_leave_nothing_in_docker() {
         ]),
         "/etc"
     );
-    images::docker(&["volume", "rm", &planted_volume]);
+}
+
+/// A named volume binding /etc, made as an operator (or an earlier, looser
+/// policy) could have left it; removed however the test ends.
+struct PlantedVolume(String);
+
+impl PlantedVolume {
+    fn new() -> PlantedVolume {
+        let name = unique("mdx-test-bind-etc");
+        images::docker(&[
+            "volume",
+            "create",
+            "--driver",
+            "local",
+            "--opt",
+            "type=none",
+            "--opt",
+            "o=bind",
+            "--opt",
+            "device=/etc",
+            &name,
+        ]);
+        PlantedVolume(name)
+    }
+}
+
+impl Drop for PlantedVolume {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["volume", "rm", &self.0])
+            .output();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
