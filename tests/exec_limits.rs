@@ -143,13 +143,13 @@ async fn the_node_policy_refuses_what_it_forbids_and_names_the_rule() {
         "allowed_host_paths = [\"/srv\"]\nmax_mem_mb = 512.0\n",
     )
     .unwrap();
-    let agent = TestAgent::start(AgentOptions::default()).await;
-    let run = |app: MarathonApp| {
-        let (executor, task) = app
-            .env("MESOS_DOCKER_POLICY", policy.to_str().unwrap())
-            .build(Era::Marathon110, &fixtures::executor_path());
-        (executor, task)
-    };
+    // The node's setting, as the agent's own environment carries it.
+    let agent = TestAgent::start(AgentOptions {
+        node_env: vec![("MESOS_DOCKER_POLICY".into(), policy.display().to_string())],
+        ..AgentOptions::default()
+    })
+    .await;
+    let run = |app: MarathonApp| app.build(Era::Marathon110, &fixtures::executor_path());
     let cases = [
         (
             MarathonApp::new("/priv", &format!("{image} true")).label("docker.privileged", "true"),

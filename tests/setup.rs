@@ -1812,6 +1812,10 @@ fn policy_flags_write_what_the_executor_reads() {
             "/mnt/shared/",
             "--max-task-cpus",
             "2.5",
+            "--allow-capability",
+            "cap_sys_ptrace",
+            "--allow-volume-driver",
+            "local:nfs",
         ],
     ]
     .concat();
@@ -1825,8 +1829,11 @@ fn policy_flags_write_what_the_executor_reads() {
             allow_devices: false,
             allowed_host_paths: Some(vec!["/srv/data".into(), "/mnt/shared".into()]),
             allowed_registries: Some(vec!["registry.example.com:5000".into()]),
+            allowed_capabilities: vec!["SYS_PTRACE".into()],
+            allowed_volume_drivers: Some(vec!["local:nfs".into()]),
             max_cpus: Some(2.5),
             max_mem_mb: Some(4096.0),
+            ..Policy::default()
         }
     );
     let (_, again) = setup_in(root, &args);

@@ -16,7 +16,7 @@ use tracing::{debug, error, info, warn};
 use crate::exec::agent::{self, AgentClient, AgentError, EventStream};
 use crate::exec::backoff::Backoff;
 use crate::exec::config::Config;
-use crate::exec::policy::Policy;
+use crate::exec::policy::{self, Authorized, Policy};
 use crate::exec::task::{self, Kill, KillCause, Refusal, Report, Runner, SharedRuntime};
 use crate::exec::{health, spec};
 use crate::proto::executor::{Call, Event, call, event};
@@ -421,7 +421,7 @@ impl Executor {
         .map_err(Refusal::from)
         .and_then(|s| self.authorize(s, &task));
         // An invalid health check refuses the task as Mesos does.
-        let (spec, health) = match spec.and_then(|s| Ok((health::for_task(&task, &s)?, s))) {
+        let (spec, health) = match spec.and_then(|s| Ok((health::for_task(&task, s.spec())?, s))) {
             Ok((check, s)) => (Ok(s), check),
             Err(refusal) => (Err(refusal), None),
         };
@@ -467,25 +467,32 @@ impl Executor {
         }
     }
 
-    /// Holds the container to the node policy.
-    fn authorize(
-        &self,
-        spec: spec::ContainerSpec,
-        task: &TaskInfo,
-    ) -> Result<spec::ContainerSpec, Refusal> {
+    /// Holds the container to the node policy, host paths resolved, and
+    /// the create body it makes to the fields the policy has rules for.
+    fn authorize(&self, spec: spec::ContainerSpec, task: &TaskInfo) -> Result<Authorized, Refusal> {
         let unauthorized = |message: String| Refusal {
             reason: Reason::TaskUnauthorized,
             message,
         };
+        let declared = [task.executor.as_ref(), self.executor_info.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.command.as_ref()?.environment.as_ref())
+            .flat_map(|env| &env.variables)
+            .map(|v| (v.name.as_str(), v.value.as_deref().unwrap_or("")));
+        policy::node_settings_untouched(declared).map_err(|v| unauthorized(v.to_string()))?;
         let policy = self.policy.as_ref().map_err(|e| unauthorized(e.clone()))?;
-        policy
-            .check(
-                &spec,
+        let authorized = policy
+            .authorize(
+                spec,
+                &self.config.directory,
                 spec::scalar(&task.resources, "cpus"),
                 spec::scalar(&task.resources, "mem"),
             )
             .map_err(|v| unauthorized(v.to_string()))?;
-        Ok(spec)
+        policy::reviewed(&crate::exec::docker::create_body(authorized.spec()))
+            .map_err(|v| unauthorized(v.to_string()))?;
+        Ok(authorized)
     }
 
     /// A task this executor will not run: one TASK_FAILED, nothing else.

@@ -12,8 +12,9 @@ use tracing::{info, warn};
 
 use crate::exec::docker::{DockerError, Exit, Runtime, credentials};
 use crate::exec::health::{self, Change, Watcher};
+use crate::exec::policy::{self, Authorized, PinError, Pins};
 use crate::exec::sandbox_log::Rotation;
-use crate::exec::spec::{self, ContainerSpec};
+use crate::exec::spec;
 use crate::proto::task_status::Reason;
 use crate::proto::{ContainerStatus, NetworkInfo, TaskState, network_info};
 
@@ -144,7 +145,7 @@ impl From<spec::SpecError> for Refusal {
 
 pub struct Runner {
     pub task_id: String,
-    pub spec: Result<ContainerSpec, Refusal>,
+    pub spec: Result<Authorized, Refusal>,
     pub sandbox: PathBuf,
     pub runtime: SharedRuntime,
     pub kills: mpsc::UnboundedReceiver<Kill>,
@@ -317,13 +318,13 @@ impl Runner {
     async fn launch(
         &mut self,
         runtime: &Runtime,
-        mut spec: ContainerSpec,
+        mut authorized: Authorized,
         completion_deadline: Option<(Instant, Duration)>,
     ) -> Launched {
         let overdue =
             || KillCause::MaxCompletionTime(completion_deadline.map_or(Duration::ZERO, |(_, d)| d));
         {
-            let prepare = prepare(runtime, &mut spec, &self.docker_configs);
+            let prepare = prepare(runtime, &mut authorized, &self.docker_configs);
             tokio::pin!(prepare);
             tokio::select! {
                 result = &mut prepare => if let Err(failed) = result { return failed },
@@ -341,7 +342,13 @@ impl Runner {
         };
         let failed =
             |e: DockerError| Launched::Failed(Reason::ContainerLaunchFailed, e.to_string());
-        let id = match runtime.create(&spec).await {
+        // Held until the container has started: Docker mounts the pins then.
+        let _pins = match pin(&mut authorized) {
+            Ok(p) => p,
+            Err(refused) => return refused,
+        };
+        let spec = authorized.spec();
+        let id = match runtime.create(spec).await {
             Ok(id) => id,
             Err(e) => {
                 if matches!(e, DockerError::Timeout { .. }) {
@@ -477,10 +484,14 @@ async fn sleep_until_opt(at: Option<Instant>) {
 /// forced) and the ports it exposes when the task has host ports to spare.
 async fn prepare(
     runtime: &Runtime,
-    spec: &mut ContainerSpec,
+    authorized: &mut Authorized,
     docker_configs: &[PathBuf],
 ) -> Result<(), Launched> {
     let failed = |e: DockerError| Launched::Failed(Reason::ContainerLaunchFailed, e.to_string());
+    if let Some(refused) = admit(runtime, authorized).await {
+        return Err(refused);
+    }
+    let spec = authorized.spec();
     let present = runtime.image_exists(&spec.image).await.map_err(failed)?;
     if spec.force_pull || !present {
         let registry = crate::exec::policy::registry_of(&spec.image);
@@ -499,9 +510,73 @@ async fn prepare(
     }
     if !spec.spare_host_ports.is_empty() {
         let exposed = runtime.exposed_ports(&spec.image).await.map_err(failed)?;
-        spec::bind_exposed_ports(spec, &exposed);
+        authorized.bind_exposed_ports(&exposed);
     }
     Ok(())
+}
+
+/// Pins the binds where pins work (root, in the daemon's mount namespace);
+/// elsewhere Docker gets the resolved paths, which a racing writer could
+/// still swap (the README says so).
+fn pin(authorized: &mut Authorized) -> Result<Option<Pins>, Launched> {
+    if !policy::pins_available() {
+        warn!("bind mounts are not pinned: the executor is not root in the host's mount namespace");
+        return Ok(None);
+    }
+    let mut pins = Pins::new(
+        std::path::Path::new(policy::PINS_DIR),
+        &authorized.spec().name,
+    );
+    match authorized.pin_binds(&mut pins) {
+        Ok(()) => Ok(Some(pins)),
+        Err(e @ PinError::Changed { .. }) => Err(Launched::Failed(
+            Reason::TaskUnauthorized,
+            format!("refused by node policy rule `allowed_host_paths`: {e}"),
+        )),
+        Err(e) => Err(Launched::Failed(
+            Reason::ContainerLaunchFailed,
+            e.to_string(),
+        )),
+    }
+}
+
+/// What only Docker knows, held to the policy before anything is pulled or
+/// created: a named volume that exists mounts what it was created with, and a
+/// network named by id may be the host's.
+async fn admit(runtime: &Runtime, authorized: &Authorized) -> Option<Launched> {
+    let refused = |v: crate::exec::policy::Violation| {
+        Some(Launched::Failed(Reason::TaskUnauthorized, v.to_string()))
+    };
+    let failed = |e: DockerError| {
+        Some(Launched::Failed(
+            Reason::ContainerLaunchFailed,
+            e.to_string(),
+        ))
+    };
+    for v in &authorized.spec().volumes {
+        match runtime.volume(&v.name).await {
+            Ok(Some((driver, options))) => {
+                if let Err(violation) = authorized.check_existing_volume(&v.name, &driver, &options)
+                {
+                    return refused(violation);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return failed(e),
+        }
+    }
+    if let spec::Network::User(name) = &authorized.spec().network {
+        match runtime.network_driver(name).await {
+            Ok(Some(driver)) => {
+                if let Err(violation) = authorized.check_network_driver(name, &driver) {
+                    return refused(violation);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return failed(e),
+        }
+    }
+    None
 }
 
 async fn remove(runtime: &Runtime, id: &str) {

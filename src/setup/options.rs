@@ -108,6 +108,15 @@ pub struct SetupArgs {
     /// Node policy: a registry images may come from (repeatable; docker.io for Docker Hub); without it any.
     #[arg(long, value_name = "HOST[:PORT]", help_heading = "Node policy")]
     pub allow_registry: Vec<String>,
+    /// Node policy: a capability `cap-add` may name (repeatable, e.g. NET_ADMIN); without it none.
+    #[arg(long, value_name = "NAME", help_heading = "Node policy")]
+    pub allow_capability: Vec<String>,
+    /// Node policy: a volume driver beyond `local`, or `local:TYPE` for the local driver mounting a TYPE filesystem (repeatable).
+    #[arg(long, value_name = "NAME", help_heading = "Node policy")]
+    pub allow_volume_driver: Vec<String>,
+    /// Node policy: a log driver tasks may pick (repeatable); without it json-file, local and none.
+    #[arg(long, value_name = "NAME", help_heading = "Node policy")]
+    pub allow_log_driver: Vec<String>,
     /// Node policy: the most CPUs one task may ask for.
     #[arg(long, value_name = "CPUS", help_heading = "Node policy")]
     pub max_task_cpus: Option<f64>,
@@ -496,6 +505,9 @@ pub fn resolve(
             allow_devices: args.allow_devices.then_some(true),
             allow_host_path: Some(args.allow_host_path.clone()).filter(|v| !v.is_empty()),
             allow_registry: Some(args.allow_registry.clone()).filter(|v| !v.is_empty()),
+            allow_capability: Some(args.allow_capability.clone()).filter(|v| !v.is_empty()),
+            allow_volume_driver: Some(args.allow_volume_driver.clone()).filter(|v| !v.is_empty()),
+            allow_log_driver: Some(args.allow_log_driver.clone()).filter(|v| !v.is_empty()),
             max_task_cpus: args.max_task_cpus,
             max_task_mem: args.max_task_mem,
         },

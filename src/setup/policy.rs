@@ -18,6 +18,9 @@ pub struct PolicyConfig {
     pub allow_devices: Option<bool>,
     pub allow_host_path: Option<Vec<String>>,
     pub allow_registry: Option<Vec<String>>,
+    pub allow_capability: Option<Vec<String>>,
+    pub allow_volume_driver: Option<Vec<String>>,
+    pub allow_log_driver: Option<Vec<String>>,
     pub max_task_cpus: Option<f64>,
     pub max_task_mem: Option<f64>,
 }
@@ -34,6 +37,12 @@ pub struct NodePolicy {
     pub allowed_host_paths: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_registries: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_capabilities: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_volume_drivers: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_log_drivers: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_cpus: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,6 +79,18 @@ pub fn resolve(
                 .collect::<Result<Vec<_>, _>>()
         })
         .transpose()?;
+    let names = |f, v, check: fn(&str) -> Result<String, OptionsError>| {
+        list(f, v)
+            .map(|ns| ns.iter().map(|n| check(n)).collect::<Result<Vec<_>, _>>())
+            .transpose()
+    };
+    let capabilities = names(&flags.allow_capability, &file.allow_capability, capability)?;
+    let volume_drivers = names(
+        &flags.allow_volume_driver,
+        &file.allow_volume_driver,
+        volume_driver,
+    )?;
+    let log_drivers = names(&flags.allow_log_driver, &file.allow_log_driver, log_driver)?;
     let max_cpus = flags.max_task_cpus.or(file.max_task_cpus);
     let max_mem = flags.max_task_mem.or(file.max_task_mem);
     positive("--max-task-cpus", max_cpus, "4 or 0.5")?;
@@ -80,6 +101,9 @@ pub fn resolve(
         allow_devices: flag_or_file(flags.allow_devices, file.allow_devices),
         allowed_host_paths: paths,
         allowed_registries: registries,
+        allowed_capabilities: capabilities.unwrap_or_default(),
+        allowed_volume_drivers: volume_drivers,
+        allowed_log_drivers: log_drivers,
         max_cpus,
         max_mem_mb: max_mem,
     }))
@@ -147,6 +171,58 @@ fn registry(r: &str) -> Result<String, OptionsError> {
     }
 }
 
+/// A capability in the executor's spelling (`SYS_ADMIN`); `ALL` is what
+/// --allow-privileged says.
+fn capability(c: &str) -> Result<String, OptionsError> {
+    let name = crate::exec::spec::normalize_capability(c).map_err(|e| {
+        invalid(
+            "--allow-capability",
+            format!("{e}; pass e.g. --allow-capability NET_ADMIN"),
+        )
+    })?;
+    if name == "ALL" {
+        return Err(invalid(
+            "--allow-capability",
+            "ALL is every capability, a privileged container; pass --allow-privileged instead"
+                .into(),
+        ));
+    }
+    Ok(name)
+}
+
+/// A volume plugin (`rexray/ebs`, `name:tag`) or `local:TYPE`.
+fn volume_driver(d: &str) -> Result<String, OptionsError> {
+    if plain_name(d, "_.-/:") && d != "local" {
+        Ok(d.to_owned())
+    } else {
+        Err(invalid(
+            "--allow-volume-driver",
+            format!(
+                "{d:?} is not a volume driver name (the local driver is always allowed; local:TYPE \
+                 allows it to mount a TYPE filesystem); pass e.g. --allow-volume-driver rexray/ebs \
+                 or --allow-volume-driver local:nfs"
+            ),
+        ))
+    }
+}
+
+fn log_driver(d: &str) -> Result<String, OptionsError> {
+    if plain_name(d, "_.-") {
+        Ok(d.to_owned())
+    } else {
+        Err(invalid(
+            "--allow-log-driver",
+            format!("{d:?} is not a log driver name; pass e.g. --allow-log-driver journald"),
+        ))
+    }
+}
+
+fn plain_name(n: &str, also: &str) -> bool {
+    n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || also.contains(c))
+}
+
 /// The file as written.
 pub fn render(p: &NodePolicy) -> String {
     let body = toml::to_string(p).expect("a policy serializes");
@@ -179,6 +255,9 @@ mod tests {
             allow_host_network: Some(true),
             allow_host_path: Some(vec!["/srv/data/".into(), "/mnt".into()]),
             allow_registry: Some(vec!["Registry.example.com:5000".into(), "docker.io".into()]),
+            allow_capability: Some(vec!["cap_net_admin".into(), "SYS_PTRACE".into()]),
+            allow_volume_driver: Some(vec!["rexray/ebs".into(), "local:nfs".into()]),
+            allow_log_driver: Some(vec!["journald".into()]),
             max_task_cpus: Some(4.0),
             max_task_mem: Some(8192.0),
             ..Default::default()
@@ -196,6 +275,9 @@ mod tests {
                     "registry.example.com:5000".into(),
                     "docker.io".into()
                 ]),
+                allowed_capabilities: vec!["NET_ADMIN".into(), "SYS_PTRACE".into()],
+                allowed_volume_drivers: Some(vec!["rexray/ebs".into(), "local:nfs".into()]),
+                allowed_log_drivers: Some(vec!["journald".into()]),
                 max_cpus: Some(4.0),
                 max_mem_mb: Some(8192.0),
             }
@@ -211,6 +293,25 @@ mod tests {
              allow_privileged = false\nallow_host_network = false\nallow_devices = false\n"
         );
         assert_eq!(load(&render(&strict)), Policy::default());
+    }
+
+    #[test]
+    fn the_file_spells_the_new_keys_as_the_flags() {
+        let file: PolicyConfig = toml::from_str(
+            "allow-capability = [\"NET_ADMIN\"]\nallow-volume-driver = [\"local:nfs\"]\n\
+             allow-log-driver = [\"journald\"]\n",
+        )
+        .unwrap();
+        let p = resolve(&PolicyConfig::default(), Some(&file))
+            .unwrap()
+            .unwrap();
+        let loaded = load(&render(&p));
+        assert_eq!(loaded.allowed_capabilities, vec!["NET_ADMIN".to_string()]);
+        assert_eq!(
+            loaded.allowed_volume_drivers,
+            Some(vec!["local:nfs".into()])
+        );
+        assert_eq!(loaded.allowed_log_drivers, Some(vec!["journald".into()]));
     }
 
     #[test]
@@ -252,6 +353,34 @@ mod tests {
                     ..Default::default()
                 },
                 "--allow-registry: \"https://r.example\" is not a registry host[:port]",
+            ),
+            (
+                PolicyConfig {
+                    allow_capability: Some(vec!["all".into()]),
+                    ..Default::default()
+                },
+                "--allow-capability: ALL is every capability",
+            ),
+            (
+                PolicyConfig {
+                    allow_capability: Some(vec!["sys admin".into()]),
+                    ..Default::default()
+                },
+                "--allow-capability: `sys admin` is not a capability name",
+            ),
+            (
+                PolicyConfig {
+                    allow_volume_driver: Some(vec!["local".into()]),
+                    ..Default::default()
+                },
+                "--allow-volume-driver: \"local\" is not a volume driver name (the local driver is always allowed",
+            ),
+            (
+                PolicyConfig {
+                    allow_log_driver: Some(vec!["../x".into()]),
+                    ..Default::default()
+                },
+                "--allow-log-driver",
             ),
             (
                 PolicyConfig {

@@ -31,7 +31,7 @@ struct AuthEntry {
 
 /// Where to look, in order.
 pub fn candidates(sandbox: &Path, configured: Option<&Path>) -> Vec<PathBuf> {
-    let mut out = vec![sandbox.join(".docker/config.json")];
+    let mut out: Vec<PathBuf> = sandbox_config(sandbox).into_iter().collect();
     out.extend(configured.map(Path::to_path_buf));
     if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
         out.push(PathBuf::from(dir).join("config.json"));
@@ -40,6 +40,24 @@ pub fn candidates(sandbox: &Path, configured: Option<&Path>) -> Vec<PathBuf> {
         out.push(PathBuf::from(home).join(".docker/config.json"));
     }
     out
+}
+
+/// The sandbox's own config file, resolved: the task put it there, so a
+/// symlink out of the sandbox (to another team's config on this host, or to
+/// /dev/zero) would make the executor, as root, read a file of the task's
+/// choosing. Such a file is skipped.
+fn sandbox_config(sandbox: &Path) -> Option<PathBuf> {
+    let file = std::fs::canonicalize(sandbox.join(".docker/config.json")).ok()?;
+    let root = std::fs::canonicalize(sandbox).ok()?;
+    if file.starts_with(&root) && file.is_file() {
+        Some(file)
+    } else {
+        tracing::warn!(
+            "the sandbox's .docker/config.json leads to {}, not a file inside the sandbox; ignored",
+            file.display()
+        );
+        None
+    }
 }
 
 /// The registry's key as config.json writes it: Docker Hub is the old v1 URL.
@@ -112,6 +130,44 @@ pub fn lookup(registry: &str, files: &[PathBuf]) -> Result<Option<DockerCredenti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sandbox_config_must_stay_in_the_sandbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let sandbox = root.join("sandbox");
+        std::fs::create_dir_all(sandbox.join(".docker")).unwrap();
+        std::fs::write(root.join("other-team.json"), "{}").unwrap();
+        let configured = Path::new("/etc/mesos-docker/docker.json");
+        let first = |sb: &Path| candidates(sb, Some(configured)).remove(0);
+
+        assert_eq!(
+            first(&sandbox),
+            configured,
+            "no file: the configured one first"
+        );
+        std::os::unix::fs::symlink(
+            root.join("other-team.json"),
+            sandbox.join(".docker/config.json"),
+        )
+        .unwrap();
+        assert_eq!(
+            first(&sandbox),
+            configured,
+            "a link out of the sandbox is skipped"
+        );
+        std::fs::remove_file(sandbox.join(".docker/config.json")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", sandbox.join(".docker/config.json")).unwrap();
+        assert_eq!(first(&sandbox), configured, "so is a device");
+        std::fs::remove_file(sandbox.join(".docker/config.json")).unwrap();
+        std::fs::write(sandbox.join("mine.json"), "{}").unwrap();
+        std::os::unix::fs::symlink("../mine.json", sandbox.join(".docker/config.json")).unwrap();
+        assert_eq!(
+            first(&sandbox),
+            sandbox.join("mine.json"),
+            "a link inside is fine"
+        );
+    }
 
     #[test]
     fn entries_are_found_by_registry_and_decoded() {

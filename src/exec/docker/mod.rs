@@ -227,6 +227,43 @@ impl Runtime {
             .collect())
     }
 
+    /// An existing named volume's driver and options; `None` when Docker
+    /// has no volume of that name (creating the container will make one).
+    pub async fn volume(
+        &self,
+        name: &str,
+    ) -> Result<Option<(String, std::collections::BTreeMap<String, String>)>, DockerError> {
+        match tokio::time::timeout(self.timeout, self.docker.inspect_volume(name)).await {
+            Ok(Ok(v)) => Ok(Some((v.driver, v.options.into_iter().collect()))),
+            Ok(Err(e)) if is_not_found(&e) => Ok(None),
+            Ok(Err(source)) => Err(DockerError::Api {
+                op: "volume inspect",
+                source,
+            }),
+            Err(_) => Err(DockerError::Timeout {
+                op: "volume inspect",
+                after: self.timeout,
+            }),
+        }
+    }
+
+    /// The driver of the network Docker finds by `name` (a name, an id or an
+    /// id prefix); `None` when there is none.
+    pub async fn network_driver(&self, name: &str) -> Result<Option<String>, DockerError> {
+        match tokio::time::timeout(self.timeout, self.docker.inspect_network(name, None)).await {
+            Ok(Ok(n)) => Ok(Some(n.driver.unwrap_or_default())),
+            Ok(Err(e)) if is_not_found(&e) => Ok(None),
+            Ok(Err(source)) => Err(DockerError::Api {
+                op: "network inspect",
+                source,
+            }),
+            Err(_) => Err(DockerError::Timeout {
+                op: "network inspect",
+                after: self.timeout,
+            }),
+        }
+    }
+
     pub async fn create(&self, spec: &ContainerSpec) -> Result<String, DockerError> {
         let options = CreateContainerOptionsBuilder::default()
             .name(&spec.name)

@@ -10,6 +10,7 @@
 mod labels;
 pub mod marathon;
 mod params;
+pub mod paths;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,7 +18,7 @@ use std::path::Path;
 use thiserror::Error;
 
 use crate::proto::{self, ExecutorInfo, TaskInfo};
-pub use params::{Device, Options, Ulimit};
+pub use params::{Device, Options, Ulimit, normalize_capability};
 
 /// Where the sandbox appears inside the container, as in Mesos' own executors.
 pub const SANDBOX_IN_CONTAINER: &str = "/mnt/mesos/sandbox";
@@ -298,7 +299,9 @@ pub fn container_spec(input: &Input) -> Result<ContainerSpec, SpecError> {
                     .ok_or_else(|| {
                         SpecError::BadNetwork("USER without network_infos[0].name".into())
                     })?;
-                Network::User(name)
+                // Read like any other network name: `host` is host networking
+                // and `container:<id>` (another container's namespace) is refused.
+                Network::parse(&name).map_err(|_| SpecError::BadNetwork(name.clone()))?
             }
         },
         // Marathon's default when container.docker.network is left out.
@@ -388,10 +391,11 @@ pub fn container_spec(input: &Input) -> Result<ContainerSpec, SpecError> {
     for v in &from_labels.volumes {
         let mut b =
             params::parse_bind(v).map_err(|why| SpecError::BadVolume(format!("{v:?}: {why}")))?;
-        b.host = resolve_host_path(&b.host, input.sandbox);
+        b.host = resolve_host_path(&b.host, input.sandbox)?;
         binds.push(b);
     }
     binds.append(&mut options.binds);
+    volumes.append(&mut options.volumes);
 
     let privileged = from_labels.privileged.unwrap_or(
         task_docker.map(|d| d.privileged()).unwrap_or(false)
@@ -630,10 +634,11 @@ fn app_volume(v: &marathon::AppVolume, sandbox: &Path) -> Result<Mount, SpecErro
         }
     };
     if let Some(ext) = &v.external {
-        if ext.name.is_empty() {
+        if !params::is_volume_name(&ext.name) {
             return Err(SpecError::BadVolume(format!(
-                "{:?}: an external volume needs a name",
-                v.container_path
+                "{:?}: an external volume needs a name of letters, digits, `_`, `.` and `-`, \
+                 not {:?}",
+                v.container_path, ext.name
             )));
         }
         let mut driver_options = ext.options.clone();
@@ -664,8 +669,8 @@ fn app_volume(v: &marathon::AppVolume, sandbox: &Path) -> Result<Mount, SpecErro
         )));
     };
     Ok(Mount::Bind(Bind {
-        host: resolve_host_path(host, sandbox),
-        container: v.container_path.clone(),
+        host: resolve_host_path(host, sandbox)?,
+        container: container_path(&v.container_path)?,
         read_only,
     }))
 }
@@ -681,12 +686,12 @@ fn mesos_volume(v: &proto::Volume, sandbox: &Path) -> Result<Mount, SpecError> {
         )))
     };
     let read_only = v.mode() == proto::volume::Mode::Ro;
-    let container = if v.container_path.starts_with('/') {
+    let container = container_path(&if v.container_path.starts_with('/') {
         v.container_path.clone()
     } else {
         // Mesos reads a relative container path as inside the sandbox.
         format!("{SANDBOX_IN_CONTAINER}/{}", v.container_path)
-    };
+    })?;
     let bind = |host: String| {
         Ok(Mount::Bind(Bind {
             host,
@@ -696,21 +701,26 @@ fn mesos_volume(v: &proto::Volume, sandbox: &Path) -> Result<Mount, SpecError> {
     };
     match &v.source {
         None => match v.host_path.as_deref() {
-            Some(h) if !h.is_empty() => bind(resolve_host_path(h, sandbox)),
+            Some(h) if !h.is_empty() => bind(resolve_host_path(h, sandbox)?),
             _ => refuse("image"),
         },
         Some(src) => match src.r#type() {
             Type::HostPath => match &src.host_path {
-                Some(h) => bind(resolve_host_path(&h.path, sandbox)),
+                Some(h) => bind(resolve_host_path(&h.path, sandbox)?),
                 None => refuse("HOST_PATH without a path"),
             },
             Type::SandboxPath => match &src.sandbox_path {
                 Some(p) if p.r#type() != sandbox_path::Type::Parent => {
-                    bind(sandbox.join(&p.path).display().to_string())
+                    bind(sandbox_path(&p.path, sandbox)?)
                 }
                 _ => refuse("PARENT sandbox-path"),
             },
             Type::DockerVolume => match &src.docker_volume {
+                Some(d) if !params::is_volume_name(&d.name) => Err(SpecError::BadVolume(format!(
+                    "{:?}: a Docker volume needs a name of letters, digits, `_`, `.` and `-`, \
+                     not {:?}",
+                    v.container_path, d.name
+                ))),
                 Some(d) => Ok(Mount::Volume(NamedVolume {
                     name: d.name.clone(),
                     driver: d.driver.clone().filter(|x| !x.is_empty()),
@@ -731,12 +741,42 @@ fn mesos_volume(v: &proto::Volume, sandbox: &Path) -> Result<Mount, SpecError> {
     }
 }
 
-/// A relative host path lives inside the sandbox, as Mesos resolves it.
-fn resolve_host_path(host: &str, sandbox: &Path) -> String {
-    if host.starts_with('/') {
-        host.to_string()
-    } else {
-        sandbox.join(host).display().to_string()
+/// A relative host path lives inside the sandbox, as Mesos resolves it. The
+/// result is folded lexically (`/srv/data/../..` is `/`), so that the policy
+/// and Docker read the same text; symlinks are the policy's to follow.
+fn resolve_host_path(host: &str, sandbox: &Path) -> Result<String, SpecError> {
+    if let Some(c) = paths::unsafe_char(host) {
+        return Err(SpecError::BadVolume(format!(
+            "host path {host:?} holds {c:?}, which Docker's bind syntax cannot carry"
+        )));
+    }
+    Ok(paths::normalize(sandbox, Path::new(host))
+        .display()
+        .to_string())
+}
+
+/// A Mesos SANDBOX_PATH (SELF) names a path inside the sandbox; one that
+/// climbs out, or is absolute, is not a sandbox path at all.
+fn sandbox_path(path: &str, sandbox: &Path) -> Result<String, SpecError> {
+    let joined = paths::normalize(sandbox, Path::new(path));
+    if Path::new(path).is_absolute()
+        || !joined.starts_with(paths::normalize(sandbox, Path::new("")))
+    {
+        return Err(SpecError::BadVolume(format!(
+            "sandbox path {path:?} is not inside the sandbox; give a relative path without `..` \
+             climbing out of it"
+        )));
+    }
+    resolve_host_path(&joined.display().to_string(), sandbox)
+}
+
+/// A container path as Docker's bind syntax can carry it.
+fn container_path(path: &str) -> Result<String, SpecError> {
+    match paths::unsafe_char(path) {
+        Some(c) => Err(SpecError::BadVolume(format!(
+            "container path {path:?} holds {c:?}, which Docker's bind syntax cannot carry"
+        ))),
+        None => Ok(path.to_string()),
     }
 }
 

@@ -3,7 +3,9 @@
 //! turned into typed container options. A key we cannot honour is refused
 //! with the list of those we can, rather than silently ignored.
 
-use super::{Bind, SpecError};
+use std::path::Path;
+
+use super::{Bind, NamedVolume, SpecError, paths};
 
 /// The options parameters add to a container.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -11,6 +13,9 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     pub labels: Vec<(String, String)>,
     pub binds: Vec<Bind>,
+    /// `--volume NAME:/path`: a named volume (Docker's local driver, or the
+    /// volume of that name if it exists).
+    pub volumes: Vec<NamedVolume>,
     pub user: Option<String>,
     pub workdir: Option<String>,
     pub entrypoint: Option<Vec<String>>,
@@ -85,12 +90,41 @@ impl Options {
                 let (k, v) = value.split_once('=').unwrap_or((value, ""));
                 self.labels.push((k.to_string(), v.to_string()));
             }
-            "v" | "volume" => self.binds.push(parse_bind(value).map_err(|w| bad(&w))?),
+            "v" | "volume" => {
+                let b = parse_bind(value).map_err(|w| bad(&w))?;
+                if b.host.starts_with('/') {
+                    if paths::unsafe_char(&b.host).is_some() {
+                        return Err(bad("a host path may not hold control characters"));
+                    }
+                    let host = paths::normalize(Path::new("/"), Path::new(&b.host));
+                    self.binds.push(Bind {
+                        host: host.display().to_string(),
+                        ..b
+                    });
+                } else if is_volume_name(&b.host) {
+                    self.volumes.push(NamedVolume {
+                        name: b.host,
+                        driver: None,
+                        driver_options: Default::default(),
+                        container: b.container,
+                        read_only: b.read_only,
+                    });
+                } else {
+                    return Err(bad(
+                        "the host side is neither an absolute path nor a volume name \
+                         ([a-zA-Z0-9][a-zA-Z0-9_.-]*)",
+                    ));
+                }
+            }
             "u" | "user" => self.user = Some(value.to_string()),
             "w" | "workdir" => self.workdir = Some(value.to_string()),
             "entrypoint" => self.entrypoint = Some(vec![value.to_string()]),
-            "cap-add" => self.cap_add.push(value.to_string()),
-            "cap-drop" => self.cap_drop.push(value.to_string()),
+            "cap-add" => self
+                .cap_add
+                .push(normalize_capability(value).map_err(|e| bad(&e.to_string()))?),
+            "cap-drop" => self
+                .cap_drop
+                .push(normalize_capability(value).map_err(|e| bad(&e.to_string()))?),
             "add-host" => {
                 if !value.contains(':') {
                     return Err(bad("expected HOST:IP"));
@@ -128,6 +162,34 @@ impl Options {
     }
 }
 
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("`{0}` is not a capability name such as NET_ADMIN or CAP_NET_ADMIN")]
+pub struct BadCapability(pub String);
+
+/// A capability as Docker accepts it (`CAP_SYS_ADMIN`, `sys_admin`,
+/// `Sys_Admin`) in one spelling, `SYS_ADMIN`, so the policy compares names
+/// rather than spellings; `ALL` stays `ALL`.
+pub fn normalize_capability(name: &str) -> Result<String, BadCapability> {
+    let upper = name.trim().to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    if bare.is_empty()
+        || !bare
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(BadCapability(name.to_string()));
+    }
+    Ok(bare.to_string())
+}
+
+/// Docker's volume name syntax (its local driver's; other drivers are held
+/// to it too, so a name is never read as a path or a URL piece).
+pub fn is_volume_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
 fn parse_device(value: &str) -> Result<Device, String> {
     let parts: Vec<&str> = value.split(':').collect();
     let (host, container, permissions) = match parts.as_slice() {
@@ -137,7 +199,9 @@ fn parse_device(value: &str) -> Result<Device, String> {
         [h, c, p] => (*h, *c, *p),
         _ => return Err("expected HOST_DEVICE[:CONTAINER_DEVICE[:PERMISSIONS]]".into()),
     };
-    if !host.starts_with("/dev/") || !container.starts_with('/') {
+    // Folded first: `/dev/../etc/shadow` starts with /dev/ as text only.
+    let host = paths::normalize(Path::new("/"), Path::new(host));
+    if !host.starts_with("/dev/") || host == Path::new("/dev") || !container.starts_with('/') {
         return Err("expected a device path such as /dev/fuse".into());
     }
     if permissions.is_empty() || !permissions.chars().all(|c| "rwm".contains(c)) {
@@ -146,7 +210,7 @@ fn parse_device(value: &str) -> Result<Device, String> {
         ));
     }
     Ok(Device {
-        host: host.to_string(),
+        host: host.display().to_string(),
         container: container.to_string(),
         permissions: permissions.to_string(),
     })

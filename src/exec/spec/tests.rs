@@ -663,3 +663,156 @@ fn a_secret_reference_in_the_app_json_env_is_refused_by_name() {
     let err = spec_of(&["redis"], &executor(&[]), &t).unwrap_err();
     assert_eq!(err, SpecError::SecretEnv("API_KEY".into()));
 }
+
+fn with_labels(pairs: &[(&str, &str)]) -> TaskInfo {
+    let mut t = task(&[], None);
+    t.labels = Some(Labels {
+        labels: pairs
+            .iter()
+            .map(|(k, v)| Label {
+                key: k.to_string(),
+                value: Some(v.to_string()),
+            })
+            .collect(),
+    });
+    t
+}
+
+/// What reaches the policy is folded text with one spelling per thing, so
+/// its rules compare what Docker will be given.
+#[test]
+fn host_paths_and_names_arrive_folded() {
+    let sb = "/var/lib/mesos/slaves/S1/sandbox";
+    for (label, value, host) in [
+        (
+            "docker.volumes",
+            "../../../../../../etc:/x",
+            "/etc".to_string(),
+        ),
+        ("docker.volumes", "a/./b/../c:/x", format!("{sb}/a/c")),
+        (
+            "docker.volumes",
+            "/srv/data/../../etc:/x:ro",
+            "/etc".to_string(),
+        ),
+        ("docker.param.volume", "/srv/data/../..:/x", "/".to_string()),
+    ] {
+        let s = spec_of(&["redis"], &executor(&[]), &with_labels(&[(label, value)])).unwrap();
+        assert_eq!(s.binds.last().unwrap().host, host, "{label}={value}");
+    }
+    let app = r#"{"container":{"docker":{"image":"x"},"volumes":[{"containerPath":"/d","hostPath":"../../..","mode":"RW"}]}}"#;
+    let s = spec_of(&[], &executor(&[]), &task(&[], Some(app))).unwrap();
+    assert_eq!(s.binds[1].host, "/var/lib/mesos");
+
+    let s = spec_of(
+        &["redis"],
+        &executor(&[]),
+        &with_labels(&[
+            ("docker.param.volume", "cache:/cache:ro"),
+            ("docker.param.cap-add.1", "cap_sys_admin"),
+            ("docker.param.cap-add.2", "Net_Raw"),
+            ("docker.param.cap-drop", "CAP_MKNOD"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        s.volumes.len(),
+        1,
+        "docker run reads NAME:/path as a volume"
+    );
+    assert_eq!(
+        (s.volumes[0].name.as_str(), s.volumes[0].driver.as_deref()),
+        ("cache", None)
+    );
+    assert_eq!(s.options.cap_add, vec!["SYS_ADMIN", "NET_RAW"]);
+    assert_eq!(s.options.cap_drop, vec!["MKNOD"]);
+}
+
+#[test]
+fn paths_docker_would_misread_are_refused() {
+    for (label, value, want) in [
+        (
+            "docker.param.volume",
+            "./x:/x",
+            "neither an absolute path nor a volume name",
+        ),
+        (
+            "docker.param.device",
+            "/dev/../etc/shadow",
+            "expected a device path",
+        ),
+        ("docker.param.cap-add", "sys admin", "not a capability name"),
+        ("docker.param.cap-add", "", "not a capability name"),
+    ] {
+        let err = spec_of(&["redis"], &executor(&[]), &with_labels(&[(label, value)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{label}={value}: {err}");
+    }
+    let app = r#"{"container":{"docker":{"image":"x"},"volumes":[{"containerPath":"/d","hostPath":"/srv/data:/etc","mode":"RW"}]}}"#;
+    let err = spec_of(&[], &executor(&[]), &task(&[], Some(app)))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bind syntax"), "{err}");
+}
+
+#[test]
+fn mesos_sandbox_paths_and_network_names_cannot_leave_their_kind() {
+    use crate::proto::{NetworkInfo, Volume, volume};
+    let sandbox_vol = |path: &str| Volume {
+        container_path: "/s".into(),
+        mode: Some(volume::Mode::Rw as i32),
+        source: Some(volume::Source {
+            r#type: Some(volume::source::Type::SandboxPath as i32),
+            sandbox_path: Some(volume::source::SandboxPath {
+                r#type: Some(volume::source::sandbox_path::Type::Self_ as i32),
+                path: path.into(),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    for (path, ok) in [
+        ("tmp/../x", true),
+        ("../..", false),
+        ("a/../../b", false),
+        ("/etc", false),
+    ] {
+        let mut t = task(&[], None);
+        t.container = Some(ContainerInfo {
+            volumes: vec![sandbox_vol(path)],
+            ..Default::default()
+        });
+        let got = spec_of(&["redis"], &executor(&[]), &t);
+        assert_eq!(got.is_ok(), ok, "{path}: {got:?}");
+    }
+    let user_network = |name: &str| {
+        let mut t = task(&[], None);
+        t.container = Some(ContainerInfo {
+            docker: Some(DockerInfo {
+                image: "redis".into(),
+                network: Some(docker_info::Network::User as i32),
+                ..Default::default()
+            }),
+            network_infos: vec![NetworkInfo {
+                name: Some(name.into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        spec_of(&[], &executor(&[]), &t)
+    };
+    assert_eq!(
+        user_network("backend").unwrap().network,
+        Network::User("backend".into())
+    );
+    assert_eq!(
+        user_network("HOST").unwrap().network,
+        Network::Host,
+        "the policy sees host"
+    );
+    assert!(matches!(
+        user_network("container:abc"),
+        Err(SpecError::BadNetwork(_))
+    ));
+}

@@ -44,6 +44,10 @@ pub struct AgentOptions {
     pub recovery_timeout: Duration,
     pub subscription_backoff_max: Duration,
     pub ack_mode: AckMode,
+    /// Variables of the agent's own environment that executors inherit (as
+    /// an operator sets node settings such as MESOS_DOCKER_POLICY), under
+    /// the command's.
+    pub node_env: Vec<(String, String)>,
 }
 
 impl Default for AgentOptions {
@@ -59,6 +63,7 @@ impl Default for AgentOptions {
             recovery_timeout: Duration::from_secs(15 * 60),
             subscription_backoff_max: Duration::from_secs(2),
             ack_mode: AckMode::Immediate,
+            node_env: Vec::new(),
         }
     }
 }
@@ -238,6 +243,7 @@ impl TestAgent {
             token,
         };
         let mut vars = launch::agent_environment(&env, sandbox.path());
+        vars.extend(self.options.node_env.iter().cloned());
         // The command's variables come last, as in Mesos, so they win.
         vars.extend(command_env);
         let weak = Arc::downgrade(&self.shared);
