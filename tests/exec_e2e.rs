@@ -599,6 +599,94 @@ async fn failed_update_calls_are_retried_while_the_subscription_stays_up() {
     assert_eq!(agent.terminal_updates(&tid), 1, "{}", agent.report());
 }
 
+/// A refusal (400, as for an executor the agent does not know) cannot be
+/// fixed by sending the same UPDATE again on the same subscription: the
+/// executor subscribes anew with the update in `unacknowledged_updates`,
+/// where this agent takes it. The old executor retried the UPDATE for as long
+/// as the stream lasted and the task never ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_refused_with_400_is_carried_by_a_new_subscription() {
+    let agent = TestAgent::start(AgentOptions {
+        subscription_backoff_max: Duration::from_millis(500),
+        ..AgentOptions::default()
+    })
+    .await;
+    agent.set_update_refusals(UpdateFailures::All, 400, "Executor cannot be found");
+    let (process, tid) = agent
+        .launch_app(refused_app("/upd400"), Era::Marathon110)
+        .await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskFailed, secs(30))
+        .await;
+    assert!(
+        process.expect_exit(secs(20)).await.success(),
+        "{}",
+        agent.report()
+    );
+    let eid = process.executor_id();
+    assert_eq!(
+        agent.refusal_times(eid, 400).len(),
+        1,
+        "the refused UPDATE was sent again: {}",
+        agent.report()
+    );
+    let subscribes = agent.subscribe_calls(eid);
+    assert_eq!(subscribes.len(), 2, "{}", agent.report());
+    let carried = &subscribes[1]
+        .subscribe
+        .as_ref()
+        .unwrap()
+        .unacknowledged_updates;
+    assert_eq!(carried.len(), 1, "{}", agent.report());
+    assert_eq!(carried[0].status.state, TaskState::TaskFailed as i32);
+    let updates = agent.recorded_updates(&tid);
+    assert!(
+        updates.iter().all(|u| u.via == UpdateVia::Resubscribe),
+        "{}",
+        agent.report()
+    );
+    assert_eq!(agent.terminal_updates(&tid), 1, "{}", agent.report());
+}
+
+/// The agent forgot the executor (it answers every call 400 "Executor cannot
+/// be found") while the event stream stays open. The task's last update is
+/// refused; the executor subscribes again, is refused for good, and ends,
+/// leaving no container. The old executor retried the UPDATE forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_forgot_the_executor_ends_it() {
+    let image = images::ensure_busybox();
+    let agent = TestAgent::start(AgentOptions {
+        subscription_backoff_max: Duration::from_millis(500),
+        ..AgentOptions::default()
+    })
+    .await;
+    let app = MarathonApp::new("/forgot", &format!("{image} sh -c 'sleep 3; exit 0'"));
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
+        .await;
+    agent.forget_executor(process.executor_id());
+    let status = process.expect_exit(secs(30)).await;
+    assert_eq!(status.code(), Some(1), "{}", agent.report());
+    let eid = process.executor_id();
+    assert_eq!(
+        agent.refusal_times(eid, 400).len(),
+        2,
+        "one UPDATE, one SUBSCRIBE: {}",
+        agent.report()
+    );
+    let log = std::fs::read_to_string(process.sandbox().join("executor.log")).unwrap_or_default();
+    assert!(
+        log.contains("the agent refused this executor"),
+        "{log}\n{}",
+        agent.report()
+    );
+    assert!(
+        containers_of(&tid).is_empty(),
+        "the container was left behind"
+    );
+}
+
 /// The spread, across executors, of their `step`-th retry interval.
 fn spread(times: &[Vec<Instant>], step: usize) -> Duration {
     let gaps: Vec<Duration> = times.iter().map(|t| t[step + 1] - t[step]).collect();

@@ -6,7 +6,9 @@ use mesos_docker::proto::executor::{Event, call, event};
 use mesos_docker::proto::{FrameworkId, TaskState, TaskStatus, framework_info, task_status};
 use prost::Message;
 use std::time::Duration;
-use support::agent::{AckMode, AgentOptions, Availability, TestAgent, UpdateVia, stout_duration};
+use support::agent::{
+    AckMode, AgentOptions, Availability, TestAgent, UpdateFailures, UpdateVia, stout_duration,
+};
 use support::client::{RawClient, StreamEnd};
 use support::fixtures::{Era, MarathonApp, executor_path};
 use support::wire::{self, PROTOBUF};
@@ -408,6 +410,44 @@ async fn recordio_framing_on_the_wire() {
     assert!(raw.len() >= newline + 1 + len);
     let first = Event::decode(&raw[newline + 1..newline + 1 + len]).unwrap();
     assert_eq!(kind(&first), event::Type::Subscribed);
+}
+
+/// The knobs the executor's refusal tests use: UPDATE refused with a chosen
+/// answer while the stream stays up, and an agent that forgot the executor
+/// (every call, SUBSCRIBE included, answered 400 as Mesos answers it).
+#[tokio::test]
+async fn update_refusals_and_a_forgotten_executor() {
+    let s = setup(AgentOptions::default()).await;
+    let mut stream = s.client.subscribe(&s.subscribe_call()).await;
+    stream.expect(WAIT).await; // SUBSCRIBED
+    stream.expect(WAIT).await; // LAUNCH
+
+    s.agent
+        .set_update_refusals(UpdateFailures::Next(1), 400, "Executor cannot be found");
+    let running = s.status(TaskState::TaskRunning);
+    let answer = s.client.call(&s.update(running.clone())).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (400, "Executor cannot be found")
+    );
+    assert_eq!(s.client.call(&s.update(running)).await.status, 202);
+    assert!(stream.expect(WAIT).await.acknowledged.is_some());
+
+    s.agent.forget_executor(&s.eid);
+    let finished = s.status(TaskState::TaskFinished);
+    let answer = s.client.call(&s.update(finished)).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (400, "Executor cannot be found")
+    );
+    let answer = s.client.call(&s.subscribe_call()).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (400, "Executor cannot be found")
+    );
+    assert!(s.agent.is_subscribed(&s.eid), "the old stream is left open");
+    assert_eq!(s.agent.states(&s.task_id), vec![TaskState::TaskRunning]);
+    assert_eq!(s.agent.refusal_times(&s.eid, 400).len(), 3);
 }
 
 #[tokio::test]

@@ -49,6 +49,22 @@ impl AgentError {
             }
         )
     }
+
+    /// A refusal of an UPDATE that sending it again on the same subscription
+    /// cannot fix: the agent no longer knows the framework or executor, or
+    /// found the call invalid (400), does not count this executor as
+    /// subscribed or rejects its token (401, 403), has no such route (404),
+    /// or any other 4xx except a timeout (408) or throttling (429). A new
+    /// SUBSCRIBE settles it: the agent takes the update from
+    /// `unacknowledged_updates`, sends SHUTDOWN, or refuses the executor.
+    /// 5xx (503: the agent is recovering) and lost connections are retried.
+    pub fn needs_new_subscription(&self) -> bool {
+        matches!(
+            self,
+            AgentError::Refused { status, .. }
+                if (400..500).contains(status) && !matches!(status, 408 | 429)
+        )
+    }
 }
 
 pub struct AgentClient {
@@ -226,6 +242,34 @@ mod tests {
             ..Default::default()
         };
         recordio::encode(&event.encode_to_vec())
+    }
+
+    #[test]
+    fn which_refusals_of_an_update_call_for_a_new_subscription() {
+        let refused = |status| AgentError::Refused {
+            call: "UPDATE",
+            status,
+            body: String::new(),
+        };
+        for (status, resubscribe) in [
+            (400, true),
+            (401, true),
+            (403, true),
+            (404, true),
+            (415, true),
+            (408, false),
+            (429, false),
+            (500, false),
+            (503, false),
+        ] {
+            assert_eq!(
+                refused(status).needs_new_subscription(),
+                resubscribe,
+                "{status}"
+            );
+        }
+        let lost = AgentError::Internal("connection reset".into());
+        assert!(!lost.needs_new_subscription());
     }
 
     #[test]

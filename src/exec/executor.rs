@@ -85,7 +85,12 @@ struct Outgoing {
 struct Delivery {
     queue: mpsc::UnboundedSender<Outgoing>,
     worker: JoinHandle<()>,
+    /// Tells this delivery's refusals from those of an earlier one.
+    generation: u64,
 }
+
+/// An UPDATE the agent refused for good on the subscription of `generation`.
+type Refused = (u64, AgentError);
 
 impl Drop for Delivery {
     fn drop(&mut self) {
@@ -108,8 +113,11 @@ pub struct Executor {
     reports: mpsc::UnboundedReceiver<Report>,
     accepted_tx: mpsc::UnboundedSender<Vec<u8>>,
     accepted: mpsc::UnboundedReceiver<Vec<u8>>,
+    refused_tx: mpsc::UnboundedSender<Refused>,
+    refused: mpsc::UnboundedReceiver<Refused>,
     /// Present while subscribed.
     delivery: Option<Delivery>,
+    deliveries_started: u64,
     shutdown_deadline: Option<Instant>,
     ever_subscribed: bool,
     docker_warmed: bool,
@@ -122,6 +130,7 @@ impl Executor {
     pub fn new(config: Config, argv: Vec<String>) -> Executor {
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let (accepted_tx, accepted) = mpsc::unbounded_channel();
+        let (refused_tx, refused) = mpsc::unbounded_channel();
         Executor {
             policy: Policy::load(&config.policy_path).map_err(|e| e.to_string()),
             client: Arc::new(AgentClient::new(&config)),
@@ -137,7 +146,10 @@ impl Executor {
             reports,
             accepted_tx,
             accepted,
+            refused_tx,
+            refused,
             delivery: None,
+            deliveries_started: 0,
             shutdown_deadline: None,
             ever_subscribed: false,
             docker_warmed: false,
@@ -225,6 +237,7 @@ impl Executor {
                                 Flow::Continue => {}
                                 Flow::Resubscribe => {
                                     stream = None;
+                                    give_up_at = Some(Instant::now() + self.config.recovery_timeout);
                                     connecting = Some(self.spawn_subscribe());
                                 }
                             }
@@ -260,6 +273,13 @@ impl Executor {
                 }
                 Some(report) = self.reports.recv() => {
                     self.send_update(report);
+                }
+                Some((generation, e)) = self.refused.recv() => {
+                    if stream.is_some() && self.drop_refused_subscription(generation, &e) {
+                        stream = None;
+                        give_up_at = Some(Instant::now() + self.config.recovery_timeout);
+                        retry_at = Some(Instant::now() + backoff.next_delay());
+                    }
                 }
                 Some(uuid) = self.accepted.recv() => {
                     if let Some(p) = self.unacknowledged.iter_mut().find(|p| p.update.status.uuid.as_deref() == Some(&uuid[..])) {
@@ -636,15 +656,41 @@ impl Executor {
     /// A new subscription: its own delivery, which first takes the updates
     /// made while subscribing (the SUBSCRIBE call was built before them).
     fn start_delivery(&mut self) {
+        self.deliveries_started += 1;
+        let generation = self.deliveries_started;
         let (queue, outgoing) = mpsc::unbounded_channel();
+        let refused = self.refused_tx.clone();
         let worker = tokio::spawn(deliver(
             self.client.clone(),
             outgoing,
             self.accepted_tx.clone(),
+            move |e| {
+                let _ = refused.send((generation, e));
+            },
             self.config.subscription_backoff_max,
         ));
-        self.delivery = Some(Delivery { queue, worker });
+        self.delivery = Some(Delivery {
+            queue,
+            worker,
+            generation,
+        });
         self.deliver_unsent();
+    }
+
+    /// The agent refused an UPDATE in a way retrying on this subscription
+    /// cannot fix (see `AgentError::needs_new_subscription`). Ends the
+    /// delivery so the caller can drop the stream and subscribe again: the
+    /// SUBSCRIBE carries every unacknowledged update, and the agent's answer
+    /// to it (takes them, SHUTDOWN, or a final refusal) settles what the
+    /// executor does. False for a refusal from an earlier subscription.
+    fn drop_refused_subscription(&mut self, generation: u64, e: &AgentError) -> bool {
+        if self.delivery.as_ref().map(|d| d.generation) != Some(generation) {
+            debug!("a refusal from an earlier subscription: {e}");
+            return false;
+        }
+        warn!("{e}; subscribing again, carrying every unacknowledged update");
+        self.delivery = None;
+        true
     }
 
     /// Queues every update not yet handed to the current subscription.
@@ -711,11 +757,13 @@ enum Flow {
 /// POSTs each update on a connection of its own, in the order queued; a
 /// failure is retried after a jittered, growing delay (at most `max`) until
 /// the agent answers 202 or acknowledges the update, while the subscription
-/// lasts (the executor aborts this worker when it ends).
+/// lasts (the executor aborts this worker when it ends). A refusal that
+/// retrying cannot fix goes to `refused` and ends the worker.
 async fn deliver(
     client: Arc<AgentClient>,
     mut queue: mpsc::UnboundedReceiver<Outgoing>,
     accepted: mpsc::UnboundedSender<Vec<u8>>,
+    refused: impl FnOnce(AgentError),
     max: Duration,
 ) {
     while let Some(out) = queue.recv().await {
@@ -729,6 +777,10 @@ async fn deliver(
                 Ok(()) => {
                     let _ = accepted.send(uuid);
                     break;
+                }
+                Err(e) if e.needs_new_subscription() => {
+                    refused(e);
+                    return;
                 }
                 Err(e) => {
                     let delay = backoff.next_delay();

@@ -5,7 +5,7 @@
 mod body;
 pub mod credentials;
 mod exec;
-mod pidfd;
+pub mod pidfd;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -3,10 +3,12 @@
 //! pidfd names one process for its whole life, and every fact read from
 //! /proc is confirmed to belong to the process the pidfd holds.
 
+use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
+use thiserror::Error;
 
 /// One process, held by a pidfd.
 struct PidFd {
@@ -116,6 +118,61 @@ pub fn kill_tree(pid: i32, container: &str) -> TreeKill {
     TreeKill::Killed(killed)
 }
 
+/// Why the network namespace of a container's init cannot be held.
+#[derive(Debug, Error)]
+pub enum NetnsError {
+    #[error(
+        "this kernel has no pidfd_open (Linux < 5.3), so pid {pid} cannot be confirmed to \
+         still be the container's init"
+    )]
+    Unsupported { pid: i32 },
+    #[error("the container's init (pid {pid}) has already ended")]
+    Gone { pid: i32 },
+    #[error(
+        "pid {pid} is not in the cgroup of container {container}: its init ended and the pid \
+         names another process, or this executor does not see the host's pids"
+    )]
+    NotOurs { pid: i32, container: String },
+    #[error("cannot hold pid {pid} by a pidfd")]
+    Pidfd {
+        pid: i32,
+        #[source]
+        source: Errno,
+    },
+    #[error("cannot open /proc/{pid}/ns/net")]
+    Open {
+        pid: i32,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The network namespace of container `container`'s (full id) init `pid`,
+/// as an open file, so probes never go through the pid again: the file
+/// keeps naming that namespace whatever becomes of the pid. The cgroup and
+/// the namespace are read while a pidfd holds the process, and count only if
+/// the process still lives afterwards (then its pid was not reused between).
+pub fn container_netns(pid: i32, container: &str) -> Result<File, NetnsError> {
+    let holder = match PidFd::open(pid) {
+        Ok(fd) => fd,
+        Err(Errno::ENOSYS) => return Err(NetnsError::Unsupported { pid }),
+        Err(Errno::ESRCH) => return Err(NetnsError::Gone { pid }),
+        Err(source) => return Err(NetnsError::Pidfd { pid, source }),
+    };
+    let inside = in_cgroup_of(pid, container);
+    let netns = File::open(format!("/proc/{pid}/ns/net"));
+    if !holder.same() {
+        return Err(NetnsError::Gone { pid });
+    }
+    if !inside {
+        return Err(NetnsError::NotOurs {
+            pid,
+            container: container.chars().take(12).collect(),
+        });
+    }
+    netns.map_err(|source| NetnsError::Open { pid, source })
+}
+
 /// Docker puts a container's processes in cgroups named after its full id
 /// (`/docker/<id>`, `…/docker-<id>.scope`), on cgroup v1 and v2 alike.
 fn in_cgroup_of(pid: i32, container: &str) -> bool {
@@ -172,6 +229,29 @@ mod tests {
         assert!(still_running(&mut host), "a host process was killed");
         let _ = host.kill();
         let _ = host.wait();
+    }
+
+    /// The attack on health probes: the container's init pid now names a
+    /// host process. Its network namespace must not be handed out.
+    #[test]
+    fn the_netns_of_a_pid_outside_the_container_is_refused() {
+        let mut host = Command::new("sleep").arg("60").spawn().unwrap();
+        let pid = i32::try_from(host.id()).unwrap();
+        let container = "4f1c0e0d9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d";
+        let refused = container_netns(pid, container);
+        assert!(
+            matches!(refused, Err(NetnsError::NotOurs { pid: p, .. }) if p == pid),
+            "{refused:?}"
+        );
+        let _ = host.kill();
+        let _ = host.wait();
+        let mut done = Command::new("true").spawn().unwrap();
+        let pid = i32::try_from(done.id()).unwrap();
+        done.wait().unwrap();
+        assert!(matches!(
+            container_netns(pid, container),
+            Err(NetnsError::Gone { .. })
+        ));
     }
 
     #[test]

@@ -7,18 +7,21 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sched::{CloneFlags, setns};
 use tokio::sync::oneshot;
 
 /// Whose network to probe from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Namespace {
     /// Host networking: the host's own loopback.
     Host,
-    /// The namespace of this (host) pid, the container's init.
-    Of(u32),
+    /// The container's network namespace, held open (`/proc/<init>/ns/net`
+    /// opened once its init was confirmed, see docker::pidfd::container_netns)
+    /// so no probe goes through a pid that may have been reused.
+    Of(Arc<File>),
 }
 
 /// How an HTTP or TCP probe went, short enough for a status message.
@@ -48,15 +51,13 @@ pub async fn run_in(
 }
 
 fn enter(ns: Namespace) -> Answer {
-    let Namespace::Of(pid) = ns else {
+    let Namespace::Of(netns) = ns else {
         return Ok(());
     };
-    let path = format!("/proc/{pid}/ns/net");
-    let file = File::open(&path).map_err(|e| format!("cannot open the container's {path}: {e}"))?;
-    setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| {
+    setns(netns.as_ref(), CloneFlags::CLONE_NEWNET).map_err(|e| {
         format!(
-            "cannot enter the container's network namespace ({path}): {e}; HTTP and TCP checks \
-             need the executor to run as root"
+            "cannot enter the container's network namespace: {e}; HTTP and TCP checks need the \
+             executor to run as root"
         )
     })
 }

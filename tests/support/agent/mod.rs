@@ -171,6 +171,7 @@ impl TestAgent {
                 withheld_acks: Vec::new(),
                 process: None,
                 disconnects: 0,
+                forgotten: false,
             },
         );
         token
@@ -397,7 +398,23 @@ impl TestAgent {
 
     /// Fails UPDATE calls with 500 while event streams stay up.
     pub fn set_update_failures(&self, failures: UpdateFailures) {
-        self.shared.lock().update_failures = failures;
+        self.set_update_refusals(failures, 500, "test agent: this UPDATE fails on purpose");
+    }
+
+    /// Fails UPDATE calls with `status` and `message` (e.g. 400 "Executor
+    /// cannot be found") while event streams stay up; other calls are taken.
+    pub fn set_update_refusals(&self, failures: UpdateFailures, status: u16, message: &str) {
+        let mut st = self.shared.lock();
+        st.update_failures = failures;
+        st.update_failure_answer = (status, message.to_string());
+    }
+
+    /// From now on the agent no longer knows the executor (see
+    /// `Executor::forgotten`); its tasks are left as they were recorded.
+    pub fn forget_executor(&self, executor_id: &str) {
+        if let Some(ex) = self.shared.lock().executors.get_mut(executor_id) {
+            ex.forgotten = true;
+        }
     }
 
     /// Holds every SUBSCRIBE this long before taking it (`None`: at once).

@@ -64,13 +64,14 @@ pub struct RecordedRefusal {
     pub at: std::time::Instant,
 }
 
-/// UPDATE calls the agent fails on purpose while the subscription stays up.
+/// UPDATE calls the agent fails on purpose while the subscription stays up,
+/// with `State::update_failure_answer` (500 unless a test sets another).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UpdateFailures {
     None,
-    /// Answer the next this many UPDATE calls with 500.
+    /// Answer the next this many UPDATE calls with the failure answer.
     Next(usize),
-    /// Answer every UPDATE call with 500 until told otherwise.
+    /// Answer every UPDATE call with the failure answer until told otherwise.
     All,
 }
 
@@ -100,6 +101,11 @@ pub struct Executor {
     pub process: Option<ExecutorProcess>,
     /// Event streams that ended while this executor was its current one.
     pub disconnects: usize,
+    /// The agent no longer knows this executor: every call for it is
+    /// answered 400 "Executor cannot be found", as Mesos answers once it
+    /// removed the executor. Its current stream is left open (Mesos would
+    /// close it), so the executor has to act on the refusals themselves.
+    pub forgotten: bool,
 }
 
 pub struct State {
@@ -115,6 +121,8 @@ pub struct State {
     pub ack_mode: AckMode,
     pub availability: Availability,
     pub update_failures: UpdateFailures,
+    /// The status and message of an UPDATE failed on purpose.
+    pub update_failure_answer: (u16, String),
     /// How long a SUBSCRIBE waits before the agent takes it (a slow link).
     pub subscribe_hold: Option<Duration>,
     seen_uuids: HashSet<Vec<u8>>,
@@ -149,6 +157,10 @@ impl Shared {
                 ack_mode: AckMode::Immediate,
                 availability: Availability::Up,
                 update_failures: UpdateFailures::None,
+                update_failure_answer: (
+                    500,
+                    "test agent: this UPDATE fails on purpose".to_string(),
+                ),
                 subscribe_hold: None,
                 seen_uuids: HashSet::new(),
                 next_stream: 0,
@@ -184,6 +196,7 @@ impl Shared {
                 _ if !st.frameworks.contains_key(&fid) => {
                     Some(Refusal::new(400, "Framework cannot be found"))
                 }
+                Some(ex) if ex.forgotten => Some(Refusal::new(400, "Executor cannot be found")),
                 Some(ex) if ex.framework_id == fid => claims_refusal(&st, token, &fid, &eid)
                     .or_else(|| {
                         (ex.phase == Phase::Registering
@@ -199,11 +212,13 @@ impl Shared {
         match call::Type::try_from(call.r#type.unwrap_or(0)) {
             Ok(call::Type::Subscribe) => self.subscribe(call),
             Ok(call::Type::Update) => {
-                if self.lock().take_update_failure() {
-                    return self.refuse(
-                        Refusal::new(500, "test agent: this UPDATE fails on purpose"),
-                        Some(eid),
-                    );
+                let failure = {
+                    let mut st = self.lock();
+                    st.take_update_failure()
+                        .then(|| st.update_failure_answer.clone())
+                };
+                if let Some((status, message)) = failure {
+                    return self.refuse(Refusal::new(status, message), Some(eid));
                 }
                 let status = call.update.expect("validated").status;
                 self.take_update(&eid, status, UpdateVia::Call);
