@@ -2481,3 +2481,121 @@ fn tarballs_unpack_through_the_runner_and_mismatches_install_nothing() {
     assert_eq!(code, ExitCode::SUCCESS, "{again}");
     assert_eq!(changed(&again), 0, "{again}");
 }
+
+/// A played host whose commands matching `failing` fail while `on` is set
+/// (an image still in use, an apt that cannot reach its mirror).
+struct Faulty {
+    inner: Arc<RecordingRunner>,
+    failing: &'static [&'static str],
+    on: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Runner for Faulty {
+    fn run(&self, program: &str, args: &[&str]) -> std::io::Result<Output> {
+        let line = format!("{program} {}", args.join(" "));
+        if self.on.load(std::sync::atomic::Ordering::SeqCst)
+            && self.failing.iter().any(|f| line.contains(f))
+        {
+            return Ok(Output::failed("E: simulated failure"));
+        }
+        self.inner.run(program, args)
+    }
+    fn talk(&self, addr: &str, send: &str) -> std::io::Result<String> {
+        self.inner.talk(addr, send)
+    }
+    fn is_host(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_failed_purge_keeps_the_record_and_a_rerun_finishes() {
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let runner = played_host(root);
+    runner.docker_images(&["registry.example/tool:1"], &[]);
+    let (code, report) = setup_with(
+        root,
+        Box::new(Shared(runner.clone())),
+        &role_args("standalone"),
+    );
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    // An image setup pulled, as a docker: source records it.
+    let manifest = root.join("var/lib/mesos-docker/manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["images"] = serde_json::json!(["registry.example/tool:1"]);
+    fs::write(&manifest, serde_json::to_string(&m).unwrap()).unwrap();
+    runner
+        .run("docker", &["pull", "registry.example/tool:1"])
+        .unwrap();
+
+    let on = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let faulty = |failing| {
+        System::live_for_tests(
+            root,
+            Box::new(Faulty {
+                inner: runner.clone(),
+                failing,
+                on: on.clone(),
+            }),
+        )
+    };
+    let record = || -> serde_json::Value {
+        serde_json::from_str(
+            &fs::read_to_string(&manifest)
+                .unwrap_or_else(|e| panic!("the record is gone after a failed uninstall: {e}")),
+        )
+        .unwrap()
+    };
+    // The image is in use: the record keeps it, and the packages after it.
+    let (code, undo) = uninstall_in(&faulty(&["docker rmi"]), false);
+    assert_eq!(code, ExitCode::FAILURE, "{undo}");
+    assert!(
+        undo["error"]
+            .as_str()
+            .unwrap()
+            .contains("run uninstall again"),
+        "{undo}"
+    );
+    let left = record();
+    assert_eq!(
+        left["images"],
+        serde_json::json!(["registry.example/tool:1"])
+    );
+    assert_eq!(
+        left["packages"],
+        serde_json::json!(["zookeeperd", "docker.io"])
+    );
+    // Every file is undone; only the record's own directories remain.
+    let dirs: Vec<&str> = left["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(dirs, ["/var", "/var/lib", "/var/lib/mesos-docker"], "{left}");
+    // apt fails next: the image is gone from the record, the packages stay.
+    let (code, undo) = uninstall_in(&faulty(&["apt-get purge"]), false);
+    assert_eq!(code, ExitCode::FAILURE, "{undo}");
+    let error = undo["error"].as_str().unwrap();
+    assert!(error.contains("run uninstall again"), "{error}");
+    assert!(!error.contains("the record is gone"), "{error}");
+    let left = record();
+    assert!(left.get("images").is_none(), "{left}");
+    assert_eq!(
+        left["packages"],
+        serde_json::json!(["zookeeperd", "docker.io"])
+    );
+    assert!(runner.images().is_empty());
+    // Fixed: the re-run purges and only then drops the record.
+    on.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (code, undo) = uninstall_in(&faulty(&[]), false);
+    assert_eq!(code, ExitCode::SUCCESS, "{undo}");
+    assert_eq!(
+        fs::read_to_string(root.join("var/lib/dpkg/status")).unwrap(),
+        ""
+    );
+    assert!(!manifest.exists());
+    assert!(!root.join("var/lib/mesos-docker").exists());
+}
