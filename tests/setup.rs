@@ -2574,7 +2574,11 @@ fn a_failed_purge_keeps_the_record_and_a_rerun_finishes() {
         .iter()
         .map(|e| e["path"].as_str().unwrap())
         .collect();
-    assert_eq!(dirs, ["/var", "/var/lib", "/var/lib/mesos-docker"], "{left}");
+    assert_eq!(
+        dirs,
+        ["/var", "/var/lib", "/var/lib/mesos-docker"],
+        "{left}"
+    );
     // apt fails next: the image is gone from the record, the packages stay.
     let (code, undo) = uninstall_in(&faulty(&["apt-get purge"]), false);
     assert_eq!(code, ExitCode::FAILURE, "{undo}");
@@ -2598,4 +2602,113 @@ fn a_failed_purge_keeps_the_record_and_a_rerun_finishes() {
     );
     assert!(!manifest.exists());
     assert!(!root.join("var/lib/mesos-docker").exists());
+}
+
+/// The same build as [`build_tarball`], but compressed as two gzip members
+/// (as `pigz --independent` or `cat a.gz b.gz` make): the second holds the
+/// agent and Marathon, and the tar's end.
+fn build_two_member_tarball(dir: &Path) -> (String, String) {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut split = 0;
+    for name in ["sbin/mesos-master", "sbin/mesos-agent", "bin/marathon"] {
+        let body = format!("#!/bin/sh\n# stand-in {name}\nexit 0\n");
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o755);
+        h.set_mtime(0);
+        h.set_cksum();
+        tar.append_data(&mut h, name, body.as_bytes()).unwrap();
+        if split == 0 {
+            split = tar.get_ref().len();
+        }
+    }
+    let bytes = tar.into_inner().unwrap();
+    let member = |part: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(part).unwrap();
+        gz.finish().unwrap()
+    };
+    let path = dir.join("mesos-two-members.tgz");
+    fs::write(
+        &path,
+        [member(&bytes[..split]), member(&bytes[split..])].concat(),
+    )
+    .unwrap();
+    let sha = mesos_docker::setup::fetch::hash_file(&path).unwrap();
+    (path.display().to_string(), sha)
+}
+
+/// The real binary unpacks a tarball of two gzip members whole, and every
+/// file and directory of the tree is fsynced before the tree is renamed
+/// into place (seen with strace: a crash after the rename must not leave
+/// empty files behind a `current` link).
+#[test]
+fn tarballs_unpack_whole_and_durably() {
+    let strace = support::mirror::need("strace", "strace");
+    let dir = Host::debian12().build_bare();
+    let root = dir.path();
+    let files = tempfile::tempdir().unwrap();
+    let (tgz, sha) = build_two_member_tarball(files.path());
+    let log = files.path().join("strace.log");
+    let out = Proc::new(strace)
+        .args(["-f", "-y", "-qq", "-s", "0", "-o"])
+        .arg(&log)
+        .args(["-e", "trace=fsync,fdatasync,rename,renameat,renameat2"])
+        .arg(env!("CARGO_BIN_EXE_mesos-docker"))
+        .args([
+            "setup",
+            "--role",
+            "master",
+            "--masters",
+            MASTERS,
+            "--no-marathon",
+        ])
+        .args([
+            "--yes",
+            "--mesos-source",
+            &format!("tgz:{tgz},sha256={sha}"),
+        ])
+        .arg("--root")
+        .arg(root)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let version = root.join("opt/mesos-docker/mesos").join(&sha[..12]);
+    for name in ["sbin/mesos-master", "sbin/mesos-agent", "bin/marathon"] {
+        assert!(version.join(name).is_file(), "{name} was not unpacked");
+    }
+
+    let log = fs::read_to_string(&log).unwrap();
+    let tmp = version.with_file_name(format!(".{}.tmp", &sha[..12]));
+    let renamed = log
+        .lines()
+        .position(|l| l.contains("rename") && l.contains(&format!("{}\"", tmp.display())))
+        .unwrap_or_else(|| panic!("no rename of {} in:\n{log}", tmp.display()));
+    let synced: std::collections::BTreeSet<String> = log
+        .lines()
+        .take(renamed)
+        .filter(|l| l.contains("fsync(") || l.contains("fdatasync("))
+        .filter_map(|l| Some(l.split_once('<')?.1.split_once(">)")?.0.to_owned()))
+        .collect();
+    let mut unsynced = Vec::new();
+    let mut walk = vec![version.clone()];
+    while let Some(p) = walk.pop() {
+        let before = tmp.join(p.strip_prefix(&version).unwrap());
+        let before = before.to_str().unwrap().trim_end_matches('/').to_owned();
+        if !synced.contains(&before) {
+            unsynced.push(before);
+        }
+        if p.is_dir() {
+            walk.extend(fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    assert!(
+        unsynced.is_empty(),
+        "not fsynced before the rename: {unsynced:?}\n{log}"
+    );
 }
