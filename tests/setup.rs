@@ -1408,7 +1408,7 @@ fn text_report_from_the_binary() {
     assert!(
         stdout
             .trim_end()
-            .ends_with("5 ok, 25 changed, 0 failed, 4 skipped"),
+            .ends_with("6 ok, 25 changed, 0 failed, 4 skipped"),
         "{stdout}"
     );
     // Every line has its duration; the recap sums them per kind.
@@ -1745,20 +1745,27 @@ fn upstart_jobs_start_once_and_restart_on_a_change() {
     let (code, third) = setup_with(root, Box::new(Shared(runner.clone())), &standalone);
     assert_eq!(code, ExitCode::SUCCESS, "{third}");
     assert_eq!(upstart(n), ["stop mesos-agent", "start mesos-agent"]);
-    // A proxy: env stanzas in the jobs, each of them restarted.
+    // A proxy: the jobs source the root-only file that holds it, each of
+    // them restarted.
     let n = runner.calls().len();
     let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
     let (code, fourth) = setup_edited(&sys, &standalone, |a| {
-        a.proxy.http = Some("http://proxy.example:3128".into());
+        a.proxy.http = Some("http://user:s3cret@proxy.example:3128".into());
     });
     assert_eq!(code, ExitCode::SUCCESS, "{fourth}");
     let job = fs::read_to_string(root.join("etc/init/mesos-agent.conf")).unwrap();
     assert!(
-        job.contains(
-            "\nenv HTTP_PROXY=\"http://proxy.example:3128\"\nenv http_proxy=\"http://proxy.example:3128\"\n"
-        ),
+        job.contains("  . /etc/mesos-docker/agent.env\n  . /etc/mesos-docker/proxy.env\n  exec "),
         "{job}"
     );
+    let env = root.join("etc/mesos-docker/proxy.env");
+    assert_eq!(fs::metadata(&env).unwrap().mode() & 0o7777, 0o600);
+    assert!(
+        fs::read_to_string(&env)
+            .unwrap()
+            .contains("\nhttp_proxy=\"http://user:s3cret@proxy.example:3128\"\n")
+    );
+    assert_no_secret(root, &fourth.to_string(), "s3cret");
     assert_eq!(
         upstart(n),
         [
@@ -1891,16 +1898,22 @@ fn proxies_go_into_drop_ins_and_leave_with_them() {
     assert_eq!(code, ExitCode::SUCCESS, "{report}");
     let text = fs::read_to_string(&docker).unwrap();
     assert!(
-        text.contains("Environment=\"HTTP_PROXY=http://proxy.example:3128\"\n")
-            && text.contains("Environment=\"no_proxy=localhost,10.0.0.0/8\"\n"),
+        text.ends_with("[Service]\nEnvironmentFile=/etc/mesos-docker/proxy.env\n"),
         "{text}"
     );
     assert_eq!(fs::read_to_string(&agent).unwrap(), text);
+    let env = fs::read_to_string(root.join("etc/mesos-docker/proxy.env")).unwrap();
+    assert!(
+        env.contains("\nHTTP_PROXY=\"http://proxy.example:3128\"\n")
+            && env.contains("\nno_proxy=\"localhost,10.0.0.0/8\"\n"),
+        "{env}"
+    );
     // Unset again: removed, systemd told, the agent and Docker restarted to forget it.
     let n = runner.calls().len();
     let (code, report) = run(&Proxy::default());
     assert_eq!(code, ExitCode::SUCCESS, "{report}");
     assert!(!docker.exists() && !agent.exists());
+    assert!(!root.join("etc/mesos-docker/proxy.env").exists());
     assert_eq!(
         actions(&runner, n)
             .into_iter()
@@ -2711,4 +2724,102 @@ fn tarballs_unpack_whole_and_durably() {
         unsynced.is_empty(),
         "not fsynced before the rename: {unsynced:?}\n{log}"
     );
+}
+
+/// Every file under `root` that holds `secret` is root-only, and only the
+/// proxy file holds it; `printed` (a report) does not hold it at all.
+fn assert_no_secret(root: &Path, printed: &str, secret: &str) {
+    assert!(!printed.contains(secret), "printed: {printed}");
+    let mut holders = Vec::new();
+    let mut walk = vec![root.to_path_buf()];
+    while let Some(dir) = walk.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                walk.push(p);
+            } else if m.is_file()
+                && String::from_utf8_lossy(&fs::read(&p).unwrap()).contains(secret)
+            {
+                assert_eq!(m.mode() & 0o077, 0, "{} is readable by others", p.display());
+                assert_eq!(m.uid(), nix::unistd::geteuid().as_raw(), "{}", p.display());
+                holders.push(format!("/{}", p.strip_prefix(root).unwrap().display()));
+            }
+        }
+    }
+    holders.retain(|h| h != "/etc/mesos-docker/proxy.env");
+    assert!(holders.is_empty(), "the secret is also in {holders:?}");
+    // The record holds the proxy file's digest, which would let anyone
+    // guess a weak password offline.
+    let record = root.join("var/lib/mesos-docker/manifest.json");
+    if record.exists() {
+        assert_eq!(fs::metadata(&record).unwrap().mode() & 0o7777, 0o600);
+    }
+}
+
+/// An attacker with a shell on the node, or the logs and reports of a run:
+/// a proxy password shows nowhere but in the root-only proxy file.
+#[test]
+fn proxy_passwords_land_only_in_a_root_only_file() {
+    use mesos_docker::setup::proxy::Proxy;
+    const SECRET: &str = "Pa55w0rd";
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let runner = played_host(root);
+    let sys = || System::live_for_tests(root, Box::new(Shared(runner.clone())));
+    let proxy = |password: &str| Proxy {
+        http: Some(format!("http://user:{password}@proxy.example:3128")),
+        https: Some(format!("http://user:{password}@proxy.example:3128")),
+        no: Some("localhost".into()),
+    };
+    let run = |proxy: &Proxy, format: OutputFormat, extra: &[&str]| {
+        let root_s = root.to_str().unwrap();
+        let mut all = vec!["setup", "--root", root_s, "--yes"];
+        all.extend(role_args("standalone"));
+        all.extend(extra);
+        let Command::Setup(mut a) = parse(&all) else {
+            unreachable!()
+        };
+        a.executor_source = Some(small_executor());
+        a.output = format;
+        a.proxy = proxy.clone();
+        let buf = Buf::default();
+        let rep = Reporter::new(format, "setup", a.dry_run, Box::new(buf.clone()));
+        let code = setup::run(&sys(), &a, None, rep);
+        let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        (code, out)
+    };
+
+    // Dry runs show the proxy file's diff, with the password hidden.
+    for format in [OutputFormat::Text, OutputFormat::Json] {
+        let (code, out) = run(&proxy(SECRET), format, &["--dry-run"]);
+        assert_eq!(code, ExitCode::SUCCESS, "{out}");
+        assert_no_secret(root, &out, SECRET);
+        assert!(
+            out.contains("+HTTP_PROXY=\\\"http://user:***@proxy.example:3128\\\"")
+                || out.contains("+HTTP_PROXY=\"http://user:***@proxy.example:3128\""),
+            "{out}"
+        );
+    }
+    // The real run: root-only file, drop-ins that only name it.
+    let (code, out) = run(&proxy(SECRET), OutputFormat::Json, &[]);
+    assert_eq!(code, ExitCode::SUCCESS, "{out}");
+    assert_no_secret(root, &out, SECRET);
+    let env = root.join("etc/mesos-docker/proxy.env");
+    assert!(fs::read_to_string(&env).unwrap().contains(SECRET));
+    // A new password: replaced in place, the old one kept nowhere.
+    let (code, out) = run(&proxy("N3wPa55"), OutputFormat::Text, &[]);
+    assert_eq!(code, ExitCode::SUCCESS, "{out}");
+    assert_no_secret(root, &out, SECRET);
+    assert_no_secret(root, &out, "N3wPa55");
+    // A value refused: the error does not echo the password.
+    let (code, out) = run(&proxy("bad pass"), OutputFormat::Json, &[]);
+    assert_eq!(code, ExitCode::from(2), "{out}");
+    assert!(out.contains("user:***@proxy.example:3128"), "{out}");
+    assert_no_secret(root, &out, "bad pass");
+    // Uninstall's report and what it leaves.
+    let (code, undo) = uninstall_in(&sys(), false);
+    assert_eq!(code, ExitCode::SUCCESS, "{undo}");
+    assert!(!env.exists());
+    assert_no_secret(root, &undo.to_string(), "N3wPa55");
 }
