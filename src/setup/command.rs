@@ -3,11 +3,14 @@
 //! messages) reads the same on every host, and within a time bound, so that
 //! a hung apt mirror, dpkg prompt or service start cannot hang setup. A
 //! command past its bound is stopped with its whole process group (apt's
-//! dpkg and methods, a shell's children): SIGTERM, then SIGKILL.
+//! dpkg and methods, a shell's children): SIGTERM, then SIGKILL. Since the
+//! group is not setup's, a SIGINT, SIGTERM or SIGHUP that stops setup (^C,
+//! `timeout`) is passed on to the running commands' groups first.
 
 use std::io::{self, Read};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -56,6 +59,69 @@ fn line(program: &str, args: &[&str]) -> String {
         .join(" ")
 }
 
+/// Process groups of commands running now (0: a free slot), for the signal
+/// handler, which may only touch atomics.
+static RUNNING: [AtomicI32; 8] = [const { AtomicI32::new(0) }; 8];
+
+/// Passes a stopping signal on to the running commands, then dies of it as
+/// setup did before it had a handler.
+extern "C" fn pass_on(signal: nix::libc::c_int) {
+    for slot in &RUNNING {
+        let group = slot.load(Ordering::SeqCst);
+        if group > 0 {
+            // SAFETY: killpg, signal and raise are async-signal-safe.
+            unsafe { nix::libc::killpg(group, signal) };
+        }
+    }
+    unsafe {
+        nix::libc::signal(signal, nix::libc::SIG_DFL);
+        nix::libc::raise(signal);
+    }
+}
+
+fn install_pass_on() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+        let action = SigAction::new(
+            SigHandler::Handler(pass_on),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
+        for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+            // SAFETY: the handler only uses async-signal-safe calls. A
+            // signal ignored when setup started (nohup) stays ignored.
+            unsafe {
+                if let Ok(old) = sigaction(signal, &action)
+                    && old.handler() == SigHandler::SigIgn
+                {
+                    let _ = sigaction(signal, &old);
+                }
+            }
+        }
+    });
+}
+
+/// A running command's group, listed for [`pass_on`] while it lives.
+struct Listed(Option<&'static AtomicI32>);
+
+impl Listed {
+    fn new(group: i32) -> Listed {
+        Listed(RUNNING.iter().find(|slot| {
+            slot.compare_exchange(0, group, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        }))
+    }
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0 {
+            slot.store(0, Ordering::SeqCst);
+        }
+    }
+}
+
 enum Event {
     Exited(io::Result<ExitStatus>),
     Stdout(Vec<u8>),
@@ -67,6 +133,7 @@ enum Event {
 /// stopped with its group and reported as `TimedOut`, naming the command
 /// and the bound.
 pub fn run_bounded(program: &str, args: &[&str], timeout: Duration) -> io::Result<Output> {
+    install_pass_on();
     let mut child = Command::new(program)
         .args(args)
         .env("LC_ALL", "C")
@@ -76,6 +143,7 @@ pub fn run_bounded(program: &str, args: &[&str], timeout: Duration) -> io::Resul
         .process_group(0)
         .spawn()?;
     let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _listed = Listed::new(group.as_raw());
     let (tx, rx) = mpsc::channel();
     let pipe = |mut r: Box<dyn Read + Send>, wrap: fn(Vec<u8>) -> Event| {
         let tx = tx.clone();
@@ -238,5 +306,63 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(!alive(), "the group's sleep still runs: {stat}");
+    }
+
+    /// Runs in a child process of [`a_stopped_setup_stops_its_command`]
+    /// (and does nothing in a plain test run): a command that would run
+    /// for minutes.
+    #[test]
+    fn long_command_in_a_child() {
+        let Some(pidfile) = std::env::var_os("MESOS_DOCKER_TEST_PIDFILE") else {
+            return;
+        };
+        let script = format!("echo $$ > {}; sleep 300", pidfile.to_string_lossy());
+        let _ = run_bounded("sh", &["-c", &script], 10 * MINUTE);
+    }
+
+    /// ^C or `timeout` stopping setup stops the command it runs, although
+    /// that command leads a process group of its own.
+    #[test]
+    fn a_stopped_setup_stops_its_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let mut setup = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "setup::command::tests::long_command_in_a_child"])
+            .arg("--nocapture")
+            .env("MESOS_DOCKER_TEST_PIDFILE", &pidfile)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        let pid = loop {
+            if let Ok(p) = std::fs::read_to_string(&pidfile)
+                && p.ends_with('\n')
+            {
+                break p.trim().to_owned();
+            }
+            assert!(start.elapsed() < MINUTE, "the command never started");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let setup_pid = nix::unistd::Pid::from_raw(setup.id() as i32);
+        nix::sys::signal::kill(setup_pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let status = setup.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(nix::libc::SIGTERM), "{status:?}");
+        let stat = format!("/proc/{pid}/stat");
+        let alive = || {
+            std::fs::read_to_string(&stat).is_ok_and(|s| {
+                !s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+        };
+        let start = Instant::now();
+        while alive() && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!alive(), "the command outlived setup: {stat}");
     }
 }
