@@ -1,7 +1,8 @@
 //! Downloads for setup: HTTPS (or plain HTTP only when a SHA-256 pins the
-//! file, and a redirect from https to http likewise), streamed to a temporary file with a progress bar on a terminal,
-//! verified with SHA-256 before anything uses it, and kept in a cache so a
-//! second run downloads nothing. A local path (air-gapped sites) is verified
+//! file, and a redirect from https to http likewise), streamed to a
+//! temporary file with a progress bar on a terminal, verified with SHA-256
+//! before anything uses it, and kept in a cache so a second run downloads
+//! nothing. A local path (air-gapped sites) is verified
 //! the same way. A mismatch names both digests and leaves nothing behind.
 
 use std::io::Write;
