@@ -145,3 +145,43 @@ async fn local_files_for_air_gapped_sites_are_verified_too() {
         Err(FetchError::Mismatch { .. })
     ));
 }
+
+/// An HTTPS mirror answering 302 to a plain-HTTP URL: an unpinned download
+/// would then trust bytes anyone on the path could change, so it is refused
+/// before the plain URL is asked; a pinned one follows, since the pin
+/// decides.
+#[tokio::test]
+async fn a_redirect_from_https_to_http_needs_a_pin() {
+    let payload = b"served over plain http after a redirect".to_vec();
+    let (_plain_root, plain) = mirror(&[("f.deb", &payload)], false);
+    let secure_root = tempfile::tempdir().unwrap();
+    support::mirror::make_readable_by_all(secure_root.path());
+    let secure = Server::start(secure_root.path(), true, Some(plain.port));
+    let cache = tempfile::tempdir().unwrap();
+    let fetcher = Fetcher::new(cache.path(), Some(&tls().ca), false).unwrap();
+    let url = format!("{}/redirect-http/f.deb", secure.url());
+
+    let err = fetcher
+        .fetch(&Source::new(&url, None).unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::InsecureRedirect { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&url) && text.contains(&format!("{}/f.deb", plain.url())),
+        "{text}"
+    );
+    assert_eq!(gets(&plain, "f.deb"), 0, "the plain URL was never asked");
+    assert_eq!(
+        fs::read_dir(cache.path()).unwrap().count(),
+        0,
+        "nothing kept"
+    );
+
+    let ok = fetcher
+        .fetch(&Source::new(&url, Some(&sha(&payload))).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(fs::read(ok.path).unwrap(), payload);
+    assert_eq!(gets(&plain, "f.deb"), 1);
+}

@@ -1408,7 +1408,7 @@ fn text_report_from_the_binary() {
     assert!(
         stdout
             .trim_end()
-            .ends_with("5 ok, 25 changed, 0 failed, 4 skipped"),
+            .ends_with("6 ok, 25 changed, 0 failed, 4 skipped"),
         "{stdout}"
     );
     // Every line has its duration; the recap sums them per kind.
@@ -1745,20 +1745,27 @@ fn upstart_jobs_start_once_and_restart_on_a_change() {
     let (code, third) = setup_with(root, Box::new(Shared(runner.clone())), &standalone);
     assert_eq!(code, ExitCode::SUCCESS, "{third}");
     assert_eq!(upstart(n), ["stop mesos-agent", "start mesos-agent"]);
-    // A proxy: env stanzas in the jobs, each of them restarted.
+    // A proxy: the jobs source the root-only file that holds it, each of
+    // them restarted.
     let n = runner.calls().len();
     let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
     let (code, fourth) = setup_edited(&sys, &standalone, |a| {
-        a.proxy.http = Some("http://proxy.example:3128".into());
+        a.proxy.http = Some("http://user:s3cret@proxy.example:3128".into());
     });
     assert_eq!(code, ExitCode::SUCCESS, "{fourth}");
     let job = fs::read_to_string(root.join("etc/init/mesos-agent.conf")).unwrap();
     assert!(
-        job.contains(
-            "\nenv HTTP_PROXY=\"http://proxy.example:3128\"\nenv http_proxy=\"http://proxy.example:3128\"\n"
-        ),
+        job.contains("  . /etc/mesos-docker/agent.env\n  . /etc/mesos-docker/proxy.env\n  exec "),
         "{job}"
     );
+    let env = root.join("etc/mesos-docker/proxy.env");
+    assert_eq!(fs::metadata(&env).unwrap().mode() & 0o7777, 0o600);
+    assert!(
+        fs::read_to_string(&env)
+            .unwrap()
+            .contains("\nhttp_proxy=\"http://user:s3cret@proxy.example:3128\"\n")
+    );
+    assert_no_secret(root, &fourth.to_string(), "s3cret");
     assert_eq!(
         upstart(n),
         [
@@ -1898,16 +1905,22 @@ fn proxies_go_into_drop_ins_and_leave_with_them() {
     assert_eq!(code, ExitCode::SUCCESS, "{report}");
     let text = fs::read_to_string(&docker).unwrap();
     assert!(
-        text.contains("Environment=\"HTTP_PROXY=http://proxy.example:3128\"\n")
-            && text.contains("Environment=\"no_proxy=localhost,10.0.0.0/8\"\n"),
+        text.ends_with("[Service]\nEnvironmentFile=/etc/mesos-docker/proxy.env\n"),
         "{text}"
     );
     assert_eq!(fs::read_to_string(&agent).unwrap(), text);
+    let env = fs::read_to_string(root.join("etc/mesos-docker/proxy.env")).unwrap();
+    assert!(
+        env.contains("\nHTTP_PROXY=\"http://proxy.example:3128\"\n")
+            && env.contains("\nno_proxy=\"localhost,10.0.0.0/8\"\n"),
+        "{env}"
+    );
     // Unset again: removed, systemd told, the agent and Docker restarted to forget it.
     let n = runner.calls().len();
     let (code, report) = run(&Proxy::default());
     assert_eq!(code, ExitCode::SUCCESS, "{report}");
     assert!(!docker.exists() && !agent.exists());
+    assert!(!root.join("etc/mesos-docker/proxy.env").exists());
     assert_eq!(
         actions(&runner, n)
             .into_iter()
@@ -2487,4 +2500,333 @@ fn tarballs_unpack_through_the_runner_and_mismatches_install_nothing() {
     )));
     assert_eq!(code, ExitCode::SUCCESS, "{again}");
     assert_eq!(changed(&again), 0, "{again}");
+}
+
+/// A played host whose commands matching `failing` fail while `on` is set
+/// (an image still in use, an apt that cannot reach its mirror).
+struct Faulty {
+    inner: Arc<RecordingRunner>,
+    failing: &'static [&'static str],
+    on: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Runner for Faulty {
+    fn run(&self, program: &str, args: &[&str]) -> std::io::Result<Output> {
+        let line = format!("{program} {}", args.join(" "));
+        if self.on.load(std::sync::atomic::Ordering::SeqCst)
+            && self.failing.iter().any(|f| line.contains(f))
+        {
+            return Ok(Output::failed("E: simulated failure"));
+        }
+        self.inner.run(program, args)
+    }
+    fn talk(&self, addr: &str, send: &str) -> std::io::Result<String> {
+        self.inner.talk(addr, send)
+    }
+    fn is_host(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_failed_purge_keeps_the_record_and_a_rerun_finishes() {
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let runner = played_host(root);
+    runner.docker_images(&["registry.example/tool:1"], &[]);
+    let (code, report) = setup_with(
+        root,
+        Box::new(Shared(runner.clone())),
+        &role_args("standalone"),
+    );
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    // An image setup pulled, as a docker: source records it.
+    let manifest = root.join("var/lib/mesos-docker/manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["images"] = serde_json::json!(["registry.example/tool:1"]);
+    fs::write(&manifest, serde_json::to_string(&m).unwrap()).unwrap();
+    runner
+        .run("docker", &["pull", "registry.example/tool:1"])
+        .unwrap();
+
+    let on = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let faulty = |failing| {
+        System::live_for_tests(
+            root,
+            Box::new(Faulty {
+                inner: runner.clone(),
+                failing,
+                on: on.clone(),
+            }),
+        )
+    };
+    let record = || -> serde_json::Value {
+        serde_json::from_str(
+            &fs::read_to_string(&manifest)
+                .unwrap_or_else(|e| panic!("the record is gone after a failed uninstall: {e}")),
+        )
+        .unwrap()
+    };
+    // The image is in use: the record keeps it, and the packages after it.
+    let (code, undo) = uninstall_in(&faulty(&["docker rmi"]), false);
+    assert_eq!(code, ExitCode::FAILURE, "{undo}");
+    assert!(
+        undo["error"]
+            .as_str()
+            .unwrap()
+            .contains("run uninstall again"),
+        "{undo}"
+    );
+    let left = record();
+    assert_eq!(
+        left["images"],
+        serde_json::json!(["registry.example/tool:1"])
+    );
+    assert_eq!(
+        left["packages"],
+        serde_json::json!(["zookeeperd", "docker.io"])
+    );
+    // Every file is undone; only the record's own directories remain.
+    let dirs: Vec<&str> = left["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dirs,
+        ["/var", "/var/lib", "/var/lib/mesos-docker"],
+        "{left}"
+    );
+    // apt fails next: the image is gone from the record, the packages stay.
+    let (code, undo) = uninstall_in(&faulty(&["apt-get purge"]), false);
+    assert_eq!(code, ExitCode::FAILURE, "{undo}");
+    let error = undo["error"].as_str().unwrap();
+    assert!(error.contains("run uninstall again"), "{error}");
+    assert!(!error.contains("the record is gone"), "{error}");
+    let left = record();
+    assert!(left.get("images").is_none(), "{left}");
+    assert_eq!(
+        left["packages"],
+        serde_json::json!(["zookeeperd", "docker.io"])
+    );
+    assert!(runner.images().is_empty());
+    // Fixed: the re-run purges and only then drops the record.
+    on.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (code, undo) = uninstall_in(&faulty(&[]), false);
+    assert_eq!(code, ExitCode::SUCCESS, "{undo}");
+    assert_eq!(
+        fs::read_to_string(root.join("var/lib/dpkg/status")).unwrap(),
+        ""
+    );
+    assert!(!manifest.exists());
+    assert!(!root.join("var/lib/mesos-docker").exists());
+}
+
+/// The same build as [`build_tarball`], but compressed as two gzip members
+/// (as `pigz --independent` or `cat a.gz b.gz` make): the second holds the
+/// agent and Marathon, and the tar's end.
+fn build_two_member_tarball(dir: &Path) -> (String, String) {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut split = 0;
+    for name in ["sbin/mesos-master", "sbin/mesos-agent", "bin/marathon"] {
+        let body = format!("#!/bin/sh\n# stand-in {name}\nexit 0\n");
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o755);
+        h.set_mtime(0);
+        h.set_cksum();
+        tar.append_data(&mut h, name, body.as_bytes()).unwrap();
+        if split == 0 {
+            split = tar.get_ref().len();
+        }
+    }
+    let bytes = tar.into_inner().unwrap();
+    let member = |part: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(part).unwrap();
+        gz.finish().unwrap()
+    };
+    let path = dir.join("mesos-two-members.tgz");
+    fs::write(
+        &path,
+        [member(&bytes[..split]), member(&bytes[split..])].concat(),
+    )
+    .unwrap();
+    let sha = mesos_docker::setup::fetch::hash_file(&path).unwrap();
+    (path.display().to_string(), sha)
+}
+
+/// The real binary unpacks a tarball of two gzip members whole, and every
+/// file and directory of the tree is fsynced before the tree is renamed
+/// into place (seen with strace: a crash after the rename must not leave
+/// empty files behind a `current` link).
+#[test]
+fn tarballs_unpack_whole_and_durably() {
+    let strace = support::mirror::need("strace", "strace");
+    let dir = Host::debian12().build_bare();
+    let root = dir.path();
+    let files = tempfile::tempdir().unwrap();
+    let (tgz, sha) = build_two_member_tarball(files.path());
+    let log = files.path().join("strace.log");
+    let out = Proc::new(strace)
+        .args(["-f", "-y", "-qq", "-s", "0", "-o"])
+        .arg(&log)
+        .args(["-e", "trace=fsync,fdatasync,rename,renameat,renameat2"])
+        .arg(env!("CARGO_BIN_EXE_mesos-docker"))
+        .args([
+            "setup",
+            "--role",
+            "master",
+            "--masters",
+            MASTERS,
+            "--no-marathon",
+        ])
+        .args([
+            "--yes",
+            "--mesos-source",
+            &format!("tgz:{tgz},sha256={sha}"),
+        ])
+        .arg("--root")
+        .arg(root)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let version = root.join("opt/mesos-docker/mesos").join(&sha[..12]);
+    for name in ["sbin/mesos-master", "sbin/mesos-agent", "bin/marathon"] {
+        assert!(version.join(name).is_file(), "{name} was not unpacked");
+    }
+
+    let log = fs::read_to_string(&log).unwrap();
+    let tmp = version.with_file_name(format!(".{}.tmp", &sha[..12]));
+    let renamed = log
+        .lines()
+        .position(|l| l.contains("rename") && l.contains(&format!("{}\"", tmp.display())))
+        .unwrap_or_else(|| panic!("no rename of {} in:\n{log}", tmp.display()));
+    let synced: std::collections::BTreeSet<String> = log
+        .lines()
+        .take(renamed)
+        .filter(|l| l.contains("fsync(") || l.contains("fdatasync("))
+        .filter_map(|l| Some(l.split_once('<')?.1.split_once(">)")?.0.to_owned()))
+        .collect();
+    let mut unsynced = Vec::new();
+    let mut walk = vec![version.clone()];
+    while let Some(p) = walk.pop() {
+        let before = tmp.join(p.strip_prefix(&version).unwrap());
+        let before = before.to_str().unwrap().trim_end_matches('/').to_owned();
+        if !synced.contains(&before) {
+            unsynced.push(before);
+        }
+        if p.is_dir() {
+            walk.extend(fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    assert!(
+        unsynced.is_empty(),
+        "not fsynced before the rename: {unsynced:?}\n{log}"
+    );
+}
+
+/// Every file under `root` that holds `secret` is root-only, and only the
+/// proxy file holds it; `printed` (a report) does not hold it at all.
+fn assert_no_secret(root: &Path, printed: &str, secret: &str) {
+    assert!(!printed.contains(secret), "printed: {printed}");
+    let mut holders = Vec::new();
+    let mut walk = vec![root.to_path_buf()];
+    while let Some(dir) = walk.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                walk.push(p);
+            } else if m.is_file()
+                && String::from_utf8_lossy(&fs::read(&p).unwrap()).contains(secret)
+            {
+                assert_eq!(m.mode() & 0o077, 0, "{} is readable by others", p.display());
+                assert_eq!(m.uid(), nix::unistd::geteuid().as_raw(), "{}", p.display());
+                holders.push(format!("/{}", p.strip_prefix(root).unwrap().display()));
+            }
+        }
+    }
+    holders.retain(|h| h != "/etc/mesos-docker/proxy.env");
+    assert!(holders.is_empty(), "the secret is also in {holders:?}");
+    // The record holds the proxy file's digest, which would let anyone
+    // guess a weak password offline.
+    let record = root.join("var/lib/mesos-docker/manifest.json");
+    if record.exists() {
+        assert_eq!(fs::metadata(&record).unwrap().mode() & 0o7777, 0o600);
+    }
+}
+
+/// An attacker with a shell on the node, or the logs and reports of a run:
+/// a proxy password shows nowhere but in the root-only proxy file.
+#[test]
+fn proxy_passwords_land_only_in_a_root_only_file() {
+    use mesos_docker::setup::proxy::Proxy;
+    const SECRET: &str = "Pa55w0rd";
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let runner = played_host(root);
+    let sys = || System::live_for_tests(root, Box::new(Shared(runner.clone())));
+    let proxy = |password: &str| Proxy {
+        http: Some(format!("http://user:{password}@proxy.example:3128")),
+        https: Some(format!("http://user:{password}@proxy.example:3128")),
+        no: Some("localhost".into()),
+    };
+    let run = |proxy: &Proxy, format: OutputFormat, extra: &[&str]| {
+        let root_s = root.to_str().unwrap();
+        let mut all = vec!["setup", "--root", root_s, "--yes"];
+        all.extend(role_args("standalone"));
+        all.extend(extra);
+        let Command::Setup(mut a) = parse(&all) else {
+            unreachable!()
+        };
+        a.executor_source = Some(small_executor());
+        a.output = format;
+        a.proxy = proxy.clone();
+        let buf = Buf::default();
+        let rep = Reporter::new(format, "setup", a.dry_run, Box::new(buf.clone()));
+        let code = setup::run(&sys(), &a, None, rep);
+        let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        (code, out)
+    };
+
+    // Dry runs show the proxy file's diff, with the password hidden.
+    for format in [OutputFormat::Text, OutputFormat::Json] {
+        let (code, out) = run(&proxy(SECRET), format, &["--dry-run"]);
+        assert_eq!(code, ExitCode::SUCCESS, "{out}");
+        assert_no_secret(root, &out, SECRET);
+        assert!(
+            out.contains("+HTTP_PROXY=\\\"http://user:***@proxy.example:3128\\\"")
+                || out.contains("+HTTP_PROXY=\"http://user:***@proxy.example:3128\""),
+            "{out}"
+        );
+    }
+    // The real run: root-only file, drop-ins that only name it.
+    let (code, out) = run(&proxy(SECRET), OutputFormat::Json, &[]);
+    assert_eq!(code, ExitCode::SUCCESS, "{out}");
+    assert_no_secret(root, &out, SECRET);
+    let env = root.join("etc/mesos-docker/proxy.env");
+    assert!(fs::read_to_string(&env).unwrap().contains(SECRET));
+    // A new password: replaced in place, the old one kept nowhere.
+    let (code, out) = run(&proxy("N3wPa55"), OutputFormat::Text, &[]);
+    assert_eq!(code, ExitCode::SUCCESS, "{out}");
+    assert_no_secret(root, &out, SECRET);
+    assert_no_secret(root, &out, "N3wPa55");
+    // A value refused: the error does not echo the password.
+    let (code, out) = run(&proxy("bad pass"), OutputFormat::Json, &[]);
+    assert_eq!(code, ExitCode::from(2), "{out}");
+    assert!(out.contains("user:***@proxy.example:3128"), "{out}");
+    assert_no_secret(root, &out, "bad pass");
+    // Uninstall's report and what it leaves.
+    let (code, undo) = uninstall_in(&sys(), false);
+    assert_eq!(code, ExitCode::SUCCESS, "{undo}");
+    assert!(!env.exists());
+    assert_no_secret(root, &undo.to_string(), "N3wPa55");
 }

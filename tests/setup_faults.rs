@@ -42,8 +42,11 @@ fn a_run_killed_while_dpkg_works_converges_when_run_again() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
     // setup leads its own session so that one kill takes apt and dpkg with
-    // it. The kill comes while dpkg is in the middle of its work: a package
-    // is unpacked but not configured, and its journal holds the changes.
+    // it, as a power cut would: every live process of the session, over and
+    // over until none is left (setup runs each command in a process group of
+    // its own, and the image has no pkill). The kill comes while dpkg is in
+    // the middle of its work: a package is unpacked but not configured, and
+    // its journal holds the changes.
     let script = format!(
         r#"setsid sh -c 'echo $$ > /tmp/setup.pgid; exec {BINARY} setup {args}' > /tmp/killed.log 2>&1 &
 for i in $(seq 1 1200); do
@@ -53,7 +56,19 @@ for i in $(seq 1 1200); do
   fi
   sleep 0.05
 done
-kill -KILL -- -$(cat /tmp/setup.pgid)
+sid=$(cat /tmp/setup.pgid)
+while :; do
+  found=
+  for stat in /proc/[0-9]*/stat; do
+    read -r line < "$stat" 2>/dev/null || continue
+    set -- ${{line##*) }}
+    if [ "$4" = "$sid" ] && [ "$1" != Z ]; then
+      pid=${{stat#/proc/}}
+      kill -KILL "${{pid%/stat}}" 2>/dev/null && found=1
+    fi
+  done
+  [ -z "$found" ] && break
+done
 wait
 echo "journal: $(ls /var/lib/dpkg/updates | grep -c '^[0-9]*$')""#,
         args = args.join(" ")

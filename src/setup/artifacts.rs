@@ -292,9 +292,9 @@ pub fn check_tarball(
     Ok(unpack)
 }
 
-/// Unpacks into a temporary directory beside the target, renames it into
-/// place, then points `current` at it: a reader sees the old tree or the
-/// new one, never half of one.
+/// Unpacks into a temporary directory beside the target, flushes it to
+/// disk, renames it into place, then points `current` at it: a reader (or a
+/// boot after a crash) sees the old tree or the new one, never half of one.
 pub fn unpack_tarball(
     sys: &System,
     dl: &Downloads,
@@ -328,6 +328,7 @@ pub fn unpack_tarball(
             )));
         }
         fs::rename(&tmp, &target)
+            .and_then(|()| fs::File::open(sys.path(dir))?.sync_all())
             .map_err(|e| err(format!("cannot move {} into place: {e}", tmp.display())))?;
     }
     let link = sys.path(&current_host);
@@ -352,8 +353,10 @@ fn unpack(file: &Path, into: &Path) -> std::io::Result<()> {
     let mut head = [0u8; 2];
     fs::File::open(file)?.read_exact(&mut head)?;
     let f = fs::File::open(file)?;
+    // Every member: a gzip file may be several concatenated (pigz, a
+    // `cat a.gz b.gz`), and GzDecoder stops after the first.
     let reader: Box<dyn Read> = if head == [0x1f, 0x8b] {
-        Box::new(flate2::read::GzDecoder::new(f))
+        Box::new(flate2::read::MultiGzDecoder::new(f))
     } else {
         Box::new(f)
     };
@@ -363,7 +366,8 @@ fn unpack(file: &Path, into: &Path) -> std::io::Result<()> {
     // Entries reaching outside `into` (.., absolute links) are refused by
     // `unpack`, so a hostile tarball cannot write elsewhere.
     archive.unpack(into)?;
-    fsops::create_dir(into, 0o755)
+    fsops::create_dir(into, 0o755)?;
+    fsops::sync_tree(into)
 }
 
 // ---- images ----

@@ -1,7 +1,8 @@
 //! Downloads for setup: HTTPS (or plain HTTP only when a SHA-256 pins the
-//! file), streamed to a temporary file with a progress bar on a terminal,
-//! verified with SHA-256 before anything uses it, and kept in a cache so a
-//! second run downloads nothing. A local path (air-gapped sites) is verified
+//! file, and a redirect from https to http likewise), streamed to a
+//! temporary file with a progress bar on a terminal, verified with SHA-256
+//! before anything uses it, and kept in a cache so a second run downloads
+//! nothing. A local path (air-gapped sites) is verified
 //! the same way. A mismatch names both digests and leaves nothing behind.
 
 use std::io::Write;
@@ -26,6 +27,11 @@ pub enum FetchError {
         "cannot download {url}: {source}; check the URL, the network and HTTPS_PROXY/NO_PROXY, or point setup at a mirror or a local file"
     )]
     Unreachable { url: String, source: reqwest::Error },
+    #[error(
+        "refusing {url}: it redirects to {to}, plain HTTP that could be tampered with on the way; \
+         pin the file's sha256 (a pinned download may follow it) or use a URL that stays on https://"
+    )]
+    InsecureRedirect { url: String, to: String },
     #[error("cannot download {url}: the server answered {status}")]
     Status { url: String, status: u16 },
     #[error("{what}: SHA-256 mismatch: expected {expected}, got {actual}; nothing was installed")]
@@ -138,7 +144,10 @@ pub struct Fetcher {
     roots: Vec<reqwest::Certificate>,
     /// Made on the first download: local files and cached copies need no
     /// TLS, so a host without CA certificates can still install from them.
-    client: std::sync::OnceLock<reqwest::Client>,
+    /// One for unpinned downloads (no redirect away from https), one for
+    /// pinned ones (any redirect: the pin decides what is kept).
+    unpinned: std::sync::OnceLock<reqwest::Client>,
+    pinned: std::sync::OnceLock<reqwest::Client>,
     cache: PathBuf,
     progress: bool,
 }
@@ -170,21 +179,29 @@ impl Fetcher {
         }
         Ok(Fetcher {
             roots,
-            client: std::sync::OnceLock::new(),
+            unpinned: std::sync::OnceLock::new(),
+            pinned: std::sync::OnceLock::new(),
             cache: cache.to_path_buf(),
             progress,
         })
     }
 
-    fn client(&self) -> Result<&reqwest::Client, FetchError> {
-        if let Some(c) = self.client.get() {
+    fn client(&self, pinned: bool) -> Result<&reqwest::Client, FetchError> {
+        let cell = if pinned { &self.pinned } else { &self.unpinned };
+        if let Some(c) = cell.get() {
             return Ok(c);
         }
         crate::install_crypto_provider();
+        let redirects = if pinned {
+            reqwest::redirect::Policy::limited(MAX_REDIRECTS)
+        } else {
+            reqwest::redirect::Policy::custom(refuse_downgrades)
+        };
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .read_timeout(Duration::from_secs(60))
             .user_agent(concat!("mesos-docker/", env!("CARGO_PKG_VERSION")))
+            .redirect(redirects)
             .https_only(false);
         for c in &self.roots {
             builder = builder.add_root_certificate(c.clone());
@@ -192,7 +209,7 @@ impl Fetcher {
         let client = builder
             .build()
             .map_err(|e| FetchError::ClientSetup { why: chain(&e) })?;
-        Ok(self.client.get_or_init(|| client))
+        Ok(cell.get_or_init(|| client))
     }
 
     /// Where a source is kept once fetched: named by a digest of its
@@ -253,7 +270,7 @@ impl Fetcher {
             std::fs::remove_file(&cached).map_err(io(&cached))?;
         }
         std::fs::create_dir_all(&self.cache).map_err(io(&self.cache))?;
-        let (tmp, sha256) = self.download(url).await?;
+        let (tmp, sha256) = self.download(url, source.sha256.is_some()).await?;
         if let Err(e) = check(url, source.sha256.as_deref(), &sha256) {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
@@ -267,12 +284,23 @@ impl Fetcher {
     }
 
     /// Streams `url` into a temporary file in the cache, hashing as it goes.
-    async fn download(&self, url: &str) -> Result<(PathBuf, String), FetchError> {
+    async fn download(&self, url: &str, pinned: bool) -> Result<(PathBuf, String), FetchError> {
         let unreachable = |source| FetchError::Unreachable {
             url: url.to_string(),
             source,
         };
-        let mut response = self.client()?.get(url).send().await.map_err(unreachable)?;
+        let mut response =
+            self.client(pinned)?
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| match downgrade_of(&e) {
+                    Some(to) => FetchError::InsecureRedirect {
+                        url: url.to_string(),
+                        to,
+                    },
+                    None => unreachable(e),
+                })?;
         let status = response.status().as_u16();
         if !response.status().is_success() {
             return Err(FetchError::Status {
@@ -320,6 +348,38 @@ impl Fetcher {
             }
         }
     }
+}
+
+/// As many redirects as reqwest's default policy follows.
+const MAX_REDIRECTS: usize = 10;
+
+/// A redirect from https to anything else, refused by the unpinned client.
+#[derive(Debug, Error)]
+#[error("redirect from https to {0}")]
+struct Downgrade(String);
+
+fn refuse_downgrades(attempt: reqwest::redirect::Attempt) -> reqwest::redirect::Action {
+    let secure_before = attempt.previous().iter().any(|u| u.scheme() == "https");
+    if secure_before && attempt.url().scheme() != "https" {
+        let to = attempt.url().to_string();
+        attempt.error(Downgrade(to))
+    } else if attempt.previous().len() > MAX_REDIRECTS {
+        attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+    } else {
+        attempt.follow()
+    }
+}
+
+/// The URL a refused downgrade pointed at, from reqwest's error chain.
+fn downgrade_of(e: &reqwest::Error) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(d) = c.downcast_ref::<Downgrade>() {
+            return Some(d.0.clone());
+        }
+        cur = c.source();
+    }
+    None
 }
 
 fn check(what: &str, expected: Option<&str>, actual: &str) -> Result<(), FetchError> {

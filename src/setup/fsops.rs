@@ -59,6 +59,23 @@ pub fn write_atomic(
     sync_dir(path.parent().unwrap_or(Path::new("/")))
 }
 
+/// Flushes a whole tree to disk: every regular file and directory (links
+/// and special files live in their directory's entries), innermost first,
+/// so a tree renamed into place after it holds no empty or missing files
+/// after a crash.
+pub fn sync_tree(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            sync_tree(&entry.path())?;
+        } else if kind.is_file() {
+            fs::File::open(entry.path())?.sync_all()?;
+        }
+    }
+    sync_dir(dir)
+}
+
 /// Points `path` at `target`, replacing whatever link is there, atomically.
 pub fn link_atomic(path: &Path, target: &str) -> io::Result<()> {
     let tmp = temp_path(path);

@@ -183,7 +183,10 @@ impl Manifest {
         self.version = 1;
         let mut text = serde_json::to_string_pretty(self).expect("manifest serializes");
         text.push('\n');
-        fsops::write_atomic(&sys.path(PATH), text.as_bytes(), 0o644, fsops::root_owner())
+        // Root-only: it holds the digest of every file setup wrote, and a
+        // digest of a file with a proxy password in it lets anyone who can
+        // read it guess the password offline.
+        fsops::write_atomic(&sys.path(PATH), text.as_bytes(), 0o600, fsops::root_owner())
             .map_err(write_err)
     }
 

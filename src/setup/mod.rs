@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod artifacts;
+pub mod command;
 pub mod dpkg_repair;
 pub mod executor;
 pub mod facts;

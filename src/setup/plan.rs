@@ -262,7 +262,10 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
     ctx.insert("nofile", &nofile);
     ctx.insert("local_zk", &local_zk);
     ctx.insert("binary", &opts.binary);
-    ctx.insert("proxy_env", &opts.proxy.env());
+    ctx.insert(
+        "proxy_file",
+        &opts.proxy.is_set().then_some(super::proxy::ENV_FILE),
+    );
     ctx.insert(
         "servers",
         &opts
@@ -374,18 +377,28 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         }
     }
     let docker_service = role.is_agent() || opts.sources.runs_images();
+    // The services that fetch, and so read the proxy (upstart's Docker job
+    // is Docker's own).
+    let fetchers: Vec<&str> = [
+        (role.is_master(), "mesos-master"),
+        (marathon, "marathon"),
+        (role.is_agent(), "mesos-agent"),
+        (docker_service && facts.init == Init::Systemd, "docker"),
+    ]
+    .into_iter()
+    .filter_map(|(wanted, unit)| wanted.then_some(unit))
+    .collect();
+    // Written before what names it, removed after.
+    let proxy_file = super::proxy::env_file(&opts.proxy, &fetchers);
+    let proxy_set = matches!(proxy_file, Resource::File { .. });
+    if proxy_set {
+        r.push(proxy_file.clone());
+    }
     if facts.init == Init::Systemd {
         // Before the units' enablement, which daemon-reloads after them.
-        let fetchers: Vec<&str> = [
-            (role.is_master(), "mesos-master.service"),
-            (marathon, "marathon.service"),
-            (role.is_agent(), "mesos-agent.service"),
-            (docker_service, "docker.service"),
-        ]
-        .into_iter()
-        .filter_map(|(wanted, unit)| wanted.then_some(unit))
-        .collect();
-        r.extend(super::proxy::systemd_dropins(&opts.proxy, &fetchers));
+        let units: Vec<String> = fetchers.iter().map(|u| format!("{u}.service")).collect();
+        let units: Vec<&str> = units.iter().map(String::as_str).collect();
+        r.extend(super::proxy::systemd_dropins(&opts.proxy, &units));
     }
 
     match facts.init {
@@ -399,6 +412,9 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
             &ctx,
         )?,
         Init::Upstart => upstart(&mut r, role, marathon, local_zk, nofile, &launches, &ctx)?,
+    }
+    if !proxy_set {
+        r.push(proxy_file);
     }
     Ok(Plan {
         resources: r,

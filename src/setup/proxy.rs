@@ -1,20 +1,61 @@
 //! HTTP(S) proxies: the HTTP_PROXY, HTTPS_PROXY and NO_PROXY of setup's own
 //! environment (or their lower-case forms), passed on to the daemons that
 //! fetch: Docker pulls images, the Mesos agent's fetcher downloads URIs,
-//! Marathon and the master resolve artifacts. systemd units get a drop-in,
-//! upstart jobs `env` stanzas; unsetting the proxy removes them again.
+//! Marathon and the master resolve artifacts. A proxy URL may carry a
+//! password, so the values go into one root-only file ([`ENV_FILE`], 0600)
+//! that systemd drop-ins name in `EnvironmentFile=` and upstart jobs source;
+//! everything world-readable (drop-ins, job files) and everything printed
+//! shows only `user:***@`. Unsetting the proxy removes them again.
 
 use serde::Serialize;
 
 use super::options::OptionsError;
 use super::plan::Resource;
 
-/// The proxy settings setup was run with; read once, at the edge.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// The proxy settings setup was run with; read once, at the edge. Debug and
+/// Serialize show passwords as `***`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Proxy {
+    #[serde(serialize_with = "serialize_redacted")]
     pub http: Option<String>,
+    #[serde(serialize_with = "serialize_redacted")]
     pub https: Option<String>,
     pub no: Option<String>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = |v: &Option<String>| v.as_deref().map(redacted);
+        f.debug_struct("Proxy")
+            .field("http", &r(&self.http))
+            .field("https", &r(&self.https))
+            .field("no", &self.no)
+            .finish()
+    }
+}
+
+fn serialize_redacted<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    v.as_deref().map(redacted).serialize(s)
+}
+
+/// The root-only file holding the proxy variables (it may hold a password).
+pub const ENV_FILE: &str = "/etc/mesos-docker/proxy.env";
+
+/// A proxy value with its password (everything between the user's `:` and
+/// the last `@`) shown as `***`.
+pub fn redacted(v: &str) -> String {
+    let (scheme, rest) = match v.find("://") {
+        Some(i) => v.split_at(i + 3),
+        None => ("", v),
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}{user}{hidden}@{host}")
+        }
+        None => v.to_owned(),
+    }
 }
 
 const VARS: [&str; 3] = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"];
@@ -46,7 +87,19 @@ impl Proxy {
                 return Err(OptionsError::Invalid {
                     flag: name,
                     problem: format!(
-                        "{v:?} contains {c:?}, which cannot go into a service's environment; percent-encode it (a password in the URL, say) and run setup again"
+                        "{:?} contains {c:?}, which cannot go into a service's environment; percent-encode it (a password in the URL, say) and run setup again",
+                        redacted(v)
+                    ),
+                });
+            }
+            // Without a scheme, a password would not be recognised (and
+            // hidden) in what setup prints.
+            if v.contains('@') && !v.contains("://") {
+                return Err(OptionsError::Invalid {
+                    flag: name,
+                    problem: format!(
+                        "{:?} has credentials but no scheme; write it as http://USER:PASSWORD@HOST:PORT and run setup again",
+                        redacted(v)
                     ),
                 });
             }
@@ -82,32 +135,48 @@ pub fn unit_of_dropin(path: &str) -> Option<&str> {
         .strip_suffix(".d/mesos-docker-proxy.conf")
 }
 
-/// systemd expands `%` specifiers in Environment=; a literal one is `%%`.
-fn systemd_escape(v: &str) -> String {
-    v.replace('%', "%%")
+/// [`ENV_FILE`]: the variables, root-only, read by `readers` (units or
+/// jobs, restarted when it changes); absent without a proxy. systemd reads
+/// it as an EnvironmentFile, upstart jobs source it: the values hold none
+/// of `"`, `\`, `$`, `` ` `` or blanks ([`Proxy::check`]), so both read the
+/// same, and neither expands `%` there.
+pub fn env_file(proxy: &Proxy, readers: &[&str]) -> Resource {
+    let env = proxy.env();
+    if env.is_empty() {
+        return Resource::Absent {
+            path: ENV_FILE.into(),
+        };
+    }
+    let mut content = String::from(
+        "# Written by mesos-docker setup from its environment's proxy settings;\n# root-only: a proxy URL may hold a password.\n",
+    );
+    for (k, v) in &env {
+        content.push_str(&format!("{k}=\"{v}\"\n"));
+    }
+    Resource::File {
+        path: ENV_FILE.into(),
+        mode: 0o600,
+        content,
+        readers: readers.iter().map(|r| r.to_string()).collect(),
+    }
 }
 
-/// The drop-ins of `units` (those that fetch): written with the proxy,
-/// absent without it.
+/// The drop-ins of `units` (those that fetch): naming [`ENV_FILE`] with the
+/// proxy, absent without it.
 pub fn systemd_dropins(proxy: &Proxy, units: &[&str]) -> Vec<Resource> {
-    let env = proxy.env();
     units
         .iter()
         .map(|unit| {
             let path = dropin_path(unit);
-            if env.is_empty() {
+            if !proxy.is_set() {
                 return Resource::Absent { path };
-            }
-            let mut content = String::from(
-                "# Written by mesos-docker setup from its environment's proxy settings.\n[Service]\n",
-            );
-            for (k, v) in &env {
-                content.push_str(&format!("Environment=\"{k}={}\"\n", systemd_escape(v)));
             }
             Resource::File {
                 path,
                 mode: 0o644,
-                content,
+                content: format!(
+                    "# Written by mesos-docker setup from its environment's proxy settings.\n[Service]\nEnvironmentFile={ENV_FILE}\n"
+                ),
                 readers: vec![unit.strip_suffix(".service").unwrap_or(unit).to_owned()],
             }
         })
@@ -148,11 +217,26 @@ mod tests {
     }
 
     #[test]
-    fn dropins_carry_both_spellings_and_vanish_without_a_proxy() {
+    fn the_values_go_into_a_root_only_file_the_dropins_name() {
         let p = env(&[
             ("HTTPS_PROXY", "http://u:p%40ss@proxy:3128"),
             ("NO_PROXY", "10.0.0.0/8"),
         ]);
+        assert_eq!(
+            env_file(&p, &["docker"]),
+            Resource::File {
+                path: "/etc/mesos-docker/proxy.env".into(),
+                mode: 0o600,
+                content: "# Written by mesos-docker setup from its environment's proxy settings;\n\
+                          # root-only: a proxy URL may hold a password.\n\
+                          HTTPS_PROXY=\"http://u:p%40ss@proxy:3128\"\n\
+                          https_proxy=\"http://u:p%40ss@proxy:3128\"\n\
+                          NO_PROXY=\"10.0.0.0/8\"\n\
+                          no_proxy=\"10.0.0.0/8\"\n"
+                    .into(),
+                readers: vec!["docker".into()],
+            }
+        );
         let r = systemd_dropins(&p, &["docker.service"]);
         assert_eq!(
             r,
@@ -161,10 +245,7 @@ mod tests {
                 mode: 0o644,
                 content: "# Written by mesos-docker setup from its environment's proxy settings.\n\
                           [Service]\n\
-                          Environment=\"HTTPS_PROXY=http://u:p%%40ss@proxy:3128\"\n\
-                          Environment=\"https_proxy=http://u:p%%40ss@proxy:3128\"\n\
-                          Environment=\"NO_PROXY=10.0.0.0/8\"\n\
-                          Environment=\"no_proxy=10.0.0.0/8\"\n"
+                          EnvironmentFile=/etc/mesos-docker/proxy.env\n"
                     .into(),
                 readers: vec!["docker".into()],
             }]
@@ -176,9 +257,49 @@ mod tests {
             }]
         );
         assert_eq!(
+            env_file(&env(&[("NO_PROXY", "localhost")]), &[]),
+            Resource::Absent {
+                path: ENV_FILE.into()
+            }
+        );
+        assert_eq!(
             unit_of_dropin("/etc/systemd/system/marathon.service.d/mesos-docker-proxy.conf"),
             Some("marathon.service")
         );
+    }
+
+    #[test]
+    fn passwords_never_print() {
+        for (v, shown) in [
+            (
+                "http://user:s3cret@proxy:3128",
+                "http://user:***@proxy:3128",
+            ),
+            (
+                "http://user:s3@cret@proxy:3128",
+                "http://user:***@proxy:3128",
+            ),
+            ("http://user@proxy:3128", "http://user@proxy:3128"),
+            ("http://proxy:3128", "http://proxy:3128"),
+            ("user:s3cret@proxy:3128", "user:***@proxy:3128"),
+        ] {
+            assert_eq!(redacted(v), shown);
+        }
+        let p = env(&[
+            ("HTTP_PROXY", "http://user:s3cret@proxy:3128"),
+            ("HTTPS_PROXY", "http://user:s3cret@proxy:3129"),
+        ]);
+        let debug = format!("{p:?}");
+        let json = serde_json::to_string(&p).unwrap();
+        for shown in [&debug, &json] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("http://user:***@proxy:3129"), "{shown}");
+        }
+        for bad in ["http://user:s3 cret@proxy", "user:s3cret@proxy:3128"] {
+            let e = env(&[("HTTP_PROXY", bad)]).check().unwrap_err().to_string();
+            assert!(!e.contains("s3"), "{e}");
+            assert!(e.contains("user:***@proxy"), "{e}");
+        }
     }
 
     #[test]

@@ -34,6 +34,33 @@ impl Status {
     }
 }
 
+/// `text` with the password of every URL in it (`scheme://user:password@`)
+/// shown as `***`: a proxy or mirror URL may carry one, and nothing setup
+/// prints (lines, diffs, warnings, errors, JSON) may show it.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || "/\"'<>`".contains(c))
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rsplit_once('@') {
+            Some((userinfo, _)) if userinfo.contains(':') => {
+                let user = userinfo.split(':').next().unwrap_or_default();
+                out.push_str(user);
+                out.push_str(":***");
+                rest = &tail[userinfo.len()..];
+            }
+            _ => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Line {
     pub status: Status,
@@ -170,9 +197,16 @@ impl Reporter {
 
     /// Shows the preflight checks (warnings are reported again as warnings).
     pub fn preflight(&mut self, findings: &[Finding]) {
+        let findings: Vec<Finding> = findings
+            .iter()
+            .map(|f| Finding {
+                detail: redact(&f.detail),
+                ..f.clone()
+            })
+            .collect();
         if self.format == OutputFormat::Text {
             let mut text = String::new();
-            for f in findings {
+            for f in &findings {
                 let verdict = match f.verdict {
                     Verdict::Pass => "pass",
                     Verdict::Warn => "warn",
@@ -186,20 +220,21 @@ impl Reporter {
             }
             self.print(&text);
         }
-        self.preflight = findings.to_vec();
+        self.preflight = findings;
     }
 
     /// Ends a run refused before anything changed: the message on standard
     /// error, or the JSON document with it.
     pub fn refuse(self, message: &str) {
         match self.format {
-            OutputFormat::Text => eprintln!("mesos-docker {}: {message}", self.command),
+            OutputFormat::Text => eprintln!("mesos-docker {}: {}", self.command, redact(message)),
             // The document carries the error; finish also prints it to stderr.
             OutputFormat::Json => self.finish(&[], Some(message)),
         }
     }
 
     pub fn warn(&mut self, w: String) {
+        let w = redact(&w);
         if self.format == OutputFormat::Text {
             let msg = format!("warning: {w}");
             match &self.progress {
@@ -222,7 +257,10 @@ impl Reporter {
         }
     }
 
-    pub fn line(&mut self, line: Line) {
+    pub fn line(&mut self, mut line: Line) {
+        line.id = redact(&line.id);
+        line.detail = line.detail.as_deref().map(redact);
+        line.diff = line.diff.as_deref().map(redact);
         let now = Instant::now();
         let took = now - self.last;
         self.last = now;
@@ -275,6 +313,8 @@ impl Reporter {
 
     /// Prints the recap (or the JSON document) and what needs a restart.
     pub fn finish(mut self, restart_needed: &[String], error: Option<&str>) {
+        let error = error.map(redact);
+        let error = error.as_deref();
         if let Some(pb) = self.progress.take() {
             pb.finish_and_clear();
         }
@@ -365,6 +405,31 @@ mod tests {
             id: id.into(),
             detail: None,
             diff: None,
+        }
+    }
+
+    #[test]
+    fn url_passwords_are_hidden() {
+        for (text, shown) in [
+            (
+                "+HTTP_PROXY=\"http://user:s3cret@proxy:3128\"",
+                "+HTTP_PROXY=\"http://user:***@proxy:3128\"",
+            ),
+            (
+                "cannot download https://u:p@ss@mirror/x.tgz: refused; http://a:b@c",
+                "cannot download https://u:***@mirror/x.tgz: refused; http://a:***@c",
+            ),
+            (
+                "http://user@proxy:3128/a:b@c",
+                "http://user@proxy:3128/a:b@c",
+            ),
+            (
+                "docker:mesosphere/marathon:v1@sha256:ab",
+                "docker:mesosphere/marathon:v1@sha256:ab",
+            ),
+            ("no url at all: a:b@c", "no url at all: a:b@c"),
+        ] {
+            assert_eq!(redact(text), shown);
         }
     }
 

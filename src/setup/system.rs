@@ -51,16 +51,11 @@ pub trait Runner: Send + Sync {
 pub struct HostRunner;
 
 impl Runner for HostRunner {
+    /// In the C locale and within a bound that fits the command (see
+    /// [`command`](super::command)).
     fn run(&self, program: &str, args: &[&str]) -> io::Result<Output> {
-        let out = std::process::Command::new(program)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .output()?;
-        Ok(Output {
-            success: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        let bound = super::command::timeout_for(program, args);
+        super::command::run_bounded(program, args, bound)
     }
 
     fn talk(&self, addr: &str, send: &str) -> io::Result<String> {

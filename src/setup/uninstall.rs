@@ -98,12 +98,78 @@ pub fn run(sys: &System, dry_run: bool, mut rep: Reporter) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Purged last, once the files setup put over the packages' own are back.
-    let packages = m.packages.clone();
-    let images = m.images.clone();
-    rep.start(m.entries.len() + m.services.len() + packages.len() + images.len());
-    let mut record_gone = false;
-    let mut failed = None;
+    rep.start(m.entries.len() + m.services.len() + m.packages.len() + m.images.len());
+    let failed = undo_all(sys, &mut m, dry_run, &mut rep).err();
+    let code = if failed.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    };
+    let msg = failed.map(|f| {
+        format!("{f}; fix that and run uninstall again: the record keeps what is left to undo")
+    });
+    rep.finish(&[], msg.as_deref());
+    code
+}
+
+/// Services first, then files newest first, then images and packages
+/// (purged once the files setup put over the packages' own are back). The
+/// record is saved after each step and goes last, with its own directories:
+/// whatever fails is still recorded, so a re-run finishes the job.
+fn undo_all(
+    sys: &System,
+    m: &mut Manifest,
+    dry_run: bool,
+    rep: &mut Reporter,
+) -> Result<(), String> {
+    let save = |m: &mut Manifest| {
+        if dry_run {
+            Ok(())
+        } else {
+            m.save(sys).map_err(|e| e.to_string())
+        }
+    };
+    undo_services(sys, m, dry_run, rep)?;
+    let is_record_dir = |e: &Entry| {
+        e.kind == Kind::Dir && e.created && Path::new(manifest::PATH).starts_with(&e.path)
+    };
+    let record_dirs: Vec<Entry> = m
+        .entries
+        .iter()
+        .filter(|e| is_record_dir(e))
+        .cloned()
+        .collect();
+    for e in m.entries.clone().iter().rev().filter(|e| !is_record_dir(e)) {
+        undo_reported(sys, e, dry_run, rep)?;
+        m.entries.retain(|x| x.path != e.path);
+        save(m)?;
+    }
+    remove_images(sys, m, dry_run, rep, &save)?;
+    purge(sys, m, dry_run, rep, &save)?;
+    if !dry_run && (!m.images.is_empty() || !m.packages.is_empty()) {
+        // An offline root: the host itself must still purge them.
+        rep.warn(format!(
+            "the record {} keeps what only the host itself can remove: run uninstall there",
+            sys.path(manifest::PATH).display()
+        ));
+        return Ok(());
+    }
+    if !dry_run {
+        Manifest::remove(sys).map_err(|e| format!("cannot remove the record: {e}"))?;
+    }
+    for e in record_dirs.iter().rev() {
+        undo_reported(sys, e, dry_run, rep)?;
+    }
+    Ok(())
+}
+
+/// Services back to their enablement before setup, newest first.
+fn undo_services(
+    sys: &System,
+    m: &mut Manifest,
+    dry_run: bool,
+    rep: &mut Reporter,
+) -> Result<(), String> {
     for s in m.services.clone().iter().rev() {
         let line = |status, detail: String| Line {
             status,
@@ -135,96 +201,46 @@ pub fn run(sys: &System, dry_run: bool, mut rep: Reporter) -> ExitCode {
             Ok(false) => rep.line(line(Status::Ok, format!("already {state}"))),
             Err(e) => {
                 rep.line(line(Status::Failed, e.what.clone()));
-                failed = Some(e.what);
-                break;
+                return Err(e.what);
             }
         }
         if !dry_run {
             m.services.retain(|x| x.name != s.name);
-            if let Err(e) = m.save(sys) {
-                failed = Some(e.to_string());
-                break;
-            }
+            m.save(sys).map_err(|e| e.to_string())?;
         }
     }
-    if failed.is_none() {
-        for e in m.entries.clone().iter().rev() {
-            let manifest_file = Path::new(manifest::PATH);
-            if !dry_run
-                && !record_gone
-                && e.kind == Kind::Dir
-                && e.created
-                && manifest_file.starts_with(&e.path)
-            {
-                // The record's own directory goes last; nothing is saved after.
-                if let Err(err) = Manifest::remove(sys) {
-                    failed = Some(format!("cannot remove the record: {err}"));
-                    break;
-                }
-                record_gone = true;
-            }
-            let (status, detail) = match undo(sys, e, dry_run) {
-                Ok(u) => u,
-                Err(why) => {
-                    rep.line(Line {
-                        status: Status::Failed,
-                        kind: kind_name(e.kind).into(),
-                        id: e.path.clone(),
-                        detail: Some(why.clone()),
-                        diff: None,
-                    });
-                    failed = Some(why);
-                    break;
-                }
-            };
-            rep.line(Line {
-                status,
-                kind: kind_name(e.kind).into(),
-                id: e.path.clone(),
-                detail: Some(detail),
-                diff: None,
-            });
-            if !dry_run && !record_gone {
-                m.entries.retain(|x| x.path != e.path);
-                if let Err(err) = m.save(sys) {
-                    failed = Some(err.to_string());
-                    break;
-                }
-            }
-        }
-    }
-    if failed.is_none() && !dry_run && !record_gone {
-        if let Err(e) = Manifest::remove(sys) {
-            failed = Some(format!("cannot remove the record: {e}"));
-        }
-    }
-    if failed.is_none() && !images.is_empty() {
-        failed = remove_images(sys, &images, dry_run, &mut rep).err();
-    }
-    if failed.is_none() && !packages.is_empty() {
-        failed = purge(sys, &packages, dry_run, &mut rep).err();
-    }
-    let code = if failed.is_some() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    Ok(())
+}
+
+/// Undoes one entry and reports it.
+fn undo_reported(sys: &System, e: &Entry, dry_run: bool, rep: &mut Reporter) -> Result<(), String> {
+    let (status, detail) = match undo(sys, e, dry_run) {
+        Ok(u) => u,
+        Err(why) => (Status::Failed, why),
     };
-    let msg = failed.map(|f| {
-        format!("{f}; fix that and run uninstall again: the record keeps what is left to undo")
+    let failed = (status == Status::Failed).then(|| detail.clone());
+    rep.line(Line {
+        status,
+        kind: kind_name(e.kind).into(),
+        id: e.path.clone(),
+        detail: Some(detail),
+        diff: None,
     });
-    rep.finish(&[], msg.as_deref());
-    code
+    failed.map_or(Ok(()), Err)
 }
 
 /// Purges the packages setup installed (Docker only when setup installed it:
-/// one that was there before is never recorded). On a root that is not the
-/// running system, only says so.
+/// one that was there before is never recorded), dropping them from the
+/// record once apt has. On a root that is not the running system, only says
+/// so and keeps them recorded.
 fn purge(
     sys: &System,
-    packages: &[String],
+    m: &mut Manifest,
     dry_run: bool,
     rep: &mut Reporter,
+    save: &dyn Fn(&mut Manifest) -> Result<(), String>,
 ) -> Result<(), String> {
+    let packages = m.packages.clone();
     let installed: Vec<String> = packages
         .iter()
         .filter(|p| super::packages::installed_version(sys, p).is_some())
@@ -241,7 +257,8 @@ fn purge(
         rep.line(line(Status::Ok, p, "not installed"));
     }
     if installed.is_empty() {
-        return Ok(());
+        m.packages.clear();
+        return save(m);
     }
     if dry_run || !sys.is_live() {
         let what = if dry_run {
@@ -252,7 +269,8 @@ fn purge(
         for p in &installed {
             rep.line(line(Status::Skipped, p, what));
         }
-        return Ok(());
+        m.packages = installed;
+        return save(m);
     }
     let apt = super::packages::Apt::new(std::time::Duration::from_secs(300));
     match super::packages::purge(sys, &apt, &installed) {
@@ -260,17 +278,16 @@ fn purge(
             for p in &installed {
                 rep.line(line(Status::Changed, p, "purged (setup installed it)"));
             }
-            Ok(())
+            m.packages.clear();
+            save(m)
         }
         Err(e) => {
             for p in &installed {
                 rep.line(line(Status::Failed, p, &e.0));
             }
-            Err(format!(
-                "{}; the record is gone, so purge them by hand: apt-get purge {}",
-                e.0,
-                installed.join(" ")
-            ))
+            m.packages = installed;
+            save(m)?;
+            Err(e.0)
         }
     }
 }
@@ -367,14 +384,16 @@ fn undo(sys: &System, e: &Entry, dry_run: bool) -> Result<(Status, String), Stri
 }
 
 /// Removes the Docker images setup loaded or pulled (running containers
-/// keep theirs: `docker rmi` refuses an image in use, which is reported).
+/// keep theirs: `docker rmi` refuses an image in use, which is reported),
+/// each dropped from the record once it is gone.
 fn remove_images(
     sys: &System,
-    images: &[String],
+    m: &mut Manifest,
     dry_run: bool,
     rep: &mut Reporter,
+    save: &dyn Fn(&mut Manifest) -> Result<(), String>,
 ) -> Result<(), String> {
-    for image in images {
+    for image in m.images.clone() {
         let line = |status, detail: String| Line {
             status,
             kind: "image".into(),
@@ -391,7 +410,7 @@ fn remove_images(
             rep.line(line(Status::Skipped, what.into()));
             continue;
         }
-        match sys.run("docker", &["rmi", image]) {
+        match sys.run("docker", &["rmi", &image]) {
             Ok(out) if out.success => {
                 rep.line(line(Status::Changed, "removed (docker rmi)".into()))
             }
@@ -400,7 +419,7 @@ fn remove_images(
             }
             Ok(out) => {
                 let why = format!(
-                    "docker rmi {image} failed: {}; the record is gone, so remove it by hand when it is free: docker rmi {image}",
+                    "docker rmi {image} failed: {} (an image a container still uses stays until the container is removed)",
                     out.stderr.trim()
                 );
                 rep.line(line(Status::Failed, why.clone()));
@@ -412,6 +431,8 @@ fn remove_images(
                 return Err(why);
             }
         }
+        m.images.retain(|i| *i != image);
+        save(m)?;
     }
     Ok(())
 }
