@@ -248,6 +248,15 @@ async fn attacks_on_the_node_policy_are_refused_and_leave_nothing_in_docker() {
             "MESOS_DOCKER_POLICY=/nonexistent/policy.toml",
         ),
         attack(
+            "the app's env pointing the executor at another Docker daemon",
+            build(
+                node.app("/own-daemon", "true")
+                    .env("DOCKER_HOST", "tcp://127.0.0.1:9"),
+            ),
+            "node_settings",
+            "DOCKER_HOST=tcp://127.0.0.1:9",
+        ),
+        attack(
             "relative .. out of the sandbox",
             build(
                 node.app("/dotdot-rel", "true")

@@ -500,8 +500,9 @@ impl Executor {
             .filter_map(|e| e.command.as_ref()?.environment.as_ref())
             .flat_map(|env| &env.variables)
             .map(|v| (v.name.as_str(), v.value.as_deref().unwrap_or("")));
-        policy::node_settings_untouched(declared).map_err(|v| unauthorized(v.to_string()))?;
         let policy = self.policy.as_ref().map_err(|e| unauthorized(e.clone()))?;
+        policy::node_settings_untouched(declared, policy.in_force())
+            .map_err(|v| unauthorized(v.to_string()))?;
         let authorized = policy
             .authorize(
                 spec,

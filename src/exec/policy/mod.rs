@@ -153,6 +153,12 @@ impl Policy {
         }
     }
 
+    /// Whether a policy file is in force: one that allows everything is
+    /// the same as none.
+    pub fn in_force(&self) -> bool {
+        *self != Policy::permissive()
+    }
+
     /// Reads the policy; a missing file is no policy, a malformed one an error.
     pub fn load(path: &Path) -> Result<Policy, PolicyFileError> {
         let err = |why: String| PolicyFileError {
@@ -521,14 +527,22 @@ impl Authorized {
 /// policy file of its choosing (or at none, which allows everything).
 pub const NODE_SETTINGS: &[&str] = &["MESOS_DOCKER_POLICY"];
 
+/// Settings an app may legitimately give its container (a Docker-in-Docker
+/// client wants DOCKER_HOST) but which, read by the executor, would send the
+/// node's registry credentials to a daemon of the task's choosing or read
+/// them from a file it picked. Refused while a policy is in force; without
+/// one the node allows everything anyway.
+pub const NODE_SETTINGS_UNDER_POLICY: &[&str] =
+    &["DOCKER_HOST", "DOCKER_CONFIG", "MESOS_DOCKER_CONFIG"];
+
 /// Refuses a task whose framework-declared environment sets a node setting.
 pub fn node_settings_untouched<'a>(
     declared: impl IntoIterator<Item = (&'a str, &'a str)>,
+    policy_in_force: bool,
 ) -> Result<(), Violation> {
-    match declared
-        .into_iter()
-        .find(|(k, _)| NODE_SETTINGS.contains(k))
-    {
+    match declared.into_iter().find(|(k, _)| {
+        NODE_SETTINGS.contains(k) || (policy_in_force && NODE_SETTINGS_UNDER_POLICY.contains(k))
+    }) {
         Some((k, v)) => Err(violation(
             "node_settings",
             format!(

@@ -494,9 +494,31 @@ fn only_reviewed_fields_reach_docker() {
 #[test]
 fn the_policy_file_is_the_nodes_to_name() {
     let ok = [("PORT0", "31000"), ("MESOS_DOCKER_CFS_QUOTA", "1")];
-    assert_eq!(node_settings_untouched(ok), Ok(()));
-    let v =
-        node_settings_untouched([("A", "1"), ("MESOS_DOCKER_POLICY", "/dev/null")]).unwrap_err();
-    assert_eq!(v.rule, "node_settings");
-    assert!(v.detail.contains("MESOS_DOCKER_POLICY=/dev/null"), "{v}");
+    for in_force in [false, true] {
+        assert_eq!(node_settings_untouched(ok, in_force), Ok(()));
+        let v =
+            node_settings_untouched([("A", "1"), ("MESOS_DOCKER_POLICY", "/dev/null")], in_force)
+                .unwrap_err();
+        assert_eq!(v.rule, "node_settings");
+        assert!(v.detail.contains("MESOS_DOCKER_POLICY=/dev/null"), "{v}");
+    }
+}
+
+/// Pointing the executor at a daemon of the task's choosing would hand it
+/// the node's registry credentials; a container of its own may still get
+/// DOCKER_HOST when no policy is in force.
+#[test]
+fn the_docker_endpoint_and_credentials_are_the_nodes_under_a_policy() {
+    for (k, v) in [
+        ("DOCKER_HOST", "tcp://203.0.113.9:2375"),
+        ("DOCKER_CONFIG", "/root/.docker"),
+        ("MESOS_DOCKER_CONFIG", "/etc/shadow"),
+    ] {
+        assert_eq!(node_settings_untouched([(k, v)], false), Ok(()), "{k}");
+        let err = node_settings_untouched([(k, v)], true).unwrap_err();
+        assert_eq!(err.rule, "node_settings");
+        assert!(err.detail.contains(k), "{err}");
+    }
+    assert!(!Policy::permissive().in_force());
+    assert!(Policy::default().in_force());
 }
