@@ -110,9 +110,14 @@ fn offline(sys: &System, what: String) -> Check {
 /// Whether the keyring on disk holds exactly pinned keys (any key, for an
 /// unverified source).
 fn keyring_ok(sys: &System, keyring: &str, pins: &[String]) -> bool {
+    // An expired key is fetched anew: its publisher may have extended it.
+    let current = |data: &[u8]| {
+        let now = super::trust::now();
+        openpgp::key_lives(data).is_ok_and(|l| l.iter().all(|k| k.expires.is_none_or(|e| e > now)))
+    };
     match fs::read(sys.path(keyring)) {
-        Ok(data) if pins.is_empty() => !data.is_empty(),
-        Ok(data) => openpgp::unpinned(&data, pins).is_ok_and(|u| u.is_empty()),
+        Ok(data) if pins.is_empty() => !data.is_empty() && current(&data),
+        Ok(data) => openpgp::unpinned(&data, pins).is_ok_and(|u| u.is_empty()) && current(&data),
         Err(_) => false,
     }
 }
@@ -164,7 +169,7 @@ pub fn verified_key(
             .collect();
         if !unpinned.is_empty() {
             return Err(bad_key(format!(
-                "fingerprint mismatch: expected {}, got {}",
+                "fingerprint mismatch: expected {}, got {}. If its publisher really changed its key, check the new one through a channel you trust, then replace the pin (fingerprint=, or its line under [pins] in setup.toml)",
                 pins.join(" or "),
                 unpinned
                     .iter()
@@ -172,6 +177,12 @@ pub fn verified_key(
                     .collect::<Vec<_>>()
                     .join(", ")
             )));
+        }
+    }
+    let now = super::trust::now();
+    for life in openpgp::key_lives(&data).map_err(|e| bad_key(e.to_string()))? {
+        if let Some(m) = super::trust::expired(&life, key, now) {
+            return Err(err(format!("{m}; nothing was written")));
         }
     }
     openpgp::dearmor(&data).map_err(|e| bad_key(e.to_string()))

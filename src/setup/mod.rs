@@ -30,6 +30,7 @@ pub mod services;
 pub mod sources;
 pub mod status;
 pub mod system;
+pub mod trust;
 pub mod uninstall;
 
 use std::io::IsTerminal;
@@ -81,6 +82,10 @@ pub enum SetupError {
     },
     #[error(transparent)]
     Stopped(#[from] apply::Stopped),
+    #[error("{0}. Nothing was changed: the plan above is what a run would do")]
+    Unsourced(String),
+    #[error(transparent)]
+    Trust(#[from] trust::TrustError),
     #[error("{0}")]
     Busy(std::io::Error),
 }
@@ -89,12 +94,22 @@ impl SetupError {
     fn exit_code(&self) -> ExitCode {
         match self {
             SetupError::Stopped(_)
+            | SetupError::Trust(_)
             | SetupError::Manifest(_)
             | SetupError::Render(_)
             | SetupError::Busy(_) => ExitCode::FAILURE,
             _ => ExitCode::from(EXIT_BAD_INPUT),
         }
     }
+}
+
+/// The refusal for components without a usable source.
+fn unsourced(blocked: &[sources::Blocked]) -> String {
+    blocked
+        .iter()
+        .map(|b| b.reason.trim_end_matches('.').to_owned())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Asks on the terminal with dialoguer.
@@ -159,7 +174,7 @@ pub fn run(
             rep.finish(&restart, None);
             ExitCode::SUCCESS
         }
-        Err(e @ SetupError::Stopped(_)) => {
+        Err(e @ (SetupError::Stopped(_) | SetupError::Unsourced(_))) => {
             let code = e.exit_code();
             rep.finish(&[], Some(&e.to_string()));
             code
@@ -194,7 +209,13 @@ fn run_inner(
         init: args.init.or(file.init),
     };
     let facts = facts::gather(sys, &overrides)?;
-    let (mut opts, mut warnings) = options::resolve(args, file, &facts, prompter)?;
+    let (mut opts, option_warnings) = options::resolve(args, file, &facts, prompter)?;
+    let mut warnings = Vec::new();
+    if opts.role_defaulted {
+        rep.note(
+            "role: standalone (no --role given and nobody to ask): ZooKeeper, the Mesos master and agent, Marathon and Docker on this host; pass --role master or --role agent (slave) for a cluster node".into(),
+        );
+    }
     let findings = preflight::run(
         sys,
         &opts,
@@ -212,14 +233,20 @@ fn run_inner(
     if !failed.is_empty() {
         return Err(SetupError::Preflight(failed.join("; ")));
     }
-    warnings.extend(
-        findings
-            .iter()
-            .filter(|f| f.verdict == preflight::Verdict::Warn)
-            .map(|f| format!("preflight {}: {}", f.name, f.detail)),
-    );
+    let preflight_warnings: Vec<String> = findings
+        .iter()
+        .filter(|f| f.verdict == preflight::Verdict::Warn)
+        .map(|f| format!("preflight {}: {}", f.name, f.detail))
+        .collect();
+    // While a component has no usable source nothing changes: the run
+    // shows the whole plan as a dry run would, then refuses.
+    let dry_run = args.dry_run || !opts.sources.blocked.is_empty();
+    if dry_run {
+        rep.dry_run();
+    }
+    let live_run = !dry_run && sys.is_live();
     // Before the record is read: another run may be writing it.
-    let _lock = if args.dry_run {
+    let _lock = if dry_run {
         None
     } else {
         Some(fsops::lock_root(sys.root()).map_err(SetupError::Busy)?)
@@ -239,6 +266,22 @@ fn run_inner(
             });
         }
     }
+    let progress = args.output == OutputFormat::Text && std::io::stderr().is_terminal();
+    let dl = artifacts::Downloads::new(sys, opts.mirror_ca.as_deref(), progress);
+    let pins = trust::pins_file(sys, args.config.as_deref());
+    let first_use: Vec<&sources::Resolved> = opts.sources.first_use().collect();
+    let mut option_warnings = option_warnings;
+    if !live_run {
+        for n in trust::first_use_notes(first_use.into_iter(), &pins) {
+            rep.note(n);
+        }
+    } else if trust::learn_keys(sys, &dl, &first_use, &pins, &mut manifest, rep)? > 0 {
+        // The same choices, with the pins just written.
+        let file = options::read_config(sys.root(), args.config.as_deref())?;
+        (opts, option_warnings) = options::resolve(args, file, &facts, prompter)?;
+    }
+    warnings.extend(option_warnings);
+    warnings.extend(preflight_warnings);
     if opts.role.is_agent() && opts.executor_source.is_none() {
         match std::env::current_exe() {
             Ok(p) => opts.executor_source = Some(p.display().to_string()),
@@ -248,7 +291,8 @@ fn run_inner(
             )),
         }
     }
-    let plan = plan::plan(&opts, &facts)?;
+    let mut plan = plan::plan(&opts, &facts)?;
+    plan.pins_file = Some(pins);
     warnings.extend(plan.warnings.iter().cloned());
     for w in warnings {
         rep.warn(w);
@@ -260,13 +304,14 @@ fn run_inner(
         args.dpkg_lock_wait
             .map_or(DPKG_LOCK_WAIT, std::time::Duration::from_secs),
     );
-    let progress = args.output == OutputFormat::Text && std::io::stderr().is_terminal();
-    let dl = artifacts::Downloads::new(sys, opts.mirror_ca.as_deref(), progress);
-    let restart = apply::apply(sys, &plan, &mut manifest, &apt, &dl, args.dry_run, rep)?;
-    if !args.dry_run && loaded.as_ref() != Some(&manifest) {
+    let restart = apply::apply(sys, &plan, &mut manifest, &apt, &dl, dry_run, rep)?;
+    if !opts.sources.blocked.is_empty() {
+        return Err(SetupError::Unsourced(unsourced(&opts.sources.blocked)));
+    }
+    if !dry_run && loaded.as_ref() != Some(&manifest) {
         manifest.save(sys)?;
     }
-    if !args.dry_run && sys.is_live() {
+    if live_run {
         return Ok(services::converge(
             sys,
             &plan,

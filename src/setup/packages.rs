@@ -154,13 +154,29 @@ fn update(sys: &System, apt: &Apt, notify: &mut dyn FnMut(String)) -> Result<Str
     )?;
     if !out.success {
         return Err(AptError(format!(
-            "apt-get update failed: {}; check /etc/apt/sources.list, /etc/apt/sources.list.d and the network, then run setup again",
-            last_lines(&out.stderr)
+            "apt-get update failed: {}; {}",
+            last_lines(&out.stderr),
+            update_advice(&out.stderr)
         )));
     }
     apt.updated.set(true);
     apt.stale.set(false);
     Ok("package index refreshed (apt-get update)".to_owned())
+}
+
+/// What to do about a failed `apt-get update`, from what apt said.
+pub fn update_advice(stderr: &str) -> String {
+    // apt-get: "The following signatures were invalid: EXPKEYSIG 63F8CEE149ACA59E …"
+    let expired = stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "EXPKEYSIG")
+        .nth(1);
+    match expired {
+        Some(id) => format!(
+            "apt refuses the repository's signature because the key {id} that made it has expired. Run setup again: it fetches an expired key anew, in case its publisher has extended it; if the key at the source's key URL is still expired, the publisher has not extended it yet (ask them), or name another source"
+        ),
+        None => "check /etc/apt/sources.list, /etc/apt/sources.list.d and the network, then run setup again".to_owned(),
+    }
 }
 
 /// Installs a .deb file with apt, which brings its dependencies too.
@@ -305,6 +321,14 @@ pub fn wait_for_lock(
 mod tests {
     use super::*;
     use crate::setup::system::RecordingRunner;
+
+    #[test]
+    fn an_expired_signature_is_named() {
+        let apt = "W: GPG error: https://rpm.aventer.biz/Debian bookworm InRelease: The following signatures were invalid: EXPKEYSIG 63F8CEE149ACA59E AVENTER Support <support@aventer.biz>\nE: The repository 'https://rpm.aventer.biz/Debian bookworm InRelease' is not signed.\n";
+        let a = update_advice(apt);
+        assert!(a.starts_with("apt refuses the repository's signature because the key 63F8CEE149ACA59E that made it has expired"), "{a}");
+        assert!(update_advice("E: Failed to fetch").starts_with("check /etc/apt/sources.list"));
+    }
 
     #[test]
     fn installed_only_when_dpkg_says_installed() {
