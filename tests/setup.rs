@@ -2667,3 +2667,179 @@ fn tarballs_unpack_through_the_runner_and_mismatches_install_nothing() {
     assert_eq!(code, ExitCode::SUCCESS, "{again}");
     assert_eq!(changed(&again), 0, "{again}");
 }
+
+/// The default path on a played running host: AVENTER's key and
+/// Marathon's image are trusted on first use through an HTTPS mirror,
+/// shown, pinned in setup.toml (the operator's lines kept) and recorded;
+/// later runs use the pins; a changed key is refused naming both
+/// fingerprints; uninstall puts setup.toml back.
+#[test]
+fn first_use_pins_the_key_and_the_image_and_later_runs_hold_to_them() {
+    let dir = Host::debian12().build_bare();
+    let root = dir.path();
+    let (armored, binary_key, fpr) = test_key();
+    let key_path = "www.aventer.biz/assets/support_aventer.asc";
+    let (files, server) = mirror_with(&[(key_path, armored.as_bytes())]);
+    let runner = played_host(root);
+    runner.apt(
+        root,
+        &[
+            ("zookeeperd", "3.8.0-11"),
+            ("docker.io", "20.10.24+dfsg1-1"),
+            ("aventer-mesos", "1.11.0-0.2.0.debian12"),
+        ],
+        false,
+    );
+    let digest = format!("sha256:{HEX}");
+    let image = "mesosphere/marathon:v1.11.24";
+    let pinned_image = format!("{image}@{digest}");
+    runner.docker_images(&[image, &pinned_image], &[]);
+    // A Debian host has /usr/sbin, where policy-rc.d goes.
+    fs::create_dir_all(root.join("usr/sbin")).unwrap();
+    runner.answer(
+        &format!("docker image inspect --format {{{{json .RepoDigests}}}} {image}"),
+        Output::ok(&format!("[\"mesosphere/marathon@{digest}\"]\n")),
+    );
+    fs::create_dir_all(root.join("etc/mesos-docker")).unwrap();
+    let mine = "# the operator's own\ncluster-name = \"prod\" # kept\n";
+    fs::write(root.join("etc/mesos-docker/setup.toml"), mine).unwrap();
+    let ca = support::mirror::tls().ca.display().to_string();
+    let mirror = server.url();
+    let args = [
+        "--role",
+        "standalone",
+        "--mirror",
+        &mirror,
+        "--mirror-ca",
+        &ca,
+    ];
+    let before_first = tree(root);
+
+    let (code, report) = setup_with(root, Box::new(Shared(runner.clone())), &args);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let notes: Vec<&str> = report["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    let spaced = fpr
+        .as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        notes.iter().any(|n| n.starts_with(&format!(
+            "trust on first use: the mesos source aventer-mesos: key {spaced} from {mirror}/{key_path}"
+        )) && n.ends_with(&format!(
+            "pinned in {}/etc/mesos-docker/setup.toml under [pins]: aventer-mesos = \"{fpr}\" (copy that line into the other nodes' setup.toml)",
+            root.display()
+        ))),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.starts_with(&format!(
+            "trust on first use: marathon-1.11.24: image {image} pulled over the registry's HTTPS, digest {digest}; pinned in "
+        ))),
+        "{notes:?}"
+    );
+    let toml = fs::read_to_string(root.join("etc/mesos-docker/setup.toml")).unwrap();
+    assert!(toml.starts_with(mine), "{toml}");
+    assert!(
+        toml.contains(&format!("\naventer-mesos = \"{fpr}\"\n"))
+            && toml.contains(&format!("\n\"marathon-1.11.24\" = \"{digest}\"\n"))
+            && toml.contains("# trusted on first use by mesos-docker setup on "),
+        "{toml}"
+    );
+    assert_eq!(
+        fs::read(root.join("etc/apt/keyrings/aventer-mesos.gpg")).unwrap(),
+        binary_key
+    );
+    let list =
+        fs::read_to_string(root.join("etc/apt/sources.list.d/aventer-mesos.sources")).unwrap();
+    assert!(
+        list.contains(&format!("URIs: {mirror}/rpm.aventer.biz/Debian\n"))
+            && list.contains("Suites: bookworm\nComponents: main\n"),
+        "{list}"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(root.join("var/lib/mesos-docker/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let trusted: Vec<(String, String)> = manifest["trusted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().into(),
+                t["pin"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        trusted,
+        [
+            ("aventer-mesos".to_owned(), fpr.clone()),
+            ("marathon-1.11.24".to_owned(), digest.clone())
+        ]
+    );
+    // The package went in while a policy-rc.d forbade service starts; it
+    // is gone again, and no record of it is left.
+    assert!(actions(&runner, 0).contains(&format!("{INSTALL} aventer-mesos")));
+    assert!(!root.join("usr/sbin/policy-rc.d").exists());
+    assert!(!manifest.to_string().contains("policy-rc.d"), "{manifest}");
+    // Marathon's unit already runs the image by the digest just pinned.
+    let unit = fs::read_to_string(root.join("etc/systemd/system/marathon.service")).unwrap();
+    assert!(unit.contains(&pinned_image), "{unit}");
+    let master = fs::read_to_string(root.join("etc/systemd/system/mesos-master.service")).unwrap();
+    assert!(
+        master.contains("\nExecStart=/usr/bin/mesos-master\n"),
+        "{master}"
+    );
+    let key_gets = || {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.contains(key_path))
+            .count()
+    };
+    let fetched = key_gets();
+
+    // Again: nothing changes, no key is fetched, the pins hold.
+    let (code, again) = setup_with(root, Box::new(Shared(runner.clone())), &args);
+    assert_eq!(code, ExitCode::SUCCESS, "{again}");
+    assert_eq!(changed(&again), 0, "{again}");
+    assert!(
+        again["notes"].as_array().is_none_or(|n| n.is_empty()),
+        "{again}"
+    );
+    assert_eq!(key_gets(), fetched);
+
+    // Another key at the URL, and a node that must fetch it: refused,
+    // naming both, with nothing written.
+    let (other_armored, _, other_fpr) = test_key();
+    fs::write(files.path().join(key_path), other_armored).unwrap();
+    fs::remove_file(root.join("etc/apt/keyrings/aventer-mesos.gpg")).unwrap();
+    let (code, refused) = setup_with(root, Box::new(Shared(runner.clone())), &args);
+    assert_eq!(code, ExitCode::FAILURE, "{refused}");
+    let err = refused["error"].as_str().unwrap();
+    assert!(
+        err.contains(&format!(
+            "fingerprint mismatch: expected {fpr}, got {other_fpr}"
+        )),
+        "{err}"
+    );
+    assert!(!root.join("etc/apt/keyrings/aventer-mesos.gpg").exists());
+
+    // uninstall puts the operator's setup.toml back as it was.
+    let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
+    let (code, undo) = uninstall_in(&sys, false);
+    assert_eq!(code, ExitCode::SUCCESS, "{undo}");
+    assert_eq!(
+        fs::read_to_string(root.join("etc/mesos-docker/setup.toml")).unwrap(),
+        mine
+    );
+    let _ = before_first;
+}

@@ -64,6 +64,20 @@ impl Downloads {
             .map_err(|e| err(e.to_string()))
     }
 
+    /// The file from its source, never a cached copy: for signing keys,
+    /// which change or get extended at the same URL.
+    pub fn get_fresh(
+        &self,
+        sys: &System,
+        a: &Artifact,
+        manifest: &mut Manifest,
+    ) -> Result<Fetched, ResourceError> {
+        let source =
+            Source::new(&a.location, a.sha256.as_deref()).map_err(|e| err(e.to_string()))?;
+        self.fetcher()?.forget(&source);
+        self.get(sys, a, manifest)
+    }
+
     /// The file, verified against its pin. The cache directory is recorded
     /// when setup creates it, so uninstall takes it away with the rest.
     pub fn get(
@@ -150,7 +164,7 @@ pub fn verified_key(
     pins: &[String],
     manifest: &mut Manifest,
 ) -> Result<Vec<u8>, ResourceError> {
-    let fetched = dl.get(
+    let fetched = dl.get_fresh(
         sys,
         &Artifact {
             location: key.to_owned(),

@@ -292,7 +292,7 @@ fn run_inner(
         }
     }
     let mut plan = plan::plan(&opts, &facts)?;
-    plan.pins_file = Some(pins);
+    plan.pins_file = Some(pins.clone());
     warnings.extend(plan.warnings.iter().cloned());
     for w in warnings {
         rep.warn(w);
@@ -304,7 +304,23 @@ fn run_inner(
         args.dpkg_lock_wait
             .map_or(DPKG_LOCK_WAIT, std::time::Duration::from_secs),
     );
-    let restart = apply::apply(sys, &plan, &mut manifest, &apt, &dl, dry_run, rep)?;
+    let trusted = manifest.trusted.len();
+    let mut restart = apply::apply(sys, &plan, &mut manifest, &apt, &dl, dry_run, rep)?;
+    if live_run && manifest.trusted.len() > trusted {
+        // An image was pinned on first use: its unit must name it by the
+        // digest now, before anything starts, not after a restart on the
+        // next run. The same choices, with the pin, once more.
+        let file = options::read_config(sys.root(), args.config.as_deref())?;
+        let (mut again, _) = options::resolve(args, file, &facts, prompter)?;
+        again.executor_source = opts.executor_source.clone();
+        plan = plan::plan(&again, &facts)?;
+        plan.pins_file = Some(pins);
+        for s in apply::apply(sys, &plan, &mut manifest, &apt, &dl, dry_run, rep)? {
+            if !restart.contains(&s) {
+                restart.push(s);
+            }
+        }
+    }
     if !opts.sources.blocked.is_empty() {
         return Err(SetupError::Unsourced(unsourced(&opts.sources.blocked)));
     }

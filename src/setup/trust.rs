@@ -123,7 +123,7 @@ pub fn learn_keys(
             reason,
         };
         let fetched = dl
-            .get(
+            .get_fresh(
                 sys,
                 &Artifact {
                     location: repo.key.clone(),
@@ -355,7 +355,8 @@ impl PolicyRcD {
     /// when a policy-rc.d is there already (or the root is not live).
     pub fn hold(sys: &System, manifest: &mut Manifest) -> Result<Option<PolicyRcD>, ResourceError> {
         let p = sys.path(POLICY_RC_D);
-        if !sys.is_live() || p.exists() || p.is_symlink() {
+        // No /usr/sbin: no invoke-rc.d either, nothing would ask.
+        if !sys.is_live() || p.exists() || p.is_symlink() || !p.parent().is_some_and(Path::is_dir) {
             return Ok(None);
         }
         let err = |e: String| ResourceError { what: e };

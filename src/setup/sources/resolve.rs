@@ -129,7 +129,15 @@ pub fn resolve(req: &Request) -> Result<(Sources, Vec<String>), SourceError> {
             Component::Mesos,
             one(req, Component::Mesos, g, &mut warnings).map(Some),
         ),
-        None if mesos_there => None,
+        // Installed from the default source (its pin recorded): still
+        // that source, so its repository stays managed and pinned.
+        None if mesos_there
+            && !CATALOG
+                .default_for(Component::Mesos)
+                .is_some_and(|id| req.pins.contains_key(id)) =>
+        {
+            None
+        }
         None => usable(Component::Mesos, default_mesos(req, &mut warnings)),
     };
     if master && req.marathon {
