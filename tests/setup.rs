@@ -2303,6 +2303,11 @@ fn slave_is_the_agent_and_no_role_is_a_standalone_node() {
 /// A throw-away OpenPGP key made by gpg: (armored export, binary export,
 /// fingerprint).
 fn test_key() -> (String, Vec<u8>, String) {
+    test_key_with(&[], "never")
+}
+
+/// As [`test_key`], with more gpg options (e.g. a faked time) and an expiry.
+fn test_key_with(options: &[&str], expire: &str) -> (String, Vec<u8>, String) {
     let gpg = support::mirror::need("gpg", "gnupg");
     let home = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
@@ -2310,6 +2315,7 @@ fn test_key() -> (String, Vec<u8>, String) {
             Proc::new(&gpg)
                 .env("GNUPGHOME", home.path())
                 .args(["--batch", "--quiet", "--passphrase", ""])
+                .args(options)
                 .args(args),
         )
         .stdout
@@ -2321,7 +2327,7 @@ fn test_key() -> (String, Vec<u8>, String) {
         // two-octet length form.
         "rsa2048",
         "sign",
-        "never",
+        expire,
     ]);
     let armored = String::from_utf8(run(&["--armor", "--export"])).unwrap();
     let binary = run(&["--export"]);
@@ -2842,4 +2848,62 @@ fn first_use_pins_the_key_and_the_image_and_later_runs_hold_to_them() {
         mine
     );
     let _ = before_first;
+}
+
+/// A key that has expired is named with its expiry date and what to do;
+/// nothing is pinned or written.
+#[test]
+fn an_expired_key_is_refused_with_its_date() {
+    let dir = Host::debian12().build_bare();
+    let root = dir.path();
+    // Made on 2020-01-01, valid for a day (gpg's clock faked).
+    let (armored, _, fpr) = test_key_with(&["--faked-system-time", "20200101T000000!"], "1d");
+    let key_path = "www.aventer.biz/assets/support_aventer.asc";
+    let (_files, server) = mirror_with(&[(key_path, armored.as_bytes())]);
+    let runner = played_host(root);
+    let ca = support::mirror::tls().ca.display().to_string();
+    let mirror = server.url();
+    let before = tree(root);
+    let (code, report) = setup_with(
+        root,
+        Box::new(Shared(runner.clone())),
+        &[
+            "--role",
+            "agent",
+            "--masters",
+            "m1",
+            "--mirror",
+            &mirror,
+            "--mirror-ca",
+            &ca,
+        ],
+    );
+    assert_eq!(code, ExitCode::FAILURE, "{report}");
+    let err = report["error"].as_str().unwrap();
+    let spaced = fpr
+        .as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        err.starts_with(&format!(
+            "the signing key {spaced} from {mirror}/{key_path} expired on 2020-01-02 (UTC): apt refuses a repository signed with it."
+        )) && err.contains("run setup again once"),
+        "{err}"
+    );
+    assert!(!root.join("etc/mesos-docker/setup.toml").exists());
+    assert!(!root.join("etc/apt").exists());
+    assert!(!actions(&runner, 0).iter().any(|a| a.contains("apt-get")));
+    // Only the download cache and the record of it are left.
+    let left: Vec<String> = tree(root)
+        .into_keys()
+        .filter(|k| !before.contains_key(k))
+        .filter(|k| {
+            !["/var", "/var/cache", "/var/lib"].contains(&k.as_str())
+                && !k.starts_with("/var/cache/mesos-docker")
+                && !k.starts_with("/var/lib/mesos-docker")
+        })
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
