@@ -2907,3 +2907,53 @@ fn an_expired_key_is_refused_with_its_date() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Where AVENTER has no such suite (Debian 12 is not confirmed by any
+/// public source), apt's failure says so and names the forms
+/// `--mesos-source` takes.
+#[test]
+fn a_missing_aventer_suite_names_the_other_sources() {
+    let dir = Host::debian12().build_bare();
+    let root = dir.path();
+    let (armored, _, _) = test_key();
+    let key_path = "www.aventer.biz/assets/support_aventer.asc";
+    let (_files, server) = mirror_with(&[(key_path, armored.as_bytes())]);
+    let runner = played_host(root);
+    runner.apt(root, &[("docker.io", "20.10.24+dfsg1-1")], true);
+    let mirror = server.url();
+    runner.answer(
+        "env DEBIAN_FRONTEND=noninteractive apt-get update",
+        Output::failed(&format!(
+            "E: The repository '{mirror}/rpm.aventer.biz/Debian bookworm Release' does not have a Release file.\n"
+        )),
+    );
+    fs::create_dir_all(root.join("usr/sbin")).unwrap();
+    let ca = support::mirror::tls().ca.display().to_string();
+    let (code, report) = setup_with(
+        root,
+        Box::new(Shared(runner.clone())),
+        &[
+            "--role",
+            "agent",
+            "--masters",
+            "m1",
+            "--mirror",
+            &mirror,
+            "--mirror-ca",
+            &ca,
+        ],
+    );
+    assert_eq!(code, ExitCode::FAILURE, "{report}");
+    let err = report["error"].as_str().unwrap();
+    for want in [
+        "stopped at package aventer-mesos: apt-get update failed: E: The repository ",
+        "does not have a Release file",
+        "the Mesos source aventer-mesos (apt:",
+        "names suite bookworm of ",
+        "if apt finds no such suite or package there, that repository has no Mesos build for this release. Name a build you trust with --mesos-source: 'deb:URL-OR-PATH,sha256=HEX', 'tgz:URL-OR-PATH,sha256=HEX'",
+    ] {
+        assert!(err.contains(want), "{want:?} not in {err}");
+    }
+    // The policy-rc.d held for the install is gone with the failure.
+    assert!(!root.join("usr/sbin/policy-rc.d").exists());
+}
