@@ -1227,4 +1227,20 @@ fn a_fresh_node_takes_aventer_mesos_by_default_and_pins_its_key_on_first_use() {
             .trim(),
         "1"
     );
+
+    // What the policy-rc.d prevented: with nothing forbidding it and
+    // setup's units gone, the package's postinst does start its own units.
+    node.sh_ok(
+        "systemctl disable --now mesos-master.service mesos-agent.service && \
+         rm /etc/systemd/system/mesos-master.service /etc/systemd/system/mesos-agent.service && \
+         systemctl daemon-reload",
+    );
+    let deb = repo.root.path().join(format!(
+        "rpm.aventer.biz/Debian/pool/main/a/aventer-mesos/aventer-mesos_{}_amd64.deb",
+        support::aventer::VERSION
+    ));
+    node.copy_in(&deb, "/root/aventer-mesos.deb");
+    node.sh_ok("dpkg -i /root/aventer-mesos.deb");
+    let ran = node.sh(&format!("cat {}", support::aventer::WRAPPER_MARK));
+    assert!(ran.contains("master") && ran.contains("agent"), "{ran:?}");
 }
