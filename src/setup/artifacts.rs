@@ -126,7 +126,7 @@ fn offline(sys: &System, what: String) -> Check {
 fn keyring_ok(sys: &System, keyring: &str, pins: &[String]) -> bool {
     // An expired key is fetched anew: its publisher may have extended it.
     let current = |data: &[u8]| {
-        let now = super::trust::now();
+        let now = openpgp::now();
         openpgp::key_lives(data).is_ok_and(|l| l.iter().all(|k| k.expires.is_none_or(|e| e > now)))
     };
     match fs::read(sys.path(keyring)) {
@@ -193,9 +193,9 @@ pub fn verified_key(
             )));
         }
     }
-    let now = super::trust::now();
+    let now = openpgp::now();
     for life in openpgp::key_lives(&data).map_err(|e| bad_key(e.to_string()))? {
-        if let Some(m) = super::trust::expired(&life, key, now) {
+        if let Some(m) = openpgp::expired(&life, key, now) {
             return Err(err(format!("{m}; nothing was written")));
         }
     }

@@ -302,6 +302,32 @@ pub fn date(secs: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// How a pin is shown: a fingerprint in gpg's groups of four.
+pub fn spaced(fingerprint: &str) -> String {
+    fingerprint
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What to say of a key that expired; `None` while it is valid at `now`.
+pub fn expired(life: &KeyLife, url: &str, now: u64) -> Option<String> {
+    let at = life.expires.filter(|e| *e <= now)?;
+    Some(format!(
+        "the signing key {} from {url} expired on {} (UTC): apt refuses a repository signed with it. A publisher extends an expiring key by publishing it again with a later expiry: run setup again once {url} serves the extended key (setup fetches an expired key anew), or name another source",
+        spaced(&life.fingerprint),
+        date(at)
+    ))
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The key file's primary keys that are not pinned; empty when all are.
 pub fn unpinned(data: &[u8], pins: &[String]) -> Result<Vec<String>, KeyError> {
     Ok(primary_fingerprints(data)?

@@ -21,6 +21,8 @@ use super::resources::{ResourceError, blank, host_path};
 use super::sources::{Artifact, Resolved, Spec};
 use super::system::System;
 
+pub use super::openpgp::{expired, now, spaced};
+
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
     #[error(
@@ -45,32 +47,6 @@ pub enum TrustError {
     Expired(String),
     #[error("cannot record the pin in {path}: {reason}")]
     Write { path: String, reason: String },
-}
-
-/// How a pin is shown: a fingerprint in gpg's groups of four.
-pub fn spaced(fingerprint: &str) -> String {
-    fingerprint
-        .as_bytes()
-        .chunks(4)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// What to say of a key that expired; `None` while it is valid at `now`.
-pub fn expired(life: &openpgp::KeyLife, url: &str, now: u64) -> Option<String> {
-    let at = life.expires.filter(|e| *e <= now)?;
-    Some(format!(
-        "the signing key {} from {url} expired on {} (UTC): apt refuses a repository signed with it. A publisher extends an expiring key by publishing it again with a later expiry: run setup again once {url} serves the extended key (setup fetches an expired key anew), or name another source",
-        spaced(&life.fingerprint),
-        openpgp::date(at)
-    ))
-}
-
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The notes a dry run (or a run under another root) prints for sources it
