@@ -1228,19 +1228,24 @@ fn a_fresh_node_takes_aventer_mesos_by_default_and_pins_its_key_on_first_use() {
         "1"
     );
 
-    // What the policy-rc.d prevented: with nothing forbidding it and
-    // setup's units gone, the package's postinst does start its own units.
+    // What the policy-rc.d prevented: with nothing forbidding it (and
+    // setup's units gone, the package's enabled), the package's postinst
+    // does start its own units.
     node.sh_ok(
         "systemctl disable --now mesos-master.service mesos-agent.service && \
          rm /etc/systemd/system/mesos-master.service /etc/systemd/system/mesos-agent.service && \
-         systemctl daemon-reload",
+         systemctl daemon-reload && systemctl enable mesos-master.service mesos-agent.service",
     );
     let deb = repo.root.path().join(format!(
         "rpm.aventer.biz/Debian/pool/main/a/aventer-mesos/aventer-mesos_{}_amd64.deb",
         support::aventer::VERSION
     ));
     node.copy_in(&deb, "/root/aventer-mesos.deb");
-    node.sh_ok("dpkg -i /root/aventer-mesos.deb");
+    let reinstall = node.sh("dpkg -i /root/aventer-mesos.deb 2>&1");
     let ran = node.sh(&format!("cat {}", support::aventer::WRAPPER_MARK));
-    assert!(ran.contains("master") && ran.contains("agent"), "{ran:?}");
+    assert!(
+        ran.contains("master") && ran.contains("agent"),
+        "{ran:?}\n{reinstall}\n{}",
+        node.sh("systemctl status mesos-master.service 2>&1; ls -l /usr/sbin/policy-rc.d 2>&1")
+    );
 }
