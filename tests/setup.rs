@@ -3,7 +3,7 @@
 //! `systemd-analyze verify`), idempotency, backups, undo, services through a
 //! recording runner, and bad input through the real binary.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -1124,7 +1124,6 @@ fn bad_input_is_refused_with_its_flag_named() {
             &["setup", "--role", "boss"],
             "invalid value 'boss' for '--role",
         ),
-        (&["setup"], "no role given: pass --role master"),
         (&["setup", "--role", "agent"], "pass --masters h1,h2,h3"),
         (
             &["setup", "--role", "master", "--masters", "a,b,c"],
@@ -1310,11 +1309,15 @@ fn a_terminal_is_asked_for_missing_choices() {
     assert!(screen.contains("25 changed, 0 failed"), "{screen}");
     assert!(dir.path().join("etc/mesos-docker/agent.env").exists());
     assert!(dir.path().join("etc/mesos-docker/master.env").exists());
-    // --yes never asks, even on a terminal.
+    // --yes never asks, even on a terminal: no role is a standalone node.
     let dir = Host::debian12().build();
     let screen = on_a_terminal(dir.path(), "setup --yes", "\\r");
-    assert!(screen.contains("no role given: pass --role"), "{screen}");
-    assert!(!dir.path().join("etc/mesos-docker").exists());
+    assert!(!screen.contains("Role of this node"), "{screen}");
+    assert!(
+        screen.starts_with("role: standalone (no --role given and nobody to ask)"),
+        "{screen}"
+    );
+    assert!(dir.path().join("etc/mesos-docker/master.env").exists());
 }
 
 #[test]
@@ -2041,12 +2044,14 @@ fn sources_are_refused_before_anything_is_written() {
     let r = dir.path();
     let agent = ["setup", "--role", "agent", "--masters", "a"];
     let with = |extra: &[&'static str]| [&agent[..], extra].concat();
+    // A release AVENTER does not serve has no default Mesos.
+    let bionic = with(&["--os", "ubuntu:18.04", "--ignore-preflight", "os"]);
     refused(
         r,
-        &agent,
-        "this node has no Mesos (/usr/sbin/mesos-agent is missing) and no source of it can be verified today: Apache Mesos is in the Apache Attic (1.11.0 was its last release, source only) and Mesosphere's package repositories are gone. Name a build you trust with --mesos-source",
+        &bionic,
+        "this node has no Mesos (no /usr/sbin/mesos-agent or /usr/bin/mesos-agent) and the default source, aventer-mesos (AVENTER's Mesos packages), has no build for Ubuntu 18.04: it serves ubuntu:20.04, ubuntu:22.04, ubuntu:24.04, debian:11, debian:12. Name a build you trust with --mesos-source",
     );
-    refused(r, &agent, "'tgz:URL-OR-PATH,sha256=HEX'");
+    refused(r, &bionic, "'tgz:URL-OR-PATH,sha256=HEX'");
     refused(
         r,
         &with(&["--mesos-source", "tgz:https://example.org/mesos.tgz"]),
@@ -2075,13 +2080,14 @@ fn sources_are_refused_before_anything_is_written() {
         "--mirror: \"mirror.local\" is not an http:// or https:// URL",
     );
     let master = ["setup", "--role", "master", "--mesos-source", tgz];
+    let pinned_only = [&master[..], &["--require-pinned"]].concat();
     refused(
         r,
-        &master,
-        "the marathon source marathon-1.11.24 (docker:mesosphere/marathon:v1.11.24) is unverified: it has no pinned image digest. Pin it (for example --marathon-source 'docker:IMAGE@sha256:DIGEST') or pass --allow-unverified to install it unchecked",
+        &pinned_only,
+        "the marathon source marathon-1.11.24 (docker:mesosphere/marathon:v1.11.24) publishes no image digest: setup would trust it on first use, but --require-pinned (require-pinned = true in setup.toml) forbids that. Pin it: \"marathon-1.11.24\" = \"…\" under [pins] in setup.toml, as a node that trusted it printed, or --marathon-source 'docker:IMAGE@sha256:DIGEST'",
     );
     // Exit status 2: refused input.
-    let out = binary(r, &master);
+    let out = binary(r, &pinned_only);
     assert_eq!(out.status.code(), Some(2));
     // The same from setup.toml names the file.
     fs::create_dir_all(r.join("etc/mesos-docker")).unwrap();
@@ -2101,31 +2107,25 @@ fn sources_are_refused_before_anything_is_written() {
     )
     .unwrap();
     refused(r, &agent, "unknown field `mesoss`");
+    fs::write(
+        r.join("etc/mesos-docker/setup.toml"),
+        "require-pinned = true\n",
+    )
+    .unwrap();
+    refused(r, &master, "forbids that. Pin it: \"marathon-1.11.24\"");
     fs::remove_dir_all(r.join("etc/mesos-docker")).unwrap();
 
-    // --allow-unverified lets it through, with a warning.
+    // Marathon's image is trusted on first use: a dry run says how.
     let out = binary(
         r,
-        &[
-            &master[..],
-            &[
-                "--allow-unverified",
-                "--dry-run",
-                "--ignore-preflight",
-                "all",
-            ],
-        ]
-        .concat(),
+        &[&master[..], &["--dry-run", "--ignore-preflight", "all"]].concat(),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("warning: the marathon source marathon-1.11.24 (docker:mesosphere/marathon:v1.11.24) is unverified (no pinned image digest): installing it unchecked because of --allow-unverified"),
-        "{stderr}"
-    );
     // The dry run shows what the sources would put on the node.
     let stdout = String::from_utf8_lossy(&out.stdout);
     for want in [
+        "trust on first use: the marathon source marathon-1.11.24 (docker:mesosphere/marathon:v1.11.24): a run on the host pulls mesosphere/marathon:v1.11.24 over the registry's HTTPS (no digest of it is published), prints its digest and pins it in ",
         "changed  tarball /opt/mesos-docker/mesos: unpacked",
         "skipped  image   mesosphere/marathon:v1.11.24: ",
         "skipped  package docker.io: not installed",
@@ -2135,9 +2135,199 @@ fn sources_are_refused_before_anything_is_written() {
     assert!(!r.join("opt").exists() && !r.join("etc/mesos-docker").exists());
 }
 
+/// A bare Debian 12 host and `--require-pinned`: neither Mesos nor
+/// Marathon has a usable source. `--dry-run` and `--root` alike show every
+/// resource of the role (with diffs), one line per missing source naming
+/// the fix, then exit 2 with nothing written.
+#[test]
+fn with_no_usable_source_the_whole_plan_is_shown_then_exit_2() {
+    let dir = Host::debian12().build_bare();
+    let r = dir.path();
+    let full = Host::debian12().build();
+    let (code, whole) = setup_in(full.path(), &["--role", "standalone", "--dry-run"]);
+    assert_eq!(code, ExitCode::SUCCESS, "{whole}");
+    let ids = |report: &serde_json::Value| -> BTreeSet<String> {
+        report["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["kind"] != "source")
+            .map(|l| {
+                format!(
+                    "{} {}",
+                    l["kind"].as_str().unwrap(),
+                    l["id"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    for extra in [&["--dry-run"][..], &[]] {
+        let before = tree(r);
+        let args = [&["--role", "standalone", "--require-pinned"][..], extra].concat();
+        let (code, report) = setup_in(r, &args);
+        assert_eq!(code, ExitCode::from(2), "{extra:?}: {report}");
+        assert_eq!(tree(r), before, "{extra:?} wrote something");
+        assert_eq!(report["dry_run"], true, "{report}");
+        let lines = report["resources"].as_array().unwrap();
+        let sources: Vec<String> = lines
+            .iter()
+            .filter(|l| l["kind"] == "source")
+            .map(|l| format!("{} {} {}", l["status"], l["id"], l["detail"]))
+            .collect();
+        assert_eq!(sources.len(), 2, "{sources:?}");
+        assert!(sources[0].starts_with("\"failed\" \"mesos\" \"the mesos source aventer-mesos (apt:https://rpm.aventer.biz/Debian,suite=bookworm,"), "{sources:?}");
+        assert!(
+            sources[1]
+                .starts_with("\"failed\" \"marathon\" \"the marathon source marathon-1.11.24"),
+            "{sources:?}"
+        );
+        // Everything else a standalone node gets is in the plan too, the
+        // units with their diffs.
+        let want = ids(&whole);
+        let got = ids(&report);
+        assert!(
+            want.is_subset(&got),
+            "missing: {:?}",
+            want.difference(&got).collect::<Vec<_>>()
+        );
+        let unit = report_line(&report, "file", "/etc/systemd/system/mesos-master.service");
+        assert!(
+            unit["diff"].as_str().unwrap().contains("+ExecStart=/usr/"),
+            "{unit}"
+        );
+        let err = report["error"].as_str().unwrap();
+        assert!(
+            err.contains("forbids that")
+                && err.ends_with("Nothing was changed: the plan above is what a run would do"),
+            "{err}"
+        );
+    }
+    // The binary's text report: the plan, then the refusal on stderr.
+    let out = binary(r, &["setup", "--role", "standalone", "--require-pinned"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("failed   source  mesos: the mesos source aventer-mesos"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("changed  file    /etc/mesos-docker/agent.env: created"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(dry run: nothing was written)"),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Nothing was changed"), "{stderr}");
+}
+
+/// Where AVENTER serves the release, a bare host gets its Mesos by
+/// default: rendered under --root, the key is left for a run on the host
+/// to trust on first use, and the units run AVENTER's /usr/bin programs.
+#[test]
+fn a_bare_host_takes_aventer_mesos_by_default() {
+    for (os, version, uri, suite) in [
+        ("debian", "12", "https://rpm.aventer.biz/Debian", "bookworm"),
+        (
+            "ubuntu",
+            "24.04",
+            "https://rpm.aventer.biz/Ubuntu/noble",
+            "noble",
+        ),
+    ] {
+        let dir = Host::release(os, version).build_bare();
+        let r = dir.path();
+        let (code, report) = setup_in(r, &["--role", "standalone", "--no-marathon"]);
+        assert_eq!(code, ExitCode::SUCCESS, "{report}");
+        let src = report_line(
+            &report,
+            "apt-source",
+            "/etc/apt/sources.list.d/aventer-mesos.sources",
+        );
+        assert_eq!(src["status"], "skipped", "{src}");
+        assert!(src["detail"].as_str().unwrap().contains("fetches the signing key https://www.aventer.biz/assets/support_aventer.asc, prints its fingerprint and pins it under [pins] aventer-mesos"), "{src}");
+        let pkg = report_line(&report, "package", "aventer-mesos");
+        assert_eq!(pkg["status"], "skipped", "{pkg}");
+        let notes = report["notes"].as_array().unwrap();
+        assert!(notes.iter().any(|n| n.as_str().unwrap().starts_with(&format!("trust on first use: the mesos source aventer-mesos (apt:{uri},suite={suite},components=main,key=https://www.aventer.biz/assets/support_aventer.asc,packages=aventer-mesos)"))), "{notes:?}");
+        for (unit, program) in [
+            ("mesos-master", "/usr/bin/mesos-master"),
+            ("mesos-agent", "/usr/bin/mesos-agent"),
+        ] {
+            let text =
+                fs::read_to_string(r.join(format!("etc/systemd/system/{unit}.service"))).unwrap();
+            assert!(text.contains(&format!("\nExecStart={program}\n")), "{text}");
+        }
+        assert!(!r.join("etc/apt").exists());
+    }
+    // An installed Mesos in /usr/bin (AVENTER's layout) is kept and run from there.
+    let dir = Host::debian12().build_bare();
+    let r = dir.path();
+    for p in ["usr/bin/mesos-master", "usr/bin/mesos-agent"] {
+        fs::create_dir_all(r.join("usr/bin")).unwrap();
+        fs::write(r.join(p), "#!/bin/sh\n").unwrap();
+    }
+    let (code, report) = setup_in(r, &["--role", "standalone", "--no-marathon"]);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert!(!report.to_string().contains("aventer"), "{report}");
+    let text = fs::read_to_string(r.join("etc/systemd/system/mesos-agent.service")).unwrap();
+    assert!(
+        text.contains("\nExecStart=/usr/bin/mesos-agent\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn slave_is_the_agent_and_no_role_is_a_standalone_node() {
+    let help = binary(Path::new("/"), &["setup", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("agent (alias slave)"), "{help}");
+    let dir = Host::debian12().build();
+    let r = dir.path();
+    let out = binary(
+        r,
+        &["setup", "--role", "slave", "--masters", "m1", "--dry-run"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("/etc/mesos-docker/agent.env: created"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("master.env"), "{stdout}");
+    // No role and no terminal (stdin is not one): a standalone node, said first.
+    let out = binary(r, &["setup"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("role: standalone (no --role given and nobody to ask): ZooKeeper, the Mesos master and agent, Marathon and Docker on this host"),
+        "{stdout}"
+    );
+    assert!(
+        r.join("etc/mesos-docker/master.env").exists()
+            && r.join("etc/mesos-docker/agent.env").exists()
+    );
+    let manifest = fs::read_to_string(r.join("var/lib/mesos-docker/manifest.json")).unwrap();
+    assert!(manifest.contains("\"role\": \"standalone\""), "{manifest}");
+}
+
 /// A throw-away OpenPGP key made by gpg: (armored export, binary export,
 /// fingerprint).
 fn test_key() -> (String, Vec<u8>, String) {
+    test_key_with(&[], "never")
+}
+
+/// As [`test_key`], with more gpg options (e.g. a faked time) and an expiry.
+fn test_key_with(options: &[&str], expire: &str) -> (String, Vec<u8>, String) {
     let gpg = support::mirror::need("gpg", "gnupg");
     let home = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
@@ -2145,6 +2335,7 @@ fn test_key() -> (String, Vec<u8>, String) {
             Proc::new(&gpg)
                 .env("GNUPGHOME", home.path())
                 .args(["--batch", "--quiet", "--passphrase", ""])
+                .args(options)
                 .args(args),
         )
         .stdout
@@ -2156,7 +2347,7 @@ fn test_key() -> (String, Vec<u8>, String) {
         // two-octet length form.
         "rsa2048",
         "sign",
-        "never",
+        expire,
     ]);
     let armored = String::from_utf8(run(&["--armor", "--export"])).unwrap();
     let binary = run(&["--export"]);
@@ -2382,7 +2573,8 @@ fn a_key_that_is_not_the_pinned_one_writes_nothing() {
     let err = report["error"].as_str().unwrap();
     assert!(
         err.starts_with("stopped at apt-source /etc/apt/sources.list.d/mesos-docker-docker.sources: the signing key https://")
-            && err.contains(&format!("fingerprint mismatch: expected {other}, got {fpr}; nothing was written")),
+            && err.contains(&format!("fingerprint mismatch: expected {other}, got {fpr}. "))
+            && err.contains("; nothing was written"),
         "{err}"
     );
     assert!(!root.join("etc/apt/keyrings").exists());
@@ -2829,4 +3021,288 @@ fn proxy_passwords_land_only_in_a_root_only_file() {
     assert_eq!(code, ExitCode::SUCCESS, "{undo}");
     assert!(!env.exists());
     assert_no_secret(root, &undo.to_string(), "N3wPa55");
+}
+
+/// The default path on a played running host: AVENTER's key and
+/// Marathon's image are trusted on first use through an HTTPS mirror,
+/// shown, pinned in setup.toml (the operator's lines kept) and recorded;
+/// later runs use the pins; a changed key is refused naming both
+/// fingerprints; uninstall puts setup.toml back.
+#[test]
+fn first_use_pins_the_key_and_the_image_and_later_runs_hold_to_them() {
+    let dir = Host::debian12().build_bare();
+    let root = dir.path();
+    let (armored, binary_key, fpr) = test_key();
+    let key_path = "www.aventer.biz/assets/support_aventer.asc";
+    let (files, server) = mirror_with(&[(key_path, armored.as_bytes())]);
+    let runner = played_host(root);
+    runner.apt(
+        root,
+        &[
+            ("zookeeperd", "3.8.0-11"),
+            ("docker.io", "20.10.24+dfsg1-1"),
+            ("aventer-mesos", "1.11.0-0.2.0.debian12"),
+        ],
+        false,
+    );
+    let digest = format!("sha256:{HEX}");
+    let image = "mesosphere/marathon:v1.11.24";
+    let pinned_image = format!("{image}@{digest}");
+    runner.docker_images(&[image, &pinned_image], &[]);
+    // A Debian host has /usr/sbin, where policy-rc.d goes.
+    fs::create_dir_all(root.join("usr/sbin")).unwrap();
+    runner.answer(
+        &format!("docker image inspect --format {{{{json .RepoDigests}}}} {image}"),
+        Output::ok(&format!("[\"mesosphere/marathon@{digest}\"]\n")),
+    );
+    fs::create_dir_all(root.join("etc/mesos-docker")).unwrap();
+    let mine = "# the operator's own\ncluster-name = \"prod\" # kept\n";
+    fs::write(root.join("etc/mesos-docker/setup.toml"), mine).unwrap();
+    let ca = support::mirror::tls().ca.display().to_string();
+    let mirror = server.url();
+    let args = [
+        "--role",
+        "standalone",
+        "--mirror",
+        &mirror,
+        "--mirror-ca",
+        &ca,
+    ];
+    let before_first = tree(root);
+
+    let (code, report) = setup_with(root, Box::new(Shared(runner.clone())), &args);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let notes: Vec<&str> = report["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    let spaced = fpr
+        .as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        notes.iter().any(|n| n.starts_with(&format!(
+            "trust on first use: the mesos source aventer-mesos: key {spaced} from {mirror}/{key_path}"
+        )) && n.ends_with(&format!(
+            "pinned in {}/etc/mesos-docker/setup.toml under [pins]: aventer-mesos = \"{fpr}\" (copy that line into the other nodes' setup.toml)",
+            root.display()
+        ))),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.starts_with(&format!(
+            "trust on first use: marathon-1.11.24: image {image} pulled over the registry's HTTPS, digest {digest}; pinned in "
+        ))),
+        "{notes:?}"
+    );
+    let toml = fs::read_to_string(root.join("etc/mesos-docker/setup.toml")).unwrap();
+    assert!(toml.starts_with(mine), "{toml}");
+    assert!(
+        toml.contains(&format!("\naventer-mesos = \"{fpr}\"\n"))
+            && toml.contains(&format!("\n\"marathon-1.11.24\" = \"{digest}\"\n"))
+            && toml.contains("# trusted on first use by mesos-docker setup on "),
+        "{toml}"
+    );
+    assert_eq!(
+        fs::read(root.join("etc/apt/keyrings/aventer-mesos.gpg")).unwrap(),
+        binary_key
+    );
+    let list =
+        fs::read_to_string(root.join("etc/apt/sources.list.d/aventer-mesos.sources")).unwrap();
+    assert!(
+        list.contains(&format!("URIs: {mirror}/rpm.aventer.biz/Debian\n"))
+            && list.contains("Suites: bookworm\nComponents: main\n"),
+        "{list}"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(root.join("var/lib/mesos-docker/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let trusted: Vec<(String, String)> = manifest["trusted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().into(),
+                t["pin"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        trusted,
+        [
+            ("aventer-mesos".to_owned(), fpr.clone()),
+            ("marathon-1.11.24".to_owned(), digest.clone())
+        ]
+    );
+    // The package went in while a policy-rc.d forbade service starts; it
+    // is gone again, and no record of it is left.
+    assert!(actions(&runner, 0).contains(&format!("{INSTALL} aventer-mesos")));
+    assert!(!root.join("usr/sbin/policy-rc.d").exists());
+    assert!(!manifest.to_string().contains("policy-rc.d"), "{manifest}");
+    // Marathon's unit already runs the image by the digest just pinned.
+    let unit = fs::read_to_string(root.join("etc/systemd/system/marathon.service")).unwrap();
+    assert!(unit.contains(&pinned_image), "{unit}");
+    let master = fs::read_to_string(root.join("etc/systemd/system/mesos-master.service")).unwrap();
+    assert!(
+        master.contains("\nExecStart=/usr/bin/mesos-master\n"),
+        "{master}"
+    );
+    let key_gets = || {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.contains(key_path))
+            .count()
+    };
+    let fetched = key_gets();
+
+    // Again: nothing changes, no key is fetched, the pins hold.
+    let (code, again) = setup_with(root, Box::new(Shared(runner.clone())), &args);
+    assert_eq!(code, ExitCode::SUCCESS, "{again}");
+    assert_eq!(changed(&again), 0, "{again}");
+    assert!(
+        again["notes"].as_array().is_none_or(|n| n.is_empty()),
+        "{again}"
+    );
+    assert_eq!(key_gets(), fetched);
+
+    // Another key at the URL, and a node that must fetch it: refused,
+    // naming both, with nothing written.
+    let (other_armored, _, other_fpr) = test_key();
+    fs::write(files.path().join(key_path), other_armored).unwrap();
+    fs::remove_file(root.join("etc/apt/keyrings/aventer-mesos.gpg")).unwrap();
+    let (code, refused) = setup_with(root, Box::new(Shared(runner.clone())), &args);
+    assert_eq!(code, ExitCode::FAILURE, "{refused}");
+    let err = refused["error"].as_str().unwrap();
+    assert!(
+        err.contains(&format!(
+            "fingerprint mismatch: expected {fpr}, got {other_fpr}"
+        )),
+        "{err}"
+    );
+    assert!(!root.join("etc/apt/keyrings/aventer-mesos.gpg").exists());
+
+    // uninstall puts the operator's setup.toml back as it was.
+    let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
+    let (code, undo) = uninstall_in(&sys, false);
+    assert_eq!(code, ExitCode::SUCCESS, "{undo}");
+    assert_eq!(
+        fs::read_to_string(root.join("etc/mesos-docker/setup.toml")).unwrap(),
+        mine
+    );
+    let _ = before_first;
+}
+
+/// A key that has expired is named with its expiry date and what to do;
+/// nothing is pinned or written.
+#[test]
+fn an_expired_key_is_refused_with_its_date() {
+    let dir = Host::debian12().build_bare();
+    let root = dir.path();
+    // Made on 2020-01-01, valid for a day (gpg's clock faked).
+    let (armored, _, fpr) = test_key_with(&["--faked-system-time", "20200101T000000!"], "1d");
+    let key_path = "www.aventer.biz/assets/support_aventer.asc";
+    let (_files, server) = mirror_with(&[(key_path, armored.as_bytes())]);
+    let runner = played_host(root);
+    let ca = support::mirror::tls().ca.display().to_string();
+    let mirror = server.url();
+    let before = tree(root);
+    let (code, report) = setup_with(
+        root,
+        Box::new(Shared(runner.clone())),
+        &[
+            "--role",
+            "agent",
+            "--masters",
+            "m1",
+            "--mirror",
+            &mirror,
+            "--mirror-ca",
+            &ca,
+        ],
+    );
+    assert_eq!(code, ExitCode::FAILURE, "{report}");
+    let err = report["error"].as_str().unwrap();
+    let spaced = fpr
+        .as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        err.starts_with(&format!(
+            "the signing key {spaced} from {mirror}/{key_path} expired on 2020-01-02 (UTC): apt refuses a repository signed with it."
+        )) && err.contains("run setup again once"),
+        "{err}"
+    );
+    assert!(!root.join("etc/mesos-docker/setup.toml").exists());
+    assert!(!root.join("etc/apt").exists());
+    assert!(!actions(&runner, 0).iter().any(|a| a.contains("apt-get")));
+    // Only the download cache and the record of it are left.
+    let left: Vec<String> = tree(root)
+        .into_keys()
+        .filter(|k| !before.contains_key(k))
+        .filter(|k| {
+            !["/var", "/var/cache", "/var/lib"].contains(&k.as_str())
+                && !k.starts_with("/var/cache/mesos-docker")
+                && !k.starts_with("/var/lib/mesos-docker")
+        })
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Where AVENTER has no such suite (Debian 12 is not confirmed by any
+/// public source), apt's failure says so and names the forms
+/// `--mesos-source` takes.
+#[test]
+fn a_missing_aventer_suite_names_the_other_sources() {
+    let dir = Host::debian12().build_bare();
+    let root = dir.path();
+    let (armored, _, _) = test_key();
+    let key_path = "www.aventer.biz/assets/support_aventer.asc";
+    let (_files, server) = mirror_with(&[(key_path, armored.as_bytes())]);
+    let runner = played_host(root);
+    runner.apt(root, &[("docker.io", "20.10.24+dfsg1-1")], true);
+    let mirror = server.url();
+    runner.answer(
+        "env DEBIAN_FRONTEND=noninteractive apt-get update",
+        Output::failed(&format!(
+            "E: The repository '{mirror}/rpm.aventer.biz/Debian bookworm Release' does not have a Release file.\n"
+        )),
+    );
+    fs::create_dir_all(root.join("usr/sbin")).unwrap();
+    let ca = support::mirror::tls().ca.display().to_string();
+    let (code, report) = setup_with(
+        root,
+        Box::new(Shared(runner.clone())),
+        &[
+            "--role",
+            "agent",
+            "--masters",
+            "m1",
+            "--mirror",
+            &mirror,
+            "--mirror-ca",
+            &ca,
+        ],
+    );
+    assert_eq!(code, ExitCode::FAILURE, "{report}");
+    let err = report["error"].as_str().unwrap();
+    for want in [
+        "stopped at package aventer-mesos: apt-get update failed: E: The repository ",
+        "does not have a Release file",
+        "the Mesos source aventer-mesos (apt:",
+        "names suite bookworm of ",
+        "if apt finds no such suite or package there, that repository has no Mesos build for this release. Name a build you trust with --mesos-source: 'deb:URL-OR-PATH,sha256=HEX', 'tgz:URL-OR-PATH,sha256=HEX'",
+    ] {
+        assert!(err.contains(want), "{want:?} not in {err}");
+    }
+    // The policy-rc.d held for the install is gone with the failure.
+    assert!(!root.join("usr/sbin/policy-rc.d").exists());
 }

@@ -1077,3 +1077,175 @@ fn a_bad_source_on_a_standalone_node_installs_no_package() {
     assert!(!out.contains("package zookeeperd: installed"), "{out}");
     assert_nothing_installed(&node, &before);
 }
+
+/// The default path on a fresh node: no role, no source flags, only
+/// `--mirror` pointing at a stand-in of AVENTER's repository and key host
+/// (served over HTTPS). setup trusts the key on first use, prints and pins
+/// its fingerprint, installs `aventer-mesos` without letting its
+/// maintainer scripts start the package's own units, and runs the programs
+/// from /usr/bin under its own units. A second run changes nothing and uses
+/// the pin; a changed key is refused naming both fingerprints;
+/// `--require-pinned` refuses a source that has no pin.
+#[test]
+#[ignore = "slow (a systemd container, apt from Debian's archive); scripts/test runs it with --ignored"]
+fn a_fresh_node_takes_aventer_mesos_by_default_and_pins_its_key_on_first_use() {
+    let node = Node::boot();
+    node.copy_in(Path::new(env!("CARGO_BIN_EXE_mesos-docker")), BINARY);
+    let mut repo = support::aventer::Repo::debian("bookworm");
+    let server = support::mirror::Server::start_at(repo.root.path(), true, &node.gateway());
+    let ca = &support::mirror::tls().ca;
+    node.sh_ok("mkdir -p /etc/ssl/certs /usr/local/share/ca-certificates");
+    node.copy_in(ca, "/usr/local/share/ca-certificates/mesos-docker-test.crt");
+    node.copy_in(ca, "/etc/ssl/certs/ca-certificates.crt");
+    let mirror = server.url();
+    let fp = repo.key.fingerprint.clone();
+    let key_gets = || {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.starts_with(&format!("GET /{} ", support::aventer::KEY_PATH)))
+            .count()
+    };
+
+    let (code, out) = setup(&node, &["--no-marathon", "--mirror", &mirror]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.starts_with("role: standalone (no --role given and nobody to ask)"),
+        "{out}"
+    );
+    let spaced: Vec<String> = fp
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    let shown = format!(
+        "trust on first use: the mesos source aventer-mesos: key {} from {mirror}/{}",
+        spaced.join(" "),
+        support::aventer::KEY_PATH
+    );
+    assert!(out.contains(&shown), "{shown:?} not in {out}");
+    let toml = node.sh_ok("cat /etc/mesos-docker/setup.toml");
+    assert!(
+        toml.contains(&format!("\naventer-mesos = \"{fp}\"\n")),
+        "{toml}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&node.sh_ok("cat /var/lib/mesos-docker/manifest.json")).unwrap();
+    assert_eq!(
+        manifest["trusted"][0]["name"], "aventer-mesos",
+        "{manifest}"
+    );
+    assert_eq!(manifest["trusted"][0]["pin"], fp.as_str(), "{manifest}");
+    assert_eq!(
+        node.sh("dpkg-query -W -f='${Version}' aventer-mesos"),
+        support::aventer::VERSION
+    );
+    // The package's postinst ran and tried to start its own units: none
+    // started, and the temporary policy-rc.d is gone.
+    node.sh_ok(&format!("test -f {}", support::aventer::POSTINST_MARK));
+    assert_eq!(
+        node.sh(&format!("cat {} 2>&1", support::aventer::WRAPPER_MARK))
+            .trim(),
+        format!(
+            "cat: {}: No such file or directory",
+            support::aventer::WRAPPER_MARK
+        )
+    );
+    assert_eq!(
+        node.sh("test -e /usr/sbin/policy-rc.d; echo $?").trim(),
+        "1"
+    );
+    for unit in ["mesos-master.service", "mesos-agent.service"] {
+        assert_eq!(
+            node.sh(&format!("systemctl show -p FragmentPath --value {unit}"))
+                .trim(),
+            format!("/etc/systemd/system/{unit}")
+        );
+        assert_eq!(
+            node.sh(&format!("systemctl is-active {unit}")).trim(),
+            "active",
+            "{}",
+            node.journal(unit)
+        );
+    }
+    assert_started_as_planned(&node, 5050, "master.env", "MESOS_", "/usr/bin/mesos-master");
+    assert_started_as_planned(&node, 5051, "agent.env", "MESOS_", "/usr/bin/mesos-agent");
+    let fetched = key_gets();
+    assert!(fetched >= 1, "{:?}", server.requests());
+
+    // Again: nothing changes, the pin is used, the key is not fetched.
+    let (code, out) = setup(&node, &["--no-marathon", "--mirror", &mirror]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(" 0 changed, 0 failed"), "{out}");
+    assert!(!out.contains("trust on first use"), "{out}");
+    // Its repository is still setup's, pinned.
+    assert!(
+        out.contains("ok       apt-source /etc/apt/sources.list.d/aventer-mesos.sources"),
+        "{out}"
+    );
+    assert_eq!(key_gets(), fetched, "the second run fetched the key");
+
+    // --require-pinned: with the pin it proceeds; without one it refuses.
+    let (code, out) = setup(
+        &node,
+        &["--no-marathon", "--mirror", &mirror, "--require-pinned"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    node.sh_ok("touch /root/empty.toml");
+    let (code, out) = setup(
+        &node,
+        &[
+            "--no-marathon",
+            "--mirror",
+            &mirror,
+            "--require-pinned",
+            "--config",
+            "/root/empty.toml",
+            "--mesos-source",
+            "aventer-mesos",
+        ],
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("the mesos source aventer-mesos (apt:") && out.contains("publishes no key fingerprint: setup would trust it on first use, but --require-pinned"),
+        "{out}"
+    );
+
+    // The key changes at its URL: a node that has to fetch it (this one,
+    // its keyring gone) refuses it, naming both fingerprints.
+    repo.change_key();
+    let new = repo.key.fingerprint.clone();
+    node.sh_ok("rm /etc/apt/keyrings/aventer-mesos.gpg");
+    let (code, out) = setup(&node, &["--no-marathon", "--mirror", &mirror]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!("fingerprint mismatch: expected {fp}, got {new}")),
+        "{out}"
+    );
+    assert_eq!(
+        node.sh("test -e /etc/apt/keyrings/aventer-mesos.gpg; echo $?")
+            .trim(),
+        "1"
+    );
+
+    // What the policy-rc.d prevented: with nothing forbidding it (and
+    // setup's units gone, the package's enabled), the package's postinst
+    // does start its own units.
+    node.sh_ok(
+        "systemctl disable --now mesos-master.service mesos-agent.service && \
+         rm /etc/systemd/system/mesos-master.service /etc/systemd/system/mesos-agent.service && \
+         systemctl daemon-reload && systemctl enable mesos-master.service mesos-agent.service",
+    );
+    let deb = repo.root.path().join(format!(
+        "rpm.aventer.biz/Debian/pool/main/a/aventer-mesos/aventer-mesos_{}_amd64.deb",
+        support::aventer::VERSION
+    ));
+    node.copy_in(&deb, "/root/aventer-mesos.deb");
+    let reinstall = node.sh("dpkg -i /root/aventer-mesos.deb 2>&1");
+    let ran = node.sh(&format!("cat {}", support::aventer::WRAPPER_MARK));
+    assert!(
+        ran.contains("master") && ran.contains("agent"),
+        "{ran:?}\n{reinstall}\n{}",
+        node.sh("systemctl status mesos-master.service 2>&1; ls -l /usr/sbin/policy-rc.d 2>&1")
+    );
+}

@@ -65,6 +65,17 @@ pub fn apply(
             daemon_reload(sys, rep)?;
         }
         let stop = |rep: &mut Reporter, reason: String| stopped(rep, r, reason);
+        // Shown so that the plan is whole; the run refuses after it.
+        if let Resource::Unavailable { fix, .. } = r {
+            rep.line(Line {
+                status: Status::Failed,
+                kind: r.kind().into(),
+                id: r.id().into(),
+                detail: Some(fix.clone()),
+                diff: None,
+            });
+            continue;
+        }
         let check =
             resources::check(sys, r, manifest, &units, dl).map_err(|e| stop(rep, e.what))?;
         let line = |status, detail, diff| Line {
@@ -81,15 +92,36 @@ pub fn apply(
                 let mut detail = resources::describe(&change);
                 if !dry_run {
                     let note = match r {
-                        Resource::Package { name, version } => {
-                            install(sys, apt, name, version.as_deref(), manifest, rep)
-                                .map_err(|e| stop(rep, e))?
-                        }
+                        Resource::Package {
+                            name,
+                            version,
+                            hold_services,
+                            hint,
+                        } => install(
+                            sys,
+                            apt,
+                            name,
+                            version.as_deref(),
+                            *hold_services,
+                            manifest,
+                            rep,
+                        )
+                        .map_err(|e| match hint {
+                            Some(h)
+                                if e.contains("apt knows no package")
+                                    || e.contains("apt-get update failed") =>
+                            {
+                                stop(rep, format!("{}; {h}", e.trim_end_matches('.')))
+                            }
+                            _ => stop(rep, e),
+                        })?,
                         Resource::AptSource { .. }
                         | Resource::Deb { .. }
                         | Resource::Tarball { .. }
-                        | Resource::Image { .. } => source(sys, r, &change, manifest, apt, dl, rep)
-                            .map_err(|e| stop(rep, e.what))?,
+                        | Resource::Image { .. } => {
+                            source(sys, r, &change, manifest, apt, dl, &plan.pins_file, rep)
+                                .map_err(|e| stop(rep, e.what))?
+                        }
                         _ => resources::apply(sys, r, &change, manifest)
                             .map_err(|e| stop(rep, e.what))?,
                     };
@@ -196,6 +228,7 @@ fn prefetch(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn source(
     sys: &System,
     r: &Resource,
@@ -203,6 +236,7 @@ fn source(
     manifest: &mut Manifest,
     apt: &Apt,
     dl: &Downloads,
+    pins: &Option<std::path::PathBuf>,
     rep: &mut Reporter,
 ) -> Result<Option<String>, ResourceError> {
     match (r, change) {
@@ -213,6 +247,7 @@ fn source(
                 keyring,
                 key,
                 fingerprints,
+                ..
             },
             Change::AptSource { key: new_key, list },
         ) => {
@@ -259,8 +294,21 @@ fn source(
             dir,
             manifest,
         ),
-        (Resource::Image { image, archive }, _) => {
-            artifacts::load_image(sys, dl, image, archive.as_ref(), manifest)
+        (
+            Resource::Image {
+                image,
+                archive,
+                first_use,
+            },
+            _,
+        ) => {
+            let note = artifacts::load_image(sys, dl, image, archive.as_ref(), manifest)?;
+            match (first_use, &pins) {
+                (Some(name), Some(pins)) => {
+                    super::trust::pin_image(sys, name, image, pins, manifest, rep).map(Some)
+                }
+                _ => Ok(note),
+            }
         }
         (r, c) => Err(ResourceError {
             what: format!("internal: no way to apply {c:?} to {} {}", r.kind(), r.id()),
@@ -275,6 +323,7 @@ fn install(
     apt: &Apt,
     name: &str,
     version: Option<&str>,
+    hold_services: bool,
     manifest: &mut Manifest,
     rep: &mut Reporter,
 ) -> Result<Option<String>, String> {
@@ -282,7 +331,16 @@ fn install(
         manifest.packages.push(name.to_owned());
         manifest.save(sys).map_err(|e| e.to_string())?;
     }
-    packages::install(sys, apt, name, version, &mut |m| rep.warn(m)).map_err(|e| e.0)
+    let held = if hold_services {
+        super::trust::PolicyRcD::hold(sys, manifest).map_err(|e| e.what)?
+    } else {
+        None
+    };
+    let result = packages::install(sys, apt, name, version, &mut |m| rep.warn(m)).map_err(|e| e.0);
+    if let Some(h) = held {
+        h.release(sys, manifest).map_err(|e| e.what)?;
+    }
+    result
 }
 
 /// systemd reads unit files only when told to; enabling a unit it has not

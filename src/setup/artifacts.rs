@@ -64,6 +64,20 @@ impl Downloads {
             .map_err(|e| err(e.to_string()))
     }
 
+    /// The file from its source, never a cached copy: for signing keys,
+    /// which change or get extended at the same URL.
+    pub fn get_fresh(
+        &self,
+        sys: &System,
+        a: &Artifact,
+        manifest: &mut Manifest,
+    ) -> Result<Fetched, ResourceError> {
+        let source =
+            Source::new(&a.location, a.sha256.as_deref()).map_err(|e| err(e.to_string()))?;
+        self.fetcher()?.forget(&source);
+        self.get(sys, a, manifest)
+    }
+
     /// The file, verified against its pin. The cache directory is recorded
     /// when setup creates it, so uninstall takes it away with the rest.
     pub fn get(
@@ -110,9 +124,14 @@ fn offline(sys: &System, what: String) -> Check {
 /// Whether the keyring on disk holds exactly pinned keys (any key, for an
 /// unverified source).
 fn keyring_ok(sys: &System, keyring: &str, pins: &[String]) -> bool {
+    // An expired key is fetched anew: its publisher may have extended it.
+    let current = |data: &[u8]| {
+        let now = openpgp::now();
+        openpgp::key_lives(data).is_ok_and(|l| l.iter().all(|k| k.expires.is_none_or(|e| e > now)))
+    };
     match fs::read(sys.path(keyring)) {
-        Ok(data) if pins.is_empty() => !data.is_empty(),
-        Ok(data) => openpgp::unpinned(&data, pins).is_ok_and(|u| u.is_empty()),
+        Ok(data) if pins.is_empty() => !data.is_empty() && current(&data),
+        Ok(data) => openpgp::unpinned(&data, pins).is_ok_and(|u| u.is_empty()) && current(&data),
         Err(_) => false,
     }
 }
@@ -145,7 +164,7 @@ pub fn verified_key(
     pins: &[String],
     manifest: &mut Manifest,
 ) -> Result<Vec<u8>, ResourceError> {
-    let fetched = dl.get(
+    let fetched = dl.get_fresh(
         sys,
         &Artifact {
             location: key.to_owned(),
@@ -164,7 +183,7 @@ pub fn verified_key(
             .collect();
         if !unpinned.is_empty() {
             return Err(bad_key(format!(
-                "fingerprint mismatch: expected {}, got {}",
+                "fingerprint mismatch: expected {}, got {}. If its publisher really changed its key, check the new one through a channel you trust, then replace the pin (fingerprint=, or its line under [pins] in setup.toml)",
                 pins.join(" or "),
                 unpinned
                     .iter()
@@ -172,6 +191,12 @@ pub fn verified_key(
                     .collect::<Vec<_>>()
                     .join(", ")
             )));
+        }
+    }
+    let now = openpgp::now();
+    for life in openpgp::key_lives(&data).map_err(|e| bad_key(e.to_string()))? {
+        if let Some(m) = openpgp::expired(&life, key, now) {
+            return Err(err(format!("{m}; nothing was written")));
         }
     }
     openpgp::dearmor(&data).map_err(|e| bad_key(e.to_string()))

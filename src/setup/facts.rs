@@ -62,6 +62,10 @@ impl Os {
 
 pub const SUPPORTED: &str = "Ubuntu 14.04 (upstart), Ubuntu 16.04 to 24.04, Debian 11 and 12";
 
+/// Where Mesos packages put mesos-master and mesos-agent, in the order
+/// looked at.
+pub const MESOS_DIRS: [&str; 2] = ["/usr/sbin", "/usr/bin"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Cgroup {
     V1,
@@ -83,6 +87,9 @@ pub struct Installed {
     /// packages: present ones are kept when no source is named.
     pub mesos_master: bool,
     pub mesos_agent: bool,
+    /// Where the installed Mesos programs are: /usr/sbin (Apache's own
+    /// packaging, Mesosphere's) or /usr/bin (AVENTER's).
+    pub mesos_programs: Option<String>,
     pub marathon_program: bool,
 }
 
@@ -197,8 +204,19 @@ pub fn gather(sys: &System, overrides: &Overrides) -> Result<Facts, FactsError> 
             .ok()
             .and_then(|t| parse_nofile_hard(&t)),
         installed: Installed {
-            mesos_master: sys.exists("/usr/sbin/mesos-master"),
-            mesos_agent: sys.exists("/usr/sbin/mesos-agent"),
+            mesos_master: MESOS_DIRS
+                .iter()
+                .any(|d| sys.exists(&format!("{d}/mesos-master"))),
+            mesos_agent: MESOS_DIRS
+                .iter()
+                .any(|d| sys.exists(&format!("{d}/mesos-agent"))),
+            mesos_programs: MESOS_DIRS
+                .iter()
+                .find(|d| {
+                    sys.exists(&format!("{d}/mesos-master"))
+                        || sys.exists(&format!("{d}/mesos-agent"))
+                })
+                .map(|d| d.to_string()),
             marathon_program: sys.exists("/usr/share/marathon/bin/marathon"),
             ..sys
                 .read("/var/lib/dpkg/status")

@@ -219,6 +219,15 @@ impl Fetcher {
         self.cache.join(format!("{key}-{}", source.file_name()))
     }
 
+    /// Drops the cached copy of a remote source, so that the next fetch
+    /// goes to the network (a signing key, which its publisher may have
+    /// extended or replaced since).
+    pub fn forget(&self, source: &Source) {
+        if source.local_path().is_none() {
+            let _ = std::fs::remove_file(self.cached_path(source));
+        }
+    }
+
     /// The file if it can be had without the network: a local path, or a
     /// cached copy that matches the pin. Never creates or removes anything,
     /// so checks (and dry runs) can use it.

@@ -55,6 +55,19 @@ pub struct ServiceEntry {
     pub was_enabled: bool,
 }
 
+/// A pin setup learned by trusting a source on first use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trusted {
+    /// The `[pins]` name: the catalog id.
+    pub name: String,
+    /// The key's fingerprint, or the image's `sha256:` digest.
+    pub pin: String,
+    /// What was fetched: `the key URL`, `the image NAME`.
+    pub from: String,
+    /// The day (UTC), YYYY-MM-DD.
+    pub on: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub version: u32,
@@ -79,6 +92,9 @@ pub struct Manifest {
     /// a re-run need not hash it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor: Option<super::executor::Stamp>,
+    /// Sources trusted on first use on this node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted: Vec<Trusted>,
 }
 
 #[derive(Debug, thiserror::Error)]

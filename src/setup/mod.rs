@@ -31,6 +31,7 @@ pub mod services;
 pub mod sources;
 pub mod status;
 pub mod system;
+pub mod trust;
 pub mod uninstall;
 
 use std::io::IsTerminal;
@@ -82,6 +83,10 @@ pub enum SetupError {
     },
     #[error(transparent)]
     Stopped(#[from] apply::Stopped),
+    #[error("{0}. Nothing was changed: the plan above is what a run would do")]
+    Unsourced(String),
+    #[error(transparent)]
+    Trust(#[from] trust::TrustError),
     #[error("{0}")]
     Busy(std::io::Error),
 }
@@ -90,12 +95,22 @@ impl SetupError {
     fn exit_code(&self) -> ExitCode {
         match self {
             SetupError::Stopped(_)
+            | SetupError::Trust(_)
             | SetupError::Manifest(_)
             | SetupError::Render(_)
             | SetupError::Busy(_) => ExitCode::FAILURE,
             _ => ExitCode::from(EXIT_BAD_INPUT),
         }
     }
+}
+
+/// The refusal for components without a usable source.
+fn unsourced(blocked: &[sources::Blocked]) -> String {
+    blocked
+        .iter()
+        .map(|b| b.reason.trim_end_matches('.').to_owned())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Asks on the terminal with dialoguer.
@@ -160,7 +175,7 @@ pub fn run(
             rep.finish(&restart, None);
             ExitCode::SUCCESS
         }
-        Err(e @ SetupError::Stopped(_)) => {
+        Err(e @ (SetupError::Stopped(_) | SetupError::Unsourced(_))) => {
             let code = e.exit_code();
             rep.finish(&[], Some(&e.to_string()));
             code
@@ -195,7 +210,13 @@ fn run_inner(
         init: args.init.or(file.init),
     };
     let facts = facts::gather(sys, &overrides)?;
-    let (mut opts, mut warnings) = options::resolve(args, file, &facts, prompter)?;
+    let (mut opts, option_warnings) = options::resolve(args, file, &facts, prompter)?;
+    let mut warnings = Vec::new();
+    if opts.role_defaulted {
+        rep.note(
+            "role: standalone (no --role given and nobody to ask): ZooKeeper, the Mesos master and agent, Marathon and Docker on this host; pass --role master or --role agent (slave) for a cluster node".into(),
+        );
+    }
     let findings = preflight::run(
         sys,
         &opts,
@@ -213,14 +234,20 @@ fn run_inner(
     if !failed.is_empty() {
         return Err(SetupError::Preflight(failed.join("; ")));
     }
-    warnings.extend(
-        findings
-            .iter()
-            .filter(|f| f.verdict == preflight::Verdict::Warn)
-            .map(|f| format!("preflight {}: {}", f.name, f.detail)),
-    );
+    let preflight_warnings: Vec<String> = findings
+        .iter()
+        .filter(|f| f.verdict == preflight::Verdict::Warn)
+        .map(|f| format!("preflight {}: {}", f.name, f.detail))
+        .collect();
+    // While a component has no usable source nothing changes: the run
+    // shows the whole plan as a dry run would, then refuses.
+    let dry_run = args.dry_run || !opts.sources.blocked.is_empty();
+    if dry_run {
+        rep.dry_run();
+    }
+    let live_run = !dry_run && sys.is_live();
     // Before the record is read: another run may be writing it.
-    let _lock = if args.dry_run {
+    let _lock = if dry_run {
         None
     } else {
         Some(fsops::lock_root(sys.root()).map_err(SetupError::Busy)?)
@@ -240,6 +267,22 @@ fn run_inner(
             });
         }
     }
+    let progress = args.output == OutputFormat::Text && std::io::stderr().is_terminal();
+    let dl = artifacts::Downloads::new(sys, opts.mirror_ca.as_deref(), progress);
+    let pins = trust::pins_file(sys, args.config.as_deref());
+    let first_use: Vec<&sources::Resolved> = opts.sources.first_use().collect();
+    let mut option_warnings = option_warnings;
+    if !live_run {
+        for n in trust::first_use_notes(first_use.into_iter(), &pins) {
+            rep.note(n);
+        }
+    } else if trust::learn_keys(sys, &dl, &first_use, &pins, &mut manifest, rep)? > 0 {
+        // The same choices, with the pins just written.
+        let file = options::read_config(sys.root(), args.config.as_deref())?;
+        (opts, option_warnings) = options::resolve(args, file, &facts, prompter)?;
+    }
+    warnings.extend(option_warnings);
+    warnings.extend(preflight_warnings);
     if opts.role.is_agent() && opts.executor_source.is_none() {
         match std::env::current_exe() {
             Ok(p) => opts.executor_source = Some(p.display().to_string()),
@@ -249,7 +292,8 @@ fn run_inner(
             )),
         }
     }
-    let plan = plan::plan(&opts, &facts)?;
+    let mut plan = plan::plan(&opts, &facts)?;
+    plan.pins_file = Some(pins.clone());
     warnings.extend(plan.warnings.iter().cloned());
     for w in warnings {
         rep.warn(w);
@@ -261,13 +305,30 @@ fn run_inner(
         args.dpkg_lock_wait
             .map_or(DPKG_LOCK_WAIT, std::time::Duration::from_secs),
     );
-    let progress = args.output == OutputFormat::Text && std::io::stderr().is_terminal();
-    let dl = artifacts::Downloads::new(sys, opts.mirror_ca.as_deref(), progress);
-    let restart = apply::apply(sys, &plan, &mut manifest, &apt, &dl, args.dry_run, rep)?;
-    if !args.dry_run && loaded.as_ref() != Some(&manifest) {
+    let trusted = manifest.trusted.len();
+    let mut restart = apply::apply(sys, &plan, &mut manifest, &apt, &dl, dry_run, rep)?;
+    if live_run && manifest.trusted.len() > trusted {
+        // An image was pinned on first use: its unit must name it by the
+        // digest now, before anything starts, not after a restart on the
+        // next run. The same choices, with the pin, once more.
+        let file = options::read_config(sys.root(), args.config.as_deref())?;
+        let (mut again, _) = options::resolve(args, file, &facts, prompter)?;
+        again.executor_source = opts.executor_source.clone();
+        plan = plan::plan(&again, &facts)?;
+        plan.pins_file = Some(pins);
+        for s in apply::apply(sys, &plan, &mut manifest, &apt, &dl, dry_run, rep)? {
+            if !restart.contains(&s) {
+                restart.push(s);
+            }
+        }
+    }
+    if !opts.sources.blocked.is_empty() {
+        return Err(SetupError::Unsourced(unsourced(&opts.sources.blocked)));
+    }
+    if !dry_run && loaded.as_ref() != Some(&manifest) {
         manifest.save(sys)?;
     }
-    if !args.dry_run && sys.is_live() {
+    if live_run {
         return Ok(services::converge(
             sys,
             &plan,

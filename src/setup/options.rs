@@ -17,7 +17,9 @@ use super::sources::{self, Component, SourceError, Sources};
 pub enum Role {
     /// ZooKeeper, Mesos master and Marathon.
     Master,
-    /// Mesos agent, running tasks in Docker.
+    /// Mesos agent, running tasks in Docker (alias: slave, its name before Mesos 1.0).
+    #[value(alias = "slave")]
+    #[serde(alias = "slave")]
     Agent,
     /// Master and agent on one host.
     Standalone,
@@ -49,7 +51,7 @@ pub enum OutputFormat {
 /// `mesos-docker setup`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SetupArgs {
-    /// What this node runs: master (ZooKeeper, Mesos master, Marathon), agent, or standalone (both).
+    /// What this node runs: master (ZooKeeper, Mesos master, Marathon), agent (alias slave), or standalone (both). Without it and with nobody to ask (no terminal, or --yes): standalone.
     #[arg(long, value_enum)]
     pub role: Option<Role>,
     /// The master hosts, comma-separated; they form the ZooKeeper ensemble (use an odd count).
@@ -144,7 +146,7 @@ pub struct SetupArgs {
     /// How long to wait for another package manager (apt, unattended-upgrades) to release dpkg's lock, in seconds [default: 300].
     #[arg(long, env = "MESOS_DOCKER_DPKG_LOCK_WAIT", value_name = "SECS")]
     pub dpkg_lock_wait: Option<u64>,
-    /// Never prompt: a missing choice is an error naming its flag.
+    /// Never prompt: a missing role is standalone, any other missing choice an error naming its flag.
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// Allow changes that can split a running cluster (ZooKeeper ensemble, myid, quorum).
@@ -179,6 +181,9 @@ pub struct SetupArgs {
     /// Install sources without a pin (sha256, image digest, key fingerprint), with a warning.
     #[arg(long, help_heading = "Package sources")]
     pub allow_unverified: bool,
+    /// Refuse every source without a pin, instead of trusting the catalog's unpinned ones (AVENTER's key, Marathon's image) on first use.
+    #[arg(long, help_heading = "Package sources")]
+    pub require_pinned: bool,
 }
 
 /// `[sources]` in setup.toml: a SPEC per component, as the flags take them.
@@ -214,6 +219,10 @@ pub struct FileConfig {
     pub mirror: Option<String>,
     #[serde(alias = "allow_unverified")]
     pub allow_unverified: Option<bool>,
+    pub require_pinned: Option<bool>,
+    /// Pins of catalog sources that publish none, by catalog id: written
+    /// by setup when it trusts one on first use, copied by operators.
+    pub pins: Option<std::collections::BTreeMap<String, String>>,
     /// Where the file was read from, for messages.
     #[serde(skip)]
     pub path: Option<String>,
@@ -232,6 +241,8 @@ pub struct Ensemble {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Options {
     pub role: Role,
+    /// No role was given and nobody could be asked: standalone was chosen.
+    pub role_defaulted: bool,
     /// The ZooKeeper hosts, `h1:2181,h2:2181`.
     pub zk_hosts: String,
     /// Set when this host runs a member of a local ensemble.
@@ -278,7 +289,7 @@ pub enum OptionsError {
     ConfigUnreadable { path: String, reason: String },
     #[error("the configuration file {path} is not valid: {reason}")]
     ConfigInvalid { path: String, reason: String },
-    #[error("no role given: pass --role master, --role agent or --role standalone")]
+    #[error("no role chosen: pass --role master, --role agent or --role standalone")]
     NoRole,
     #[error(
         "an agent needs to know its masters: pass --masters h1,h2,h3 (the master hosts) or --zk zk://h1:2181/mesos"
@@ -347,12 +358,14 @@ pub fn resolve(
     prompter: Option<&dyn Prompter>,
 ) -> Result<(Options, Vec<String>), OptionsError> {
     let mut warnings = Vec::new();
-    let role = match args.role.or(file.role) {
-        Some(r) => r,
-        None => prompter
-            .and_then(|p| p.role())
-            .ok_or(OptionsError::NoRole)?,
+    let role = match (args.role.or(file.role), prompter) {
+        (Some(r), _) => r,
+        (None, Some(p)) => p.role().ok_or(OptionsError::NoRole)?,
+        // As the 2013 script did: no arguments and nobody to ask set up a
+        // whole node, so `curl … | sudo sh` gives a working one.
+        (None, None) => Role::Standalone,
     };
+    let role_defaulted = args.role.is_none() && file.role.is_none() && prompter.is_none();
     let hostname = match args.hostname.clone().or(file.hostname) {
         Some(h) => h,
         None if !facts.hostname.is_empty() => facts.hostname.clone(),
@@ -567,6 +580,9 @@ pub fn resolve(
         given,
         mirror,
         allow_unverified: args.allow_unverified || file.allow_unverified.unwrap_or(false),
+        require_pinned: args.require_pinned || file.require_pinned.unwrap_or(false),
+        pins: file.pins.clone().unwrap_or_default(),
+        pins_file: file_name.clone(),
         role,
         marathon,
         local_zk: ensemble.is_some(),
@@ -576,6 +592,7 @@ pub fn resolve(
     Ok((
         Options {
             role,
+            role_defaulted,
             zk_hosts,
             ensemble,
             masters: master_count,
@@ -897,7 +914,6 @@ mod tests {
                 "not in --masters a,b,c",
             ),
             (args(Role::Agent, &[]), "--masters h1,h2,h3"),
-            (SetupArgs::default(), "--role"),
             (args(Role::Agent, &["a b"]), "--masters"),
             (args(Role::Agent, &["a", "a"]), "listed twice"),
             (
@@ -994,6 +1010,19 @@ mod tests {
         fn masters(&self) -> Option<String> {
             Some(" m1, m2 ,m3 ".into())
         }
+    }
+
+    #[test]
+    fn no_role_and_nobody_to_ask_is_a_standalone_node() {
+        let (o, _) = run(SetupArgs::default()).unwrap();
+        assert_eq!(o.role, Role::Standalone);
+        assert!(o.role_defaulted);
+        let (o, _) = run(args(Role::Agent, &["a"])).unwrap();
+        assert!(!o.role_defaulted);
+        // `slave`, the agent's name before Mesos 1.0, in the file too.
+        let file: FileConfig = toml::from_str("role = \"slave\"\nmasters = [\"m\"]\n").unwrap();
+        let (o, _) = resolve(&SetupArgs::default(), file, &facts(), None).unwrap();
+        assert_eq!((o.role, o.role_defaulted), (Role::Agent, false));
     }
 
     #[test]

@@ -154,13 +154,46 @@ fn update(sys: &System, apt: &Apt, notify: &mut dyn FnMut(String)) -> Result<Str
     )?;
     if !out.success {
         return Err(AptError(format!(
-            "apt-get update failed: {}; check /etc/apt/sources.list, /etc/apt/sources.list.d and the network, then run setup again",
-            last_lines(&out.stderr)
+            "apt-get update failed: {}; {}",
+            last_lines(&out.stderr),
+            update_advice(&out.stderr, |id| expiry_of(sys, id))
         )));
     }
     apt.updated.set(true);
     apt.stale.set(false);
     Ok("package index refreshed (apt-get update)".to_owned())
+}
+
+/// When the key with this long id, in one of the keyrings setup writes,
+/// expired (YYYY-MM-DD).
+fn expiry_of(sys: &System, id: &str) -> Option<String> {
+    let dir = std::fs::read_dir(sys.path("/etc/apt/keyrings")).ok()?;
+    dir.flatten().find_map(|e| {
+        let data = std::fs::read(e.path()).ok()?;
+        let lives = super::openpgp::key_lives(&data).ok()?;
+        lives
+            .iter()
+            .find(|k| k.fingerprint.ends_with(&id.to_ascii_uppercase()))
+            .and_then(|k| k.expires)
+            .map(super::openpgp::date)
+    })
+}
+
+/// What to do about a failed `apt-get update`, from what apt said;
+/// `expiry` tells when a key (by long id) expired, where setup can know.
+pub fn update_advice(stderr: &str, expiry: impl Fn(&str) -> Option<String>) -> String {
+    // apt-get: "The following signatures were invalid: EXPKEYSIG 63F8CEE149ACA59E …"
+    let expired = stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "EXPKEYSIG")
+        .nth(1);
+    match expired {
+        Some(id) => format!(
+            "apt refuses the repository's signature because the key {id} that made it has expired{}. Run setup again: it fetches an expired key anew, in case its publisher has extended it; if the key at the source's key URL is still expired, the publisher has not extended it yet (ask them), or name another source",
+            expiry(id).map(|d| format!(" (on {d}, UTC)")).unwrap_or_default()
+        ),
+        None => "check /etc/apt/sources.list, /etc/apt/sources.list.d and the network, then run setup again".to_owned(),
+    }
 }
 
 /// Installs a .deb file with apt, which brings its dependencies too.
@@ -305,6 +338,21 @@ pub fn wait_for_lock(
 mod tests {
     use super::*;
     use crate::setup::system::RecordingRunner;
+
+    #[test]
+    fn an_expired_signature_is_named() {
+        let apt = "W: GPG error: https://rpm.aventer.biz/Debian bookworm InRelease: The following signatures were invalid: EXPKEYSIG 63F8CEE149ACA59E AVENTER Support <support@aventer.biz>\nE: The repository 'https://rpm.aventer.biz/Debian bookworm InRelease' is not signed.\n";
+        let a = update_advice(apt, |_| None);
+        assert!(a.starts_with("apt refuses the repository's signature because the key 63F8CEE149ACA59E that made it has expired. Run setup again"), "{a}");
+        let a = update_advice(apt, |id| {
+            (id == "63F8CEE149ACA59E").then(|| "2026-09-28".into())
+        });
+        assert!(a.starts_with("apt refuses the repository's signature because the key 63F8CEE149ACA59E that made it has expired (on 2026-09-28, UTC). Run setup again"), "{a}");
+        assert!(
+            update_advice("E: Failed to fetch", |_| None)
+                .starts_with("check /etc/apt/sources.list")
+        );
+    }
 
     #[test]
     fn installed_only_when_dpkg_says_installed() {

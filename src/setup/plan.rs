@@ -40,6 +40,21 @@ pub enum Resource {
     Package {
         name: String,
         version: Option<String>,
+        /// Its maintainer scripts may not start services (a Mesos package
+        /// whose own units would start daemons setup has not configured):
+        /// apt runs with a policy-rc.d that refuses every start.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        hold_services: bool,
+        /// What to do when apt knows no such package (or suite), for the
+        /// failure's message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hint: Option<String>,
+    },
+    /// A component the role needs but that has no usable source: shown in
+    /// the plan with the fix, never applied.
+    Unavailable {
+        component: String,
+        fix: String,
     },
     /// The mesos-docker binary at `path`, a copy of `source` (the binary
     /// running setup): the executor tasks run.
@@ -63,6 +78,10 @@ pub enum Resource {
         key: String,
         /// Empty for an unverified source (let through by --allow-unverified).
         fingerprints: Vec<String>,
+        /// The `[pins]` name of a key to be trusted on first use, which only
+        /// a run on the host itself fetches (and pins before the plan).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first_use: Option<String>,
     },
     /// One .deb file, installed with apt along with its dependencies.
     Deb {
@@ -82,6 +101,10 @@ pub enum Resource {
     Image {
         image: String,
         archive: Option<Artifact>,
+        /// The `[pins]` name its digest is recorded under when pulled for
+        /// the first time (no digest of it is published).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first_use: Option<String>,
     },
 }
 
@@ -93,6 +116,7 @@ impl Resource {
             Resource::Link { .. } => "link",
             Resource::Absent { .. } => "absent",
             Resource::Package { .. } => "package",
+            Resource::Unavailable { .. } => "source",
             Resource::Service { .. } => "service",
             Resource::AptSource { .. } => "apt-source",
             Resource::Deb { .. } => "deb",
@@ -112,6 +136,7 @@ impl Resource {
             | Resource::AptSource { path, .. }
             | Resource::Executor { path, .. } => path,
             Resource::Package { name, .. } | Resource::Service { name, .. } => name,
+            Resource::Unavailable { component, .. } => component,
             Resource::Deb { location, .. } => location,
             Resource::Tarball { dir, .. } => dir,
             Resource::Image { image, .. } => image,
@@ -125,9 +150,23 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Unit name → the program it starts, which must exist before it can.
     pub programs: Vec<(String, String)>,
+    /// Where pins learned on first use are written (setup.toml); set by
+    /// the caller, which knows the file.
+    pub pins_file: Option<std::path::PathBuf>,
 }
 
 impl Plan {
+    /// Whether a component has no usable source: the run must refuse.
+    pub fn blocked(&self) -> Vec<&str> {
+        self.resources
+            .iter()
+            .filter_map(|r| match r {
+                Resource::Unavailable { component, .. } => Some(component.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn program(&self, unit: &str) -> Option<&str> {
         self.programs
             .iter()
@@ -219,6 +258,8 @@ fn package(name: &str) -> Resource {
     Resource::Package {
         name: name.to_owned(),
         version: None,
+        hold_services: false,
+        hint: None,
     }
 }
 
@@ -289,11 +330,17 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         if let Some(src) = opts.sources.get(c) {
             install(&mut r, src);
         }
+        if let Some(b) = opts.sources.blocked(c) {
+            r.push(Resource::Unavailable {
+                component: c.name().to_owned(),
+                fix: b.reason.clone(),
+            });
+        }
     }
     let launches = Launches {
-        master: launch(opts, Unit::Master),
-        agent: launch(opts, Unit::Agent),
-        marathon: launch(opts, Unit::Marathon),
+        master: launch(opts, facts, Unit::Master),
+        agent: launch(opts, facts, Unit::Agent),
+        marathon: launch(opts, facts, Unit::Marathon),
     };
     let mut programs = vec![
         (
@@ -420,6 +467,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         resources: r,
         warnings,
         programs,
+        pins_file: None,
     })
 }
 
@@ -448,14 +496,21 @@ fn install(r: &mut Vec<Resource>, src: &Resolved) {
                     keyring,
                     key: repo.key.clone(),
                     fingerprints: repo.fingerprint.iter().cloned().collect(),
+                    first_use: src.first_use.clone(),
                 });
             }
+            let mesos = src.component == Component::Mesos;
             for p in &repo.packages {
                 if !r
                     .iter()
                     .any(|x| matches!(x, Resource::Package { name, .. } if name == p))
                 {
-                    r.push(package(p));
+                    r.push(Resource::Package {
+                        name: p.clone(),
+                        version: None,
+                        hold_services: mesos,
+                        hint: mesos.then(|| no_mesos_package_hint(src, repo)),
+                    });
                 }
             }
         }
@@ -473,13 +528,24 @@ fn install(r: &mut Vec<Resource>, src: &Resolved) {
         Spec::Docker { .. } => r.push(Resource::Image {
             image: src.spec.image_ref().unwrap_or_default(),
             archive: None,
+            first_use: src.first_use.clone(),
         }),
         Spec::DockerArchive { file, image } => r.push(Resource::Image {
             image: image.clone(),
             archive: Some(file.clone()),
+            first_use: None,
         }),
         Spec::Catalog { .. } => {}
     }
+}
+
+/// What to tell the operator when apt has no such Mesos package (or no
+/// such suite): the repository may not build for this release.
+fn no_mesos_package_hint(src: &Resolved, repo: &super::sources::AptRepo) -> String {
+    format!(
+        "the Mesos source {} names suite {} of {}: if apt finds no such suite or package there, that repository has no Mesos build for this release. Name a build you trust with --mesos-source: 'deb:URL-OR-PATH,sha256=HEX', 'tgz:URL-OR-PATH,sha256=HEX', 'docker:IMAGE@sha256:DIGEST', 'docker-archive:PATH,image=NAME:TAG,sha256=HEX' or 'apt:URI,suite=SUITE,components=main,key=KEY-URL,fingerprint=HEX40,packages=mesos'",
+        src.given, repo.suite, repo.uri
+    )
 }
 
 /// Where tarball sources are unpacked, a directory per component.
@@ -511,23 +577,32 @@ struct Launches {
 
 const DOCKER: &str = "/usr/bin/docker";
 
-fn launch(opts: &Options, unit: Unit) -> Launch {
+fn launch(opts: &Options, facts: &Facts, unit: Unit) -> Launch {
+    // A package puts the Mesos programs where its build chose: the
+    // catalog knows for its entries (AVENTER's: /usr/bin), else where an
+    // installed Mesos has them, else /usr/sbin (Apache's packaging).
+    let mesos_dir = opts
+        .sources
+        .get(Component::Mesos)
+        .and_then(|s| s.programs.clone())
+        .or_else(|| facts.installed.mesos_programs.clone())
+        .unwrap_or_else(|| "/usr/sbin".to_owned());
     let (component, packaged, in_tarball, name) = match unit {
         Unit::Master => (
             Component::Mesos,
-            "/usr/sbin/mesos-master",
+            format!("{mesos_dir}/mesos-master"),
             "sbin/mesos-master",
             "mesos-master",
         ),
         Unit::Agent => (
             Component::Mesos,
-            "/usr/sbin/mesos-agent",
+            format!("{mesos_dir}/mesos-agent"),
             "sbin/mesos-agent",
             "mesos-agent",
         ),
         Unit::Marathon => (
             Component::Marathon,
-            "/usr/share/marathon/bin/marathon",
+            "/usr/share/marathon/bin/marathon".to_owned(),
             "bin/marathon",
             "marathon",
         ),
@@ -588,7 +663,7 @@ fn launch(opts: &Options, unit: Unit) -> Launch {
                 docker: true,
             }
         }
-        _ => plain(packaged.to_owned()),
+        _ => plain(packaged),
     }
 }
 

@@ -125,6 +125,8 @@ pub fn human(d: Duration) -> String {
 struct JsonReport<'a> {
     command: &'a str,
     dry_run: bool,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    notes: &'a [String],
     warnings: &'a [String],
     #[serde(skip_serializing_if = "<[Finding]>::is_empty")]
     preflight: &'a [Finding],
@@ -149,6 +151,7 @@ pub struct Reporter {
     last: Instant,
     pub recap: Recap,
     pub warnings: Vec<String>,
+    pub notes: Vec<String>,
     pub preflight: Vec<Finding>,
 }
 
@@ -170,6 +173,7 @@ impl Reporter {
             last: Instant::now(),
             recap: Recap::default(),
             warnings: Vec::new(),
+            notes: Vec::new(),
             preflight: Vec::new(),
         }
     }
@@ -177,6 +181,11 @@ impl Reporter {
     /// Reporting to this process's standard output.
     pub fn stdout(format: OutputFormat, command: &'static str, dry_run: bool) -> Self {
         Self::new(format, command, dry_run, Box::new(std::io::stdout()))
+    }
+
+    /// From now on a dry run: the plan is shown, nothing is written.
+    pub fn dry_run(&mut self) {
+        self.dry_run = true;
     }
 
     /// Shows a progress bar over `total` steps when a person is watching.
@@ -231,6 +240,15 @@ impl Reporter {
             // The document carries the error; finish also prints it to stderr.
             OutputFormat::Json => self.finish(&[], Some(message)),
         }
+    }
+
+    /// A line for the operator that is neither a resource nor a warning
+    /// (a choice setup made for them, a key trusted on first use).
+    pub fn note(&mut self, n: String) {
+        if self.format == OutputFormat::Text {
+            self.print(&format!("{n}\n"));
+        }
+        self.notes.push(n);
     }
 
     pub fn warn(&mut self, w: String) {
@@ -353,6 +371,7 @@ impl Reporter {
                 let doc = JsonReport {
                     command: self.command,
                     dry_run: self.dry_run,
+                    notes: &self.notes,
                     warnings: &self.warnings,
                     preflight: &self.preflight,
                     resources: self

@@ -108,6 +108,14 @@ pub fn check(
 ) -> Result<Check, ResourceError> {
     match r {
         Resource::AptSource {
+            key,
+            first_use: Some(name),
+            fingerprints,
+            ..
+        } if fingerprints.is_empty() => Ok(Check::Skipped(format!(
+            "a run on the host itself fetches the signing key {key}, prints its fingerprint and pins it under [pins] {name} in setup.toml (trust on first use), then writes the keyring and the source"
+        ))),
+        Resource::AptSource {
             path,
             content,
             keyring,
@@ -131,7 +139,10 @@ pub fn check(
             dir,
             ..
         } => artifacts::check_tarball(sys, dl, &artifact(location, sha256), dir),
-        Resource::Image { image, archive } => artifacts::check_image(sys, image, archive.as_ref()),
+        Resource::Image { image, archive, .. } => {
+            artifacts::check_image(sys, image, archive.as_ref())
+        }
+        Resource::Unavailable { fix, .. } => Ok(Check::Skipped(fix.clone())),
         Resource::File {
             path,
             mode,
@@ -212,7 +223,7 @@ pub fn check(
                 }
             }
         }
-        Resource::Package { name, version } => {
+        Resource::Package { name, version, .. } => {
             let spec = super::packages::spec(name, version.as_deref());
             match super::packages::installed_version(sys, name) {
                 Some(v) if version.as_ref().is_none_or(|want| *want == v) => Ok(Check::Ok),

@@ -69,11 +69,14 @@
 //! - `mirror`: a directory served over HTTPS with a test CA (or HTTP).
 //! - `systemd`: debootstrapped Debian images and Debian 12 containers booted
 //!   with systemd (`Node`), for setup on a real init system.
+//! - `aventer`: a stand-in of AVENTER's apt repository and its `aventer-mesos`
+//!   package, laid out as the real ones.
 //! - `standins`: stand-ins for mesos-master, mesos-agent and Marathon, as a
 //!   .deb in a signed apt repository, tarballs and a saved Docker image.
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod aventer;
 pub mod client;
 pub mod fixtures;
 pub mod images;

@@ -49,6 +49,12 @@ pub struct Entry {
     key: Option<String>,
     fingerprint: Option<String>,
     packages: Option<Vec<String>>,
+    /// Where the package puts mesos-master and mesos-agent, when not
+    /// /usr/sbin (AVENTER's packages use /usr/bin).
+    pub programs: Option<String>,
+    /// `first-use`: no pin of it is published, so setup trusts what the
+    /// publisher's host serves over HTTPS the first time and pins that.
+    pub trust: Option<String>,
 }
 
 pub struct Catalog {
@@ -89,16 +95,35 @@ pub fn codename(os: &Os) -> Option<&'static str> {
 }
 
 impl Catalog {
-    pub fn get(&self, id: &str) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.id == id)
+    /// The entry `id` that serves `os`; else the first entry `id` (whose
+    /// [`Entry::spec`] then says which releases it serves). One id can
+    /// have an entry per repository layout (AVENTER's Ubuntu and Debian).
+    pub fn get(&self, id: &str, os: &Os) -> Option<&Entry> {
+        let key = os_key(os);
+        let mut same = self.entries.iter().filter(|e| e.id == id);
+        let first = same.clone().next();
+        same.find(|e| e.os.as_ref().is_none_or(|l| l.contains(&key)))
+            .or(first)
+    }
+
+    /// Every release the entries `id` serve, for messages.
+    pub fn serves(&self, id: &str) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter(|e| e.id == id)
+            .flat_map(|e| e.os.clone().unwrap_or_default())
+            .collect()
     }
 
     pub fn ids(&self, component: Component) -> Vec<&str> {
-        self.entries
+        let mut ids: Vec<&str> = self
+            .entries
             .iter()
             .filter(|e| e.component == component)
             .map(|e| e.id.as_str())
-            .collect()
+            .collect();
+        ids.dedup();
+        ids
     }
 
     pub fn default_for(&self, component: Component) -> Option<&str> {
@@ -120,7 +145,7 @@ impl Entry {
             return Err(format!(
                 "the catalog entry {} has no build for {os} (it serves {})",
                 self.id,
-                list.join(", ")
+                CATALOG.serves(&self.id).join(", ")
             ));
         }
         let subst = |s: &str| {
@@ -209,21 +234,47 @@ mod tests {
                     // A pin is a fact: it must name its source.
                     assert!(e.cited.len() > 20, "{}", e.id);
                 }
+                // One entry per id and release.
+                assert!(std::ptr::eq(c.get(&e.id, &o).unwrap(), e), "{} {r}", e.id);
+                // Trusted on first use only where no pin is published,
+                // and only for what can be fetched over HTTPS.
+                match e.trust.as_deref() {
+                    None => {}
+                    Some("first-use") => {
+                        assert!(spec.missing_pin().is_some(), "{}", e.id);
+                        assert!(
+                            e.cited.contains("no public source states") || e.kind == "docker",
+                            "{}",
+                            e.id
+                        );
+                        if let Spec::Apt(a) = &spec {
+                            assert!(
+                                a.key.starts_with("https://") && a.uri.starts_with("https://"),
+                                "{}",
+                                e.id
+                            );
+                        }
+                    }
+                    Some(other) => panic!("{}: trust = {other:?}", e.id),
+                }
             }
         }
         for comp in Component::ALL {
             if let Some(d) = c.default_for(comp)
                 && d != "distro"
             {
-                assert_eq!(c.get(d).map(|e| e.component), Some(comp), "{d}");
+                let any = c.entries.iter().find(|e| e.id == d);
+                assert_eq!(any.map(|e| e.component), Some(comp), "{d}");
             }
         }
-        assert_eq!(c.default_for(Component::Mesos), None);
+        assert_eq!(c.default_for(Component::Mesos), Some("aventer-mesos"));
     }
 
     #[test]
     fn docker_ce_follows_the_release() {
-        let e = CATALOG.get("docker-ce").unwrap();
+        let e = CATALOG
+            .get("docker-ce", &os(Distro::Ubuntu, "24.04"))
+            .unwrap();
         let Spec::Apt(r) = e.spec(&os(Distro::Ubuntu, "24.04")).unwrap() else {
             panic!()
         };

@@ -192,6 +192,27 @@ pub struct Resolved {
     /// The catalog entry's citation, when it came from the catalog.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cited: Option<String>,
+    /// Where the package puts mesos-master and mesos-agent, when the
+    /// catalog knows (AVENTER's: /usr/bin).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub programs: Option<String>,
+    /// No pin is published: the name under setup.toml's `[pins]` that the
+    /// key's fingerprint (the image's digest) is written to when setup
+    /// trusts it on first use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_use: Option<String>,
+    /// Where the pin came from when setup.toml's `[pins]` gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned_by: Option<String>,
+}
+
+/// A component this node needs that has no usable source: the plan shows
+/// it as one line, and a real run refuses before changing anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Blocked {
+    pub component: Component,
+    /// The refusal, naming the fix.
+    pub reason: String,
 }
 
 /// A source that cannot be used, found before anything is planned.
@@ -210,7 +231,18 @@ pub enum SourceError {
         example: &'static str,
     },
     #[error(
-        "this node has no Mesos ({missing} is missing) and no source of it can be verified today: Apache Mesos is in the Apache Attic (1.11.0 was its last release, source only) and Mesosphere's package repositories are gone. Name a build you trust with --mesos-source (or mesos = \"SPEC\" under [sources] in setup.toml), one of: 'deb:URL-OR-PATH,sha256=HEX' (a .deb with /usr/sbin/mesos-master and mesos-agent), 'tgz:URL-OR-PATH,sha256=HEX' (a tarball with sbin/mesos-master and sbin/mesos-agent), 'docker:IMAGE@sha256:DIGEST' or 'docker-archive:PATH,image=NAME:TAG,sha256=HEX' (an image with mesos-master and mesos-agent on its PATH), 'apt:URI,suite=SUITE,components=main,key=KEY-URL,fingerprint=HEX40,packages=mesos'"
+        "the {component} source {given} publishes no {pin}: setup would trust it on first use, but --require-pinned (require-pinned = true in setup.toml) forbids that. Pin it: {name} = \"…\" under [pins] in setup.toml, as a node that trusted it printed, or {flag} '{example}'"
     )]
-    NoMesos { missing: String },
+    FirstUseForbidden {
+        component: Component,
+        given: String,
+        pin: &'static str,
+        name: String,
+        flag: &'static str,
+        example: &'static str,
+    },
+    #[error(
+        "this node has no Mesos ({missing}) and {why}. Name a build you trust with --mesos-source (or mesos = \"SPEC\" under [sources] in setup.toml), one of: 'deb:URL-OR-PATH,sha256=HEX' (a .deb with mesos-master and mesos-agent in /usr/sbin or /usr/bin), 'tgz:URL-OR-PATH,sha256=HEX' (a tarball with sbin/mesos-master and sbin/mesos-agent), 'docker:IMAGE@sha256:DIGEST' or 'docker-archive:PATH,image=NAME:TAG,sha256=HEX' (an image with mesos-master and mesos-agent on its PATH), 'apt:URI,suite=SUITE,components=main,key=KEY-URL,fingerprint=HEX40,packages=mesos'"
+    )]
+    NoMesos { missing: String, why: String },
 }
