@@ -150,6 +150,7 @@ pub fn verified_key(
         &Artifact {
             location: key.to_owned(),
             sha256: None,
+            packages: vec![],
         },
         manifest,
     )?;

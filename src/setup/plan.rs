@@ -7,7 +7,8 @@ use std::sync::LazyLock;
 use serde::Serialize;
 use tera::{Context, Tera};
 
-use super::facts::{Cgroup, Facts, Init};
+use super::facts::{Facts, Init};
+use super::flags::{Daemon, FlagCheck};
 use super::options::{Options, Role};
 use super::sources::{Artifact, Component, Resolved, Spec};
 
@@ -77,6 +78,10 @@ pub enum Resource {
         location: String,
         sha256: Option<String>,
         dir: String,
+        /// For a Mesos tree: what its programs need to run, checked
+        /// before any change.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        libs: Option<super::libs::Libs>,
     },
     /// A Docker image: loaded from a `docker save` archive, or pulled.
     Image {
@@ -125,6 +130,9 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Unit name → the program it starts, which must exist before it can.
     pub programs: Vec<(String, String)>,
+    /// Extra Mesos flags to check against the program before its
+    /// environment file is written.
+    pub flag_checks: Vec<FlagCheck>,
 }
 
 impl Plan {
@@ -241,6 +249,13 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         _ => WANTED_NOFILE,
     };
     let role = opts.role;
+    if role.is_agent()
+        && let Some(why) = facts.posix_reason()
+    {
+        warnings.push(format!(
+            "agent: {why}, so it runs with MESOS_SYSTEMD_ENABLE_SUPPORT=false and the POSIX launcher and isolation (posix/cpu,posix/mem: usage is measured, not limited, by Mesos; the executor still sets Docker's limits)"
+        ));
+    }
     let local_zk = opts.ensemble.is_some();
     let marathon = role.is_master() && opts.marathon;
     let mut ctx = Context::new();
@@ -258,7 +273,22 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
     );
     ctx.insert("attributes", &opts.attributes);
     ctx.insert("resources", &opts.resources);
-    ctx.insert("cgroup_v2", &(facts.cgroup == Some(Cgroup::V2)));
+    ctx.insert("posix_reason", &facts.posix_reason());
+    let tree = matches!(
+        opts.sources.get(Component::Mesos).map(|s| &s.spec),
+        Some(Spec::Tgz(_))
+    );
+    // A `make install` tree's compiled-in directories are /usr/libexec/mesos
+    // and /usr/share/mesos/webui (seen under a real 1.11.0): point both into it.
+    let tree_dir = format!("{OPT}/{}/current", Component::Mesos);
+    ctx.insert(
+        "launcher_dir",
+        &tree.then(|| format!("{tree_dir}/libexec/mesos")),
+    );
+    ctx.insert(
+        "webui_dir",
+        &tree.then(|| format!("{tree_dir}/share/mesos/webui")),
+    );
     ctx.insert("nofile", &nofile);
     ctx.insert("local_zk", &local_zk);
     ctx.insert("binary", &opts.binary);
@@ -284,8 +314,20 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         Component::Marathon,
     ] {
         if let Some(src) = opts.sources.get(c) {
-            install(&mut r, src);
+            install(&mut r, src, facts);
         }
+    }
+    if tree {
+        // The daemons and the executors the agent starts (mesos-executor,
+        // mesos-containerizer) all need libmesos, and the agent passes no
+        // LD_LIBRARY_PATH on: the loader's own path it is, after ldconfig.
+        r.push(file(
+            LD_CONF,
+            format!(
+                "# Written by mesos-docker setup: the libraries of the Mesos tree (--mesos-source tgz:); removed by mesos-docker uninstall.\n{tree_dir}/lib\n"
+            ),
+            &["mesos-master", "mesos-agent"],
+        ));
     }
     let launches = Launches {
         master: launch(opts, Unit::Master),
@@ -312,7 +354,19 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
             || (u == "marathon.service" && marathon)
     });
     let env = |name: &str, l: &Launch| -> Result<String, RenderError> {
-        let text = render(name, &ctx)?;
+        let mut text = render(name, &ctx)?;
+        let extra = match name {
+            "master.env" => &opts.flags.master,
+            "agent.env" => &opts.flags.agent,
+            _ => &Default::default(),
+        };
+        if !extra.is_empty() {
+            let daemon = name.trim_end_matches(".env");
+            text.push_str(&format!(
+                "# Extra flags (--{daemon}-flag, [{daemon}.flags] in setup.toml):\n{}",
+                super::flags::render(extra)
+            ));
+        }
         // `docker run --env-file` takes values literally, quotes and all.
         Ok(if l.docker { dequote(&text) } else { text })
     };
@@ -400,17 +454,65 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         )?,
         Init::Upstart => upstart(&mut r, role, marathon, local_zk, nofile, &launches, &ctx)?,
     }
+    let mut flag_checks = Vec::new();
+    for (daemon, wanted, l, flags) in [
+        (
+            Daemon::Master,
+            role.is_master(),
+            &launches.master,
+            &opts.flags.master,
+        ),
+        (
+            Daemon::Agent,
+            role.is_agent(),
+            &launches.agent,
+            &opts.flags.agent,
+        ),
+    ] {
+        if wanted && !flags.is_empty() {
+            flag_checks.push(flag_check(daemon, l, flags));
+        }
+    }
     Ok(Plan {
         resources: r,
         warnings,
         programs,
+        flag_checks,
     })
+}
+
+/// The loader's configuration entry for a Mesos tree's lib/.
+pub const LD_CONF: &str = "/etc/ld.so.conf.d/mesos-docker-mesos.conf";
+
+/// How to ask a daemon for its flags: `--help` of the program the unit
+/// runs, or of the image's, through Docker.
+fn flag_check(daemon: Daemon, l: &Launch, flags: &super::flags::Flags) -> FlagCheck {
+    let name = daemon.program();
+    let argv: Vec<String> = if l.docker {
+        let image = l.exec.rsplit(' ').next().unwrap_or_default();
+        [DOCKER, "run", "--rm", "--entrypoint", name, image, "--help"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        vec![l.program.clone(), "--help".to_owned()]
+    };
+    FlagCheck {
+        daemon,
+        env_file: format!(
+            "/etc/mesos-docker/{}.env",
+            name.trim_start_matches("mesos-")
+        ),
+        argv,
+        program: l.program.clone(),
+        names: flags.keys().cloned().collect(),
+    }
 }
 
 /// What a source puts on the node, in the order it must happen: an apt
 /// repository before its packages, Docker (an earlier component) before
 /// images.
-fn install(r: &mut Vec<Resource>, src: &Resolved) {
+fn install(r: &mut Vec<Resource>, src: &Resolved, facts: &Facts) {
     let c = src.component.name();
     match &src.spec {
         Spec::Distro => r.push(package(match src.component {
@@ -448,12 +550,22 @@ fn install(r: &mut Vec<Resource>, src: &Resolved) {
             location: a.location.clone(),
             sha256: a.sha256.clone(),
         }),
-        Spec::Tgz(a) => r.push(Resource::Tarball {
-            component: c.to_owned(),
-            location: a.location.clone(),
-            sha256: a.sha256.clone(),
-            dir: format!("{OPT}/{c}"),
-        }),
+        Spec::Tgz(a) => {
+            for p in &a.packages {
+                r.push(package(p));
+            }
+            r.push(Resource::Tarball {
+                component: c.to_owned(),
+                location: a.location.clone(),
+                sha256: a.sha256.clone(),
+                dir: format!("{OPT}/{c}"),
+                libs: (src.component == Component::Mesos).then(|| super::libs::Libs {
+                    packages: a.packages.clone(),
+                    known: super::libs::known(&facts.os),
+                    os: facts.os.to_string(),
+                }),
+            })
+        }
         Spec::Docker { .. } => r.push(Resource::Image {
             image: src.spec.image_ref().unwrap_or_default(),
             archive: None,
@@ -591,7 +703,15 @@ fn dequote(text: &str) -> String {
             {
                 out.push_str(name);
                 out.push('=');
-                out.push_str(&rest[..rest.len() - 1]);
+                // The escapes of extra flags' values (\" \\ \$ \`) undone:
+                // Docker takes the rest of the line as it is.
+                let mut chars = rest[..rest.len() - 1].chars();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => out.extend(chars.next()),
+                        c => out.push(c),
+                    }
+                }
             }
             _ => out.push_str(line),
         }
@@ -746,7 +866,7 @@ fn upstart(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup::facts::{Distro, Installed, Os};
+    use crate::setup::facts::{Cgroup, Distro, Installed, Os};
     use crate::setup::options::{FileConfig, SetupArgs, resolve};
 
     fn facts(cgroup: Option<Cgroup>, nofile: Option<u64>) -> Facts {
@@ -763,6 +883,7 @@ mod tests {
             cpus: None,
             cgroup,
             nofile_hard: nofile,
+            container: None,
             installed: Installed {
                 mesos_master: true,
                 mesos_agent: true,
@@ -805,6 +926,28 @@ mod tests {
         let f = facts(Some(Cgroup::V1), None);
         let p = plan(&options(Role::Agent, &f), &f).unwrap();
         assert!(!content(&p, "/etc/mesos-docker/agent.env").contains("MESOS_LAUNCHER"));
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        // A container on cgroup v1: systemd does not own the tree's root.
+        let mut f = facts(Some(Cgroup::V1), None);
+        f.container = Some("docker".into());
+        let p = plan(&options(Role::Standalone, &f), &f).unwrap();
+        let env = content(&p, "/etc/mesos-docker/agent.env");
+        assert!(
+            env.contains("# systemd does not own the root of the cgroup tree on this host (a container: docker)"),
+            "{env}"
+        );
+        assert!(
+            env.contains("MESOS_SYSTEMD_ENABLE_SUPPORT=\"false\""),
+            "{env}"
+        );
+        assert!(env.contains("MESOS_LAUNCHER=\"posix\""), "{env}");
+        assert!(
+            p.warnings[0].starts_with("agent: systemd does not own"),
+            "{:?}",
+            p.warnings
+        );
+        let p = plan(&options(Role::Master, &f), &f).unwrap();
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
     }
 
     #[test]

@@ -24,6 +24,9 @@ const FROM_ELSEWHERE: [(&str, &str); 3] = [
     ("marathon", "marathon"),
 ];
 
+/// How long a master that serves without a leader is given to find one.
+const ELECTION_GRACE: Duration = Duration::from_secs(60);
+
 /// How a running service proves it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Probe {
@@ -385,6 +388,15 @@ fn await_health(
     let verdict = loop {
         match look(sys, probe, ip) {
             Look::Healthy(detail) => break Ok((Status::Ok, detail)),
+            // A Mesos master takes a moment to be elected (a real one, or
+            // the stand-in, through ZooKeeper): worth a while before it is
+            // reported as waiting for the other masters.
+            Look::Waiting(_)
+                if matches!(probe, Probe::Http(_))
+                    && start.elapsed() < ELECTION_GRACE.min(deadline) =>
+            {
+                std::thread::sleep(Duration::from_millis(500));
+            }
             Look::Waiting(detail) => break Ok((Status::Skipped, detail)),
             Look::Broken(why) => break Err(why),
             Look::NotYet(why) if start.elapsed() >= deadline => {

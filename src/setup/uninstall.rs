@@ -147,6 +147,11 @@ pub fn run(sys: &System, dry_run: bool, mut rep: Reporter) -> ExitCode {
             }
         }
     }
+    // The loader forgets the Mesos tree's libraries with its entry.
+    let ld_entry = m
+        .entries
+        .iter()
+        .any(|e| e.path.starts_with("/etc/ld.so.conf.d/"));
     if failed.is_none() {
         for e in m.entries.clone().iter().rev() {
             let manifest_file = Path::new(manifest::PATH);
@@ -197,6 +202,20 @@ pub fn run(sys: &System, dry_run: bool, mut rep: Reporter) -> ExitCode {
         if let Err(e) = Manifest::remove(sys) {
             failed = Some(format!("cannot remove the record: {e}"));
         }
+    }
+    if failed.is_none() && ld_entry && !dry_run && sys.is_live() {
+        let ok = sys.run("ldconfig", &[]).is_ok_and(|o| o.success);
+        rep.line(Line {
+            status: if ok { Status::Changed } else { Status::Failed },
+            kind: "ldconfig".into(),
+            id: "/etc/ld.so.cache".into(),
+            detail: Some(if ok {
+                "the loader's cache rebuilt".into()
+            } else {
+                "ldconfig failed: run it by hand".into()
+            }),
+            diff: None,
+        });
     }
     if failed.is_none() && !images.is_empty() {
         failed = remove_images(sys, &images, dry_run, &mut rep).err();

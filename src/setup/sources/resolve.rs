@@ -289,6 +289,7 @@ mod tests {
             cpus: None,
             cgroup: None,
             nofile_hard: None,
+            container: None,
             installed,
         }
     }
