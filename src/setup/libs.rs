@@ -169,7 +169,13 @@ pub fn packages_for(
                     install.push(p.clone());
                 }
             }
-            None => unprovided.push(format!("{soname} (needed by {})", by.join(", "))),
+            None => {
+                // The archive's order is its directories' order: sorted, so
+                // the message is the same wherever the tarball was made.
+                let mut by = by.clone();
+                by.sort();
+                unprovided.push(format!("{soname} (needed by {})", by.join(", ")));
+            }
         }
     }
     if unprovided.is_empty() || !libs.packages.is_empty() {

@@ -427,3 +427,143 @@ pub fn recorded_env(contents: &str, prefix: &str) -> BTreeMap<String, String> {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
 }
+
+/// The C of the stand-in programs of a `make install` tree: real ELF
+/// programs linked against the tree's libmesos (no rpath, as a plain
+/// `make install` under a prefix the loader does not search leaves them),
+/// so that they fail as the real ones do when the loader cannot find it
+/// ("error while loading shared libraries: libmesos-1.11.0.so"), then run
+/// the stand-in script named like them.
+const TREE_MAIN_C: &str = r#"
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+extern const char *mesos_standin_version(void);
+int main(int argc, char **argv) {
+    (void)argc;
+    char exe[PATH_MAX], script[PATH_MAX + 64], name[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n < 0) { perror("/proc/self/exe"); return 1; }
+    exe[n] = 0;
+    snprintf(name, sizeof name, "%s", argv[0]);
+    const char *prefix = strstr(exe, "/libexec/mesos/") ? "/../.." : "/..";
+    snprintf(script, sizeof script, "%s%s/lib/mesos-standin/%s",
+             dirname(exe), prefix, basename(name));
+    if (mesos_standin_version() == NULL) return 1;
+    execv(script, argv);
+    perror(script);
+    return 127;
+}
+"#;
+
+const TREE_LIB_C: &str = "const char *mesos_standin_version(void) { return \"1.11.0\"; }\n";
+
+fn gcc(args: &[&str], dir: &Path) {
+    run_checked(Command::new(need("gcc", "gcc")).current_dir(dir).args(args));
+}
+
+/// A Mesos tree as `make install` leaves it (bin, sbin, lib with
+/// libmesos-1.11.0.so, libexec/mesos, share/mesos/webui), its programs ELF
+/// files that need libmesos-1.11.0.so (from the tree's lib/), which needs
+/// libzookeeper_mt.so.2 (which a fresh Debian 12 lacks and its
+/// libzookeeper-mt2 package provides). With `missing`, the programs also
+/// need libmesos-standin-missing.so.1, which nothing provides.
+pub fn mesos_make_install_tgz(missing: bool) -> &'static Artifact {
+    static PLAIN: OnceLock<Artifact> = OnceLock::new();
+    static MISSING: OnceLock<Artifact> = OnceLock::new();
+    let cell = if missing { &MISSING } else { &PLAIN };
+    cell.get_or_init(|| {
+        let name = if missing { "tree-missing" } else { "tree" };
+        let build = workdir().join(format!("{name}-build"));
+        let root = workdir().join(format!("{name}-root"));
+        for d in [
+            "bin",
+            "sbin",
+            "lib/mesos-standin",
+            "libexec/mesos",
+            "share/mesos/webui",
+        ] {
+            fs::create_dir_all(root.join(d)).unwrap();
+        }
+        fs::create_dir_all(build.join("stub")).unwrap();
+        fs::write(build.join("main.c"), TREE_MAIN_C).unwrap();
+        fs::write(build.join("mesos.c"), TREE_LIB_C).unwrap();
+        fs::write(build.join("empty.c"), "int mesos_standin_stub;\n").unwrap();
+        // Stubs that only give the files their DT_NEEDED entries; on the
+        // node the real libzookeeper_mt.so.2 is loaded (nothing is used).
+        for so in ["libzookeeper_mt.so.2", "libmesos-standin-missing.so.1"] {
+            gcc(
+                &[
+                    "-shared",
+                    "-fPIC",
+                    "-o",
+                    &format!("stub/{so}"),
+                    &format!("-Wl,-soname,{so}"),
+                    "empty.c",
+                ],
+                &build,
+            );
+        }
+        let lib = root.join("lib/libmesos-1.11.0.so");
+        gcc(
+            &[
+                "-shared",
+                "-fPIC",
+                "-o",
+                lib.to_str().unwrap(),
+                "-Wl,-soname,libmesos-1.11.0.so",
+                "mesos.c",
+                "-Wl,--no-as-needed",
+                "stub/libzookeeper_mt.so.2",
+            ],
+            &build,
+        );
+        std::os::unix::fs::symlink("libmesos-1.11.0.so", root.join("lib/libmesos.so")).unwrap();
+        let mut link = vec![
+            "-o",
+            "program",
+            "main.c",
+            "-Wl,-rpath-link,stub",
+            "-Wl,--no-as-needed",
+            lib.to_str().unwrap(),
+        ];
+        if missing {
+            link.push("stub/libmesos-standin-missing.so.1");
+        }
+        gcc(&link, &build);
+        let program = fs::read(build.join("program")).unwrap();
+        for p in [
+            "sbin/mesos-master",
+            "sbin/mesos-agent",
+            "libexec/mesos/mesos-executor",
+            "libexec/mesos/mesos-containerizer",
+        ] {
+            write_exec(&root.join(p), &program);
+        }
+        for p in ["mesos-master", "mesos-agent"] {
+            write_exec(&root.join("lib/mesos-standin").join(p), SCRIPT.as_bytes());
+        }
+        write_exec(&root.join("lib/mesos-standin/busybox"), &busybox());
+        write_exec(
+            &root.join("bin/mesos"),
+            b"#!/bin/sh\necho 'mesos (a test stand-in)'\n",
+        );
+        fs::write(
+            root.join("share/mesos/webui/index.html"),
+            "<html><body>Mesos web UI (a test stand-in)</body></html>\n",
+        )
+        .unwrap();
+        let out = workdir().join(format!("mesos-{name}-{VERSION}.tgz"));
+        run_checked(
+            Command::new("tar")
+                .arg("-C")
+                .arg(&root)
+                .args(["--owner=0", "--group=0", "--numeric-owner", "-czf"])
+                .arg(&out)
+                .args(["bin", "sbin", "lib", "libexec", "share"]),
+        );
+        Artifact::of(out)
+    })
+}
