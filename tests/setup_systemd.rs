@@ -730,7 +730,18 @@ fn a_make_install_tree_converges_and_a_missing_library_is_refused() {
         "{out}"
     );
 
-    let (code, out) = master(&source, &["--master-flag", "offer_timeout=30secs"]);
+    // A value with quotes, a dollar, backquotes and a backslash reaches the
+    // master as given: no second variable, no expansion (systemd and sh
+    // read the file's escapes alike).
+    let hostile = "a\" MESOS_QUORUM=\"9 $HOME `id` \\ b";
+    let roles = format!("roles={hostile}");
+    let extra = [
+        "--master-flag",
+        "offer_timeout=30secs",
+        "--master-flag",
+        &roles,
+    ];
+    let (code, out) = master(&source, &extra);
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("runtime packages installed: libzookeeper-mt2")
@@ -784,9 +795,19 @@ fn a_make_install_tree_converges_and_a_missing_library_is_refused() {
     );
     // The stand-in the ELF program runs records the environment it got.
     let recorded = node.await_http("127.0.0.1", 5050, "/standin/env", Duration::from_secs(30));
-    assert_eq!(standins::recorded_env(&recorded, "MESOS_"), env);
+    let recorded = standins::recorded_env(&recorded, "MESOS_");
+    assert_eq!(recorded, env);
+    assert_eq!(
+        recorded.get("MESOS_ROLES").map(String::as_str),
+        Some(hostile)
+    );
+    assert_eq!(
+        recorded.get("MESOS_QUORUM").map(String::as_str),
+        Some("1"),
+        "{recorded:?}"
+    );
 
-    let (code, out) = master(&source, &["--master-flag", "offer_timeout=30secs"]);
+    let (code, out) = master(&source, &extra);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains(" 0 changed, 0 failed"), "{out}");
 

@@ -13,10 +13,12 @@
 //! `MARATHON_HTTP_PORT` (or `--port` / `--http_port`) move them.
 //!
 //! Packagings, each built once per test process:
-//! - [`apt_repo`]: packages `mesos` (/usr/sbin/mesos-master, mesos-agent)
-//!   and `marathon` (/usr/share/marathon/bin/marathon) in a repository
+//! - [`apt_repo`]: packages `mesos` (/usr/sbin/mesos-master, mesos-agent,
+//!   /usr/libexec/mesos/) and `marathon` (/usr/share/marathon/bin/marathon) in a repository
 //!   (`dists/stable/main/binary-amd64`) whose Release is signed (InRelease,
 //!   Release.gpg) with a throw-away RSA key;
+//! - [`mesos_make_install_tgz`]: a tree as Mesos' `make install` leaves it,
+//!   with ELF programs that need the tree's libmesos-1.11.0.so;
 //! - [`mesos_tgz`] (`sbin/mesos-master`, `sbin/mesos-agent`) and
 //!   [`marathon_tgz`] (`bin/marathon`), with their SHA-256;
 //! - [`image`]: a busybox image with all three on its PATH
@@ -142,6 +144,17 @@ fn stage(root: &Path, programs: &[&str]) {
 fn deb(name: &str, programs: &[&str], description: &str) -> Artifact {
     let root = workdir().join(format!("{name}-deb"));
     stage(&root, programs);
+    if name == "mesos" {
+        // Where a Mesos package keeps the programs the agent starts
+        // (--launcher_dir); these tests never run them.
+        for helper in ["mesos-executor", "mesos-containerizer"] {
+            write_exec(
+                &root.join("usr/libexec/mesos").join(helper),
+                format!("#!/bin/sh\necho '{helper} (a test stand-in): not used by these tests' >&2\nexit 1\n")
+                    .as_bytes(),
+            );
+        }
+    }
     fs::create_dir_all(root.join("DEBIAN")).unwrap();
     fs::write(
         root.join("DEBIAN/control"),
@@ -409,12 +422,30 @@ pub fn environment_file(contents: &str) -> BTreeMap<String, String> {
                 .split_once('=')
                 .unwrap_or_else(|| panic!("not KEY=VALUE: {line:?}"));
             let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
-                Some(inner) => inner.replace("\\\"", "\"").replace("\\\\", "\\"),
+                Some(inner) => unescape(inner),
                 None => value.to_owned(),
             };
             (key.trim().to_owned(), value)
         })
         .collect()
+}
+
+/// A double-quoted EnvironmentFile value as systemd reads it: a backslash
+/// before `"`, `\\`, `$` or a backquote stands for that character; before
+/// anything else it stays.
+fn unescape(inner: &str) -> String {
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('\\', Some(&n)) if matches!(n, '"' | '\\' | '$' | '`') => {
+                out.push(n);
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// A recorded `<name>.env` (`env | sort`): the variables starting with
