@@ -66,6 +66,10 @@ pub enum Verdict {
     /// Serving, but something outside this host must happen first (a Mesos
     /// master with no leader elected: the other masters are not up yet).
     Waiting(String),
+    /// Serving and finding no leader (`503 "No leader elected"`), as every
+    /// master does until an election ends: worth a while before it is
+    /// taken for [`Verdict::Waiting`].
+    Electing(String),
     /// Not serving (yet), and why.
     Unhealthy(String),
 }
@@ -126,7 +130,7 @@ pub fn judge(check: &HttpCheck, reply: &str) -> Verdict {
         }
         // "No leader elected": it serves, but no master leads yet.
         if status == 503 && body.contains("No leader elected") {
-            return Verdict::Waiting(
+            return Verdict::Electing(
                 "no leading master elected yet (HTTP 503 \"No leader elected\"): run setup on the other masters"
                     .into(),
             );
@@ -182,6 +186,7 @@ pub fn ask(sys: &System, ip: Option<IpAddr>, check: &HttpCheck) -> Verdict {
         Ok(reply) => match judge(check, &reply) {
             Verdict::Healthy(d) => Verdict::Healthy(format!("GET {}: {d}", check.path)),
             Verdict::Waiting(d) => Verdict::Waiting(format!("GET {}: {d}", check.path)),
+            Verdict::Electing(d) => Verdict::Electing(format!("GET {}: {d}", check.path)),
             Verdict::Unhealthy(d) => {
                 Verdict::Unhealthy(format!("GET http://{addr}{} {d}", check.path))
             }
@@ -256,7 +261,7 @@ mod tests {
             (
                 state,
                 reply("503 Service Unavailable", "No leader elected"),
-                Verdict::Waiting(
+                Verdict::Electing(
                     "no leading master elected yet (HTTP 503 \"No leader elected\"): run setup on the other masters"
                         .into(),
                 ),

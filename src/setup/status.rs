@@ -310,7 +310,9 @@ fn health_of(sys: &System, name: &str, ip: Option<IpAddr>) -> Option<Health> {
             (
                 endpoint,
                 match probes::ask_all(sys, ip, base)? {
-                    probes::Verdict::Healthy(d) | probes::Verdict::Waiting(d) => Ok(d),
+                    probes::Verdict::Healthy(d)
+                    | probes::Verdict::Waiting(d)
+                    | probes::Verdict::Electing(d) => Ok(d),
                     probes::Verdict::Unhealthy(d) => Err(d),
                 },
             )
