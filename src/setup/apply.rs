@@ -100,22 +100,8 @@ pub fn apply(
                                 .find(|(d, _)| d == dir)
                                 .map(|(_, p)| p.as_slice())
                                 .unwrap_or_default();
-                            let mut installed = Vec::new();
-                            for p in needs {
-                                install(sys, apt, p, None, manifest, rep)
-                                    .map_err(|e| stop(rep, e))?;
-                                installed.push(p.as_str());
-                            }
-                            let note = source(sys, r, &change, manifest, apt, dl, rep)
-                                .map_err(|e| stop(rep, e.what))?;
-                            match (note, installed.is_empty()) {
-                                (n, true) => n,
-                                (n, false) => Some(format!(
-                                    "{}runtime packages installed: {}",
-                                    n.map(|n| format!("{n}; ")).unwrap_or_default(),
-                                    installed.join(", ")
-                                )),
-                            }
+                            tarball(sys, r, &change, needs, manifest, apt, dl, rep)
+                                .map_err(|e| stop(rep, e))?
                         }
                         Resource::AptSource { .. }
                         | Resource::Deb { .. }
@@ -164,6 +150,32 @@ pub fn apply(
         }
     }
     Ok(restart)
+}
+
+/// A tarball, after the runtime packages its programs need.
+#[allow(clippy::too_many_arguments)]
+fn tarball(
+    sys: &System,
+    r: &Resource,
+    change: &Change,
+    needs: &[String],
+    manifest: &mut Manifest,
+    apt: &Apt,
+    dl: &Downloads,
+    rep: &mut Reporter,
+) -> Result<Option<String>, String> {
+    for p in needs {
+        install(sys, apt, p, None, manifest, rep)?;
+    }
+    let note = source(sys, r, change, manifest, apt, dl, rep).map_err(|e| e.what)?;
+    Ok(match (note, needs.is_empty()) {
+        (n, true) => n,
+        (n, false) => Some(format!(
+            "{}runtime packages installed: {}",
+            n.map(|n| format!("{n}; ")).unwrap_or_default(),
+            needs.join(", ")
+        )),
+    })
 }
 
 /// Rebuilds the loader's cache (ld.so.cache) so that the tree's libraries

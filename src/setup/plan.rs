@@ -249,12 +249,10 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         _ => WANTED_NOFILE,
     };
     let role = opts.role;
-    if role.is_agent()
-        && let Some(why) = facts.posix_reason()
-    {
-        warnings.push(format!(
+    if role.is_agent() {
+        warnings.extend(facts.posix_reason().map(|why| format!(
             "agent: {why}, so it runs with MESOS_SYSTEMD_ENABLE_SUPPORT=false and the POSIX launcher and isolation (posix/cpu,posix/mem: usage is measured, not limited, by Mesos; the executor still sets Docker's limits)"
-        ));
+        )));
     }
     let local_zk = opts.ensemble.is_some();
     let marathon = role.is_master() && opts.marathon;
@@ -274,21 +272,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
     ctx.insert("attributes", &opts.attributes);
     ctx.insert("resources", &opts.resources);
     ctx.insert("posix_reason", &facts.posix_reason());
-    let tree = matches!(
-        opts.sources.get(Component::Mesos).map(|s| &s.spec),
-        Some(Spec::Tgz(_))
-    );
-    // A `make install` tree's compiled-in directories are /usr/libexec/mesos
-    // and /usr/share/mesos/webui (seen under a real 1.11.0): point both into it.
-    let tree_dir = format!("{OPT}/{}/current", Component::Mesos);
-    ctx.insert(
-        "launcher_dir",
-        &tree.then(|| format!("{tree_dir}/libexec/mesos")),
-    );
-    ctx.insert(
-        "webui_dir",
-        &tree.then(|| format!("{tree_dir}/share/mesos/webui")),
-    );
+    let tree = mesos_tree(opts, &mut ctx);
     ctx.insert("nofile", &nofile);
     ctx.insert("local_zk", &local_zk);
     ctx.insert("binary", &opts.binary);
@@ -317,7 +301,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
             install(&mut r, src, facts);
         }
     }
-    if tree {
+    if let Some(tree_dir) = &tree {
         // The daemons and the executors the agent starts (mesos-executor,
         // mesos-containerizer) all need libmesos, and the agent passes no
         // LD_LIBRARY_PATH on: the loader's own path it is, after ldconfig.
@@ -354,19 +338,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
             || (u == "marathon.service" && marathon)
     });
     let env = |name: &str, l: &Launch| -> Result<String, RenderError> {
-        let mut text = render(name, &ctx)?;
-        let extra = match name {
-            "master.env" => &opts.flags.master,
-            "agent.env" => &opts.flags.agent,
-            _ => &Default::default(),
-        };
-        if !extra.is_empty() {
-            let daemon = name.trim_end_matches(".env");
-            text.push_str(&format!(
-                "# Extra flags (--{daemon}-flag, [{daemon}.flags] in setup.toml):\n{}",
-                super::flags::render(extra)
-            ));
-        }
+        let text = render(name, &ctx)? + &extra_flags(name, opts);
         // `docker run --env-file` takes values literally, quotes and all.
         Ok(if l.docker { dequote(&text) } else { text })
     };
@@ -454,31 +426,67 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         )?,
         Init::Upstart => upstart(&mut r, role, marathon, local_zk, nofile, &launches, &ctx)?,
     }
-    let mut flag_checks = Vec::new();
-    for (daemon, wanted, l, flags) in [
-        (
-            Daemon::Master,
-            role.is_master(),
-            &launches.master,
-            &opts.flags.master,
-        ),
-        (
-            Daemon::Agent,
-            role.is_agent(),
-            &launches.agent,
-            &opts.flags.agent,
-        ),
-    ] {
-        if wanted && !flags.is_empty() {
-            flag_checks.push(flag_check(daemon, l, flags));
-        }
-    }
+    let flag_checks = flag_checks(opts, &launches);
     Ok(Plan {
         resources: r,
         warnings,
         programs,
         flag_checks,
     })
+}
+
+/// The extra flags of the daemon reading environment file `name`.
+fn extra_flags(name: &str, opts: &Options) -> String {
+    let extra = match name {
+        "master.env" => &opts.flags.master,
+        "agent.env" => &opts.flags.agent,
+        _ => return String::new(),
+    };
+    if extra.is_empty() {
+        return String::new();
+    }
+    let daemon = name.trim_end_matches(".env");
+    format!(
+        "# Extra flags (--{daemon}-flag, [{daemon}.flags] in setup.toml):\n{}",
+        super::flags::render(extra)
+    )
+}
+
+/// Where a `tgz:` Mesos tree is (`current`), when Mesos comes from one. A
+/// `make install` tree's compiled-in directories are /usr/libexec/mesos and
+/// /usr/share/mesos/webui (seen under a real 1.11.0): both point into it.
+fn mesos_tree(opts: &Options, ctx: &mut Context) -> Option<String> {
+    let tree = matches!(
+        opts.sources.get(Component::Mesos).map(|s| &s.spec),
+        Some(Spec::Tgz(_))
+    )
+    .then(|| format!("{OPT}/{}/current", Component::Mesos));
+    let under = |sub: &str| tree.as_ref().map(|t| format!("{t}/{sub}"));
+    ctx.insert("launcher_dir", &under("libexec/mesos"));
+    ctx.insert("webui_dir", &under("share/mesos/webui"));
+    tree
+}
+
+/// The extra flags of the daemons this role runs, to check.
+fn flag_checks(opts: &Options, launches: &Launches) -> Vec<FlagCheck> {
+    [
+        (
+            Daemon::Master,
+            opts.role.is_master(),
+            &launches.master,
+            &opts.flags.master,
+        ),
+        (
+            Daemon::Agent,
+            opts.role.is_agent(),
+            &launches.agent,
+            &opts.flags.agent,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, wanted, _, flags)| *wanted && !flags.is_empty())
+    .map(|(daemon, _, l, flags)| flag_check(daemon, l, flags))
+    .collect()
 }
 
 /// The loader's configuration entry for a Mesos tree's lib/.
