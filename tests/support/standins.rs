@@ -7,10 +7,12 @@
 //! The program is tests/support/standin/standin.sh run with the host's
 //! static busybox: it records its argv and environment to
 //! `/var/lib/mesos-standin/<name>.args` / `.env` (also served at
-//! `/standin/args`, `/standin/env`) and serves with `busybox httpd -f`:
-//! master `:5050` `/health` and `/state`, agent `:5051` `/state`, Marathon
-//! `:8080` `/ping` (`pong`) and `/v2/info`; `MESOS_PORT` /
-//! `MARATHON_HTTP_PORT` (or `--port` / `--http_port`) move them.
+//! `/standin/args`, `/standin/env`) and serves: master `:5050` `/health`
+//! and `/state` (`/redirect`; 307 to the leader when another master leads,
+//! elected through ZooKeeper's CLI where there is one), agent `:5051`
+//! `/state`, Marathon `:8080` `/ping` (`pong`) and `/v2/info`; `MESOS_PORT`
+//! / `MARATHON_HTTP_PORT` (or `--port` / `--http_port`) move them. A flag
+//! Mesos does not know stops it as it stops the real one.
 //!
 //! Packagings, each built once per test process:
 //! - [`apt_repo`]: packages `mesos` (/usr/sbin/mesos-master, mesos-agent,

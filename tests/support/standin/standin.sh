@@ -4,8 +4,13 @@
 # today, but setup must be seen to start them with the flags it planned. It
 # records its argv and environment under $MESOS_STANDIN_DIR (default
 # /var/lib/mesos-standin) as <name>.args (one argument a line) and <name>.env
-# (sorted), then answers the health endpoints setup probes with busybox httpd
-# in the foreground, so the service manager watches a real server.
+# (sorted), then answers the health endpoints setup probes in the foreground
+# (busybox httpd; the master with `busybox nc -ll`, this script answering each
+# request), so the service manager watches a real server. As the real ones:
+# `--help` lists the flags it knows and an unknown one (argument or MESOS_
+# variable) stops it ("Failed to load unknown flag"); masters are elected
+# through ZooKeeper when MESOS_ZK names one and zkCli.sh is there, and one
+# that does not lead answers 307 to the leader (503 while none leads).
 set -eu
 
 name=${0##*/}
