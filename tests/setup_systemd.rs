@@ -716,6 +716,30 @@ fn a_make_install_tree_converges_and_a_missing_library_is_refused() {
     );
     assert_nothing_installed(&node, &before);
 
+    // The operator's packages= are taken to provide the rest, and checked
+    // once installed: this one does not, so the tree is not put in place.
+    let (code, out) = master(
+        &format!(
+            "tgz:/root/mesos-broken.tgz,sha256={},packages=libzookeeper-mt2",
+            broken.sha256
+        ),
+        &[],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(
+            "the Mesos tree still lacks libmesos-standin-missing.so.1 (needed by \
+             libexec/mesos/mesos-containerizer, libexec/mesos/mesos-executor, sbin/mesos-agent, \
+             sbin/mesos-master) once its packages are installed"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        node.sh("readlink /opt/mesos-docker/mesos/current"),
+        "",
+        "{out}"
+    );
+
     let source = format!("tgz:/root/mesos-tree.tgz,sha256={}", tree.sha256);
     // A flag the tree's mesos-master does not list: refused once it is
     // installed, before master.env is written or the master started.

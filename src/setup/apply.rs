@@ -95,11 +95,7 @@ pub fn apply(
                         }
                         Resource::Tarball { dir, .. } => {
                             libraries_changed = true;
-                            let needs = runtime
-                                .iter()
-                                .find(|(d, _)| d == dir)
-                                .map(|(_, p)| p.as_slice())
-                                .unwrap_or_default();
+                            let needs = runtime.iter().find(|n| n.dir == *dir);
                             tarball(sys, r, &change, needs, manifest, apt, dl, rep)
                                 .map_err(|e| stop(rep, e))?
                         }
@@ -152,28 +148,51 @@ pub fn apply(
     Ok(restart)
 }
 
-/// A tarball, after the runtime packages its programs need.
+/// What a Mesos tarball's ELF files need, read before any change.
+struct Needs {
+    dir: String,
+    /// Runtime packages to install first.
+    packages: Vec<String>,
+    tree: super::libs::Tree,
+}
+
+/// A tarball, after the runtime packages its programs need; then every
+/// library they need must be there (the operator's `packages=` included),
+/// before the tree is put in place.
 #[allow(clippy::too_many_arguments)]
 fn tarball(
     sys: &System,
     r: &Resource,
     change: &Change,
-    needs: &[String],
+    needs: Option<&Needs>,
     manifest: &mut Manifest,
     apt: &Apt,
     dl: &Downloads,
     rep: &mut Reporter,
 ) -> Result<Option<String>, String> {
-    for p in needs {
+    let packages = needs.map(|n| n.packages.as_slice()).unwrap_or_default();
+    for p in packages {
         install(sys, apt, p, None, manifest, rep)?;
     }
+    if let Some(n) = needs
+        && sys.is_live()
+    {
+        let missing = super::libs::unprovided(&n.tree, &super::libs::system(sys));
+        if !missing.is_empty() {
+            return Err(format!(
+                "the Mesos tree still lacks {} once its packages are installed; name the package that provides {} in the source ('tgz:…,packages=P1+P2') and run setup again: the tree was not put in place",
+                missing.join(", "),
+                if missing.len() == 1 { "it" } else { "them" }
+            ));
+        }
+    }
     let note = source(sys, r, change, manifest, apt, dl, rep).map_err(|e| e.what)?;
-    Ok(match (note, needs.is_empty()) {
+    Ok(match (note, packages.is_empty()) {
         (n, true) => n,
         (n, false) => Some(format!(
             "{}runtime packages installed: {}",
             n.map(|n| format!("{n}; ")).unwrap_or_default(),
-            needs.join(", ")
+            packages.join(", ")
         )),
     })
 }
@@ -273,7 +292,7 @@ fn prefetch(
     units: &resources::UnitStates,
     dl: &Downloads,
     rep: &mut Reporter,
-) -> Result<Vec<(String, Vec<String>)>, Stopped> {
+) -> Result<Vec<Needs>, Stopped> {
     let mut runtime = Vec::new();
     for r in &plan.resources {
         let stop = |rep: &mut Reporter, reason: String| stopped(rep, r, reason);
@@ -309,8 +328,12 @@ fn prefetch(
                 .get(sys, &resources::artifact(location, sha256), manifest)
                 .and_then(|f| {
                     let Some(libs) = libs else { return Ok(()) };
-                    let packages = runnable(sys, &f.path, libs, location)?;
-                    runtime.push((dir.clone(), packages));
+                    let (packages, tree) = runnable(sys, &f.path, libs, location)?;
+                    runtime.push(Needs {
+                        dir: dir.clone(),
+                        packages,
+                        tree,
+                    });
                     Ok(())
                 }),
             Resource::Deb {
@@ -335,7 +358,7 @@ fn runnable(
     file: &std::path::Path,
     libs: &super::libs::Libs,
     location: &str,
-) -> Result<Vec<String>, ResourceError> {
+) -> Result<(Vec<String>, super::libs::Tree), ResourceError> {
     let tree = super::libs::scan_tarball(file).map_err(|e| ResourceError {
         what: format!(
             "cannot read the ELF files of {location} ({}): {e}",
@@ -343,8 +366,9 @@ fn runnable(
         ),
     })?;
     let system = super::libs::system(sys);
-    super::libs::packages_for(&tree, &system, libs, &format!("tgz:{location}"))
-        .map_err(|what| ResourceError { what })
+    let packages = super::libs::packages_for(&tree, &system, libs, &format!("tgz:{location}"))
+        .map_err(|what| ResourceError { what })?;
+    Ok((packages, tree))
 }
 
 fn source(

@@ -149,6 +149,22 @@ pub fn system(sys: &System) -> BTreeSet<String> {
         .collect()
 }
 
+/// The sonames neither the tree nor `system` provides, each with the files
+/// that need it.
+pub fn unprovided(tree: &Tree, system: &BTreeSet<String>) -> Vec<String> {
+    tree.needed
+        .iter()
+        .filter(|(so, _)| !tree.provided.contains(*so) && !system.contains(*so))
+        .map(|(so, by)| {
+            // The archive's order is its directories' order: sorted, so
+            // the message is the same wherever the tarball was made.
+            let mut by = by.clone();
+            by.sort();
+            format!("{so} (needed by {})", by.join(", "))
+        })
+        .collect()
+}
+
 /// The packages to install so that every soname is provided, or the
 /// refusal naming each one nothing provides.
 pub fn packages_for(
@@ -170,8 +186,6 @@ pub fn packages_for(
                 }
             }
             None => {
-                // The archive's order is its directories' order: sorted, so
-                // the message is the same wherever the tarball was made.
                 let mut by = by.clone();
                 by.sort();
                 unprovided.push(format!("{soname} (needed by {})", by.join(", ")));
