@@ -2595,6 +2595,8 @@ fn tarballs_unpack_through_the_runner_and_mismatches_install_nothing() {
         &[&format!("mesosphere/marathon:v1.11.24@sha256:{HEX}")],
         &[],
     );
+    // The tree's entry in the loader's path is followed by ldconfig.
+    runner.answer("ldconfig", Output::ok(""));
     let ca = support::mirror::tls().ca.display().to_string();
     let mirror = server.url();
     let marathon = marathon_image();
@@ -3305,4 +3307,144 @@ fn a_missing_aventer_suite_names_the_other_sources() {
     }
     // The policy-rc.d held for the install is gone with the failure.
     assert!(!root.join("usr/sbin/policy-rc.d").exists());
+}
+
+/// Where systemd does not own the root of the cgroup tree (a container) the
+/// agent runs without Mesos' systemd support and with the POSIX launcher:
+/// a real Mesos 1.11 agent otherwise stops with "Failed to locate systemd
+/// cgroups hierarchy". A bare-metal cgroup v1 host keeps Mesos' defaults.
+/// `status` says which.
+#[test]
+fn an_agent_in_a_container_does_without_systemd_support() {
+    let bare_metal = Host {
+        cgroup_v2: false,
+        ..Host::debian12()
+    };
+    let dir = bare_metal.build();
+    let (code, report) = setup_in(dir.path(), &role_args("agent"));
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let env = fs::read_to_string(dir.path().join("etc/mesos-docker/agent.env")).unwrap();
+    for name in [
+        "MESOS_SYSTEMD_ENABLE_SUPPORT",
+        "MESOS_LAUNCHER",
+        "MESOS_ISOLATION",
+    ] {
+        assert!(!env.contains(name), "{name} in {env}");
+    }
+    let sys = System::new(dir.path(), Box::new(HostRunner));
+    assert!(status::gather(&sys).unwrap().unwrap().notes.is_empty());
+
+    // The same host as a container: systemd writes /run/systemd/container.
+    let dir = bare_metal.build();
+    fs::write(dir.path().join("run/systemd/container"), "docker\n").unwrap();
+    let (code, report) = setup_in(dir.path(), &role_args("agent"));
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let env = fs::read_to_string(dir.path().join("etc/mesos-docker/agent.env")).unwrap();
+    assert!(
+        env.contains(
+            "# systemd does not own the root of the cgroup tree on this host (a container: docker): Mesos' systemd integration and its cgroups launcher\n\
+             # and isolators do not work here, so the POSIX ones are used.\n\
+             MESOS_LAUNCHER=\"posix\"\nMESOS_ISOLATION=\"posix/cpu,posix/mem\"\nMESOS_SYSTEMD_ENABLE_SUPPORT=\"false\"\n"
+        ),
+        "{env}"
+    );
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("agent: systemd does not own the root of the cgroup tree on this host (a container: docker), so it runs with MESOS_SYSTEMD_ENABLE_SUPPORT=false"),
+        "{report}"
+    );
+    let sys = System::new(dir.path(), Box::new(HostRunner));
+    let s = status::gather(&sys).unwrap().unwrap();
+    assert_eq!(
+        s.notes,
+        [
+            "agent: systemd support off (MESOS_SYSTEMD_ENABLE_SUPPORT=false), POSIX launcher and isolation: systemd does not own the root of the cgroup tree on this host (a container: docker)"
+        ]
+    );
+    assert!(status::text(&s).contains("\nnote: agent: systemd support off"));
+
+    // PID 1 inside another's cgroup says the same without that file.
+    let dir = bare_metal.build();
+    fs::create_dir_all(dir.path().join("proc/1")).unwrap();
+    fs::write(
+        dir.path().join("proc/1/cgroup"),
+        "4:memory:/docker/0123\n1:name=systemd:/docker/0123\n",
+    )
+    .unwrap();
+    setup_in(dir.path(), &role_args("agent"));
+    let env = fs::read_to_string(dir.path().join("etc/mesos-docker/agent.env")).unwrap();
+    assert!(
+        env.contains("(a container: PID 1 in cgroup /docker/0123)")
+            && env.contains("MESOS_SYSTEMD_ENABLE_SUPPORT=\"false\""),
+        "{env}"
+    );
+}
+
+/// `--agent-flag` and `[agent.flags]` reach agent.env (the command line wins
+/// name by name); a flag `mesos-agent --help` does not list, or one setup
+/// writes itself, is refused with nothing changed.
+#[test]
+fn extra_flags_reach_the_env_file_and_unknown_ones_are_refused() {
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    fs::create_dir_all(root.join("etc/mesos-docker")).unwrap();
+    fs::write(
+        root.join("etc/mesos-docker/setup.toml"),
+        "[agent.flags]\ngc_delay = \"1weeks\"\ndefault_role = \"web\"\n",
+    )
+    .unwrap();
+    let runner = played_host(root);
+    runner.answer(
+        "/usr/sbin/mesos-agent --help",
+        Output::ok(
+            "Usage: mesos-agent [options]\n\n  --default_role=VALUE   Any resources...\n  \
+             --gc_delay=VALUE\n  --[no-]strict   If strict=true\n",
+        ),
+    );
+    let mut args = role_args("agent");
+    args.extend([
+        "--agent-flag",
+        "gc_delay=2days",
+        "--agent-flag",
+        "strict=false",
+    ]);
+    let (code, report) = setup_with(root, Box::new(Shared(runner.clone())), &args);
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let env = fs::read_to_string(root.join("etc/mesos-docker/agent.env")).unwrap();
+    assert!(
+        env.ends_with(
+            "# Extra flags (--agent-flag, [agent.flags] in setup.toml):\n\
+             MESOS_DEFAULT_ROLE=\"web\"\nMESOS_GC_DELAY=\"2days\"\nMESOS_STRICT=\"false\"\n"
+        ),
+        "{env}"
+    );
+    let before = tree(root);
+
+    // Unknown to the installed Mesos: refused before anything changes.
+    let mut unknown = args.clone();
+    unknown.extend(["--agent-flag", "no_such_flag=1"]);
+    let (code, report) = setup_with(root, Box::new(Shared(runner.clone())), &unknown);
+    assert_eq!(code, ExitCode::from(2), "{report}");
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "mesos-agent does not know the flag no_such_flag (`/usr/sbin/mesos-agent --help` does not list it); it would refuse to start"
+        ),
+        "{error}"
+    );
+    assert_eq!(tree(root), before);
+
+    // What setup writes itself is not an extra flag.
+    let mut managed = args.clone();
+    managed.extend(["--agent-flag", "work_dir=/srv"]);
+    let (code, report) = setup_with(root, Box::new(Shared(runner)), &managed);
+    assert_eq!(code, ExitCode::from(2), "{report}");
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("--agent-flag \"work_dir=/srv\": work_dir is set by --work-dir"),
+        "{report}"
+    );
+    assert_eq!(tree(root), before);
 }

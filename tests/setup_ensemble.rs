@@ -2,6 +2,9 @@
 //! containers booted with systemd, on one Docker network where they reach
 //! each other by those names. A real ZooKeeper ensemble has to form (one
 //! leader, two followers, a write on one member read on the others), the
+//! Mesos master stand-ins elect one leader through it and the other two
+//! redirect to it with 307 as real ones do, `status` on each says who leads,
+//! the
 //! second run on each changes nothing, and a node asked to join another
 //! ensemble is refused before anything changes. The three setups run at
 //! once, as an operator with three terminals would. Slow, so `#[ignore]`d;
@@ -71,6 +74,42 @@ fn await_ensemble(nodes: &[Node], deadline: Duration) -> Vec<String> {
                 .collect::<String>()
         );
         std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The Mesos master health `status` reports on each node, until one leads
+/// and the others follow it by name; returns what each said ("leading" or
+/// "following nX:5050").
+fn await_mesos_leader(nodes: &[Node], deadline: Duration) -> Vec<String> {
+    let start = Instant::now();
+    loop {
+        let said: Vec<String> = on_each(nodes, |n| {
+            let out = n.sh(&format!("{} status 2>&1 || true", cluster::BINARY));
+            let line = out
+                .lines()
+                .find(|l| l.starts_with("health mesos-master "))
+                .unwrap_or_default()
+                .to_owned();
+            if line.contains("GET /state: version 1.11.0, leading (") {
+                "leading".to_owned()
+            } else if let Some(at) = line.find("GET /state: following ") {
+                line[at + "GET /state: ".len()..].trim().to_owned()
+            } else {
+                line
+            }
+        });
+        let leaders: Vec<usize> = (0..nodes.len()).filter(|&i| said[i] == "leading").collect();
+        if let [l] = leaders[..] {
+            let follow = format!("following {}:5050", nodes[l].name);
+            if said.iter().enumerate().all(|(i, s)| i == l || *s == follow) {
+                return said;
+            }
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "no single Mesos leader followed by the others after {deadline:?}: {said:?}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
     }
 }
 
@@ -191,6 +230,12 @@ fn three_masters_form_one_zookeeper_ensemble_and_a_rerun_changes_nothing() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
+    // One Mesos master leads, elected through the ensemble; the other two
+    // answer with 307 to it, and setup and `status` call them healthy,
+    // following it.
+    let leads = await_mesos_leader(&nodes, Duration::from_secs(120));
+    eprintln!("mesos masters: {leads:?} after {:?}", began.elapsed());
+
     // The second run on each: nothing to do, nothing restarted.
     let pids = on_each(&nodes, |n| n.main_pid("zookeeper.service"));
     let second = on_each(&nodes, |n| n.setup(&args));
@@ -204,7 +249,14 @@ fn three_masters_form_one_zookeeper_ensemble_and_a_rerun_changes_nothing() {
             n.name
         );
         eprintln!("{}: second setup took {:?}", n.name, run.took);
+        let health = run
+            .stdout
+            .lines()
+            .find(|l| l.contains("health  mesos-master: "))
+            .unwrap_or_else(|| panic!("{}: no master health in {run}", n.name));
+        assert!(health.starts_with("ok "), "{}: {health}", n.name);
     }
+    assert_eq!(await_mesos_leader(&nodes, Duration::from_secs(10)), leads);
     assert_eq!(on_each(&nodes, |n| n.main_pid("zookeeper.service")), pids);
     assert_eq!(await_ensemble(&nodes, Duration::from_secs(5)), modes);
 

@@ -48,13 +48,21 @@ pub fn apply(
             .map(str::to_owned)
             .collect(),
     );
-    if !dry_run {
-        prefetch(sys, plan, manifest, &units, dl, rep)?;
-    }
+    let runtime = if dry_run {
+        Vec::new()
+    } else {
+        prefetch(sys, plan, manifest, &units, dl, rep)?
+    };
     let mut restart = Vec::new();
     let mut units_changed = false;
     let mut reloaded = false;
+    let mut libraries_changed = false;
     for r in &plan.resources {
+        if let Resource::File { path, .. } = r
+            && let Some(check) = plan.flag_checks.iter().find(|c| c.env_file == *path)
+        {
+            check_flags(sys, check, dry_run, rep).map_err(|e| stopped(rep, r, e))?;
+        }
         if matches!(r, Resource::Service { .. })
             && units_changed
             && !reloaded
@@ -115,9 +123,24 @@ pub fn apply(
                             }
                             _ => stop(rep, e),
                         })?,
+                        Resource::Tarball { dir, .. } => {
+                            libraries_changed = true;
+                            let needs = runtime.iter().find(|n| n.dir == *dir);
+                            tarball(
+                                sys,
+                                r,
+                                &change,
+                                needs,
+                                manifest,
+                                apt,
+                                dl,
+                                &plan.pins_file,
+                                rep,
+                            )
+                            .map_err(|e| stop(rep, e))?
+                        }
                         Resource::AptSource { .. }
                         | Resource::Deb { .. }
-                        | Resource::Tarball { .. }
                         | Resource::Image { .. } => {
                             source(sys, r, &change, manifest, apt, dl, &plan.pins_file, rep)
                                 .map_err(|e| stop(rep, e.what))?
@@ -141,6 +164,7 @@ pub fn apply(
                 }
                 if let Resource::File { path, readers, .. } = r {
                     units_changed |= path.starts_with("/etc/systemd/system/");
+                    libraries_changed |= path.starts_with("/etc/ld.so.conf.d/");
                     for s in readers {
                         if !restart.contains(s) {
                             restart.push(s.clone());
@@ -154,8 +178,134 @@ pub fn apply(
                 ));
             }
         }
+        // The loader's cache, right after the entry for the tree (which
+        // comes after the tree): the programs are asked for their flags next.
+        if libraries_changed
+            && matches!(r, Resource::File { path, .. } if path == super::plan::LD_CONF)
+        {
+            libraries_changed = false;
+            ldconfig(sys, dry_run, rep)?;
+        }
     }
     Ok(restart)
+}
+
+/// What a Mesos tarball's ELF files need, read before any change.
+struct Needs {
+    dir: String,
+    /// Runtime packages to install first.
+    packages: Vec<String>,
+    tree: super::libs::Tree,
+}
+
+/// A tarball, after the runtime packages its programs need; then every
+/// library they need must be there (the operator's `packages=` included),
+/// before the tree is put in place.
+#[allow(clippy::too_many_arguments)]
+fn tarball(
+    sys: &System,
+    r: &Resource,
+    change: &Change,
+    needs: Option<&Needs>,
+    manifest: &mut Manifest,
+    apt: &Apt,
+    dl: &Downloads,
+    pins: &Option<std::path::PathBuf>,
+    rep: &mut Reporter,
+) -> Result<Option<String>, String> {
+    let packages = needs.map(|n| n.packages.as_slice()).unwrap_or_default();
+    for p in packages {
+        install(sys, apt, p, None, false, manifest, rep)?;
+    }
+    if let Some(n) = needs
+        && sys.is_live()
+    {
+        let missing = super::libs::unprovided(&n.tree, &super::libs::system(sys));
+        if !missing.is_empty() {
+            return Err(format!(
+                "the Mesos tree still lacks {} once its packages are installed; name the package that provides {} in the source ('tgz:…,packages=P1+P2') and run setup again: the tree was not put in place",
+                missing.join(", "),
+                if missing.len() == 1 { "it" } else { "them" }
+            ));
+        }
+    }
+    let note = source(sys, r, change, manifest, apt, dl, pins, rep).map_err(|e| e.what)?;
+    Ok(match (note, packages.is_empty()) {
+        (n, true) => n,
+        (n, false) => Some(format!(
+            "{}runtime packages installed: {}",
+            n.map(|n| format!("{n}; ")).unwrap_or_default(),
+            packages.join(", ")
+        )),
+    })
+}
+
+/// Rebuilds the loader's cache (ld.so.cache) so that the tree's libraries
+/// are found by name; skipped where commands do not reach the root.
+fn ldconfig(sys: &System, dry_run: bool, rep: &mut Reporter) -> Result<(), Stopped> {
+    let mut line = Line {
+        status: Status::Changed,
+        kind: "ldconfig".into(),
+        id: super::plan::LD_CONF.into(),
+        detail: Some("the loader's cache rebuilt".into()),
+        diff: None,
+    };
+    if dry_run || !sys.is_live() {
+        line.status = Status::Skipped;
+        line.detail = Some(if dry_run {
+            "ldconfig would rebuild the loader's cache".into()
+        } else {
+            "not run under --root: run ldconfig on the node".into()
+        });
+        rep.line(line);
+        return Ok(());
+    }
+    let failed = |reason: String| Stopped {
+        kind: "ldconfig".into(),
+        id: super::plan::LD_CONF.into(),
+        reason,
+    };
+    let result = match sys.run("ldconfig", &[]) {
+        Ok(out) if out.success => Ok(()),
+        Ok(out) => Err(failed(format!("ldconfig failed: {}", out.stderr.trim()))),
+        Err(e) => Err(failed(format!("cannot run ldconfig: {e}"))),
+    };
+    if let Err(e) = &result {
+        line.status = Status::Failed;
+        line.detail = Some(e.reason.clone());
+    }
+    rep.line(line);
+    result
+}
+
+/// Extra flags against the program that reads them, before their file is
+/// written (the program is there by now if this run installed it).
+fn check_flags(
+    sys: &System,
+    check: &super::flags::FlagCheck,
+    dry_run: bool,
+    rep: &mut Reporter,
+) -> Result<(), String> {
+    if !sys.is_live() {
+        return Ok(());
+    }
+    match super::flags::unknown_flags(sys, check)? {
+        Some(()) => Ok(()),
+        None if dry_run => {
+            rep.warn(format!(
+                "the extra {} flags are checked against `{}` once it is installed, before {} is written",
+                check.daemon.program(),
+                check.argv.join(" "),
+                check.env_file
+            ));
+            Ok(())
+        }
+        None => Err(format!(
+            "{} is not there to check the extra {} flags against: install Mesos (--mesos-source) or drop the flags",
+            check.program,
+            check.daemon.program()
+        )),
+    }
 }
 
 /// Applies what a package source puts on the node.
@@ -185,7 +335,8 @@ fn prefetch(
     units: &resources::UnitStates,
     dl: &Downloads,
     rep: &mut Reporter,
-) -> Result<(), Stopped> {
+) -> Result<Vec<Needs>, Stopped> {
+    let mut runtime = Vec::new();
     for r in &plan.resources {
         let stop = |rep: &mut Reporter, reason: String| stopped(rep, r, reason);
         if !matches!(
@@ -210,10 +361,25 @@ fn prefetch(
             } if matches!(change, Change::AptSource { key: true, .. }) => {
                 artifacts::verified_key(sys, dl, key, fingerprints, manifest).map(drop)
             }
+            Resource::Tarball {
+                location,
+                sha256,
+                dir,
+                libs,
+                ..
+            } => dl
+                .get(sys, &resources::artifact(location, sha256), manifest)
+                .and_then(|f| {
+                    let Some(libs) = libs else { return Ok(()) };
+                    let (packages, tree) = runnable(sys, &f.path, libs, location)?;
+                    runtime.push(Needs {
+                        dir: dir.clone(),
+                        packages,
+                        tree,
+                    });
+                    Ok(())
+                }),
             Resource::Deb {
-                location, sha256, ..
-            }
-            | Resource::Tarball {
                 location, sha256, ..
             } => dl
                 .get(sys, &resources::artifact(location, sha256), manifest)
@@ -225,7 +391,27 @@ fn prefetch(
         };
         fetched.map_err(|e| stop(rep, e.what))?;
     }
-    Ok(())
+    Ok(runtime)
+}
+
+/// The packages a Mesos tarball's programs need installed, read from its
+/// ELF files; the refusal names every library nothing provides.
+fn runnable(
+    sys: &System,
+    file: &std::path::Path,
+    libs: &super::libs::Libs,
+    location: &str,
+) -> Result<(Vec<String>, super::libs::Tree), ResourceError> {
+    let tree = super::libs::scan_tarball(file).map_err(|e| ResourceError {
+        what: format!(
+            "cannot read the ELF files of {location} ({}): {e}",
+            file.display()
+        ),
+    })?;
+    let system = super::libs::system(sys);
+    let packages = super::libs::packages_for(&tree, &system, libs, &format!("tgz:{location}"))
+        .map_err(|what| ResourceError { what })?;
+    Ok((packages, tree))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -169,6 +169,7 @@ pub fn verified_key(
         &Artifact {
             location: key.to_owned(),
             sha256: None,
+            packages: vec![],
         },
         manifest,
     )?;

@@ -103,9 +103,30 @@ pub struct Facts {
     pub memory_mib: Option<u64>,
     pub cpus: Option<u32>,
     pub cgroup: Option<Cgroup>,
+    /// Why systemd does not own the root of the cgroup tree here, when it
+    /// does not: the container this host is (`docker`, `lxc`,
+    /// `systemd-nspawn`, ...). Mesos' systemd integration then fails.
+    pub container: Option<String>,
     /// Hard limit on open files of PID 1, which no service it starts can exceed.
     pub nofile_hard: Option<u64>,
     pub installed: Installed,
+}
+
+impl Facts {
+    /// Why the agent must do without systemd and cgroups, if it must: on cgroup
+    /// v2, which Mesos 1.11's cgroups launcher and isolators do not drive, and
+    /// where systemd does not own the root of the cgroup tree (a container),
+    /// where the agent stops with "Failed to locate systemd cgroups hierarchy:
+    /// 'mesos_executors.slice' is not a valid cgroup" (seen under a real 1.11.0).
+    pub fn posix_reason(&self) -> Option<String> {
+        match (&self.container, self.cgroup) {
+            (Some(c), _) => Some(format!(
+                "systemd does not own the root of the cgroup tree on this host (a container: {c})"
+            )),
+            (None, Some(Cgroup::V2)) => Some("this host uses cgroup v2".to_owned()),
+            _ => None,
+        }
+    }
 }
 
 /// What the operator may assert instead of letting setup look.
@@ -183,7 +204,9 @@ pub fn gather(sys: &System, overrides: &Overrides) -> Result<Facts, FactsError> 
     } else {
         None
     };
+    let container = container(sys);
     Ok(Facts {
+        container,
         os,
         arch,
         init,
@@ -223,6 +246,48 @@ pub fn gather(sys: &System, overrides: &Overrides) -> Result<Facts, FactsError> 
                 .map(|t| parse_dpkg_status(&t))
                 .unwrap_or_default()
         },
+    })
+}
+
+/// The container this host is, if it is one. `systemd-detect-virt
+/// --container` where commands reach the host; else (and when it cannot
+/// run) the marks it reads itself: `/run/systemd/container`, which systemd
+/// writes in a container, `/.dockerenv`, and PID 1's cgroup paths, which
+/// are `/` or `/init.scope` only where PID 1 owns the tree's root.
+fn container(sys: &System) -> Option<String> {
+    if sys.is_live()
+        && let Ok(out) = sys.run("systemd-detect-virt", &["--container"])
+    {
+        let word = out.stdout.trim();
+        // "none" with exit 1 on a host that is not a container.
+        if !out.success || word.is_empty() || word == "none" {
+            return None;
+        }
+        return Some(word.to_owned());
+    }
+    if let Ok(word) = sys.read("/run/systemd/container")
+        && !word.trim().is_empty()
+    {
+        return Some(word.trim().to_owned());
+    }
+    if sys.exists("/.dockerenv") {
+        return Some("docker".to_owned());
+    }
+    sys.read("/proc/1/cgroup")
+        .ok()
+        .and_then(|t| cgroup_not_root(&t))
+}
+
+/// PID 1's `/proc/1/cgroup` naming a path below the root of the systemd
+/// (v1 `name=systemd`) or unified (v2 `0::`) hierarchy: PID 1 runs inside
+/// somebody else's cgroup, so it is a container's init.
+pub fn cgroup_not_root(text: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let systemd = controllers == "name=systemd" || controllers.is_empty();
+        let path = path.trim();
+        (systemd && path != "/" && path != "/init.scope").then(|| format!("PID 1 in cgroup {path}"))
     })
 }
 
@@ -450,6 +515,29 @@ mod tests {
                 "fd00::5".parse().unwrap()
             ]
         );
+    }
+
+    #[test]
+    fn pid1_cgroup_tells_a_container() {
+        let cases = [
+            (
+                "12:cpu:/\n1:name=systemd:/init.scope\n0::/init.scope\n",
+                None,
+            ),
+            ("0::/\n", None),
+            (
+                "1:name=systemd:/docker/0123abcd\n",
+                Some("PID 1 in cgroup /docker/0123abcd"),
+            ),
+            (
+                "0::/lxc.payload.c1\n",
+                Some("PID 1 in cgroup /lxc.payload.c1"),
+            ),
+            ("5:memory:/docker/x\n", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(cgroup_not_root(text).as_deref(), want, "{text}");
+        }
     }
 
     #[test]

@@ -12,10 +12,13 @@ pub mod apply;
 pub mod artifacts;
 pub mod command;
 pub mod dpkg_repair;
+pub mod elf;
 pub mod executor;
 pub mod facts;
 pub mod fetch;
+pub mod flags;
 pub mod fsops;
+pub mod libs;
 pub mod manifest;
 pub mod openpgp;
 pub mod options;
@@ -89,6 +92,8 @@ pub enum SetupError {
     Trust(#[from] trust::TrustError),
     #[error("{0}")]
     Busy(std::io::Error),
+    #[error("{0}")]
+    Flags(String),
 }
 
 impl SetupError {
@@ -294,6 +299,13 @@ fn run_inner(
     }
     let mut plan = plan::plan(&opts, &facts)?;
     plan.pins_file = Some(pins.clone());
+    // Flags the installed Mesos does not know are refused before any
+    // change; a Mesos this run installs is asked before its file is written.
+    if sys.is_live() {
+        for check in &plan.flag_checks {
+            flags::unknown_flags(sys, check).map_err(SetupError::Flags)?;
+        }
+    }
     warnings.extend(plan.warnings.iter().cloned());
     for w in warnings {
         rep.warn(w);

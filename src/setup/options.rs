@@ -87,6 +87,12 @@ pub struct SetupArgs {
     /// Do not run Marathon on the masters.
     #[arg(long)]
     pub no_marathon: bool,
+    /// An extra Mesos master flag, written as MESOS_NAME into master.env (repeatable; wins over [master.flags] in setup.toml). Checked against `mesos-master --help`.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub master_flag: Vec<String>,
+    /// An extra Mesos agent flag, written as MESOS_NAME into agent.env (repeatable; wins over [agent.flags] in setup.toml). Checked against `mesos-agent --help`.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub agent_flag: Vec<String>,
     /// Where the mesos-docker binary is installed: the executor link and the reaper point at it.
     #[arg(long, value_name = "PATH")]
     pub binary: Option<String>,
@@ -227,6 +233,10 @@ pub struct FileConfig {
     #[serde(skip)]
     pub path: Option<String>,
     pub policy: Option<super::policy::PolicyConfig>,
+    /// `[master.flags]`: extra Mesos master flags.
+    pub master: Option<super::flags::FileFlags>,
+    /// `[agent.flags]`: extra Mesos agent flags.
+    pub agent: Option<super::flags::FileFlags>,
 }
 
 /// A local ZooKeeper ensemble on the masters.
@@ -269,6 +279,8 @@ pub struct Options {
     /// /etc/mesos-docker/policy.toml, when any policy was asked for.
     pub policy: Option<super::policy::NodePolicy>,
     pub proxy: super::proxy::Proxy,
+    /// Mesos flags setup does not know, per daemon.
+    pub flags: super::flags::ExtraFlags,
 }
 
 impl Options {
@@ -307,6 +319,8 @@ pub enum OptionsError {
     NoHostname,
     #[error(transparent)]
     Source(#[from] SourceError),
+    #[error("{0}")]
+    Flags(String),
 }
 
 fn invalid(flag: &'static str, problem: impl Into<String>) -> OptionsError {
@@ -353,11 +367,16 @@ pub trait Prompter {
 /// facts, and checks everything. Warnings are returned, not printed.
 pub fn resolve(
     args: &SetupArgs,
-    file: FileConfig,
+    mut file: FileConfig,
     facts: &Facts,
     prompter: Option<&dyn Prompter>,
 ) -> Result<(Options, Vec<String>), OptionsError> {
     let mut warnings = Vec::new();
+    let tables = FlagTables {
+        master: file.master.take(),
+        agent: file.agent.take(),
+        path: file.path.clone().unwrap_or_else(|| CONFIG.to_owned()),
+    };
     let role = match (args.role.or(file.role), prompter) {
         (Some(r), _) => r,
         (None, Some(p)) => p.role().ok_or(OptionsError::NoRole)?,
@@ -589,6 +608,7 @@ pub fn resolve(
         facts,
     })?;
     warnings.extend(source_warnings);
+    let flags = extra_flags(args, &tables, role, facts, &sources, &mut warnings)?;
     Ok((
         Options {
             role,
@@ -617,9 +637,68 @@ pub fn resolve(
                 .map(|p| p.display().to_string()),
             policy: policy.filter(|_| role.is_agent()),
             proxy: args.proxy.clone(),
+            flags,
         },
         warnings,
     ))
+}
+
+/// `--master-flag`/`--agent-flag` over `[master.flags]`/`[agent.flags]`,
+/// for the daemons this role runs.
+/// setup.toml's flag tables, kept aside before the rest of the file is used.
+struct FlagTables {
+    master: Option<super::flags::FileFlags>,
+    agent: Option<super::flags::FileFlags>,
+    path: String,
+}
+
+fn extra_flags(
+    args: &SetupArgs,
+    file: &FlagTables,
+    role: Role,
+    facts: &Facts,
+    sources: &Sources,
+    warnings: &mut Vec<String>,
+) -> Result<super::flags::ExtraFlags, OptionsError> {
+    use super::flags::{Daemon, ExtraFlags, managed, merge};
+    let tarball = matches!(
+        sources
+            .get(super::sources::Component::Mesos)
+            .map(|s| &s.spec),
+        Some(super::sources::Spec::Tgz(_))
+    );
+    let posix = facts.posix_reason().is_some();
+    let path = file.path.as_str();
+    let mut one = |daemon: Daemon,
+                   runs: bool,
+                   cli: &[String],
+                   table: Option<&super::flags::FileFlags>| {
+        let flags = merge(daemon, cli, table, path, &managed(daemon, posix, tarball))
+            .map_err(|e| OptionsError::Flags(e.to_string()))?;
+        if !runs && !flags.is_empty() {
+            warnings.push(format!(
+                "extra {} flags apply to nodes that run it; role {} does not, so they are not written",
+                daemon.program(),
+                role.name()
+            ));
+            return Ok(Default::default());
+        }
+        Ok::<_, OptionsError>(flags)
+    };
+    Ok(ExtraFlags {
+        master: one(
+            Daemon::Master,
+            role.is_master(),
+            &args.master_flag,
+            file.master.as_ref(),
+        )?,
+        agent: one(
+            Daemon::Agent,
+            role.is_agent(),
+            &args.agent_flag,
+            file.agent.as_ref(),
+        )?,
+    })
 }
 
 fn is_me(master: &str, hostname: &str, ip: Option<IpAddr>, facts: &Facts) -> bool {
@@ -849,6 +928,7 @@ mod tests {
             cpus: Some(2),
             cgroup: None,
             nofile_hard: None,
+            container: None,
             installed: Installed {
                 mesos_master: true,
                 mesos_agent: true,

@@ -7,7 +7,8 @@ use std::sync::LazyLock;
 use serde::Serialize;
 use tera::{Context, Tera};
 
-use super::facts::{Cgroup, Facts, Init};
+use super::facts::{Facts, Init};
+use super::flags::{Daemon, FlagCheck};
 use super::options::{Options, Role};
 use super::sources::{Artifact, Component, Resolved, Spec};
 
@@ -96,6 +97,10 @@ pub enum Resource {
         location: String,
         sha256: Option<String>,
         dir: String,
+        /// For a Mesos tree: what its programs need to run, checked
+        /// before any change.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        libs: Option<super::libs::Libs>,
     },
     /// A Docker image: loaded from a `docker save` archive, or pulled.
     Image {
@@ -153,6 +158,9 @@ pub struct Plan {
     /// Where pins learned on first use are written (setup.toml); set by
     /// the caller, which knows the file.
     pub pins_file: Option<std::path::PathBuf>,
+    /// Extra Mesos flags to check against the program before its
+    /// environment file is written.
+    pub flag_checks: Vec<FlagCheck>,
 }
 
 impl Plan {
@@ -282,6 +290,11 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         _ => WANTED_NOFILE,
     };
     let role = opts.role;
+    if role.is_agent() {
+        warnings.extend(facts.posix_reason().map(|why| format!(
+            "agent: {why}, so it runs with MESOS_SYSTEMD_ENABLE_SUPPORT=false and the POSIX launcher and isolation (posix/cpu,posix/mem: usage is measured, not limited, by Mesos; the executor still sets Docker's limits)"
+        )));
+    }
     let local_zk = opts.ensemble.is_some();
     let marathon = role.is_master() && opts.marathon;
     let mut ctx = Context::new();
@@ -299,7 +312,8 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
     );
     ctx.insert("attributes", &opts.attributes);
     ctx.insert("resources", &opts.resources);
-    ctx.insert("cgroup_v2", &(facts.cgroup == Some(Cgroup::V2)));
+    ctx.insert("posix_reason", &facts.posix_reason());
+    let tree = mesos_tree(opts, &mut ctx);
     ctx.insert("nofile", &nofile);
     ctx.insert("local_zk", &local_zk);
     ctx.insert("binary", &opts.binary);
@@ -328,7 +342,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         Component::Marathon,
     ] {
         if let Some(src) = opts.sources.get(c) {
-            install(&mut r, src);
+            install(&mut r, src, facts);
         }
         if let Some(b) = opts.sources.blocked(c) {
             r.push(Resource::Unavailable {
@@ -336,6 +350,18 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
                 fix: b.reason.clone(),
             });
         }
+    }
+    if let Some(tree_dir) = &tree {
+        // The daemons and the executors the agent starts (mesos-executor,
+        // mesos-containerizer) all need libmesos, and the agent passes no
+        // LD_LIBRARY_PATH on: the loader's own path it is, after ldconfig.
+        r.push(file(
+            LD_CONF,
+            format!(
+                "# Written by mesos-docker setup: the libraries of the Mesos tree (--mesos-source tgz:); removed by mesos-docker uninstall.\n{tree_dir}/lib\n"
+            ),
+            &["mesos-master", "mesos-agent"],
+        ));
     }
     let launches = Launches {
         master: launch(opts, facts, Unit::Master),
@@ -362,7 +388,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
             || (u == "marathon.service" && marathon)
     });
     let env = |name: &str, l: &Launch| -> Result<String, RenderError> {
-        let text = render(name, &ctx)?;
+        let text = render(name, &ctx)? + &extra_flags(name, opts);
         // `docker run --env-file` takes values literally, quotes and all.
         Ok(if l.docker { dequote(&text) } else { text })
     };
@@ -463,18 +489,102 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
     if !proxy_set {
         r.push(proxy_file);
     }
+    let flag_checks = flag_checks(opts, &launches);
     Ok(Plan {
         resources: r,
         warnings,
         programs,
         pins_file: None,
+        flag_checks,
     })
+}
+
+/// The extra flags of the daemon reading environment file `name`.
+fn extra_flags(name: &str, opts: &Options) -> String {
+    let extra = match name {
+        "master.env" => &opts.flags.master,
+        "agent.env" => &opts.flags.agent,
+        _ => return String::new(),
+    };
+    if extra.is_empty() {
+        return String::new();
+    }
+    let daemon = name.trim_end_matches(".env");
+    format!(
+        "# Extra flags (--{daemon}-flag, [{daemon}.flags] in setup.toml):\n{}",
+        super::flags::render(extra)
+    )
+}
+
+/// Where a `tgz:` Mesos tree is (`current`), when Mesos comes from one. A
+/// `make install` tree's compiled-in directories are /usr/libexec/mesos and
+/// /usr/share/mesos/webui (seen under a real 1.11.0): both point into it.
+fn mesos_tree(opts: &Options, ctx: &mut Context) -> Option<String> {
+    let tree = matches!(
+        opts.sources.get(Component::Mesos).map(|s| &s.spec),
+        Some(Spec::Tgz(_))
+    )
+    .then(|| format!("{OPT}/{}/current", Component::Mesos));
+    let under = |sub: &str| tree.as_ref().map(|t| format!("{t}/{sub}"));
+    ctx.insert("launcher_dir", &under("libexec/mesos"));
+    ctx.insert("webui_dir", &under("share/mesos/webui"));
+    tree
+}
+
+/// The extra flags of the daemons this role runs, to check.
+fn flag_checks(opts: &Options, launches: &Launches) -> Vec<FlagCheck> {
+    [
+        (
+            Daemon::Master,
+            opts.role.is_master(),
+            &launches.master,
+            &opts.flags.master,
+        ),
+        (
+            Daemon::Agent,
+            opts.role.is_agent(),
+            &launches.agent,
+            &opts.flags.agent,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, wanted, _, flags)| *wanted && !flags.is_empty())
+    .map(|(daemon, _, l, flags)| flag_check(daemon, l, flags))
+    .collect()
+}
+
+/// The loader's configuration entry for a Mesos tree's lib/.
+pub const LD_CONF: &str = "/etc/ld.so.conf.d/mesos-docker-mesos.conf";
+
+/// How to ask a daemon for its flags: `--help` of the program the unit
+/// runs, or of the image's, through Docker.
+fn flag_check(daemon: Daemon, l: &Launch, flags: &super::flags::Flags) -> FlagCheck {
+    let name = daemon.program();
+    let argv: Vec<String> = if l.docker {
+        let image = l.exec.rsplit(' ').next().unwrap_or_default();
+        [DOCKER, "run", "--rm", "--entrypoint", name, image, "--help"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        vec![l.program.clone(), "--help".to_owned()]
+    };
+    FlagCheck {
+        daemon,
+        env_file: format!(
+            "/etc/mesos-docker/{}.env",
+            name.trim_start_matches("mesos-")
+        ),
+        argv,
+        program: l.program.clone(),
+        names: flags.keys().cloned().collect(),
+    }
 }
 
 /// What a source puts on the node, in the order it must happen: an apt
 /// repository before its packages, Docker (an earlier component) before
 /// images.
-fn install(r: &mut Vec<Resource>, src: &Resolved) {
+fn install(r: &mut Vec<Resource>, src: &Resolved, facts: &Facts) {
     let c = src.component.name();
     match &src.spec {
         Spec::Distro => r.push(package(match src.component {
@@ -519,12 +629,22 @@ fn install(r: &mut Vec<Resource>, src: &Resolved) {
             location: a.location.clone(),
             sha256: a.sha256.clone(),
         }),
-        Spec::Tgz(a) => r.push(Resource::Tarball {
-            component: c.to_owned(),
-            location: a.location.clone(),
-            sha256: a.sha256.clone(),
-            dir: format!("{OPT}/{c}"),
-        }),
+        Spec::Tgz(a) => {
+            for p in &a.packages {
+                r.push(package(p));
+            }
+            r.push(Resource::Tarball {
+                component: c.to_owned(),
+                location: a.location.clone(),
+                sha256: a.sha256.clone(),
+                dir: format!("{OPT}/{c}"),
+                libs: (src.component == Component::Mesos).then(|| super::libs::Libs {
+                    packages: a.packages.clone(),
+                    known: super::libs::known(&facts.os),
+                    os: facts.os.to_string(),
+                }),
+            })
+        }
         Spec::Docker { .. } => r.push(Resource::Image {
             image: src.spec.image_ref().unwrap_or_default(),
             archive: None,
@@ -682,7 +802,15 @@ fn dequote(text: &str) -> String {
             {
                 out.push_str(name);
                 out.push('=');
-                out.push_str(&rest[..rest.len() - 1]);
+                // The escapes of extra flags' values (\" \\ \$ \`) undone:
+                // Docker takes the rest of the line as it is.
+                let mut chars = rest[..rest.len() - 1].chars();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => out.extend(chars.next()),
+                        c => out.push(c),
+                    }
+                }
             }
             _ => out.push_str(line),
         }
@@ -837,7 +965,7 @@ fn upstart(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup::facts::{Distro, Installed, Os};
+    use crate::setup::facts::{Cgroup, Distro, Installed, Os};
     use crate::setup::options::{FileConfig, SetupArgs, resolve};
 
     fn facts(cgroup: Option<Cgroup>, nofile: Option<u64>) -> Facts {
@@ -854,6 +982,7 @@ mod tests {
             cpus: None,
             cgroup,
             nofile_hard: nofile,
+            container: None,
             installed: Installed {
                 mesos_master: true,
                 mesos_agent: true,
@@ -896,6 +1025,28 @@ mod tests {
         let f = facts(Some(Cgroup::V1), None);
         let p = plan(&options(Role::Agent, &f), &f).unwrap();
         assert!(!content(&p, "/etc/mesos-docker/agent.env").contains("MESOS_LAUNCHER"));
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        // A container on cgroup v1: systemd does not own the tree's root.
+        let mut f = facts(Some(Cgroup::V1), None);
+        f.container = Some("docker".into());
+        let p = plan(&options(Role::Standalone, &f), &f).unwrap();
+        let env = content(&p, "/etc/mesos-docker/agent.env");
+        assert!(
+            env.contains("# systemd does not own the root of the cgroup tree on this host (a container: docker)"),
+            "{env}"
+        );
+        assert!(
+            env.contains("MESOS_SYSTEMD_ENABLE_SUPPORT=\"false\""),
+            "{env}"
+        );
+        assert!(env.contains("MESOS_LAUNCHER=\"posix\""), "{env}");
+        assert!(
+            p.warnings[0].starts_with("agent: systemd does not own"),
+            "{:?}",
+            p.warnings
+        );
+        let p = plan(&options(Role::Master, &f), &f).unwrap();
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
     }
 
     #[test]

@@ -66,8 +66,30 @@ pub enum Verdict {
     /// Serving, but something outside this host must happen first (a Mesos
     /// master with no leader elected: the other masters are not up yet).
     Waiting(String),
+    /// Serving and finding no leader (`503 "No leader elected"`), as every
+    /// master does until an election ends: worth a while before it is
+    /// taken for [`Verdict::Waiting`].
+    Electing(String),
     /// Not serving (yet), and why.
     Unhealthy(String),
+}
+
+/// The leader a redirect names: a real non-leading Mesos master answers
+/// its endpoints with `307 Temporary Redirect` and a protocol-relative
+/// `Location: //HOST:PORT/PATH` (apache/mesos src/master/http.cpp,
+/// `Master::Http::redirect`; docs/endpoints/master/redirect.md).
+fn redirect_target(reply: &str) -> Option<String> {
+    let head = reply.split("\r\n\r\n").next().unwrap_or(reply);
+    let location = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case("location").then(|| v.trim())
+    })?;
+    let rest = location
+        .strip_prefix("//")
+        .or_else(|| location.strip_prefix("http://"))
+        .or_else(|| location.strip_prefix("https://"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    (!host.is_empty()).then(|| host.to_owned())
 }
 
 /// Splits an HTTP reply into status and body.
@@ -97,6 +119,23 @@ pub fn judge(check: &HttpCheck, reply: &str) -> Verdict {
         Ok(p) => p,
         Err(why) => return Verdict::Unhealthy(why),
     };
+    // A master that is not the leader sends everything but /health to the
+    // one that is: it serves, following an elected leader.
+    if check.expect == Expect::State && check.port == 5050 {
+        if status == 307 {
+            return match redirect_target(reply) {
+                Some(leader) => Verdict::Healthy(format!("following {leader}")),
+                None => Verdict::Unhealthy("answered HTTP 307 with no Location".into()),
+            };
+        }
+        // "No leader elected": it serves, but no master leads yet.
+        if status == 503 && body.contains("No leader elected") {
+            return Verdict::Electing(
+                "no leading master elected yet (HTTP 503 \"No leader elected\"): run setup on the other masters"
+                    .into(),
+            );
+        }
+    }
     if status != 200 {
         return Verdict::Unhealthy(format!("answered HTTP {status}"));
     }
@@ -122,6 +161,9 @@ pub fn judge(check: &HttpCheck, reply: &str) -> Verdict {
             // elected (a master that lacks quorum serves without one).
             if check.port == 5050 {
                 match state["leader"].as_str() {
+                    Some(leader) if state["pid"].as_str() == Some(leader) => {
+                        Verdict::Healthy(format!("version {version}, leading ({leader})"))
+                    }
                     Some(leader) => Verdict::Healthy(format!("version {version}, leader {leader}")),
                     None => Verdict::Waiting(format!(
                         "version {version}, no leading master elected yet: run setup on the other masters"
@@ -144,6 +186,7 @@ pub fn ask(sys: &System, ip: Option<IpAddr>, check: &HttpCheck) -> Verdict {
         Ok(reply) => match judge(check, &reply) {
             Verdict::Healthy(d) => Verdict::Healthy(format!("GET {}: {d}", check.path)),
             Verdict::Waiting(d) => Verdict::Waiting(format!("GET {}: {d}", check.path)),
+            Verdict::Electing(d) => Verdict::Electing(format!("GET {}: {d}", check.path)),
             Verdict::Unhealthy(d) => {
                 Verdict::Unhealthy(format!("GET http://{addr}{} {d}", check.path))
             }
@@ -196,6 +239,37 @@ mod tests {
                 state,
                 reply("200 OK", r#"{"version":"1.11.0","leader":"master@10.0.0.1:5050"}"#),
                 Verdict::Healthy("version 1.11.0, leader master@10.0.0.1:5050".into()),
+            ),
+            (
+                state,
+                reply(
+                    "200 OK",
+                    r#"{"version":"1.11.0","pid":"master@10.0.0.1:5050","leader":"master@10.0.0.1:5050"}"#,
+                ),
+                Verdict::Healthy("version 1.11.0, leading (master@10.0.0.1:5050)".into()),
+            ),
+            (
+                state,
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: //m1:5050/master/state\r\nContent-Length: 0\r\n\r\n".into(),
+                Verdict::Healthy("following m1:5050".into()),
+            ),
+            (
+                state,
+                reply("307 Temporary Redirect", ""),
+                Verdict::Unhealthy("answered HTTP 307 with no Location".into()),
+            ),
+            (
+                state,
+                reply("503 Service Unavailable", "No leader elected"),
+                Verdict::Electing(
+                    "no leading master elected yet (HTTP 503 \"No leader elected\"): run setup on the other masters"
+                        .into(),
+                ),
+            ),
+            (
+                agent,
+                reply("307 Temporary Redirect", ""),
+                Verdict::Unhealthy("answered HTTP 307".into()),
             ),
             (
                 state,

@@ -448,6 +448,7 @@ pub fn artifact(location: &str, sha256: &Option<String>) -> Artifact {
     Artifact {
         location: location.to_owned(),
         sha256: sha256.clone(),
+        packages: vec![],
     }
 }
 

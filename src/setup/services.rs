@@ -24,6 +24,9 @@ const FROM_ELSEWHERE: [(&str, &str); 3] = [
     ("marathon", "marathon"),
 ];
 
+/// How long a master that answers "No leader elected" is given to find one.
+const ELECTION_GRACE: Duration = Duration::from_secs(60);
+
 /// How a running service proves it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Probe {
@@ -313,6 +316,9 @@ enum Look {
     Waiting(String),
     /// Not (yet) healthy; worth asking again until the deadline.
     NotYet(String),
+    /// Serving while an election runs: asked again for a while, then
+    /// reported as waiting.
+    Electing(String),
     /// An answer that no amount of waiting changes.
     Broken(String),
 }
@@ -323,6 +329,7 @@ fn look(sys: &System, probe: &Probe, ip: Option<IpAddr>) -> Look {
         Probe::Http(unit) => match probes::ask_all(sys, ip, unit) {
             Some(probes::Verdict::Healthy(d)) => Look::Healthy(d),
             Some(probes::Verdict::Waiting(d)) => Look::Waiting(d),
+            Some(probes::Verdict::Electing(d)) => Look::Electing(d),
             Some(probes::Verdict::Unhealthy(d)) => Look::NotYet(d),
             None => Look::Broken(format!("internal: no health check for {unit}")),
         },
@@ -385,7 +392,15 @@ fn await_health(
     let verdict = loop {
         match look(sys, probe, ip) {
             Look::Healthy(detail) => break Ok((Status::Ok, detail)),
-            Look::Waiting(detail) => break Ok((Status::Skipped, detail)),
+            // A Mesos master takes a moment to be elected (a real one, or
+            // the stand-in, through ZooKeeper): worth a while before it is
+            // reported as waiting for the other masters.
+            Look::Electing(_) if start.elapsed() < ELECTION_GRACE.min(deadline) => {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Look::Waiting(detail) | Look::Electing(detail) => {
+                break Ok((Status::Skipped, detail));
+            }
             Look::Broken(why) => break Err(why),
             Look::NotYet(why) if start.elapsed() >= deadline => {
                 break Err(format!(

@@ -69,6 +69,10 @@ pub struct Status {
     pub health: Vec<Health>,
     /// Enablement from the root's unit links; activity only on a live root.
     pub services: Vec<ServiceState>,
+    /// How setup configured the node that an operator should know
+    /// (the agent running without systemd support).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Why the node is degraded; empty when all is well.
     pub problems: Vec<String>,
 }
@@ -168,8 +172,33 @@ pub fn gather(sys: &System) -> Result<Option<Status>, manifest::ManifestError> {
         files,
         health,
         services,
+        notes: notes(sys),
         problems,
     }))
+}
+
+/// What the agent's environment file says about systemd: setup writes the
+/// reason as the comment above MESOS_SYSTEMD_ENABLE_SUPPORT.
+fn notes(sys: &System) -> Vec<String> {
+    let Ok(env) = sys.read("/etc/mesos-docker/agent.env") else {
+        return Vec::new();
+    };
+    let lines: Vec<&str> = env.lines().collect();
+    let Some(at) = lines.iter().position(|l| {
+        l.trim() == "MESOS_SYSTEMD_ENABLE_SUPPORT=\"false\""
+            || l.trim() == "MESOS_SYSTEMD_ENABLE_SUPPORT=false"
+    }) else {
+        return Vec::new();
+    };
+    let why = lines[..at]
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("# ")?.split_once(": Mesos'"))
+        .map(|(w, _)| w.to_owned())
+        .unwrap_or_else(|| "set in /etc/mesos-docker/agent.env".to_owned());
+    vec![format!(
+        "agent: systemd support off (MESOS_SYSTEMD_ENABLE_SUPPORT=false), POSIX launcher and isolation: {why}"
+    )]
 }
 
 fn systemd_state(sys: &System, name: &str) -> ServiceState {
@@ -281,7 +310,9 @@ fn health_of(sys: &System, name: &str, ip: Option<IpAddr>) -> Option<Health> {
             (
                 endpoint,
                 match probes::ask_all(sys, ip, base)? {
-                    probes::Verdict::Healthy(d) | probes::Verdict::Waiting(d) => Ok(d),
+                    probes::Verdict::Healthy(d)
+                    | probes::Verdict::Waiting(d)
+                    | probes::Verdict::Electing(d) => Ok(d),
                     probes::Verdict::Unhealthy(d) => Err(d),
                 },
             )
@@ -360,6 +391,9 @@ pub fn text(s: &Status) -> String {
             "health {} ({}): {}\n",
             h.name, h.endpoint, h.state
         ));
+    }
+    for n in &s.notes {
+        out.push_str(&format!("note: {n}\n"));
     }
     if s.problems.is_empty() {
         out.push_str("all is well\n");

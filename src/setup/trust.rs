@@ -104,6 +104,7 @@ pub fn learn_keys(
                 &Artifact {
                     location: repo.key.clone(),
                     sha256: None,
+                    packages: Vec::new(),
                 },
                 manifest,
             )

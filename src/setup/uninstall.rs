@@ -139,10 +139,18 @@ fn undo_all(
         .filter(|e| is_record_dir(e))
         .cloned()
         .collect();
+    // The loader forgets the Mesos tree's libraries with its entry.
+    let ld_entry = m
+        .entries
+        .iter()
+        .any(|e| e.path.starts_with("/etc/ld.so.conf.d/"));
     for e in m.entries.clone().iter().rev().filter(|e| !is_record_dir(e)) {
         undo_reported(sys, e, dry_run, rep)?;
         m.entries.retain(|x| x.path != e.path);
         save(m)?;
+    }
+    if ld_entry && !dry_run && sys.is_live() {
+        ldconfig(sys, rep)?;
     }
     remove_images(sys, m, dry_run, rep, &save)?;
     purge(sys, m, dry_run, rep, &save)?;
@@ -161,6 +169,24 @@ fn undo_all(
         undo_reported(sys, e, dry_run, rep)?;
     }
     Ok(())
+}
+
+/// Rebuilds the loader's cache once the tree's ld.so.conf.d entry is gone.
+fn ldconfig(sys: &System, rep: &mut Reporter) -> Result<(), String> {
+    let ok = sys.run("ldconfig", &[]).is_ok_and(|o| o.success);
+    let detail = if ok {
+        "the loader's cache rebuilt"
+    } else {
+        "ldconfig failed: run it by hand"
+    };
+    rep.line(Line {
+        status: if ok { Status::Changed } else { Status::Failed },
+        kind: "ldconfig".into(),
+        id: "/etc/ld.so.cache".into(),
+        detail: Some(detail.into()),
+        diff: None,
+    });
+    if ok { Ok(()) } else { Err(detail.into()) }
 }
 
 /// Services back to their enablement before setup, newest first.

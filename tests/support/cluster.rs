@@ -323,20 +323,11 @@ pub fn remove_all(nodes: Vec<Node>) {
 const MESOS_TGZ: &str = "/root/mesos-standin.tgz";
 
 /// The stand-in for mesos-master and mesos-agent (no build of Mesos can be
-/// had here): the host's static busybox serving the endpoints setup and
-/// operators look at, `/health` and `/state`, on Mesos' ports.
-const MESOS_STANDIN: &str = r#"#!/bin/sh
-# Test stand-in for mesos-master / mesos-agent: serves /health and /state.
-name=$(basename "$0")
-here=$(dirname "$(readlink -f "$0")")
-port=5050
-[ "$name" = mesos-agent ] && port=5051
-www=/run/mesos-standin/$name
-mkdir -p "$www"
-printf 'OK' > "$www/health"
-printf '{"standin":"%s","flags":{}}' "$name" > "$www/state"
-exec "$here/../lib/busybox" httpd -f -p "$port" -h "$www"
-"#;
+/// had here), tests/support/standin/standin.sh with the host's static
+/// busybox: masters are elected through the nodes' real ZooKeeper ensemble,
+/// and one that does not lead redirects to the leader with 307, as real
+/// ones do.
+const MESOS_STANDIN: &str = include_str!("standin/standin.sh");
 
 /// A tarball laid out as setup's `tgz:` Mesos source wants it
 /// (`sbin/mesos-master`, `sbin/mesos-agent`), and its SHA-256; built once
@@ -348,8 +339,8 @@ pub fn mesos_standin_tgz() -> &'static (Vec<u8>, String) {
         let dir = tempfile::tempdir().unwrap();
         let tree = dir.path().join("tree");
         std::fs::create_dir_all(tree.join("sbin")).unwrap();
-        std::fs::create_dir_all(tree.join("lib")).unwrap();
-        std::fs::copy("/bin/busybox", tree.join("lib/busybox"))
+        std::fs::create_dir_all(tree.join("lib/mesos-standin")).unwrap();
+        std::fs::copy("/bin/busybox", tree.join("lib/mesos-standin/busybox"))
             .expect("the host's static busybox (busybox-static; scripts/test installs it)");
         for name in ["mesos-master", "mesos-agent"] {
             let p = tree.join("sbin").join(name);

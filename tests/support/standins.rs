@@ -7,16 +7,20 @@
 //! The program is tests/support/standin/standin.sh run with the host's
 //! static busybox: it records its argv and environment to
 //! `/var/lib/mesos-standin/<name>.args` / `.env` (also served at
-//! `/standin/args`, `/standin/env`) and serves with `busybox httpd -f`:
-//! master `:5050` `/health` and `/state`, agent `:5051` `/state`, Marathon
-//! `:8080` `/ping` (`pong`) and `/v2/info`; `MESOS_PORT` /
-//! `MARATHON_HTTP_PORT` (or `--port` / `--http_port`) move them.
+//! `/standin/args`, `/standin/env`) and serves: master `:5050` `/health`
+//! and `/state` (`/redirect`; 307 to the leader when another master leads,
+//! elected through ZooKeeper's CLI where there is one), agent `:5051`
+//! `/state`, Marathon `:8080` `/ping` (`pong`) and `/v2/info`; `MESOS_PORT`
+//! / `MARATHON_HTTP_PORT` (or `--port` / `--http_port`) move them. A flag
+//! Mesos does not know stops it as it stops the real one.
 //!
 //! Packagings, each built once per test process:
-//! - [`apt_repo`]: packages `mesos` (/usr/sbin/mesos-master, mesos-agent)
-//!   and `marathon` (/usr/share/marathon/bin/marathon) in a repository
+//! - [`apt_repo`]: packages `mesos` (/usr/sbin/mesos-master, mesos-agent,
+//!   /usr/libexec/mesos/) and `marathon` (/usr/share/marathon/bin/marathon) in a repository
 //!   (`dists/stable/main/binary-amd64`) whose Release is signed (InRelease,
 //!   Release.gpg) with a throw-away RSA key;
+//! - [`mesos_make_install_tgz`]: a tree as Mesos' `make install` leaves it,
+//!   with ELF programs that need the tree's libmesos-1.11.0.so;
 //! - [`mesos_tgz`] (`sbin/mesos-master`, `sbin/mesos-agent`) and
 //!   [`marathon_tgz`] (`bin/marathon`), with their SHA-256;
 //! - [`image`]: a busybox image with all three on its PATH
@@ -142,6 +146,17 @@ fn stage(root: &Path, programs: &[&str]) {
 fn deb(name: &str, programs: &[&str], description: &str) -> Artifact {
     let root = workdir().join(format!("{name}-deb"));
     stage(&root, programs);
+    if name == "mesos" {
+        // Where a Mesos package keeps the programs the agent starts
+        // (--launcher_dir); these tests never run them.
+        for helper in ["mesos-executor", "mesos-containerizer"] {
+            write_exec(
+                &root.join("usr/libexec/mesos").join(helper),
+                format!("#!/bin/sh\necho '{helper} (a test stand-in): not used by these tests' >&2\nexit 1\n")
+                    .as_bytes(),
+            );
+        }
+    }
     fs::create_dir_all(root.join("DEBIAN")).unwrap();
     fs::write(
         root.join("DEBIAN/control"),
@@ -409,12 +424,30 @@ pub fn environment_file(contents: &str) -> BTreeMap<String, String> {
                 .split_once('=')
                 .unwrap_or_else(|| panic!("not KEY=VALUE: {line:?}"));
             let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
-                Some(inner) => inner.replace("\\\"", "\"").replace("\\\\", "\\"),
+                Some(inner) => unescape(inner),
                 None => value.to_owned(),
             };
             (key.trim().to_owned(), value)
         })
         .collect()
+}
+
+/// A double-quoted EnvironmentFile value as systemd reads it: a backslash
+/// before `"`, `\\`, `$` or a backquote stands for that character; before
+/// anything else it stays.
+fn unescape(inner: &str) -> String {
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('\\', Some(&n)) if matches!(n, '"' | '\\' | '$' | '`') => {
+                out.push(n);
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// A recorded `<name>.env` (`env | sort`): the variables starting with
@@ -426,4 +459,144 @@ pub fn recorded_env(contents: &str, prefix: &str) -> BTreeMap<String, String> {
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
+}
+
+/// The C of the stand-in programs of a `make install` tree: real ELF
+/// programs linked against the tree's libmesos (no rpath, as a plain
+/// `make install` under a prefix the loader does not search leaves them),
+/// so that they fail as the real ones do when the loader cannot find it
+/// ("error while loading shared libraries: libmesos-1.11.0.so"), then run
+/// the stand-in script named like them.
+const TREE_MAIN_C: &str = r#"
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+extern const char *mesos_standin_version(void);
+int main(int argc, char **argv) {
+    (void)argc;
+    char exe[PATH_MAX], script[PATH_MAX + 64], name[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n < 0) { perror("/proc/self/exe"); return 1; }
+    exe[n] = 0;
+    snprintf(name, sizeof name, "%s", argv[0]);
+    const char *prefix = strstr(exe, "/libexec/mesos/") ? "/../.." : "/..";
+    snprintf(script, sizeof script, "%s%s/lib/mesos-standin/%s",
+             dirname(exe), prefix, basename(name));
+    if (mesos_standin_version() == NULL) return 1;
+    execv(script, argv);
+    perror(script);
+    return 127;
+}
+"#;
+
+const TREE_LIB_C: &str = "const char *mesos_standin_version(void) { return \"1.11.0\"; }\n";
+
+fn gcc(args: &[&str], dir: &Path) {
+    run_checked(Command::new(need("gcc", "gcc")).current_dir(dir).args(args));
+}
+
+/// A Mesos tree as `make install` leaves it (bin, sbin, lib with
+/// libmesos-1.11.0.so, libexec/mesos, share/mesos/webui), its programs ELF
+/// files that need libmesos-1.11.0.so (from the tree's lib/), which needs
+/// libzookeeper_mt.so.2 (which a fresh Debian 12 lacks and its
+/// libzookeeper-mt2 package provides). With `missing`, the programs also
+/// need libmesos-standin-missing.so.1, which nothing provides.
+pub fn mesos_make_install_tgz(missing: bool) -> &'static Artifact {
+    static PLAIN: OnceLock<Artifact> = OnceLock::new();
+    static MISSING: OnceLock<Artifact> = OnceLock::new();
+    let cell = if missing { &MISSING } else { &PLAIN };
+    cell.get_or_init(|| {
+        let name = if missing { "tree-missing" } else { "tree" };
+        let build = workdir().join(format!("{name}-build"));
+        let root = workdir().join(format!("{name}-root"));
+        for d in [
+            "bin",
+            "sbin",
+            "lib/mesos-standin",
+            "libexec/mesos",
+            "share/mesos/webui",
+        ] {
+            fs::create_dir_all(root.join(d)).unwrap();
+        }
+        fs::create_dir_all(build.join("stub")).unwrap();
+        fs::write(build.join("main.c"), TREE_MAIN_C).unwrap();
+        fs::write(build.join("mesos.c"), TREE_LIB_C).unwrap();
+        fs::write(build.join("empty.c"), "int mesos_standin_stub;\n").unwrap();
+        // Stubs that only give the files their DT_NEEDED entries; on the
+        // node the real libzookeeper_mt.so.2 is loaded (nothing is used).
+        for so in ["libzookeeper_mt.so.2", "libmesos-standin-missing.so.1"] {
+            gcc(
+                &[
+                    "-shared",
+                    "-fPIC",
+                    "-o",
+                    &format!("stub/{so}"),
+                    &format!("-Wl,-soname,{so}"),
+                    "empty.c",
+                ],
+                &build,
+            );
+        }
+        let lib = root.join("lib/libmesos-1.11.0.so");
+        gcc(
+            &[
+                "-shared",
+                "-fPIC",
+                "-o",
+                lib.to_str().unwrap(),
+                "-Wl,-soname,libmesos-1.11.0.so",
+                "mesos.c",
+                "-Wl,--no-as-needed",
+                "stub/libzookeeper_mt.so.2",
+            ],
+            &build,
+        );
+        std::os::unix::fs::symlink("libmesos-1.11.0.so", root.join("lib/libmesos.so")).unwrap();
+        let mut link = vec![
+            "-o",
+            "program",
+            "main.c",
+            "-Wl,-rpath-link,stub",
+            "-Wl,--no-as-needed",
+            lib.to_str().unwrap(),
+        ];
+        if missing {
+            link.push("stub/libmesos-standin-missing.so.1");
+        }
+        gcc(&link, &build);
+        let program = fs::read(build.join("program")).unwrap();
+        for p in [
+            "sbin/mesos-master",
+            "sbin/mesos-agent",
+            "libexec/mesos/mesos-executor",
+            "libexec/mesos/mesos-containerizer",
+        ] {
+            write_exec(&root.join(p), &program);
+        }
+        for p in ["mesos-master", "mesos-agent"] {
+            write_exec(&root.join("lib/mesos-standin").join(p), SCRIPT.as_bytes());
+        }
+        write_exec(&root.join("lib/mesos-standin/busybox"), &busybox());
+        write_exec(
+            &root.join("bin/mesos"),
+            b"#!/bin/sh\necho 'mesos (a test stand-in)'\n",
+        );
+        fs::write(
+            root.join("share/mesos/webui/index.html"),
+            "<html><body>Mesos web UI (a test stand-in)</body></html>\n",
+        )
+        .unwrap();
+        let out = workdir().join(format!("mesos-{name}-{VERSION}.tgz"));
+        run_checked(
+            Command::new("tar")
+                .arg("-C")
+                .arg(&root)
+                .args(["--owner=0", "--group=0", "--numeric-owner", "-czf"])
+                .arg(&out)
+                .args(["bin", "sbin", "lib", "libexec", "share"]),
+        );
+        Artifact::of(out)
+    })
 }

@@ -66,6 +66,10 @@ pub struct Artifact {
     pub location: String,
     /// Lower-case hex SHA-256.
     pub sha256: Option<String>,
+    /// Packages to install with it (`tgz:…,packages=P1+P2`: the runtime
+    /// libraries a Mesos tree needs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
 }
 
 /// A deb822 apt repository signed by pinned keys.
@@ -151,7 +155,13 @@ impl fmt::Display for Spec {
             Spec::Distro => f.write_str("distro"),
             Spec::Catalog { id } => f.write_str(id),
             Spec::Deb(a) => write!(f, "deb:{}{}", a.location, pin(a)),
-            Spec::Tgz(a) => write!(f, "tgz:{}{}", a.location, pin(a)),
+            Spec::Tgz(a) => {
+                write!(f, "tgz:{}{}", a.location, pin(a))?;
+                if !a.packages.is_empty() {
+                    write!(f, ",packages={}", a.packages.join("+"))?;
+                }
+                Ok(())
+            }
             Spec::Docker { image, digest } => match digest {
                 Some(d) => write!(f, "docker:{image}@{d}"),
                 None => write!(f, "docker:{image}"),

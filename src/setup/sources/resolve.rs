@@ -456,6 +456,7 @@ mod tests {
             cpus: None,
             cgroup: None,
             nofile_hard: None,
+            container: None,
             installed,
         }
     }

@@ -30,7 +30,7 @@ pub fn parse(text: &str) -> Result<Spec, String> {
     };
     match kind {
         "deb" => artifact(rest, "deb:LOCATION[,sha256=HEX]").map(Spec::Deb),
-        "tgz" => artifact(rest, "tgz:LOCATION[,sha256=HEX]").map(Spec::Tgz),
+        "tgz" => tgz(rest),
         "docker" => docker(rest),
         "docker-archive" => archive(rest),
         "apt" => apt(rest),
@@ -122,7 +122,22 @@ fn artifact(rest: &str, form: &str) -> Result<Artifact, String> {
     Ok(Artifact {
         location: location(loc, form)?,
         sha256: get(&f, "sha256").map(sha256).transpose()?,
+        packages: vec![],
     })
+}
+
+/// A tarball, with the packages its programs need to run.
+fn tgz(rest: &str) -> Result<Spec, String> {
+    const FORM: &str = "tgz:LOCATION[,sha256=HEX][,packages=P1+P2]";
+    let (loc, f) = fields(rest, &["sha256", "packages"], FORM)?;
+    Ok(Spec::Tgz(Artifact {
+        location: location(loc, FORM)?,
+        sha256: get(&f, "sha256").map(sha256).transpose()?,
+        packages: get(&f, "packages")
+            .map(|p| list(p, "packages", FORM))
+            .transpose()?
+            .unwrap_or_default(),
+    }))
 }
 
 fn image_name(image: &str, form: &str) -> Result<(), String> {
@@ -181,6 +196,7 @@ fn archive(rest: &str) -> Result<Spec, String> {
         file: Artifact {
             location: location(loc, FORM)?,
             sha256: get(&f, "sha256").map(sha256).transpose()?,
+            packages: vec![],
         },
         image: image.to_owned(),
     })
@@ -244,6 +260,7 @@ mod tests {
             format!("deb:https://example.org/mesos_1.11.0_amd64.deb,sha256={HEX}"),
             "deb:/srv/mesos.deb".to_owned(),
             format!("tgz:file:///srv/mesos.tgz,sha256={HEX}"),
+            format!("tgz:/srv/mesos.tgz,sha256={HEX},packages=libprotobuf32+libsvn1"),
             "docker:mesosphere/marathon:v1.11.24".to_owned(),
             format!("docker:registry.local:5000/mesos@sha256:{HEX}"),
             format!("docker-archive:/srv/marathon.tar,image=marathon:v1,sha256={HEX}"),
@@ -286,6 +303,11 @@ mod tests {
                 "\"md5\" is not a field here (known: sha256)",
             ),
             ("tgz:/a.tgz,sha256", "\"sha256\" is not KEY=VALUE"),
+            ("tgz:/a.tgz,packages=a++b", "not a name"),
+            (
+                "deb:/a.deb,packages=x",
+                "\"packages\" is not a field here (known: sha256)",
+            ),
             (
                 &format!("tgz:/a.tgz,sha256={HEX},sha256={HEX}"),
                 "sha256 is given twice",
