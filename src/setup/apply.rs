@@ -2,6 +2,8 @@
 //! every step, and stops at the first failure naming it. A dry run checks
 //! and reports (with diffs) but changes nothing.
 
+use std::collections::BTreeMap;
+
 use super::artifacts::{self, Downloads};
 use super::manifest::Manifest;
 use super::packages::{self, Apt};
@@ -148,6 +150,16 @@ pub fn apply(
                         _ => resources::apply(sys, r, &change, manifest)
                             .map_err(|e| stop(rep, e.what))?,
                     };
+                    let note = if is_mesos_package(r) && sys.is_live() {
+                        let runtime = mesos_runtime(sys, apt, &plan.mesos_runtime, manifest, rep)
+                            .map_err(|e| stop(rep, e))?;
+                        match (note, runtime) {
+                            (Some(n), Some(r)) => Some(format!("{n}; {r}")),
+                            (n, r) => n.or(r),
+                        }
+                    } else {
+                        note
+                    };
                     if let Some(note) = note {
                         detail = format!("{detail}; {note}");
                     }
@@ -238,6 +250,64 @@ fn tarball(
             packages.join(", ")
         )),
     })
+}
+
+/// A Mesos that comes as a package (from an apt repository or a .deb).
+fn is_mesos_package(r: &Resource) -> bool {
+    match r {
+        Resource::Package { hold_services, .. } => *hold_services,
+        Resource::Deb { component, .. } => component == "mesos",
+        _ => false,
+    }
+}
+
+/// Installs what a just-installed Mesos package needs but does not declare
+/// (AVENTER's declares nothing; a real Mesos without libsvn or libevent
+/// stops at "error while loading shared libraries"), from this release's
+/// known packages, and refuses by soname what none provides: better now
+/// than a daemon that never starts.
+fn mesos_runtime(
+    sys: &System,
+    apt: &Apt,
+    known: &BTreeMap<String, String>,
+    manifest: &mut Manifest,
+    rep: &mut Reporter,
+) -> Result<Option<String>, String> {
+    // The package's libmesos joins the loader's cache, whatever its
+    // maintainer scripts did.
+    if !sys.run("ldconfig", &[]).is_ok_and(|o| o.success) {
+        return Err("ldconfig failed after the Mesos package was installed: run it by hand to see why, then setup again".into());
+    }
+    let tree = super::libs::scan_installed(sys)
+        .map_err(|e| format!("cannot read the installed Mesos programs: {e}"))?;
+    let (packages, unprovided) = super::libs::split_needs(&tree, &super::libs::system(sys), known);
+    let refuse = |missing: &[String]| {
+        format!(
+            "the installed Mesos needs {} that no package of this system provides and setup knows no package for: install the package{} that provide{} {} (apt-get install …) and run setup again, or name {} in the source ('apt:…,packages=P1+P2')",
+            missing.join(", "),
+            if missing.len() == 1 { "" } else { "s" },
+            if missing.len() == 1 { "s" } else { "" },
+            if missing.len() == 1 { "it" } else { "them" },
+            if missing.len() == 1 { "it" } else { "them" },
+        )
+    };
+    if !unprovided.is_empty() {
+        return Err(refuse(&unprovided));
+    }
+    if packages.is_empty() {
+        return Ok(None);
+    }
+    for p in &packages {
+        install(sys, apt, p, None, false, manifest, rep)?;
+    }
+    let missing = super::libs::unprovided(&tree, &super::libs::system(sys));
+    if !missing.is_empty() {
+        return Err(refuse(&missing));
+    }
+    Ok(Some(format!(
+        "the libraries it needs but does not declare, from {}",
+        packages.join(", ")
+    )))
 }
 
 /// Rebuilds the loader's cache (ld.so.cache) so that the tree's libraries

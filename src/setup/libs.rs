@@ -165,21 +165,90 @@ pub fn unprovided(tree: &Tree, system: &BTreeSet<String>) -> Vec<String> {
         .collect()
 }
 
-/// The packages to install so that every soname is provided, or the
-/// refusal naming each one nothing provides.
-pub fn packages_for(
+/// Where Mesos packages put their programs: AVENTER's in /usr/bin, a
+/// `make install` under /usr or /usr/local in sbin.
+const PROGRAM_DIRS: [&str; 4] = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"];
+
+/// The ld cache of a live host: soname → the file it names.
+fn ld_cache(sys: &System) -> BTreeMap<String, String> {
+    let Ok(out) = sys.run("ldconfig", &["-p"]) else {
+        return BTreeMap::new();
+    };
+    out.stdout
+        .lines()
+        .filter_map(|l| {
+            let (name, path) = l.trim().split_once(" => ")?;
+            let soname = name.split_whitespace().next()?;
+            Some((soname.to_owned(), path.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// What a packaged Mesos needs: the DT_NEEDED of its programs and of the
+/// libmesos they load (found through the ld cache), which is where the
+/// libraries a package may forget to declare are named (AVENTER's
+/// `aventer-mesos` declares none). Files that are not ELF (or are absent)
+/// add nothing.
+pub fn scan_installed(sys: &System) -> std::io::Result<Tree> {
+    let mut tree = Tree::default();
+    let mut queue: Vec<String> = PROGRAM_DIRS
+        .iter()
+        .flat_map(|d| ["mesos-master", "mesos-agent"].map(|p| format!("{d}/{p}")))
+        .collect();
+    let mut cache: Option<BTreeMap<String, String>> = None;
+    let mut seen = BTreeSet::new();
+    while let Some(file) = queue.pop() {
+        if !seen.insert(file.clone()) {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(sys.path(&file)) else {
+            continue;
+        };
+        if !elf::is_elf(&bytes) {
+            continue;
+        }
+        let d = elf::dynamic(&bytes).map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{file}: {e}"))
+        })?;
+        let Some(d) = d else { continue };
+        if let Some(s) = d.soname {
+            tree.provided.insert(s);
+        }
+        for n in d.needed {
+            if n.starts_with("libmesos") {
+                // A package whose maintainer scripts do not run ldconfig
+                // leaves its library out of the cache: the loader's own
+                // directories are searched then, as the loader does.
+                let cached = cache.get_or_insert_with(|| ld_cache(sys)).get(&n).cloned();
+                let found = cached.or_else(|| {
+                    LIB_DIRS
+                        .iter()
+                        .map(|d| format!("{d}/{n}"))
+                        .find(|f| sys.path(f).is_file())
+                });
+                queue.extend(found);
+            }
+            tree.needed.entry(n).or_default().push(file.clone());
+        }
+    }
+    Ok(tree)
+}
+
+/// The packages of this release that provide what `tree` needs and neither
+/// it nor `system` has, and the sonames (with who needs them) no known
+/// package provides.
+pub fn split_needs(
     tree: &Tree,
     system: &BTreeSet<String>,
-    libs: &Libs,
-    spec: &str,
-) -> Result<Vec<String>, String> {
+    known: &BTreeMap<String, String>,
+) -> (Vec<String>, Vec<String>) {
     let mut install: Vec<String> = Vec::new();
     let mut unprovided = Vec::new();
     for (soname, by) in &tree.needed {
         if tree.provided.contains(soname) || system.contains(soname) {
             continue;
         }
-        match libs.known.get(soname) {
+        match known.get(soname) {
             Some(p) => {
                 if !install.contains(p) {
                     install.push(p.clone());
@@ -192,6 +261,18 @@ pub fn packages_for(
             }
         }
     }
+    (install, unprovided)
+}
+
+/// The packages to install so that every soname is provided, or the
+/// refusal naming each one nothing provides.
+pub fn packages_for(
+    tree: &Tree,
+    system: &BTreeSet<String>,
+    libs: &Libs,
+    spec: &str,
+) -> Result<Vec<String>, String> {
+    let (install, unprovided) = split_needs(tree, system, &libs.known);
     if unprovided.is_empty() || !libs.packages.is_empty() {
         // The operator's packages are taken to provide the rest; the
         // daemons' start proves it.

@@ -2,6 +2,7 @@
 //! should have. It reads nothing and writes nothing, so every combination of
 //! role, init system and OS is rendered and checked in tests without a host.
 
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use serde::Serialize;
@@ -161,6 +162,9 @@ pub struct Plan {
     /// Extra Mesos flags to check against the program before its
     /// environment file is written.
     pub flag_checks: Vec<FlagCheck>,
+    /// This release's packages for the sonames a Mesos needs, for a Mesos
+    /// package whose own dependencies leave some out.
+    pub mesos_runtime: BTreeMap<String, String>,
 }
 
 impl Plan {
@@ -496,6 +500,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         programs,
         pins_file: None,
         flag_checks,
+        mesos_runtime: super::libs::known(&facts.os),
     })
 }
 

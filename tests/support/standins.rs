@@ -461,6 +461,46 @@ pub fn recorded_env(contents: &str, prefix: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The `make install` tree of [`mesos_make_install_tgz`] packaged under
+/// /usr as a .deb that declares no dependencies (as AVENTER's
+/// `aventer-mesos` declares none): /usr/sbin/mesos-master and mesos-agent
+/// are ELF programs needing /usr/lib/libmesos-1.11.0.so, which needs
+/// libzookeeper_mt.so.2 (with `missing`, the programs also need
+/// libmesos-standin-missing.so.1, which nothing provides). No maintainer
+/// script runs ldconfig.
+pub fn mesos_undeclared_deb(missing: bool) -> &'static Artifact {
+    static PLAIN: OnceLock<Artifact> = OnceLock::new();
+    static MISSING: OnceLock<Artifact> = OnceLock::new();
+    let cell = if missing { &MISSING } else { &PLAIN };
+    cell.get_or_init(|| {
+        mesos_make_install_tgz(missing);
+        let name = if missing { "tree-missing" } else { "tree" };
+        let tree = workdir().join(format!("{name}-root"));
+        let root = workdir().join(format!("{name}-deb"));
+        fs::create_dir_all(root.join("DEBIAN")).unwrap();
+        run_checked(Command::new("cp").arg("-a").arg(&tree).arg(root.join("usr")));
+        fs::write(
+            root.join("DEBIAN/control"),
+            format!(
+                "Package: mesos\nVersion: {VERSION}\nArchitecture: amd64\n\
+                 Maintainer: mesos-docker tests <standin@mesos-docker.invalid>\n\
+                 Section: misc\nPriority: optional\n\
+                 Description: Mesos built from source, no dependencies declared (a test stand-in)\n \
+                 ELF programs and libmesos; mesos-docker's tests only.\n"
+            ),
+        )
+        .unwrap();
+        let out = workdir().join(format!("mesos-{name}_{VERSION}_amd64.deb"));
+        run_checked(
+            Command::new(need("dpkg-deb", "dpkg"))
+                .args(["--root-owner-group", "-Zgzip", "--build"])
+                .arg(&root)
+                .arg(&out),
+        );
+        Artifact::of(out)
+    })
+}
+
 /// The C of the stand-in programs of a `make install` tree: real ELF
 /// programs linked against the tree's libmesos (no rpath, as a plain
 /// `make install` under a prefix the loader does not search leaves them),
