@@ -8,6 +8,20 @@ pub mod proto;
 pub mod reap;
 pub mod setup;
 
+/// An error and its causes on one line, `outer: inner: …`: some libraries
+/// (reqwest) keep the cause out of their own message, and an operator
+/// needs it ("builder error" alone says nothing).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 /// Chooses rustls' crypto provider (ring) for the process, once. reqwest is
 /// built without a default provider, and every client (plain HTTP to the
 /// agent included) needs one chosen before it is built.

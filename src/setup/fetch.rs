@@ -60,19 +60,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
     }
 }
 
-/// An error with its causes, which reqwest keeps out of its own message
-/// ("builder error" alone says nothing to an operator).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
 /// Where a file comes from and, when known, its digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
@@ -206,9 +193,9 @@ impl Fetcher {
         for c in &self.roots {
             builder = builder.add_root_certificate(c.clone());
         }
-        let client = builder
-            .build()
-            .map_err(|e| FetchError::ClientSetup { why: chain(&e) })?;
+        let client = builder.build().map_err(|e| FetchError::ClientSetup {
+            why: crate::error_chain(&e),
+        })?;
         Ok(cell.get_or_init(|| client))
     }
 

@@ -79,21 +79,9 @@ fn probe_namespace(host_network: bool, pid: Option<u32>, id: &str) -> Result<Nam
         .map_err(|e| {
             format!(
                 "the container's network namespace cannot be entered safely: {}",
-                chain(&e)
+                crate::error_chain(&e)
             )
         })
-}
-
-/// An error with its causes.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 struct Target {
