@@ -290,10 +290,18 @@ mod tests {
         );
         let pid = std::fs::read_to_string(&pidfile).unwrap();
         let stat = format!("/proc/{}/stat", pid.trim());
-        // Gone, or a zombie waiting for whoever adopted it; its pipes close
-        // a moment before the kernel marks it so.
+        assert!(
+            gone_within(&stat, Duration::from_secs(2)),
+            "the group's sleep still runs: {stat}"
+        );
+    }
+
+    /// Whether the process of `/proc/PID/stat` is gone, or a zombie waiting
+    /// for whoever adopted it, within `limit` (its pipes close a moment
+    /// before the kernel marks it so).
+    fn gone_within(stat: &str, limit: Duration) -> bool {
         let alive = || {
-            std::fs::read_to_string(&stat).is_ok_and(|s| {
+            std::fs::read_to_string(stat).is_ok_and(|s| {
                 !s.rsplit(')')
                     .next()
                     .unwrap_or("")
@@ -302,10 +310,10 @@ mod tests {
             })
         };
         let start = Instant::now();
-        while alive() && start.elapsed() < Duration::from_secs(2) {
+        while alive() && start.elapsed() < limit {
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(!alive(), "the group's sleep still runs: {stat}");
+        !alive()
     }
 
     /// Runs in a child process of [`a_stopped_setup_stops_its_command`]
@@ -350,19 +358,9 @@ mod tests {
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(status.signal(), Some(nix::libc::SIGTERM), "{status:?}");
         let stat = format!("/proc/{pid}/stat");
-        let alive = || {
-            std::fs::read_to_string(&stat).is_ok_and(|s| {
-                !s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-        };
-        let start = Instant::now();
-        while alive() && start.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(!alive(), "the command outlived setup: {stat}");
+        assert!(
+            gone_within(&stat, Duration::from_secs(5)),
+            "the command outlived setup: {stat}"
+        );
     }
 }
