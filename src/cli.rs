@@ -36,7 +36,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Install and configure this node as a Mesos master, agent or both.
-    Setup(Box<crate::setup::SetupArgs>),
+    Setup(Box<crate::setup::input::options::SetupArgs>),
     /// Run as the Docker executor (what the Mesos agent starts): IMAGE [ARG...].
     #[command(trailing_var_arg = true)]
     Exec {
@@ -45,9 +45,9 @@ pub enum Command {
         argv: Vec<OsString>,
     },
     /// Show what is installed, running and healthy on this node.
-    Status(crate::setup::StatusArgs),
+    Status(crate::setup::status::StatusArgs),
     /// Undo what setup did, from its own record.
-    Uninstall(crate::setup::UninstallArgs),
+    Uninstall(crate::setup::uninstall::UninstallArgs),
     /// Remove containers whose executor is gone.
     Reap(crate::reap::ReapArgs),
     /// Print shell completions.
@@ -103,7 +103,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
                 }
             }
         }
-        Command::Setup(args) => crate::setup::main(*args),
+        Command::Setup(args) => crate::setup::run::main(*args),
         Command::Status(args) => crate::setup::status::main(args),
         Command::Uninstall(args) => crate::setup::uninstall::main(args),
         Command::Reap(args) => crate::reap::main(args),

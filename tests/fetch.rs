@@ -5,7 +5,7 @@ mod support;
 
 use std::fs;
 
-use mesos_docker::setup::fetch::{FetchError, Fetcher, Source, hash_file};
+use mesos_docker::setup::apply::fetch::{FetchError, Fetcher, Source, hash_file};
 use support::mirror::{Server, tls};
 
 fn mirror(files: &[(&str, &[u8])], https: bool) -> (tempfile::TempDir, Server) {

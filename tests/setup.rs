@@ -15,9 +15,9 @@ mod support;
 
 use clap::Parser;
 use mesos_docker::cli::{Cli, Command};
-use mesos_docker::setup::options::OutputFormat;
+use mesos_docker::setup::host::system::{HostRunner, Output, RecordingRunner, Runner, System};
+use mesos_docker::setup::input::options::OutputFormat;
 use mesos_docker::setup::report::Reporter;
-use mesos_docker::setup::system::{HostRunner, Output, RecordingRunner, Runner, System};
 use mesos_docker::setup::{self, status, uninstall};
 
 const INSTALLED_PROGRAMS: [&str; 3] = [
@@ -154,7 +154,7 @@ fn setup_sys(sys: &System, args: &[&str]) -> (ExitCode, serde_json::Value) {
 fn setup_edited(
     sys: &System,
     args: &[&str],
-    edit: impl FnOnce(&mut setup::SetupArgs),
+    edit: impl FnOnce(&mut setup::input::options::SetupArgs),
 ) -> (ExitCode, serde_json::Value) {
     let root_s = sys.root().to_str().unwrap();
     let mut all = vec!["setup", "--root", root_s, "--output", "json", "--yes"];
@@ -171,7 +171,7 @@ fn setup_edited(
         a.dry_run,
         Box::new(buf.clone()),
     );
-    let code = setup::run(sys, &a, None, rep);
+    let code = setup::run::run(sys, &a, None, rep);
     let out = buf.0.lock().unwrap().clone();
     let json = serde_json::from_slice(&out).unwrap_or_else(|e| {
         panic!(
@@ -1547,7 +1547,7 @@ fn the_running_binary_is_installed_as_the_executor() {
 
 /// Answers one HTTP GET, keyed as the probe sends it.
 fn http(runner: &RecordingRunner, addr: &str, path: &str, status: &str, body: &str) {
-    use mesos_docker::setup::probes::request;
+    use mesos_docker::setup::host::probes::request;
     runner.answer(
         &format!("tcp {addr} {}", request(addr, path)),
         Output::ok(&format!(
@@ -1877,7 +1877,7 @@ fn policy_flags_write_what_the_executor_reads() {
 
 #[test]
 fn proxies_go_into_drop_ins_and_leave_with_them() {
-    use mesos_docker::setup::proxy::Proxy;
+    use mesos_docker::setup::input::proxy::Proxy;
     let dir = Host::debian12().build();
     let root = dir.path();
     let runner = played_host(root);
@@ -1898,7 +1898,7 @@ fn proxies_go_into_drop_ins_and_leave_with_them() {
         a.proxy = proxy.clone();
         let buf = Buf::default();
         let rep = Reporter::new(OutputFormat::Json, "setup", false, Box::new(buf.clone()));
-        let code = setup::run(&sys(), &a, None, rep);
+        let code = setup::run::run(&sys(), &a, None, rep);
         let report: serde_json::Value = serde_json::from_slice(&buf.0.lock().unwrap()).unwrap();
         (code, report)
     };
@@ -1975,7 +1975,7 @@ fn build_tarball(dir: &Path) -> (String, String) {
         tar.append_data(&mut h, name, body.as_bytes()).unwrap();
     }
     tar.into_inner().unwrap().finish().unwrap();
-    let sha = mesos_docker::setup::fetch::hash_file(&path).unwrap();
+    let sha = mesos_docker::setup::apply::fetch::hash_file(&path).unwrap();
     (path.display().to_string(), sha)
 }
 
@@ -2376,7 +2376,7 @@ fn mirror_with(files: &[(&str, &[u8])]) -> (tempfile::TempDir, support::mirror::
 }
 
 fn sha_of(data: &[u8]) -> String {
-    mesos_docker::setup::manifest::sha256_hex(data)
+    mesos_docker::setup::record::sha256_hex(data)
 }
 
 fn line_of(report: &serde_json::Value, kind: &str) -> serde_json::Value {
@@ -2848,7 +2848,7 @@ fn build_two_member_tarball(dir: &Path) -> (String, String) {
         [member(&bytes[..split]), member(&bytes[split..])].concat(),
     )
     .unwrap();
-    let sha = mesos_docker::setup::fetch::hash_file(&path).unwrap();
+    let sha = mesos_docker::setup::apply::fetch::hash_file(&path).unwrap();
     (path.display().to_string(), sha)
 }
 
@@ -2962,7 +2962,7 @@ fn assert_no_secret(root: &Path, printed: &str, secret: &str) {
 /// a proxy password shows nowhere but in the root-only proxy file.
 #[test]
 fn proxy_passwords_land_only_in_a_root_only_file() {
-    use mesos_docker::setup::proxy::Proxy;
+    use mesos_docker::setup::input::proxy::Proxy;
     const SECRET: &str = "Pa55w0rd";
     let dir = Host::debian12().build();
     let root = dir.path();
@@ -2986,7 +2986,7 @@ fn proxy_passwords_land_only_in_a_root_only_file() {
         a.proxy = proxy.clone();
         let buf = Buf::default();
         let rep = Reporter::new(format, "setup", a.dry_run, Box::new(buf.clone()));
-        let code = setup::run(&sys(), &a, None, rep);
+        let code = setup::run::run(&sys(), &a, None, rep);
         let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         (code, out)
     };

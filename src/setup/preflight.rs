@@ -7,9 +7,9 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::facts::Facts;
-use super::options::Options;
-use super::system::System;
+use crate::setup::host::facts::Facts;
+use crate::setup::host::system::System;
+use crate::setup::input::options::Options;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -216,7 +216,7 @@ pub fn hosts_lookup(hosts: &str, name: &str) -> Vec<IpAddr> {
 }
 
 fn hostname(sys: &System, opts: &Options) -> Finding {
-    let multi_node = opts.masters > 1 || opts.role == super::options::Role::Agent;
+    let multi_node = opts.masters > 1 || opts.role == crate::setup::input::options::Role::Agent;
     if !multi_node {
         return finding("hostname", Verdict::Pass, "single-node cluster");
     }
@@ -256,7 +256,7 @@ fn memory(opts: &Options, facts: &Facts) -> Finding {
             "no /proc/meminfo under the root",
         );
     };
-    let (min, good) = if opts.role == super::options::Role::Standalone {
+    let (min, good) = if opts.role == crate::setup::input::options::Role::Standalone {
         (1536, 4096)
     } else {
         (1024, 2048)

@@ -8,11 +8,14 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
+/// Exit code for input setup refuses (nothing was changed).
+pub const EXIT_BAD_INPUT: u8 = 2;
+
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::options::OutputFormat;
-use super::preflight::{Finding, Verdict};
+use crate::setup::input::options::OutputFormat;
+use crate::setup::preflight::{Finding, Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -6,13 +6,13 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::apply::Stopped;
-use super::facts::Init;
-use super::plan::{Plan, Resource};
-use super::probes;
-use super::report::{Line, Reporter, Status};
-use super::resources::{self, UnitState};
-use super::system::System;
+use crate::setup::apply::Stopped;
+use crate::setup::apply::resources::{self, UnitState};
+use crate::setup::host::facts::Init;
+use crate::setup::host::probes;
+use crate::setup::host::system::System;
+use crate::setup::plan::{Plan, Resource};
+use crate::setup::report::{Line, Reporter, Status};
 
 /// Units whose program may come from a package that no reachable repository
 /// carries today (Mesos is in the Apache Attic, Marathon archived), with the
@@ -459,7 +459,7 @@ fn with_log(sys: &System, manager: Manager, name: &str, reason: String) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup::system::{Output, RecordingRunner};
+    use crate::setup::host::system::{Output, RecordingRunner};
 
     fn zk(ruok: Option<&str>, srvr: Option<&str>) -> Look {
         let r = RecordingRunner::new();

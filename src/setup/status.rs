@@ -10,10 +10,10 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::manifest::{self, Kind, Manifest, sha256_hex};
-use super::options::OutputFormat;
-use super::probes;
-use super::system::{HostRunner, System};
+use crate::setup::host::probes;
+use crate::setup::host::system::{HostRunner, System};
+use crate::setup::input::options::OutputFormat;
+use crate::setup::record::{self, Kind, Manifest, sha256_hex};
 
 /// Exit code when the node is not as setup left it: a file drifted or went
 /// missing, a service the role enables is not running, or one answers its
@@ -88,7 +88,7 @@ impl Status {
 }
 
 /// Reads the node's state; `None` when setup has not run here.
-pub fn gather(sys: &System) -> Result<Option<Status>, manifest::ManifestError> {
+pub fn gather(sys: &System) -> Result<Option<Status>, record::ManifestError> {
     let Some(m) = Manifest::load(sys)? else {
         return Ok(None);
     };
@@ -354,7 +354,7 @@ pub fn main(args: StatusArgs) -> ExitCode {
         Ok(None) => {
             eprintln!(
                 "mesos-docker status: setup has not run here (no record at {}); run mesos-docker setup",
-                sys.path(manifest::PATH).display()
+                sys.path(record::PATH).display()
             );
             return ExitCode::FAILURE;
         }

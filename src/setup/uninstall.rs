@@ -9,12 +9,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::fsops;
-use super::manifest::{self, Entry, Kind, Manifest, sha256_hex};
-use super::options::OutputFormat;
-use super::report::{Line, Reporter, Status};
-use super::resources;
-use super::system::{HostRunner, System};
+use crate::setup::apply::resources;
+use crate::setup::host::fsops;
+use crate::setup::host::system::{HostRunner, System};
+use crate::setup::input::options::OutputFormat;
+use crate::setup::record::{self, Entry, Kind, Manifest, sha256_hex};
+use crate::setup::report::{Line, Reporter, Status};
 
 /// `mesos-docker uninstall`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -44,7 +44,7 @@ pub fn main(args: UninstallArgs) -> ExitCode {
                 "mesos-docker uninstall: this removes what setup wrote under {}; pass --yes to confirm (or --dry-run to see what it would do)",
                 sys.root().display()
             );
-            return ExitCode::from(super::EXIT_BAD_INPUT);
+            return ExitCode::from(crate::setup::report::EXIT_BAD_INPUT);
         }
         let go = dialoguer::Confirm::new()
             .with_prompt(format!(
@@ -56,14 +56,14 @@ pub fn main(args: UninstallArgs) -> ExitCode {
             .unwrap_or(false);
         if !go {
             eprintln!("mesos-docker uninstall: nothing was changed");
-            return ExitCode::from(super::EXIT_BAD_INPUT);
+            return ExitCode::from(crate::setup::report::EXIT_BAD_INPUT);
         }
     }
     if sys.is_real_root() && !args.dry_run && !nix::unistd::geteuid().is_root() {
         eprintln!(
             "mesos-docker uninstall: undoing setup under / needs root: run it with sudo, or --dry-run to only look"
         );
-        return ExitCode::from(super::EXIT_BAD_INPUT);
+        return ExitCode::from(crate::setup::report::EXIT_BAD_INPUT);
     }
     run(
         &sys,
@@ -89,7 +89,7 @@ pub fn run(sys: &System, dry_run: bool, mut rep: Reporter) -> ExitCode {
         Ok(None) => {
             eprintln!(
                 "mesos-docker uninstall: nothing to undo: there is no record at {}",
-                sys.path(manifest::PATH).display()
+                sys.path(record::PATH).display()
             );
             return ExitCode::SUCCESS;
         }
@@ -131,7 +131,7 @@ fn undo_all(
     };
     undo_services(sys, m, dry_run, rep)?;
     let is_record_dir = |e: &Entry| {
-        e.kind == Kind::Dir && e.created && Path::new(manifest::PATH).starts_with(&e.path)
+        e.kind == Kind::Dir && e.created && Path::new(record::PATH).starts_with(&e.path)
     };
     let record_dirs: Vec<Entry> = m
         .entries
@@ -158,7 +158,7 @@ fn undo_all(
         // An offline root: the host itself must still purge them.
         rep.warn(format!(
             "the record {} keeps what only the host itself can remove: run uninstall there",
-            sys.path(manifest::PATH).display()
+            sys.path(record::PATH).display()
         ));
         return Ok(());
     }
@@ -269,7 +269,7 @@ fn purge(
     let packages = m.packages.clone();
     let installed: Vec<String> = packages
         .iter()
-        .filter(|p| super::packages::installed_version(sys, p).is_some())
+        .filter(|p| crate::setup::apt::packages::installed_version(sys, p).is_some())
         .cloned()
         .collect();
     let line = |status, id: &str, detail: &str| Line {
@@ -298,8 +298,8 @@ fn purge(
         m.packages = installed;
         return save(m);
     }
-    let apt = super::packages::Apt::new(std::time::Duration::from_secs(300));
-    match super::packages::purge(sys, &apt, &installed) {
+    let apt = crate::setup::apt::packages::Apt::new(std::time::Duration::from_secs(300));
+    match crate::setup::apt::packages::purge(sys, &apt, &installed) {
         Ok(()) => {
             for p in &installed {
                 rep.line(line(Status::Changed, p, "purged (setup installed it)"));

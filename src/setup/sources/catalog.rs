@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use serde::Deserialize;
 
 use super::{Component, Spec, spec};
-use crate::setup::facts::{Distro, Os};
+use crate::setup::host::facts::{Distro, Os};
 
 const TEXT: &str = include_str!("../../../templates/sources.toml");
 

@@ -5,6 +5,8 @@
 //! it is pure: the plan turns a [`Resolved`] source into resources.
 
 pub mod catalog;
+pub mod elf;
+pub mod libs;
 pub mod mirror;
 pub mod resolve;
 pub mod spec;

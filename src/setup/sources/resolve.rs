@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::catalog::CATALOG;
 use super::{Blocked, Component, Resolved, SourceError, Spec, mirror, spec};
-use crate::setup::facts::{Facts, Init};
-use crate::setup::options::Role;
+use crate::setup::host::facts::{Facts, Init};
+use crate::setup::input::options::Role;
 
 /// A SPEC the operator gave, and where.
 #[derive(Debug, Clone)]
@@ -438,7 +438,7 @@ fn trust(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup::facts::{Distro, Installed, Os};
+    use crate::setup::host::facts::{Distro, Installed, Os};
 
     const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 

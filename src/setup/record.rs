@@ -8,9 +8,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::fsops;
-use super::options::Ensemble;
-use super::system::System;
+use crate::setup::host::fsops;
+use crate::setup::host::system::System;
+use crate::setup::input::options::Ensemble;
 
 pub const PATH: &str = "/var/lib/mesos-docker/manifest.json";
 
@@ -91,7 +91,7 @@ pub struct Manifest {
     /// How the executor binary looked when setup last installed it, so that
     /// a re-run need not hash it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub executor: Option<super::executor::Stamp>,
+    pub executor: Option<crate::setup::apply::binary::Stamp>,
     /// Sources trusted on first use on this node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted: Vec<Trusted>,

@@ -16,10 +16,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::fsops;
-use super::manifest::{Entry, Kind, Manifest};
-use super::resources::{Change, Check, ResourceError};
-use super::system::System;
+use crate::setup::apply::resources::{Change, Check, ResourceError};
+use crate::setup::host::fsops;
+use crate::setup::host::system::System;
+use crate::setup::record::{Entry, Kind, Manifest};
 
 /// The mode of the installed binary: root's, and runnable by the framework
 /// user Mesos starts executors as.
@@ -65,7 +65,8 @@ fn err(what: String) -> ResourceError {
 }
 
 fn hash(path: &Path) -> Result<String, ResourceError> {
-    super::fetch::hash_file(path).map_err(|e| err(format!("cannot read {}: {e}", path.display())))
+    crate::setup::apply::fetch::hash_file(path)
+        .map_err(|e| err(format!("cannot read {}: {e}", path.display())))
 }
 
 fn short(sha: &str) -> &str {
@@ -126,7 +127,7 @@ pub fn check(
             diff: None,
         });
     }
-    Ok(super::resources::mode_and_owner(&meta, MODE))
+    Ok(crate::setup::apply::resources::mode_and_owner(&meta, MODE))
 }
 
 /// Installs `source` at `path`: copied to a temporary file beside it (hashed
@@ -154,11 +155,11 @@ pub fn apply(
         Change::InstallBinary { .. } | Change::ReplaceBinary { .. } => {}
         other => return Err(err(format!("internal: cannot {other:?} the executor"))),
     }
-    super::resources::ensure_parents(sys, path, manifest)?;
+    crate::setup::apply::resources::ensure_parents(sys, path, manifest)?;
     let entry = |sha256: Option<String>| Entry {
         created: matches!(change, Change::InstallBinary { .. }),
         sha256,
-        ..super::resources::blank(path, Kind::File)
+        ..crate::setup::apply::resources::blank(path, Kind::File)
     };
     if manifest.entry(path).is_none() {
         manifest.record(entry(None));
@@ -255,7 +256,7 @@ pub fn describe(change: &Change) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup::system::RecordingRunner;
+    use crate::setup::host::system::RecordingRunner;
 
     fn setup() -> (tempfile::TempDir, System, String) {
         let dir = tempfile::tempdir().unwrap();

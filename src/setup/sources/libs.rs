@@ -13,9 +13,9 @@ use std::sync::LazyLock;
 
 use serde::Serialize;
 
-use super::elf;
-use super::facts::Os;
-use super::system::System;
+use crate::setup::host::facts::Os;
+use crate::setup::host::system::System;
+use crate::setup::sources::elf;
 
 /// The plan's knowledge of a Mesos tarball's runtime needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -40,7 +40,7 @@ struct Release {
 }
 
 static CATALOG: LazyLock<Catalog> = LazyLock::new(|| {
-    toml::from_str(include_str!("../../templates/mesos-runtime.toml"))
+    toml::from_str(include_str!("../../../templates/mesos-runtime.toml"))
         .expect("templates/mesos-runtime.toml parses")
 });
 
@@ -289,7 +289,7 @@ pub fn packages_for(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup::facts::Distro;
+    use crate::setup::host::facts::Distro;
 
     fn tree(needed: &[(&str, &str)], provided: &[&str]) -> Tree {
         let mut t = Tree::default();

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::system::System;
+use crate::setup::host::system::System;
 
 /// `Some((0, 0))` when this process may hand files to root, `None` when it
 /// runs unprivileged (only possible with a --root of its own), where the

@@ -54,8 +54,8 @@ impl Runner for HostRunner {
     /// In the C locale and within a bound that fits the command (see
     /// [`command`](super::command)).
     fn run(&self, program: &str, args: &[&str]) -> io::Result<Output> {
-        let bound = super::command::timeout_for(program, args);
-        super::command::run_bounded(program, args, bound)
+        let bound = crate::setup::host::command::timeout_for(program, args);
+        crate::setup::host::command::run_bounded(program, args, bound)
     }
 
     fn talk(&self, addr: &str, send: &str) -> io::Result<String> {

@@ -9,14 +9,16 @@ use std::cell::OnceCell;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::fetch::{self, Fetched, Fetcher, Source};
-use super::fsops;
-use super::manifest::{Entry, Kind, Manifest, sha256_hex};
-use super::openpgp;
-use super::packages::{self, Apt};
-use super::resources::{Change, Check, ResourceError, blank, ensure_parents, host_path};
-use super::sources::Artifact;
-use super::system::System;
+use crate::setup::apply::fetch::{self, Fetched, Fetcher, Source};
+use crate::setup::apply::resources::{
+    Change, Check, ResourceError, blank, ensure_parents, host_path,
+};
+use crate::setup::apt::openpgp;
+use crate::setup::apt::packages::{self, Apt};
+use crate::setup::host::fsops;
+use crate::setup::host::system::System;
+use crate::setup::record::{Entry, Kind, Manifest, sha256_hex};
+use crate::setup::sources::Artifact;
 
 fn err(what: impl Into<String>) -> ResourceError {
     ResourceError { what: what.into() }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::options::OptionsError;
+use crate::setup::input::options::OptionsError;
 
 pub const PATH: &str = crate::exec::policy::DEFAULT_PATH;
 

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use super::system::System;
+use crate::setup::host::system::System;
 
 /// dpkg's locks: apt takes the frontend lock first, dpkg itself the other.
 const LOCKS: [&str; 2] = ["/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock"];
@@ -92,7 +92,7 @@ pub fn install_args(specs: &[String]) -> Vec<String> {
     a
 }
 
-fn run(sys: &System, args: &[String]) -> Result<super::system::Output, AptError> {
+fn run(sys: &System, args: &[String]) -> Result<crate::setup::host::system::Output, AptError> {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     sys.run("env", &refs)
         .map_err(|e| AptError(format!("cannot run {}: {e}", args[1..].join(" "))))
@@ -134,7 +134,7 @@ pub fn install(
         }
     }
     wait_for_lock(sys, apt.lock_wait, notify)?;
-    super::dpkg_repair::finish_interrupted(sys, notify)?;
+    crate::setup::apt::repair::finish_interrupted(sys, notify)?;
     let out = run(sys, &install_args(&[spec(name, version)]))?;
     if !out.success {
         return Err(AptError(format!(
@@ -170,12 +170,12 @@ fn expiry_of(sys: &System, id: &str) -> Option<String> {
     let dir = std::fs::read_dir(sys.path("/etc/apt/keyrings")).ok()?;
     dir.flatten().find_map(|e| {
         let data = std::fs::read(e.path()).ok()?;
-        let lives = super::openpgp::key_lives(&data).ok()?;
+        let lives = crate::setup::apt::openpgp::key_lives(&data).ok()?;
         lives
             .iter()
             .find(|k| k.fingerprint.ends_with(&id.to_ascii_uppercase()))
             .and_then(|k| k.expires)
-            .map(super::openpgp::date)
+            .map(crate::setup::apt::openpgp::date)
     })
 }
 
@@ -211,7 +211,7 @@ pub fn install_file(
         None
     };
     wait_for_lock(sys, apt.lock_wait, notify)?;
-    super::dpkg_repair::finish_interrupted(sys, notify)?;
+    crate::setup::apt::repair::finish_interrupted(sys, notify)?;
     let out = run(sys, &install_args(&[path.to_owned()]))?;
     if !out.success {
         return Err(AptError(format!(
@@ -337,7 +337,7 @@ pub fn wait_for_lock(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup::system::RecordingRunner;
+    use crate::setup::host::system::RecordingRunner;
 
     #[test]
     fn an_expired_signature_is_named() {

@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use super::system::System;
+use crate::setup::host::system::System;
 
 /// What a reply must hold to count as healthy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,7 +313,7 @@ mod tests {
     /// the wire, and the whole reply read until the server closes.
     #[test]
     fn a_real_server_is_asked_over_tcp() {
-        use crate::setup::system::{HostRunner, Runner};
+        use crate::setup::host::system::{HostRunner, Runner};
         use std::io::{Read, Write};
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();

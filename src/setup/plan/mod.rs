@@ -8,10 +8,10 @@ use std::sync::LazyLock;
 use serde::Serialize;
 use tera::{Context, Tera};
 
-use super::facts::{Facts, Init};
-use super::flags::{Daemon, FlagCheck};
-use super::options::{Options, Role};
-use super::sources::{Artifact, Component, Resolved, Spec};
+use crate::setup::host::facts::{Facts, Init};
+use crate::setup::input::flags::{Daemon, FlagCheck};
+use crate::setup::input::options::{Options, Role};
+use crate::setup::sources::{Artifact, Component, Resolved, Spec};
 
 /// One thing the node should have. Owners are root throughout: every file
 /// here is configuration read by services that start as root.
@@ -101,7 +101,7 @@ pub enum Resource {
         /// For a Mesos tree: what its programs need to run, checked
         /// before any change.
         #[serde(skip_serializing_if = "Option::is_none")]
-        libs: Option<super::libs::Libs>,
+        libs: Option<crate::setup::sources::libs::Libs>,
     },
     /// A Docker image: loaded from a `docker save` archive, or pulled.
     Image {
@@ -195,38 +195,44 @@ pub const WANTED_NOFILE: u64 = 65536;
 static TEMPLATES: LazyLock<Tera> = LazyLock::new(|| {
     let mut t = Tera::default();
     t.add_raw_templates([
-        ("header.tera", include_str!("../../templates/header.tera")),
-        ("master.env", include_str!("../../templates/master.env")),
-        ("agent.env", include_str!("../../templates/agent.env")),
-        ("marathon.env", include_str!("../../templates/marathon.env")),
-        ("zoo.cfg", include_str!("../../templates/zoo.cfg")),
+        (
+            "header.tera",
+            include_str!("../../../templates/header.tera"),
+        ),
+        ("master.env", include_str!("../../../templates/master.env")),
+        ("agent.env", include_str!("../../../templates/agent.env")),
+        (
+            "marathon.env",
+            include_str!("../../../templates/marathon.env"),
+        ),
+        ("zoo.cfg", include_str!("../../../templates/zoo.cfg")),
         (
             "mesos-master.service",
-            include_str!("../../units/mesos-master.service"),
+            include_str!("../../../units/mesos-master.service"),
         ),
         (
             "mesos-agent.service",
-            include_str!("../../units/mesos-agent.service"),
+            include_str!("../../../units/mesos-agent.service"),
         ),
         (
             "marathon.service",
-            include_str!("../../units/marathon.service"),
+            include_str!("../../../units/marathon.service"),
         ),
         (
             "mesos-docker-reap.service",
-            include_str!("../../units/mesos-docker-reap.service"),
+            include_str!("../../../units/mesos-docker-reap.service"),
         ),
         (
             "mesos-docker-reap.timer",
-            include_str!("../../units/mesos-docker-reap.timer"),
+            include_str!("../../../units/mesos-docker-reap.timer"),
         ),
         (
             "upstart/job.conf",
-            include_str!("../../units/upstart/job.conf"),
+            include_str!("../../../units/upstart/job.conf"),
         ),
         (
             "upstart/mesos-docker-reap.cron",
-            include_str!("../../units/upstart/mesos-docker-reap.cron"),
+            include_str!("../../../units/upstart/mesos-docker-reap.cron"),
         ),
     ])
     .expect("the built-in templates parse");
@@ -323,7 +329,10 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
     ctx.insert("binary", &opts.binary);
     ctx.insert(
         "proxy_file",
-        &opts.proxy.is_set().then_some(super::proxy::ENV_FILE),
+        &opts
+            .proxy
+            .is_set()
+            .then_some(crate::setup::input::proxy::ENV_FILE),
     );
     ctx.insert(
         "servers",
@@ -450,7 +459,11 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
             target: opts.binary.clone(),
         });
         if let Some(p) = &opts.policy {
-            r.push(file(super::policy::PATH, super::policy::render(p), &[]));
+            r.push(file(
+                crate::setup::input::policy::PATH,
+                crate::setup::input::policy::render(p),
+                &[],
+            ));
         }
     }
     let docker_service = role.is_agent() || opts.sources.runs_images();
@@ -466,7 +479,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
     .filter_map(|(wanted, unit)| wanted.then_some(unit))
     .collect();
     // Written before what names it, removed after.
-    let proxy_file = super::proxy::env_file(&opts.proxy, &fetchers);
+    let proxy_file = crate::setup::input::proxy::env_file(&opts.proxy, &fetchers);
     let proxy_set = matches!(proxy_file, Resource::File { .. });
     if proxy_set {
         r.push(proxy_file.clone());
@@ -475,7 +488,10 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         // Before the units' enablement, which daemon-reloads after them.
         let units: Vec<String> = fetchers.iter().map(|u| format!("{u}.service")).collect();
         let units: Vec<&str> = units.iter().map(String::as_str).collect();
-        r.extend(super::proxy::systemd_dropins(&opts.proxy, &units));
+        r.extend(crate::setup::input::proxy::systemd_dropins(
+            &opts.proxy,
+            &units,
+        ));
     }
 
     match facts.init {
@@ -500,7 +516,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         programs,
         pins_file: None,
         flag_checks,
-        mesos_runtime: super::libs::known(&facts.os),
+        mesos_runtime: crate::setup::sources::libs::known(&facts.os),
     })
 }
 
@@ -517,7 +533,7 @@ fn extra_flags(name: &str, opts: &Options) -> String {
     let daemon = name.trim_end_matches(".env");
     format!(
         "# Extra flags (--{daemon}-flag, [{daemon}.flags] in setup.toml):\n{}",
-        super::flags::render(extra)
+        crate::setup::input::flags::render(extra)
     )
 }
 
@@ -563,7 +579,7 @@ pub const LD_CONF: &str = "/etc/ld.so.conf.d/mesos-docker-mesos.conf";
 
 /// How to ask a daemon for its flags: `--help` of the program the unit
 /// runs, or of the image's, through Docker.
-fn flag_check(daemon: Daemon, l: &Launch, flags: &super::flags::Flags) -> FlagCheck {
+fn flag_check(daemon: Daemon, l: &Launch, flags: &crate::setup::input::flags::Flags) -> FlagCheck {
     let name = daemon.program();
     let argv: Vec<String> = if l.docker {
         let image = l.exec.rsplit(' ').next().unwrap_or_default();
@@ -643,10 +659,12 @@ fn install(r: &mut Vec<Resource>, src: &Resolved, facts: &Facts) {
                 location: a.location.clone(),
                 sha256: a.sha256.clone(),
                 dir: format!("{OPT}/{c}"),
-                libs: (src.component == Component::Mesos).then(|| super::libs::Libs {
-                    packages: a.packages.clone(),
-                    known: super::libs::known(&facts.os),
-                    os: facts.os.to_string(),
+                libs: (src.component == Component::Mesos).then(|| {
+                    crate::setup::sources::libs::Libs {
+                        packages: a.packages.clone(),
+                        known: crate::setup::sources::libs::known(&facts.os),
+                        os: facts.os.to_string(),
+                    }
                 }),
             })
         }
@@ -666,7 +684,7 @@ fn install(r: &mut Vec<Resource>, src: &Resolved, facts: &Facts) {
 
 /// What to tell the operator when apt has no such Mesos package (or no
 /// such suite): the repository may not build for this release.
-fn no_mesos_package_hint(src: &Resolved, repo: &super::sources::AptRepo) -> String {
+fn no_mesos_package_hint(src: &Resolved, repo: &crate::setup::sources::AptRepo) -> String {
     format!(
         "the Mesos source {} names suite {} of {}: if apt finds no such suite or package there, that repository has no Mesos build for this release. Name a build you trust with --mesos-source: 'deb:URL-OR-PATH,sha256=HEX', 'tgz:URL-OR-PATH,sha256=HEX', 'docker:IMAGE@sha256:DIGEST', 'docker-archive:PATH,image=NAME:TAG,sha256=HEX' or 'apt:URI,suite=SUITE,components=main,key=KEY-URL,fingerprint=HEX40,packages=mesos'",
         src.given, repo.suite, repo.uri
@@ -970,8 +988,8 @@ fn upstart(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup::facts::{Cgroup, Distro, Installed, Os};
-    use crate::setup::options::{FileConfig, SetupArgs, resolve};
+    use crate::setup::host::facts::{Cgroup, Distro, Installed, Os};
+    use crate::setup::input::options::{FileConfig, SetupArgs, resolve};
 
     fn facts(cgroup: Option<Cgroup>, nofile: Option<u64>) -> Facts {
         Facts {

@@ -4,8 +4,8 @@
 //! itself before installing, and says so; packages left half-installed are
 //! then reinstalled by the apt-get install that follows.
 
-use super::packages::AptError;
-use super::system::System;
+use crate::setup::apt::packages::AptError;
+use crate::setup::host::system::System;
 
 /// dpkg's journal of changes not yet folded into its status file.
 const JOURNAL: &str = "/var/lib/dpkg/updates";
@@ -58,7 +58,7 @@ pub fn finish_interrupted(sys: &System, notify: &mut dyn FnMut(String)) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup::system::{Output, RecordingRunner};
+    use crate::setup::host::system::{Output, RecordingRunner};
 
     const CONFIGURE: &str =
         "env DEBIAN_FRONTEND=noninteractive dpkg --force-confdef --force-confold --configure -a";

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::system::System;
+use crate::setup::host::system::System;
 
 /// One daemon's extra flags, by name (sorted, so the file is stable).
 pub type Flags = BTreeMap<String, String>;

@@ -2,15 +2,21 @@
 //! every step, and stops at the first failure naming it. A dry run checks
 //! and reports (with diffs) but changes nothing.
 
+pub mod artifacts;
+pub mod binary;
+pub mod fetch;
+pub mod resources;
+pub mod trust;
+
 use std::collections::BTreeMap;
 
-use super::artifacts::{self, Downloads};
-use super::manifest::Manifest;
-use super::packages::{self, Apt};
-use super::plan::{Plan, Resource};
-use super::report::{Line, Reporter, Status};
-use super::resources::{self, Change, Check, ResourceError};
-use super::system::System;
+use crate::setup::apply::artifacts::Downloads;
+use crate::setup::apply::resources::{Change, Check, ResourceError};
+use crate::setup::apt::packages::{self, Apt};
+use crate::setup::host::system::System;
+use crate::setup::plan::{Plan, Resource};
+use crate::setup::record::Manifest;
+use crate::setup::report::{Line, Reporter, Status};
 
 /// The run stopped at a resource.
 #[derive(Debug, thiserror::Error)]
@@ -166,7 +172,7 @@ pub fn apply(
                 }
                 // A proxy drop-in removed: systemd must forget it, the unit restart.
                 if let Resource::Absent { path } = r
-                    && let Some(unit) = super::proxy::unit_of_dropin(path)
+                    && let Some(unit) = crate::setup::input::proxy::unit_of_dropin(path)
                 {
                     units_changed = true;
                     let base = unit.strip_suffix(".service").unwrap_or(unit).to_owned();
@@ -193,7 +199,7 @@ pub fn apply(
         // The loader's cache, right after the entry for the tree (which
         // comes after the tree): the programs are asked for their flags next.
         if libraries_changed
-            && matches!(r, Resource::File { path, .. } if path == super::plan::LD_CONF)
+            && matches!(r, Resource::File { path, .. } if path == crate::setup::plan::LD_CONF)
         {
             libraries_changed = false;
             ldconfig(sys, dry_run, rep)?;
@@ -207,7 +213,7 @@ struct Needs {
     dir: String,
     /// Runtime packages to install first.
     packages: Vec<String>,
-    tree: super::libs::Tree,
+    tree: crate::setup::sources::libs::Tree,
 }
 
 /// A tarball, after the runtime packages its programs need; then every
@@ -232,7 +238,10 @@ fn tarball(
     if let Some(n) = needs
         && sys.is_live()
     {
-        let missing = super::libs::unprovided(&n.tree, &super::libs::system(sys));
+        let missing = crate::setup::sources::libs::unprovided(
+            &n.tree,
+            &crate::setup::sources::libs::system(sys),
+        );
         if !missing.is_empty() {
             return Err(format!(
                 "the Mesos tree still lacks {} once its packages are installed; name the package that provides {} in the source ('tgz:…,packages=P1+P2') and run setup again: the tree was not put in place",
@@ -278,9 +287,13 @@ fn mesos_runtime(
     if !sys.run("ldconfig", &[]).is_ok_and(|o| o.success) {
         return Err("ldconfig failed after the Mesos package was installed: run it by hand to see why, then setup again".into());
     }
-    let tree = super::libs::scan_installed(sys)
+    let tree = crate::setup::sources::libs::scan_installed(sys)
         .map_err(|e| format!("cannot read the installed Mesos programs: {e}"))?;
-    let (packages, unprovided) = super::libs::split_needs(&tree, &super::libs::system(sys), known);
+    let (packages, unprovided) = crate::setup::sources::libs::split_needs(
+        &tree,
+        &crate::setup::sources::libs::system(sys),
+        known,
+    );
     let refuse = |missing: &[String]| {
         format!(
             "the installed Mesos needs {} that no package of this system provides and setup knows no package for: install the package{} that provide{} {} (apt-get install …) and run setup again, or name {} in the source ('apt:…,packages=P1+P2')",
@@ -300,7 +313,8 @@ fn mesos_runtime(
     for p in &packages {
         install(sys, apt, p, None, false, manifest, rep)?;
     }
-    let missing = super::libs::unprovided(&tree, &super::libs::system(sys));
+    let missing =
+        crate::setup::sources::libs::unprovided(&tree, &crate::setup::sources::libs::system(sys));
     if !missing.is_empty() {
         return Err(refuse(&missing));
     }
@@ -316,7 +330,7 @@ fn ldconfig(sys: &System, dry_run: bool, rep: &mut Reporter) -> Result<(), Stopp
     let mut line = Line {
         status: Status::Changed,
         kind: "ldconfig".into(),
-        id: super::plan::LD_CONF.into(),
+        id: crate::setup::plan::LD_CONF.into(),
         detail: Some("the loader's cache rebuilt".into()),
         diff: None,
     };
@@ -332,7 +346,7 @@ fn ldconfig(sys: &System, dry_run: bool, rep: &mut Reporter) -> Result<(), Stopp
     }
     let failed = |reason: String| Stopped {
         kind: "ldconfig".into(),
-        id: super::plan::LD_CONF.into(),
+        id: crate::setup::plan::LD_CONF.into(),
         reason,
     };
     let result = match sys.run("ldconfig", &[]) {
@@ -352,14 +366,14 @@ fn ldconfig(sys: &System, dry_run: bool, rep: &mut Reporter) -> Result<(), Stopp
 /// written (the program is there by now if this run installed it).
 fn check_flags(
     sys: &System,
-    check: &super::flags::FlagCheck,
+    check: &crate::setup::input::flags::FlagCheck,
     dry_run: bool,
     rep: &mut Reporter,
 ) -> Result<(), String> {
     if !sys.is_live() {
         return Ok(());
     }
-    match super::flags::unknown_flags(sys, check)? {
+    match crate::setup::input::flags::unknown_flags(sys, check)? {
         Some(()) => Ok(()),
         None if dry_run => {
             rep.warn(format!(
@@ -469,18 +483,19 @@ fn prefetch(
 fn runnable(
     sys: &System,
     file: &std::path::Path,
-    libs: &super::libs::Libs,
+    libs: &crate::setup::sources::libs::Libs,
     location: &str,
-) -> Result<(Vec<String>, super::libs::Tree), ResourceError> {
-    let tree = super::libs::scan_tarball(file).map_err(|e| ResourceError {
+) -> Result<(Vec<String>, crate::setup::sources::libs::Tree), ResourceError> {
+    let tree = crate::setup::sources::libs::scan_tarball(file).map_err(|e| ResourceError {
         what: format!(
             "cannot read the ELF files of {location} ({}): {e}",
             file.display()
         ),
     })?;
-    let system = super::libs::system(sys);
-    let packages = super::libs::packages_for(&tree, &system, libs, &format!("tgz:{location}"))
-        .map_err(|what| ResourceError { what })?;
+    let system = crate::setup::sources::libs::system(sys);
+    let packages =
+        crate::setup::sources::libs::packages_for(&tree, &system, libs, &format!("tgz:{location}"))
+            .map_err(|what| ResourceError { what })?;
     Ok((packages, tree))
 }
 
@@ -561,7 +576,8 @@ fn source(
             let note = artifacts::load_image(sys, dl, image, archive.as_ref(), manifest)?;
             match (first_use, &pins) {
                 (Some(name), Some(pins)) => {
-                    super::trust::pin_image(sys, name, image, pins, manifest, rep).map(Some)
+                    crate::setup::apply::trust::pin_image(sys, name, image, pins, manifest, rep)
+                        .map(Some)
                 }
                 _ => Ok(note),
             }
@@ -588,7 +604,7 @@ fn install(
         manifest.save(sys).map_err(|e| e.to_string())?;
     }
     let held = if hold_services {
-        super::trust::PolicyRcD::hold(sys, manifest).map_err(|e| e.what)?
+        crate::setup::apply::trust::PolicyRcD::hold(sys, manifest).map_err(|e| e.what)?
     } else {
         None
     };

@@ -12,16 +12,16 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::artifacts::Downloads;
-use super::fsops;
-use super::manifest::{Entry, Kind, Manifest, Trusted, sha256_hex};
-use super::openpgp;
-use super::report::Reporter;
-use super::resources::{ResourceError, blank, host_path};
-use super::sources::{Artifact, Resolved, Spec};
-use super::system::System;
+use crate::setup::apply::artifacts::Downloads;
+use crate::setup::apply::resources::{ResourceError, blank, host_path};
+use crate::setup::apt::openpgp;
+use crate::setup::host::fsops;
+use crate::setup::host::system::System;
+use crate::setup::record::{Entry, Kind, Manifest, Trusted, sha256_hex};
+use crate::setup::report::Reporter;
+use crate::setup::sources::{Artifact, Resolved, Spec};
 
-pub use super::openpgp::{expired, now, spaced};
+pub use crate::setup::apt::openpgp::{expired, now, spaced};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
@@ -295,7 +295,8 @@ fn record(
                 .map_err(|e| fail(format!("cannot back it up: {e}")))?;
             entry.backup = Some(host_path(sys, &bak));
         }
-        super::resources::ensure_parents(sys, &host, manifest).map_err(|e| fail(e.what))?;
+        crate::setup::apply::resources::ensure_parents(sys, &host, manifest)
+            .map_err(|e| fail(e.what))?;
         manifest.record(entry);
     }
     manifest.trusted.retain(|t| t.name != name);
@@ -316,7 +317,10 @@ fn record(
 /// Where a configuration file (and so the pins) is: `--config`, else
 /// setup.toml under the root.
 pub fn pins_file(sys: &System, explicit: Option<&Path>) -> PathBuf {
-    explicit.map_or_else(|| sys.path(super::options::CONFIG), Path::to_path_buf)
+    explicit.map_or_else(
+        || sys.path(crate::setup::input::options::CONFIG),
+        Path::to_path_buf,
+    )
 }
 
 /// Debian's policy-rc.d (invoke-rc.d, deb-systemd-invoke): exit 101 means
@@ -388,7 +392,7 @@ mod tests {
         for (before, want) in cases {
             let got = set_pin(before, "aventer-mesos", fp, "c").unwrap();
             assert_eq!(&got, want, "{before:?}");
-            let parsed: super::super::options::FileConfig = toml::from_str(&got).unwrap();
+            let parsed: crate::setup::input::options::FileConfig = toml::from_str(&got).unwrap();
             assert_eq!(parsed.pins.unwrap()["aventer-mesos"], fp);
         }
         // A name with dots is quoted, or TOML would read nested tables.

@@ -11,12 +11,12 @@ use std::path::Path;
 
 use similar::TextDiff;
 
-use super::artifacts::{self, Downloads};
-use super::fsops;
-use super::manifest::{Entry, Kind, Manifest, sha256_hex};
-use super::plan::Resource;
-use super::sources::Artifact;
-use super::system::System;
+use crate::setup::apply::artifacts::{self, Downloads};
+use crate::setup::host::fsops;
+use crate::setup::host::system::System;
+use crate::setup::plan::Resource;
+use crate::setup::record::{Entry, Kind, Manifest, sha256_hex};
+use crate::setup::sources::Artifact;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -224,8 +224,8 @@ pub fn check(
             }
         }
         Resource::Package { name, version, .. } => {
-            let spec = super::packages::spec(name, version.as_deref());
-            match super::packages::installed_version(sys, name) {
+            let spec = crate::setup::apt::packages::spec(name, version.as_deref());
+            match crate::setup::apt::packages::installed_version(sys, name) {
                 Some(v) if version.as_ref().is_none_or(|want| *want == v) => Ok(Check::Ok),
                 // Packages are installed only on the running system, never
                 // into a root that no apt of its own manages here.
@@ -238,7 +238,9 @@ pub fn check(
                 }),
             }
         }
-        Resource::Executor { path, source } => super::executor::check(sys, path, source, manifest),
+        Resource::Executor { path, source } => {
+            crate::setup::apply::binary::check(sys, path, source, manifest)
+        }
         Resource::Service { name, enabled } => {
             let now = match units.get(sys, name) {
                 Err(e) if !sys.is_live() => {
@@ -477,7 +479,7 @@ pub fn describe(change: &Change) -> String {
         },
         Change::Unpack => "unpacked".into(),
         Change::InstallBinary { .. } | Change::ReplaceBinary { .. } => {
-            super::executor::describe(change).unwrap_or_default()
+            crate::setup::apply::binary::describe(change).unwrap_or_default()
         }
     }
 }
@@ -538,7 +540,7 @@ pub fn apply(
     let owner = fsops::root_owner();
     match (r, change) {
         (Resource::Executor { path, source }, _) => {
-            super::executor::apply(sys, path, source, change, manifest)
+            crate::setup::apply::binary::apply(sys, path, source, change, manifest)
         }
         (
             Resource::File {

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::facts::{Facts, Init};
-use super::sources::resolve::Given;
-use super::sources::{self, Component, SourceError, Sources};
+use crate::setup::host::facts::{Facts, Init};
+use crate::setup::sources::resolve::Given;
+use crate::setup::sources::{self, Component, SourceError, Sources};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -133,7 +133,7 @@ pub struct SetupArgs {
     pub max_task_mem: Option<f64>,
     /// HTTP(S)_PROXY and NO_PROXY of setup's environment (read by `main`).
     #[arg(skip)]
-    pub proxy: super::proxy::Proxy,
+    pub proxy: crate::setup::input::proxy::Proxy,
     /// Override the detected init system.
     #[arg(long, value_enum)]
     pub init: Option<Init>,
@@ -232,11 +232,11 @@ pub struct FileConfig {
     /// Where the file was read from, for messages.
     #[serde(skip)]
     pub path: Option<String>,
-    pub policy: Option<super::policy::PolicyConfig>,
+    pub policy: Option<crate::setup::input::policy::PolicyConfig>,
     /// `[master.flags]`: extra Mesos master flags.
-    pub master: Option<super::flags::FileFlags>,
+    pub master: Option<crate::setup::input::flags::FileFlags>,
     /// `[agent.flags]`: extra Mesos agent flags.
-    pub agent: Option<super::flags::FileFlags>,
+    pub agent: Option<crate::setup::input::flags::FileFlags>,
 }
 
 /// A local ZooKeeper ensemble on the masters.
@@ -277,10 +277,10 @@ pub struct Options {
     /// The binary setup installs there (agents): the running one.
     pub executor_source: Option<String>,
     /// /etc/mesos-docker/policy.toml, when any policy was asked for.
-    pub policy: Option<super::policy::NodePolicy>,
-    pub proxy: super::proxy::Proxy,
+    pub policy: Option<crate::setup::input::policy::NodePolicy>,
+    pub proxy: crate::setup::input::proxy::Proxy,
     /// Mesos flags setup does not know, per daemon.
-    pub flags: super::flags::ExtraFlags,
+    pub flags: crate::setup::input::flags::ExtraFlags,
 }
 
 impl Options {
@@ -530,8 +530,8 @@ pub fn resolve(
         ));
     }
     check_env_word("--binary", &binary)?;
-    let policy = super::policy::resolve(
-        &super::policy::PolicyConfig {
+    let policy = crate::setup::input::policy::resolve(
+        &crate::setup::input::policy::PolicyConfig {
             allow_privileged: args.allow_privileged.then_some(true),
             allow_host_network: args.allow_host_network.then_some(true),
             allow_devices: args.allow_devices.then_some(true),
@@ -647,8 +647,8 @@ pub fn resolve(
 /// for the daemons this role runs.
 /// setup.toml's flag tables, kept aside before the rest of the file is used.
 struct FlagTables {
-    master: Option<super::flags::FileFlags>,
-    agent: Option<super::flags::FileFlags>,
+    master: Option<crate::setup::input::flags::FileFlags>,
+    agent: Option<crate::setup::input::flags::FileFlags>,
     path: String,
 }
 
@@ -659,20 +659,20 @@ fn extra_flags(
     facts: &Facts,
     sources: &Sources,
     warnings: &mut Vec<String>,
-) -> Result<super::flags::ExtraFlags, OptionsError> {
-    use super::flags::{Daemon, ExtraFlags, managed, merge};
+) -> Result<crate::setup::input::flags::ExtraFlags, OptionsError> {
+    use crate::setup::input::flags::{Daemon, ExtraFlags, managed, merge};
     let tarball = matches!(
         sources
-            .get(super::sources::Component::Mesos)
+            .get(crate::setup::sources::Component::Mesos)
             .map(|s| &s.spec),
-        Some(super::sources::Spec::Tgz(_))
+        Some(crate::setup::sources::Spec::Tgz(_))
     );
     let posix = facts.posix_reason().is_some();
     let path = file.path.as_str();
     let mut one = |daemon: Daemon,
                    runs: bool,
                    cli: &[String],
-                   table: Option<&super::flags::FileFlags>| {
+                   table: Option<&crate::setup::input::flags::FileFlags>| {
         let flags = merge(daemon, cli, table, path, &managed(daemon, posix, tarball))
             .map_err(|e| OptionsError::Flags(e.to_string()))?;
         if !runs && !flags.is_empty() {
@@ -912,7 +912,7 @@ fn parse_zk_url(url: &str) -> Result<String, OptionsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup::facts::{Distro, Installed, Os};
+    use crate::setup::host::facts::{Distro, Installed, Os};
 
     pub(crate) fn facts() -> Facts {
         Facts {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::system::Output;
+use crate::setup::host::system::Output;
 
 /// How long a terminated process group gets before SIGKILL.
 const GRACE: Duration = Duration::from_secs(5);
@@ -334,8 +334,13 @@ mod tests {
     fn a_stopped_setup_stops_its_command() {
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("pid");
+        // The test's name as libtest knows it: the module path without the crate.
+        let child = format!(
+            "{}::long_command_in_a_child",
+            module_path!().split_once("::").unwrap().1
+        );
         let mut setup = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "setup::command::tests::long_command_in_a_child"])
+            .args(["--exact", &child])
             .arg("--nocapture")
             .env("MESOS_DOCKER_TEST_PIDFILE", &pidfile)
             .stdout(Stdio::null())

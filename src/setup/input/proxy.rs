@@ -9,8 +9,8 @@
 
 use serde::Serialize;
 
-use super::options::OptionsError;
-use super::plan::Resource;
+use crate::setup::input::options::OptionsError;
+use crate::setup::plan::Resource;
 
 /// The proxy settings setup was run with; read once, at the edge. Debug and
 /// Serialize show passwords as `***`.

@@ -1,0 +1,10 @@
+//! The host as setup sees it: [`system::System`] is the one seam (a root
+//! directory plus a command runner) that the real run and the tests share;
+//! [`command`] runs commands for it within bounds, [`facts`] and [`probes`]
+//! read the machine through it, [`fsops`] changes files atomically.
+
+pub mod command;
+pub mod facts;
+pub mod fsops;
+pub mod probes;
+pub mod system;

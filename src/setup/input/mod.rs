@@ -1,0 +1,8 @@
+//! What the operator asked for: flags, /etc/mesos-docker/setup.toml, the
+//! environment (proxies) and answers to prompts, checked and resolved into
+//! [`options::Options`] before anything else looks at the host.
+
+pub mod flags;
+pub mod options;
+pub mod policy;
+pub mod proxy;

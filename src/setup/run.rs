@@ -1,0 +1,317 @@
+//! `mesos-docker setup` from start to end: options, facts, the plan, the
+//! preflight checks, then apply and the services, told to the reporter.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use crate::setup::apply::{self, artifacts, trust};
+use crate::setup::apt::packages;
+use crate::setup::host::{facts, fsops, system};
+use crate::setup::input::{flags, options, proxy};
+use crate::setup::{plan, preflight, record, report, services, sources};
+use facts::{FactsError, Overrides};
+use options::{OptionsError, OutputFormat, Prompter, Role, SetupArgs};
+use record::{Manifest, ManifestError};
+use report::{EXIT_BAD_INPUT, Reporter};
+use system::System;
+
+/// How long setup waits for another package manager to release dpkg's lock.
+const DPKG_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How long a started service has to answer its health check.
+const HEALTH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    #[error(transparent)]
+    Facts(#[from] FactsError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Render(#[from] plan::RenderError),
+    #[error(
+        "preflight failed: {0}. Fix that, or skip a check with --ignore-preflight NAME if you know better"
+    )]
+    Preflight(String),
+    #[error(
+        "this node was set up with ZooKeeper ensemble {old} (myid {old_id}, Mesos quorum {old_quorum}); the new choice is {new} (myid {new_id}, quorum {new_quorum}). Changing it on one node can split the cluster: change every master in step, and pass --force to confirm"
+    )]
+    SplitRisk {
+        old: String,
+        old_id: usize,
+        old_quorum: usize,
+        new: String,
+        new_id: usize,
+        new_quorum: usize,
+    },
+    #[error(transparent)]
+    Stopped(#[from] apply::Stopped),
+    #[error("{0}. Nothing was changed: the plan above is what a run would do")]
+    Unsourced(String),
+    #[error(transparent)]
+    Trust(#[from] trust::TrustError),
+    #[error("{0}")]
+    Busy(std::io::Error),
+    #[error("{0}")]
+    Flags(String),
+}
+
+impl SetupError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            SetupError::Stopped(_)
+            | SetupError::Trust(_)
+            | SetupError::Manifest(_)
+            | SetupError::Render(_)
+            | SetupError::Busy(_) => ExitCode::FAILURE,
+            _ => ExitCode::from(EXIT_BAD_INPUT),
+        }
+    }
+}
+
+/// The refusal for components without a usable source.
+fn unsourced(blocked: &[sources::Blocked]) -> String {
+    blocked
+        .iter()
+        .map(|b| b.reason.trim_end_matches('.').to_owned())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Asks on the terminal with dialoguer.
+struct TerminalPrompter;
+
+impl Prompter for TerminalPrompter {
+    fn role(&self) -> Option<Role> {
+        let roles = [Role::Standalone, Role::Master, Role::Agent];
+        let items = [
+            "standalone: master and agent on this host",
+            "master: ZooKeeper, Mesos master and Marathon",
+            "agent: runs tasks (Docker containers)",
+        ];
+        dialoguer::Select::new()
+            .with_prompt("Role of this node (--role)")
+            .items(items)
+            .default(0)
+            .interact_opt()
+            .ok()
+            .flatten()
+            .map(|i| roles[i])
+    }
+
+    fn masters(&self) -> Option<String> {
+        dialoguer::Input::<String>::new()
+            .with_prompt("Master hosts, comma-separated (--masters)")
+            .interact_text()
+            .ok()
+    }
+}
+
+/// Whether a person can answer questions: never with --yes, JSON output, or
+/// without a terminal on both ends.
+fn interactive(yes: bool, format: OutputFormat) -> bool {
+    !yes && format == OutputFormat::Text
+        && std::io::stdin().is_terminal()
+        && std::io::stderr().is_terminal()
+}
+
+pub fn main(mut args: SetupArgs) -> ExitCode {
+    args.proxy = proxy::Proxy::from_env(|k| std::env::var(k).ok());
+    let sys = System::new(args.root.clone(), Box::new(system::HostRunner));
+    let prompter = interactive(args.yes, args.output).then_some(TerminalPrompter);
+    let rep = Reporter::stdout(args.output, "setup", args.dry_run);
+    run(
+        &sys,
+        &args,
+        prompter.as_ref().map(|p| p as &dyn Prompter),
+        rep,
+    )
+}
+
+/// The whole of `setup` against any [`System`]; tests drive this directly.
+pub fn run(
+    sys: &System,
+    args: &SetupArgs,
+    prompter: Option<&dyn Prompter>,
+    mut rep: Reporter,
+) -> ExitCode {
+    match run_inner(sys, args, prompter, &mut rep) {
+        Ok(restart) => {
+            rep.finish(&restart, None);
+            ExitCode::SUCCESS
+        }
+        Err(e @ (SetupError::Stopped(_) | SetupError::Unsourced(_))) => {
+            let code = e.exit_code();
+            rep.finish(&[], Some(&e.to_string()));
+            code
+        }
+        Err(e) => {
+            // Refused before anything was planned or written.
+            let code = e.exit_code();
+            rep.refuse(&e.to_string());
+            code
+        }
+    }
+}
+
+fn run_inner(
+    sys: &System,
+    args: &SetupArgs,
+    prompter: Option<&dyn Prompter>,
+    rep: &mut Reporter,
+) -> Result<Vec<String>, SetupError> {
+    let ignored = |name: &str| {
+        args.ignore_preflight
+            .iter()
+            .any(|i| i == name || i == "all")
+    };
+    let root = preflight::root(sys, args.dry_run);
+    if root.verdict == preflight::Verdict::Fail && !ignored("root") {
+        return Err(SetupError::Preflight(format!("root: {}", root.detail)));
+    }
+    let file = options::read_config(sys.root(), args.config.as_deref())?;
+    let overrides = Overrides {
+        os: args.os.clone().or(file.os.clone()),
+        init: args.init.or(file.init),
+    };
+    let facts = facts::gather(sys, &overrides)?;
+    let (mut opts, option_warnings) = options::resolve(args, file, &facts, prompter)?;
+    let mut warnings = Vec::new();
+    if opts.role_defaulted {
+        rep.note(
+            "role: standalone (no --role given and nobody to ask): ZooKeeper, the Mesos master and agent, Marathon and Docker on this host; pass --role master or --role agent (slave) for a cluster node".into(),
+        );
+    }
+    let findings = preflight::run(
+        sys,
+        &opts,
+        &facts,
+        overrides.os.is_some(),
+        args.dry_run,
+        &args.ignore_preflight,
+    );
+    rep.preflight(&findings);
+    let failed: Vec<String> = findings
+        .iter()
+        .filter(|f| f.verdict == preflight::Verdict::Fail)
+        .map(|f| format!("{}: {}", f.name, f.detail))
+        .collect();
+    if !failed.is_empty() {
+        return Err(SetupError::Preflight(failed.join("; ")));
+    }
+    let preflight_warnings: Vec<String> = findings
+        .iter()
+        .filter(|f| f.verdict == preflight::Verdict::Warn)
+        .map(|f| format!("preflight {}: {}", f.name, f.detail))
+        .collect();
+    // While a component has no usable source nothing changes: the run
+    // shows the whole plan as a dry run would, then refuses.
+    let dry_run = args.dry_run || !opts.sources.blocked.is_empty();
+    if dry_run {
+        rep.dry_run();
+    }
+    let live_run = !dry_run && sys.is_live();
+    // Before the record is read: another run may be writing it.
+    let _lock = if dry_run {
+        None
+    } else {
+        Some(fsops::lock_root(sys.root()).map_err(SetupError::Busy)?)
+    };
+    let loaded = Manifest::load(sys)?;
+    let mut manifest = loaded.clone().unwrap_or_default();
+    if let (Some(old), Some(new)) = (&manifest.ensemble, &opts.ensemble) {
+        let old_quorum = manifest.quorum.unwrap_or(opts.quorum());
+        if (old != new || old_quorum != opts.quorum()) && !args.force {
+            return Err(SetupError::SplitRisk {
+                old: old.servers.join(","),
+                old_id: old.myid,
+                old_quorum,
+                new: new.servers.join(","),
+                new_id: new.myid,
+                new_quorum: opts.quorum(),
+            });
+        }
+    }
+    let progress = args.output == OutputFormat::Text && std::io::stderr().is_terminal();
+    let dl = artifacts::Downloads::new(sys, opts.mirror_ca.as_deref(), progress);
+    let pins = trust::pins_file(sys, args.config.as_deref());
+    let first_use: Vec<&sources::Resolved> = opts.sources.first_use().collect();
+    let mut option_warnings = option_warnings;
+    if !live_run {
+        for n in trust::first_use_notes(first_use.into_iter(), &pins) {
+            rep.note(n);
+        }
+    } else if trust::learn_keys(sys, &dl, &first_use, &pins, &mut manifest, rep)? > 0 {
+        // The same choices, with the pins just written.
+        let file = options::read_config(sys.root(), args.config.as_deref())?;
+        (opts, option_warnings) = options::resolve(args, file, &facts, prompter)?;
+    }
+    warnings.extend(option_warnings);
+    warnings.extend(preflight_warnings);
+    if opts.role.is_agent() && opts.executor_source.is_none() {
+        match std::env::current_exe() {
+            Ok(p) => opts.executor_source = Some(p.display().to_string()),
+            Err(e) => warnings.push(format!(
+                "cannot tell where this mesos-docker binary is ({e}), so it is not installed as {}: install it there yourself (install.sh does)",
+                opts.binary
+            )),
+        }
+    }
+    let mut plan = plan::plan(&opts, &facts)?;
+    plan.pins_file = Some(pins.clone());
+    // Flags the installed Mesos does not know are refused before any
+    // change; a Mesos this run installs is asked before its file is written.
+    if sys.is_live() {
+        for check in &plan.flag_checks {
+            flags::unknown_flags(sys, check).map_err(SetupError::Flags)?;
+        }
+    }
+    warnings.extend(plan.warnings.iter().cloned());
+    for w in warnings {
+        rep.warn(w);
+    }
+    manifest.role = Some(opts.role.name().to_owned());
+    manifest.ensemble = opts.ensemble.clone();
+    manifest.quorum = opts.role.is_master().then(|| opts.quorum());
+    let apt = packages::Apt::new(
+        args.dpkg_lock_wait
+            .map_or(DPKG_LOCK_WAIT, std::time::Duration::from_secs),
+    );
+    let trusted = manifest.trusted.len();
+    let mut restart = apply::apply(sys, &plan, &mut manifest, &apt, &dl, dry_run, rep)?;
+    if live_run && manifest.trusted.len() > trusted {
+        // An image was pinned on first use: its unit must name it by the
+        // digest now, before anything starts, not after a restart on the
+        // next run. The same choices, with the pin, once more.
+        let file = options::read_config(sys.root(), args.config.as_deref())?;
+        let (mut again, _) = options::resolve(args, file, &facts, prompter)?;
+        again.executor_source = opts.executor_source.clone();
+        plan = plan::plan(&again, &facts)?;
+        plan.pins_file = Some(pins);
+        for s in apply::apply(sys, &plan, &mut manifest, &apt, &dl, dry_run, rep)? {
+            if !restart.contains(&s) {
+                restart.push(s);
+            }
+        }
+    }
+    if !opts.sources.blocked.is_empty() {
+        return Err(SetupError::Unsourced(unsourced(&opts.sources.blocked)));
+    }
+    if !dry_run && loaded.as_ref() != Some(&manifest) {
+        manifest.save(sys)?;
+    }
+    if live_run {
+        return Ok(services::converge(
+            sys,
+            &plan,
+            facts.init,
+            &restart,
+            opts.ip,
+            HEALTH_DEADLINE,
+            rep,
+        )?);
+    }
+    Ok(restart)
+}
