@@ -10,18 +10,10 @@ use clap::{CommandFactory, Parser, Subcommand};
 /// Exit code for usage errors.
 pub const EXIT_USAGE: u8 = 2;
 
-/// Version line: the crate version and the commit it was built from.
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (",
-    env!("MESOS_DOCKER_COMMIT"),
-    ")"
-);
-
 #[derive(Debug, Parser)]
 #[command(
     name = "mesos-docker",
-    version = VERSION,
+    version = crate::VERSION,
     about = "Turn a Debian/Ubuntu host into a Mesos node that runs Docker containers",
     long_about = "mesos-docker provisions Apache Mesos nodes (ZooKeeper, Mesos master/agent, \
 Marathon, Docker) and is the Docker executor their tasks run under.\n\n\

@@ -8,6 +8,15 @@ pub mod proto;
 pub mod reap;
 pub mod setup;
 
+/// Version line (kept at the root: the executor, setup and the CLI all
+/// print it, and none of them should import another for it): the crate version and the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("MESOS_DOCKER_COMMIT"),
+    ")"
+);
+
 /// An error and its causes on one line, `outer: inner: …`: some libraries
 /// (reqwest) keep the cause out of their own message, and an operator
 /// needs it ("builder error" alone says nothing).

@@ -60,7 +60,7 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
         }
     };
     tracing::info!(
-        version = crate::cli::VERSION,
+        version = crate::VERSION,
         executor = %config.executor_id,
         framework = %config.framework_id,
         argv = ?argv,

@@ -117,7 +117,7 @@ pub fn http(
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: mesos-docker-health/{}\r\n\
          Accept: */*\r\nConnection: close\r\n\r\n",
-        crate::cli::VERSION
+        crate::VERSION
     );
     stream
         .set_write_timeout(left(deadline)?)

@@ -247,7 +247,7 @@ pub fn describe(change: &Change) -> Option<String> {
         Change::InstallBinary { from } => Some(format!("installed from {from}")),
         Change::ReplaceBinary { from } => Some(format!(
             "replaced: it differed from this mesos-docker ({}, {from})",
-            crate::cli::VERSION
+            crate::VERSION
         )),
         _ => None,
     }
