@@ -3,6 +3,7 @@
 //! `status` checks. It is saved before each change is made, so a run killed
 //! half-way leaves a record that a re-run (or uninstall) can finish from.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -91,7 +92,7 @@ pub struct Manifest {
     /// How the executor binary looked when setup last installed it, so that
     /// a re-run need not hash it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub executor: Option<crate::setup::apply::binary::Stamp>,
+    pub executor: Option<Stamp>,
     /// Sources trusted on first use on this node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted: Vec<Trusted>,
@@ -213,4 +214,42 @@ impl Manifest {
             other => other,
         }
     }
+}
+
+// The installed executor binary's stamps live here, with the rest of the
+// record, so that reading the record needs nothing of apply.
+
+/// What a file looked like: enough to tell it was not written since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    /// Seconds and nanoseconds.
+    pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
+}
+
+impl FileStamp {
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// Recorded in the manifest when setup installs the binary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    /// Host path of the installed binary.
+    pub path: String,
+    pub sha256: String,
+    pub installed: FileStamp,
+    /// The binary it was copied from (outside any --root).
+    pub source: String,
+    pub source_stamp: FileStamp,
 }

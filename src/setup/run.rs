@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use crate::setup::apply::{self, artifacts, trust};
+use crate::setup::apply::{self, downloads, trust};
 use crate::setup::apt::packages;
 use crate::setup::host::{facts, fsops, system};
 use crate::setup::input::{flags, options, proxy};
@@ -47,7 +47,7 @@ pub enum SetupError {
         new_quorum: usize,
     },
     #[error(transparent)]
-    Stopped(#[from] apply::Stopped),
+    Stopped(#[from] apply::change::Stopped),
     #[error("{0}. Nothing was changed: the plan above is what a run would do")]
     Unsourced(String),
     #[error(transparent)]
@@ -235,7 +235,7 @@ fn run_inner(
         }
     }
     let progress = args.output == OutputFormat::Text && std::io::stderr().is_terminal();
-    let dl = artifacts::Downloads::new(sys, opts.mirror_ca.as_deref(), progress);
+    let dl = downloads::Downloads::new(sys, opts.mirror_ca.as_deref(), progress);
     let pins = trust::pins_file(sys, args.config.as_deref());
     let first_use: Vec<&sources::Resolved> = opts.sources.first_use().collect();
     let mut option_warnings = option_warnings;

@@ -6,8 +6,8 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::setup::apply::Stopped;
-use crate::setup::apply::resources::{self, UnitState};
+use crate::setup::apply::change::Stopped;
+use crate::setup::apply::service::{self, UnitState};
 use crate::setup::host::facts::Init;
 use crate::setup::host::probes;
 use crate::setup::host::system::System;
@@ -95,7 +95,7 @@ impl Manager {
     fn installed(self, sys: &System, name: &str) -> Result<bool, String> {
         match self {
             Manager::Systemd => {
-                Ok(resources::unit_state(sys, name).map_err(|e| e.what)? != UnitState::Missing)
+                Ok(service::unit_state(sys, name).map_err(|e| e.what)? != UnitState::Missing)
             }
             Manager::Upstart => Ok(sys.exists(&format!("/etc/init/{name}.conf"))),
         }

@@ -13,52 +13,16 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::setup::apply::resources::{Change, Check, ResourceError};
+use crate::setup::apply::change::{Change, Check, ResourceError};
 use crate::setup::host::fsops;
 use crate::setup::host::system::System;
-use crate::setup::record::{Entry, Kind, Manifest};
+use crate::setup::record::{Entry, FileStamp, Kind, Manifest, Stamp};
 
 /// The mode of the installed binary: root's, and runnable by the framework
 /// user Mesos starts executors as.
 pub const MODE: u32 = 0o755;
-
-/// What a file looked like: enough to tell it was not written since.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileStamp {
-    pub dev: u64,
-    pub ino: u64,
-    pub size: u64,
-    /// Seconds and nanoseconds.
-    pub mtime: (i64, i64),
-    pub ctime: (i64, i64),
-}
-
-impl FileStamp {
-    pub fn of(meta: &fs::Metadata) -> Self {
-        FileStamp {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.len(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-}
-
-/// Recorded in the manifest when setup installs the binary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Stamp {
-    /// Host path of the installed binary.
-    pub path: String,
-    pub sha256: String,
-    pub installed: FileStamp,
-    /// The binary it was copied from (outside any --root).
-    pub source: String,
-    pub source_stamp: FileStamp,
-}
 
 fn err(what: String) -> ResourceError {
     ResourceError { what }
@@ -127,7 +91,7 @@ pub fn check(
             diff: None,
         });
     }
-    Ok(crate::setup::apply::resources::mode_and_owner(&meta, MODE))
+    Ok(crate::setup::apply::change::mode_and_owner(&meta, MODE))
 }
 
 /// Installs `source` at `path`: copied to a temporary file beside it (hashed
@@ -155,11 +119,11 @@ pub fn apply(
         Change::InstallBinary { .. } | Change::ReplaceBinary { .. } => {}
         other => return Err(err(format!("internal: cannot {other:?} the executor"))),
     }
-    crate::setup::apply::resources::ensure_parents(sys, path, manifest)?;
+    crate::setup::apply::change::ensure_parents(sys, path, manifest)?;
     let entry = |sha256: Option<String>| Entry {
         created: matches!(change, Change::InstallBinary { .. }),
         sha256,
-        ..crate::setup::apply::resources::blank(path, Kind::File)
+        ..crate::setup::apply::change::blank(path, Kind::File)
     };
     if manifest.entry(path).is_none() {
         manifest.record(entry(None));

@@ -1,33 +1,59 @@
 //! Walks the plan: checks each resource, changes only what differs, reports
 //! every step, and stops at the first failure naming it. A dry run checks
 //! and reports (with diffs) but changes nothing.
+//!
+//! Each resource kind owns its check, change, description and undo in its
+//! own module ([`file`], [`service`], [`package`], [`apt_source`], [`deb`],
+//! [`tarball`], [`image`], [`binary`]); [`resource`] dispatches a plan's
+//! resource to its kind, and [`change`] holds what they share. Below them:
+//! [`downloads`] and [`fetch`] (every download, checked against its pin),
+//! [`trust`] (trust on first use) and [`libraries`] (what a Mesos build
+//! needs at run time).
 
-pub mod artifacts;
+pub mod apt_source;
 pub mod binary;
+pub mod change;
+pub mod deb;
+pub mod downloads;
 pub mod fetch;
-pub mod resources;
+pub mod file;
+pub mod image;
+pub mod libraries;
+pub mod package;
+pub mod resource;
+pub mod service;
+pub mod tarball;
 pub mod trust;
 
-use std::collections::BTreeMap;
-
-use crate::setup::apply::artifacts::Downloads;
-use crate::setup::apply::resources::{Change, Check, ResourceError};
-use crate::setup::apt::packages::{self, Apt};
+use crate::setup::apply::change::{Change, Check, Stopped};
+use crate::setup::apply::downloads::Downloads;
+use crate::setup::apply::libraries::Needs;
+use crate::setup::apply::resource::Tools;
+use crate::setup::apply::service::UnitStates;
+use crate::setup::apt::packages::Apt;
 use crate::setup::host::system::System;
 use crate::setup::plan::{Plan, Resource};
 use crate::setup::record::Manifest;
 use crate::setup::report::{Line, Reporter, Status};
 
-/// The run stopped at a resource.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "stopped at {kind} {id}: {}. Fix that and run setup again: what was done so far is recorded and will not be redone",
-    .reason.trim_end_matches('.')
-)]
-pub struct Stopped {
-    pub kind: String,
-    pub id: String,
-    pub reason: String,
+/// What the walk learns as it goes: which services to restart, and what
+/// systemd and the loader must be told before the next resource.
+#[derive(Default)]
+struct Walk {
+    restart: Vec<String>,
+    units_changed: bool,
+    reloaded: bool,
+    libraries_changed: bool,
+}
+
+/// The run's fixed inputs, for each step of the walk.
+struct Run<'a> {
+    sys: &'a System,
+    plan: &'a Plan,
+    tools: Tools<'a>,
+    units: UnitStates,
+    runtime: Vec<Needs>,
+    dry_run: bool,
 }
 
 /// Returns the services whose inputs changed.
@@ -41,7 +67,34 @@ pub fn apply(
     rep: &mut Reporter,
 ) -> Result<Vec<String>, Stopped> {
     rep.start(plan.resources.len());
-    let units = resources::UnitStates::new(
+    let units = unit_states(plan);
+    let runtime = if dry_run {
+        Vec::new()
+    } else {
+        prefetch(sys, plan, manifest, &units, dl, rep)?
+    };
+    let run = Run {
+        sys,
+        plan,
+        tools: Tools {
+            apt,
+            dl,
+            pins: &plan.pins_file,
+        },
+        units,
+        runtime,
+        dry_run,
+    };
+    let mut walk = Walk::default();
+    for r in &plan.resources {
+        step(&run, r, manifest, &mut walk, rep)?;
+    }
+    Ok(walk.restart)
+}
+
+/// The plan's services, and the units whose files it writes.
+fn unit_states(plan: &Plan) -> UnitStates {
+    UnitStates::new(
         plan.resources
             .iter()
             .filter(|r| matches!(r, Resource::Service { .. }))
@@ -55,311 +108,135 @@ pub fn apply(
             })
             .map(str::to_owned)
             .collect(),
-    );
-    let runtime = if dry_run {
-        Vec::new()
-    } else {
-        prefetch(sys, plan, manifest, &units, dl, rep)?
-    };
-    let mut restart = Vec::new();
-    let mut units_changed = false;
-    let mut reloaded = false;
-    let mut libraries_changed = false;
-    for r in &plan.resources {
-        if let Resource::File { path, .. } = r
-            && let Some(check) = plan.flag_checks.iter().find(|c| c.env_file == *path)
-        {
-            check_flags(sys, check, dry_run, rep).map_err(|e| stopped(rep, r, e))?;
-        }
-        if matches!(r, Resource::Service { .. })
-            && units_changed
-            && !reloaded
-            && !dry_run
-            && sys.is_live()
-        {
-            reloaded = true;
-            daemon_reload(sys, rep)?;
-        }
-        let stop = |rep: &mut Reporter, reason: String| stopped(rep, r, reason);
-        // Shown so that the plan is whole; the run refuses after it.
-        if let Resource::Unavailable { fix, .. } = r {
-            rep.line(Line {
-                status: Status::Failed,
-                kind: r.kind().into(),
-                id: r.id().into(),
-                detail: Some(fix.clone()),
-                diff: None,
-            });
-            continue;
-        }
-        let check =
-            resources::check(sys, r, manifest, &units, dl).map_err(|e| stop(rep, e.what))?;
-        let line = |status, detail, diff| Line {
-            status,
-            kind: r.kind().into(),
-            id: r.id().into(),
-            detail,
-            diff,
-        };
-        match check {
-            Check::Ok => rep.line(line(Status::Ok, None, None)),
-            Check::Skipped(why) => rep.line(line(Status::Skipped, Some(why), None)),
-            Check::Change { change, diff } => {
-                let mut detail = resources::describe(&change);
-                if !dry_run {
-                    let note = match r {
-                        Resource::Package {
-                            name,
-                            version,
-                            hold_services,
-                            hint,
-                        } => install(
-                            sys,
-                            apt,
-                            name,
-                            version.as_deref(),
-                            *hold_services,
-                            manifest,
-                            rep,
-                        )
-                        .map_err(|e| match hint {
-                            Some(h)
-                                if e.contains("apt knows no package")
-                                    || e.contains("apt-get update failed") =>
-                            {
-                                stop(rep, format!("{}; {h}", e.trim_end_matches('.')))
-                            }
-                            _ => stop(rep, e),
-                        })?,
-                        Resource::Tarball { dir, .. } => {
-                            libraries_changed = true;
-                            let needs = runtime.iter().find(|n| n.dir == *dir);
-                            tarball(
-                                sys,
-                                r,
-                                &change,
-                                needs,
-                                manifest,
-                                apt,
-                                dl,
-                                &plan.pins_file,
-                                rep,
-                            )
-                            .map_err(|e| stop(rep, e))?
-                        }
-                        Resource::AptSource { .. }
-                        | Resource::Deb { .. }
-                        | Resource::Image { .. } => {
-                            source(sys, r, &change, manifest, apt, dl, &plan.pins_file, rep)
-                                .map_err(|e| stop(rep, e.what))?
-                        }
-                        _ => resources::apply(sys, r, &change, manifest)
-                            .map_err(|e| stop(rep, e.what))?,
-                    };
-                    let note = if is_mesos_package(r) && sys.is_live() {
-                        let runtime = mesos_runtime(sys, apt, &plan.mesos_runtime, manifest, rep)
-                            .map_err(|e| stop(rep, e))?;
-                        match (note, runtime) {
-                            (Some(n), Some(r)) => Some(format!("{n}; {r}")),
-                            (n, r) => n.or(r),
-                        }
-                    } else {
-                        note
-                    };
-                    if let Some(note) = note {
-                        detail = format!("{detail}; {note}");
-                    }
-                }
-                // A proxy drop-in removed: systemd must forget it, the unit restart.
-                if let Resource::Absent { path } = r
-                    && let Some(unit) = crate::setup::input::proxy::unit_of_dropin(path)
-                {
-                    units_changed = true;
-                    let base = unit.strip_suffix(".service").unwrap_or(unit).to_owned();
-                    if !restart.contains(&base) {
-                        restart.push(base);
-                    }
-                }
-                if let Resource::File { path, readers, .. } = r {
-                    units_changed |= path.starts_with("/etc/systemd/system/");
-                    libraries_changed |= path.starts_with("/etc/ld.so.conf.d/");
-                    for s in readers {
-                        if !restart.contains(s) {
-                            restart.push(s.clone());
-                        }
-                    }
-                }
-                rep.line(line(
-                    Status::Changed,
-                    Some(detail),
-                    if dry_run { diff } else { None },
-                ));
-            }
-        }
-        // The loader's cache, right after the entry for the tree (which
-        // comes after the tree): the programs are asked for their flags next.
-        if libraries_changed
-            && matches!(r, Resource::File { path, .. } if path == crate::setup::plan::LD_CONF)
-        {
-            libraries_changed = false;
-            ldconfig(sys, dry_run, rep)?;
-        }
-    }
-    Ok(restart)
+    )
 }
 
-/// What a Mesos tarball's ELF files need, read before any change.
-struct Needs {
-    dir: String,
-    /// Runtime packages to install first.
-    packages: Vec<String>,
-    tree: crate::setup::sources::libs::Tree,
-}
-
-/// A tarball, after the runtime packages its programs need; then every
-/// library they need must be there (the operator's `packages=` included),
-/// before the tree is put in place.
-#[allow(clippy::too_many_arguments)]
-fn tarball(
-    sys: &System,
+/// One resource: what must come before it, its check, its change, and the
+/// loader's cache after the tree's entry.
+fn step(
+    run: &Run,
     r: &Resource,
-    change: &Change,
-    needs: Option<&Needs>,
     manifest: &mut Manifest,
-    apt: &Apt,
-    dl: &Downloads,
-    pins: &Option<std::path::PathBuf>,
+    walk: &mut Walk,
     rep: &mut Reporter,
-) -> Result<Option<String>, String> {
-    let packages = needs.map(|n| n.packages.as_slice()).unwrap_or_default();
-    for p in packages {
-        install(sys, apt, p, None, false, manifest, rep)?;
+) -> Result<(), Stopped> {
+    let (sys, dry_run) = (run.sys, run.dry_run);
+    if let Resource::File { path, .. } = r
+        && let Some(check) = run.plan.flag_checks.iter().find(|c| c.env_file == *path)
+    {
+        check_flags(sys, check, dry_run, rep).map_err(|e| stopped(rep, r, e))?;
     }
-    if let Some(n) = needs
+    if matches!(r, Resource::Service { .. })
+        && walk.units_changed
+        && !walk.reloaded
+        && !dry_run
         && sys.is_live()
     {
-        let missing = crate::setup::sources::libs::unprovided(
-            &n.tree,
-            &crate::setup::sources::libs::system(sys),
-        );
-        if !missing.is_empty() {
-            return Err(format!(
-                "the Mesos tree still lacks {} once its packages are installed; name the package that provides {} in the source ('tgz:…,packages=P1+P2') and run setup again: the tree was not put in place",
-                missing.join(", "),
-                if missing.len() == 1 { "it" } else { "them" }
-            ));
+        walk.reloaded = true;
+        daemon_reload(sys, rep)?;
+    }
+    let line = |status, detail, diff| Line {
+        status,
+        kind: r.kind().into(),
+        id: r.id().into(),
+        detail,
+        diff,
+    };
+    // Shown so that the plan is whole; the run refuses after it.
+    if let Resource::Unavailable { fix, .. } = r {
+        rep.line(line(Status::Failed, Some(fix.clone()), None));
+        return Ok(());
+    }
+    let check = resource::check(sys, r, manifest, &run.units, run.tools.dl)
+        .map_err(|e| stopped(rep, r, e.what))?;
+    match check {
+        Check::Ok => rep.line(line(Status::Ok, None, None)),
+        Check::Skipped(why) => rep.line(line(Status::Skipped, Some(why), None)),
+        Check::Change { change, diff } => {
+            let mut detail = resource::describe(&change);
+            if !dry_run && let Some(note) = make(run, r, &change, manifest, walk, rep)? {
+                detail = format!("{detail}; {note}");
+            }
+            after_change(r, walk);
+            let diff = if dry_run { diff } else { None };
+            rep.line(line(Status::Changed, Some(detail), diff));
         }
     }
-    let note = source(sys, r, change, manifest, apt, dl, pins, rep).map_err(|e| e.what)?;
-    Ok(match (note, packages.is_empty()) {
-        (n, true) => n,
-        (n, false) => Some(format!(
-            "{}runtime packages installed: {}",
-            n.map(|n| format!("{n}; ")).unwrap_or_default(),
-            packages.join(", ")
-        )),
+    // The loader's cache, right after the entry for the tree (which
+    // comes after the tree): the programs are asked for their flags next.
+    if walk.libraries_changed
+        && matches!(r, Resource::File { path, .. } if path == crate::setup::plan::LD_CONF)
+    {
+        walk.libraries_changed = false;
+        libraries::ldconfig(sys, dry_run, rep)?;
+    }
+    Ok(())
+}
+
+/// Makes one change; returns extra words for the report.
+fn make(
+    run: &Run,
+    r: &Resource,
+    change: &Change,
+    manifest: &mut Manifest,
+    walk: &mut Walk,
+    rep: &mut Reporter,
+) -> Result<Option<String>, Stopped> {
+    let sys = run.sys;
+    let note = match r {
+        Resource::Tarball { dir, .. } => {
+            walk.libraries_changed = true;
+            let needs = run.runtime.iter().find(|n| n.dir == *dir);
+            libraries::tarball(sys, r, change, needs, manifest, &run.tools, rep)
+                .map_err(|e| stopped(rep, r, e))?
+        }
+        _ => resource::apply(sys, r, change, manifest, &run.tools, rep).map_err(|e| {
+            let why = match r {
+                Resource::Package { hint: Some(h), .. }
+                    if e.what.contains("apt knows no package")
+                        || e.what.contains("apt-get update failed") =>
+                {
+                    format!("{}; {h}", e.what.trim_end_matches('.'))
+                }
+                _ => e.what,
+            };
+            stopped(rep, r, why)
+        })?,
+    };
+    if !(libraries::is_mesos_package(r) && sys.is_live()) {
+        return Ok(note);
+    }
+    let runtime =
+        libraries::mesos_runtime(sys, run.tools.apt, &run.plan.mesos_runtime, manifest, rep)
+            .map_err(|e| stopped(rep, r, e))?;
+    Ok(match (note, runtime) {
+        (Some(n), Some(r)) => Some(format!("{n}; {r}")),
+        (n, r) => n.or(r),
     })
 }
 
-/// A Mesos that comes as a package (from an apt repository or a .deb).
-fn is_mesos_package(r: &Resource) -> bool {
-    match r {
-        Resource::Package { hold_services, .. } => *hold_services,
-        Resource::Deb { component, .. } => component == "mesos",
-        _ => false,
+/// What a change means for the rest of the walk: units systemd must
+/// re-read, services to restart, libraries the loader must learn.
+fn after_change(r: &Resource, walk: &mut Walk) {
+    // A proxy drop-in removed: systemd must forget it, the unit restart.
+    if let Resource::Absent { path } = r
+        && let Some(unit) = crate::setup::input::proxy::unit_of_dropin(path)
+    {
+        walk.units_changed = true;
+        let base = unit.strip_suffix(".service").unwrap_or(unit).to_owned();
+        if !walk.restart.contains(&base) {
+            walk.restart.push(base);
+        }
     }
-}
-
-/// Installs what a just-installed Mesos package needs but does not declare
-/// (AVENTER's declares nothing; a real Mesos without libsvn or libevent
-/// stops at "error while loading shared libraries"), from this release's
-/// known packages, and refuses by soname what none provides: better now
-/// than a daemon that never starts.
-fn mesos_runtime(
-    sys: &System,
-    apt: &Apt,
-    known: &BTreeMap<String, String>,
-    manifest: &mut Manifest,
-    rep: &mut Reporter,
-) -> Result<Option<String>, String> {
-    // The package's libmesos joins the loader's cache, whatever its
-    // maintainer scripts did.
-    if !sys.run("ldconfig", &[]).is_ok_and(|o| o.success) {
-        return Err("ldconfig failed after the Mesos package was installed: run it by hand to see why, then setup again".into());
+    if let Resource::File { path, readers, .. } = r {
+        walk.units_changed |= path.starts_with("/etc/systemd/system/");
+        walk.libraries_changed |= path.starts_with("/etc/ld.so.conf.d/");
+        for s in readers {
+            if !walk.restart.contains(s) {
+                walk.restart.push(s.clone());
+            }
+        }
     }
-    let tree = crate::setup::sources::libs::scan_installed(sys)
-        .map_err(|e| format!("cannot read the installed Mesos programs: {e}"))?;
-    let (packages, unprovided) = crate::setup::sources::libs::split_needs(
-        &tree,
-        &crate::setup::sources::libs::system(sys),
-        known,
-    );
-    let refuse = |missing: &[String]| {
-        format!(
-            "the installed Mesos needs {} that no package of this system provides and setup knows no package for: install the package{} that provide{} {} (apt-get install …) and run setup again, or name {} in the source ('apt:…,packages=P1+P2')",
-            missing.join(", "),
-            if missing.len() == 1 { "" } else { "s" },
-            if missing.len() == 1 { "s" } else { "" },
-            if missing.len() == 1 { "it" } else { "them" },
-            if missing.len() == 1 { "it" } else { "them" },
-        )
-    };
-    if !unprovided.is_empty() {
-        return Err(refuse(&unprovided));
-    }
-    if packages.is_empty() {
-        return Ok(None);
-    }
-    for p in &packages {
-        install(sys, apt, p, None, false, manifest, rep)?;
-    }
-    let missing =
-        crate::setup::sources::libs::unprovided(&tree, &crate::setup::sources::libs::system(sys));
-    if !missing.is_empty() {
-        return Err(refuse(&missing));
-    }
-    Ok(Some(format!(
-        "the libraries it needs but does not declare, from {}",
-        packages.join(", ")
-    )))
-}
-
-/// Rebuilds the loader's cache (ld.so.cache) so that the tree's libraries
-/// are found by name; skipped where commands do not reach the root.
-fn ldconfig(sys: &System, dry_run: bool, rep: &mut Reporter) -> Result<(), Stopped> {
-    let mut line = Line {
-        status: Status::Changed,
-        kind: "ldconfig".into(),
-        id: crate::setup::plan::LD_CONF.into(),
-        detail: Some("the loader's cache rebuilt".into()),
-        diff: None,
-    };
-    if dry_run || !sys.is_live() {
-        line.status = Status::Skipped;
-        line.detail = Some(if dry_run {
-            "ldconfig would rebuild the loader's cache".into()
-        } else {
-            "not run under --root: run ldconfig on the node".into()
-        });
-        rep.line(line);
-        return Ok(());
-    }
-    let failed = |reason: String| Stopped {
-        kind: "ldconfig".into(),
-        id: crate::setup::plan::LD_CONF.into(),
-        reason,
-    };
-    let result = match sys.run("ldconfig", &[]) {
-        Ok(out) if out.success => Ok(()),
-        Ok(out) => Err(failed(format!("ldconfig failed: {}", out.stderr.trim()))),
-        Err(e) => Err(failed(format!("cannot run ldconfig: {e}"))),
-    };
-    if let Err(e) = &result {
-        line.status = Status::Failed;
-        line.detail = Some(e.reason.clone());
-    }
-    rep.line(line);
-    result
 }
 
 /// Extra flags against the program that reads them, before their file is
@@ -392,7 +269,6 @@ fn check_flags(
     }
 }
 
-/// Applies what a package source puts on the node.
 /// Reports the resource as failed; the run stops there.
 fn stopped(rep: &mut Reporter, r: &Resource, reason: String) -> Stopped {
     rep.line(Line {
@@ -416,7 +292,7 @@ fn prefetch(
     sys: &System,
     plan: &Plan,
     manifest: &mut Manifest,
-    units: &resources::UnitStates,
+    units: &service::UnitStates,
     dl: &Downloads,
     rep: &mut Reporter,
 ) -> Result<Vec<Needs>, Stopped> {
@@ -435,7 +311,7 @@ fn prefetch(
         ) {
             continue;
         }
-        let check = resources::check(sys, r, manifest, units, dl).map_err(|e| stop(rep, e.what))?;
+        let check = resource::check(sys, r, manifest, units, dl).map_err(|e| stop(rep, e.what))?;
         let Check::Change { change, .. } = check else {
             continue;
         };
@@ -443,7 +319,7 @@ fn prefetch(
             Resource::AptSource {
                 key, fingerprints, ..
             } if matches!(change, Change::AptSource { key: true, .. }) => {
-                artifacts::verified_key(sys, dl, key, fingerprints, manifest).map(drop)
+                apt_source::verified_key(sys, dl, key, fingerprints, manifest).map(drop)
             }
             Resource::Tarball {
                 location,
@@ -452,10 +328,10 @@ fn prefetch(
                 libs,
                 ..
             } => dl
-                .get(sys, &resources::artifact(location, sha256), manifest)
+                .get(sys, &change::artifact(location, sha256), manifest)
                 .and_then(|f| {
                     let Some(libs) = libs else { return Ok(()) };
-                    let (packages, tree) = runnable(sys, &f.path, libs, location)?;
+                    let (packages, tree) = libraries::runnable(sys, &f.path, libs, location)?;
                     runtime.push(Needs {
                         dir: dir.clone(),
                         packages,
@@ -466,7 +342,7 @@ fn prefetch(
             Resource::Deb {
                 location, sha256, ..
             } => dl
-                .get(sys, &resources::artifact(location, sha256), manifest)
+                .get(sys, &change::artifact(location, sha256), manifest)
                 .map(drop),
             Resource::Image {
                 archive: Some(a), ..
@@ -476,143 +352,6 @@ fn prefetch(
         fetched.map_err(|e| stop(rep, e.what))?;
     }
     Ok(runtime)
-}
-
-/// The packages a Mesos tarball's programs need installed, read from its
-/// ELF files; the refusal names every library nothing provides.
-fn runnable(
-    sys: &System,
-    file: &std::path::Path,
-    libs: &crate::setup::sources::libs::Libs,
-    location: &str,
-) -> Result<(Vec<String>, crate::setup::sources::libs::Tree), ResourceError> {
-    let tree = crate::setup::sources::libs::scan_tarball(file).map_err(|e| ResourceError {
-        what: format!(
-            "cannot read the ELF files of {location} ({}): {e}",
-            file.display()
-        ),
-    })?;
-    let system = crate::setup::sources::libs::system(sys);
-    let packages =
-        crate::setup::sources::libs::packages_for(&tree, &system, libs, &format!("tgz:{location}"))
-            .map_err(|what| ResourceError { what })?;
-    Ok((packages, tree))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn source(
-    sys: &System,
-    r: &Resource,
-    change: &Change,
-    manifest: &mut Manifest,
-    apt: &Apt,
-    dl: &Downloads,
-    pins: &Option<std::path::PathBuf>,
-    rep: &mut Reporter,
-) -> Result<Option<String>, ResourceError> {
-    match (r, change) {
-        (
-            Resource::AptSource {
-                path,
-                content,
-                keyring,
-                key,
-                fingerprints,
-                ..
-            },
-            Change::AptSource { key: new_key, list },
-        ) => {
-            if *new_key {
-                artifacts::write_keyring(sys, dl, key, keyring, fingerprints, manifest)?;
-            }
-            if let Some(list) = list {
-                let file = Resource::File {
-                    path: path.clone(),
-                    mode: 0o644,
-                    content: content.clone(),
-                    readers: vec![],
-                };
-                resources::apply(sys, &file, list, manifest)?;
-            }
-            apt.source_changed();
-            Ok(None)
-        }
-        (
-            Resource::Deb {
-                location, sha256, ..
-            },
-            _,
-        ) => artifacts::install_deb(
-            sys,
-            dl,
-            apt,
-            &resources::artifact(location, sha256),
-            manifest,
-            &mut |m| rep.warn(m),
-        ),
-        (
-            Resource::Tarball {
-                location,
-                sha256,
-                dir,
-                ..
-            },
-            _,
-        ) => artifacts::unpack_tarball(
-            sys,
-            dl,
-            &resources::artifact(location, sha256),
-            dir,
-            manifest,
-        ),
-        (
-            Resource::Image {
-                image,
-                archive,
-                first_use,
-            },
-            _,
-        ) => {
-            let note = artifacts::load_image(sys, dl, image, archive.as_ref(), manifest)?;
-            match (first_use, &pins) {
-                (Some(name), Some(pins)) => {
-                    crate::setup::apply::trust::pin_image(sys, name, image, pins, manifest, rep)
-                        .map(Some)
-                }
-                _ => Ok(note),
-            }
-        }
-        (r, c) => Err(ResourceError {
-            what: format!("internal: no way to apply {c:?} to {} {}", r.kind(), r.id()),
-        }),
-    }
-}
-
-/// Records the package as setup's before apt runs, so that a run killed
-/// half-way still leaves uninstall knowing it.
-fn install(
-    sys: &System,
-    apt: &Apt,
-    name: &str,
-    version: Option<&str>,
-    hold_services: bool,
-    manifest: &mut Manifest,
-    rep: &mut Reporter,
-) -> Result<Option<String>, String> {
-    if !manifest.packages.iter().any(|p| p == name) {
-        manifest.packages.push(name.to_owned());
-        manifest.save(sys).map_err(|e| e.to_string())?;
-    }
-    let held = if hold_services {
-        crate::setup::apply::trust::PolicyRcD::hold(sys, manifest).map_err(|e| e.what)?
-    } else {
-        None
-    };
-    let result = packages::install(sys, apt, name, version, &mut |m| rep.warn(m)).map_err(|e| e.0);
-    if let Some(h) = held {
-        h.release(sys, manifest).map_err(|e| e.what)?;
-    }
-    result
 }
 
 /// systemd reads unit files only when told to; enabling a unit it has not

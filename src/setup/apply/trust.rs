@@ -12,8 +12,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::setup::apply::artifacts::Downloads;
-use crate::setup::apply::resources::{ResourceError, blank, host_path};
+use crate::setup::apply::change::{ResourceError, blank, host_path};
+use crate::setup::apply::downloads::Downloads;
 use crate::setup::apt::openpgp;
 use crate::setup::host::fsops;
 use crate::setup::host::system::System;
@@ -295,7 +295,7 @@ fn record(
                 .map_err(|e| fail(format!("cannot back it up: {e}")))?;
             entry.backup = Some(host_path(sys, &bak));
         }
-        crate::setup::apply::resources::ensure_parents(sys, &host, manifest)
+        crate::setup::apply::change::ensure_parents(sys, &host, manifest)
             .map_err(|e| fail(e.what))?;
         manifest.record(entry);
     }

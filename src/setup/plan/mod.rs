@@ -289,183 +289,25 @@ fn service(name: &str, enabled: bool) -> Resource {
 }
 
 pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
-    let mut warnings = Vec::new();
-    let nofile = match facts.nofile_hard {
-        Some(hard) if hard < WANTED_NOFILE => {
-            warnings.push(format!(
-                "open files: the host's hard limit is {hard}, below the {WANTED_NOFILE} Mesos wants; units get LimitNOFILE={hard} (raise the limit of PID 1 to lift it)"
-            ));
-            hard
-        }
-        _ => WANTED_NOFILE,
-    };
+    let (nofile, warnings) = limits(opts, facts);
+    let (ctx, tree) = context(opts, facts, nofile);
     let role = opts.role;
-    if role.is_agent() {
-        warnings.extend(facts.posix_reason().map(|why| format!(
-            "agent: {why}, so it runs with MESOS_SYSTEMD_ENABLE_SUPPORT=false and the POSIX launcher and isolation (posix/cpu,posix/mem: usage is measured, not limited, by Mesos; the executor still sets Docker's limits)"
-        )));
-    }
-    let local_zk = opts.ensemble.is_some();
     let marathon = role.is_master() && opts.marathon;
-    let mut ctx = Context::new();
-    ctx.insert("zk_mesos", &opts.zk_url("mesos"));
-    ctx.insert("zk_marathon", &opts.zk_url("marathon"));
-    ctx.insert("quorum", &opts.quorum());
-    ctx.insert("work_dir", &opts.work_dir);
-    ctx.insert("cluster_name", &opts.cluster_name);
-    ctx.insert("hostname", &opts.hostname);
-    ctx.insert("ip", &opts.ip.map(|ip| ip.to_string()));
-    ctx.insert("containerizers", &opts.containerizers);
-    ctx.insert(
-        "executor_registration_timeout",
-        &opts.executor_registration_timeout,
-    );
-    ctx.insert("attributes", &opts.attributes);
-    ctx.insert("resources", &opts.resources);
-    ctx.insert("posix_reason", &facts.posix_reason());
-    let tree = mesos_tree(opts, &mut ctx);
-    ctx.insert("nofile", &nofile);
-    ctx.insert("local_zk", &local_zk);
-    ctx.insert("binary", &opts.binary);
-    ctx.insert(
-        "proxy_file",
-        &opts
-            .proxy
-            .is_set()
-            .then_some(crate::setup::input::proxy::ENV_FILE),
-    );
-    ctx.insert(
-        "servers",
-        &opts
-            .ensemble
-            .as_ref()
-            .map(|e| e.servers.clone())
-            .unwrap_or_default(),
-    );
-
-    // Packages first: their postinst scripts drop default configuration that
-    // the files below then replace (backed up), never the other way round.
-    // Docker comes before the images it loads; any Docker already there
-    // stays, whatever its flavour (resolution leaves its source out).
     let mut r = Vec::new();
-    for c in [
-        Component::Zookeeper,
-        Component::Docker,
-        Component::Mesos,
-        Component::Marathon,
-    ] {
-        if let Some(src) = opts.sources.get(c) {
-            install(&mut r, src, facts);
-        }
-        if let Some(b) = opts.sources.blocked(c) {
-            r.push(Resource::Unavailable {
-                component: c.name().to_owned(),
-                fix: b.reason.clone(),
-            });
-        }
-    }
-    if let Some(tree_dir) = &tree {
-        // The daemons and the executors the agent starts (mesos-executor,
-        // mesos-containerizer) all need libmesos, and the agent passes no
-        // LD_LIBRARY_PATH on: the loader's own path it is, after ldconfig.
-        r.push(file(
-            LD_CONF,
-            format!(
-                "# Written by mesos-docker setup: the libraries of the Mesos tree (--mesos-source tgz:); removed by mesos-docker uninstall.\n{tree_dir}/lib\n"
-            ),
-            &["mesos-master", "mesos-agent"],
-        ));
-    }
+    packages(&mut r, opts, facts, tree.as_deref());
     let launches = Launches {
         master: launch(opts, facts, Unit::Master),
         agent: launch(opts, facts, Unit::Agent),
         marathon: launch(opts, facts, Unit::Marathon),
     };
-    let mut programs = vec![
-        (
-            "mesos-master.service".to_owned(),
-            launches.master.program.clone(),
-        ),
-        (
-            "mesos-agent.service".to_owned(),
-            launches.agent.program.clone(),
-        ),
-        (
-            "marathon.service".to_owned(),
-            launches.marathon.program.clone(),
-        ),
-    ];
-    programs.retain(|(u, _)| {
-        (u == "mesos-master.service" && role.is_master())
-            || (u == "mesos-agent.service" && role.is_agent())
-            || (u == "marathon.service" && marathon)
-    });
-    let env = |name: &str, l: &Launch| -> Result<String, RenderError> {
-        let text = render(name, &ctx)? + &extra_flags(name, opts);
-        // `docker run --env-file` takes values literally, quotes and all.
-        Ok(if l.docker { dequote(&text) } else { text })
-    };
+    let programs = programs(opts, &launches);
     r.extend([
         dir("/var/lib/mesos-docker"),
         dir("/etc/mesos-docker"),
         dir("/var/log/mesos"),
         dir(&opts.work_dir),
     ]);
-
-    if let Some(ensemble) = &opts.ensemble {
-        r.push(dir("/etc/zookeeper/conf"));
-        r.push(file(
-            "/etc/zookeeper/conf/zoo.cfg",
-            render("zoo.cfg", &ctx)?,
-            &["zookeeper"],
-        ));
-        r.push(file(
-            "/etc/zookeeper/conf/myid",
-            format!("{}\n", ensemble.myid),
-            &["zookeeper"],
-        ));
-    }
-    if role.is_master() {
-        r.push(dir(&format!("{}/master", opts.work_dir)));
-        r.push(file(
-            "/etc/mesos-docker/master.env",
-            env("master.env", &launches.master)?,
-            &["mesos-master"],
-        ));
-    }
-    if marathon {
-        r.push(file(
-            "/etc/mesos-docker/marathon.env",
-            env("marathon.env", &launches.marathon)?,
-            &["marathon"],
-        ));
-    }
-    if role.is_agent() {
-        r.push(dir(&format!("{}/agent", opts.work_dir)));
-        r.push(file(
-            "/etc/mesos-docker/agent.env",
-            env("agent.env", &launches.agent)?,
-            &["mesos-agent"],
-        ));
-        if let Some(source) = &opts.executor_source {
-            r.push(Resource::Executor {
-                path: opts.binary.clone(),
-                source: source.clone(),
-            });
-        }
-        r.push(dir("/var/lib/mesos/executors"));
-        r.push(Resource::Link {
-            path: EXECUTOR_LINK.to_owned(),
-            target: opts.binary.clone(),
-        });
-        if let Some(p) = &opts.policy {
-            r.push(file(
-                crate::setup::input::policy::PATH,
-                crate::setup::input::policy::render(p),
-                &[],
-            ));
-        }
-    }
+    configuration(&mut r, opts, &launches, &ctx)?;
     let docker_service = role.is_agent() || opts.sources.runs_images();
     // The services that fetch, and so read the proxy (upstart's Docker job
     // is Docker's own).
@@ -493,7 +335,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
             &units,
         ));
     }
-
+    let local_zk = opts.ensemble.is_some();
     match facts.init {
         Init::Systemd => systemd(
             &mut r,
@@ -518,6 +360,189 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         flag_checks,
         mesos_runtime: crate::setup::sources::libs::known(&facts.os),
     })
+}
+
+/// The open-files limit the units get, and what the operator should know
+/// about the host's limits.
+fn limits(opts: &Options, facts: &Facts) -> (u64, Vec<String>) {
+    let mut warnings = Vec::new();
+    let nofile = match facts.nofile_hard {
+        Some(hard) if hard < WANTED_NOFILE => {
+            warnings.push(format!(
+                "open files: the host's hard limit is {hard}, below the {WANTED_NOFILE} Mesos wants; units get LimitNOFILE={hard} (raise the limit of PID 1 to lift it)"
+            ));
+            hard
+        }
+        _ => WANTED_NOFILE,
+    };
+    if opts.role.is_agent() {
+        warnings.extend(facts.posix_reason().map(|why| format!(
+            "agent: {why}, so it runs with MESOS_SYSTEMD_ENABLE_SUPPORT=false and the POSIX launcher and isolation (posix/cpu,posix/mem: usage is measured, not limited, by Mesos; the executor still sets Docker's limits)"
+        )));
+    }
+    (nofile, warnings)
+}
+
+/// What the templates see; and the Mesos tree's directory, for a tarball.
+fn context(opts: &Options, facts: &Facts, nofile: u64) -> (Context, Option<String>) {
+    let mut ctx = Context::new();
+    ctx.insert("zk_mesos", &opts.zk_url("mesos"));
+    ctx.insert("zk_marathon", &opts.zk_url("marathon"));
+    ctx.insert("quorum", &opts.quorum());
+    ctx.insert("work_dir", &opts.work_dir);
+    ctx.insert("cluster_name", &opts.cluster_name);
+    ctx.insert("hostname", &opts.hostname);
+    ctx.insert("ip", &opts.ip.map(|ip| ip.to_string()));
+    ctx.insert("containerizers", &opts.containerizers);
+    ctx.insert(
+        "executor_registration_timeout",
+        &opts.executor_registration_timeout,
+    );
+    ctx.insert("attributes", &opts.attributes);
+    ctx.insert("resources", &opts.resources);
+    ctx.insert("posix_reason", &facts.posix_reason());
+    let tree = mesos_tree(opts, &mut ctx);
+    ctx.insert("nofile", &nofile);
+    ctx.insert("local_zk", &opts.ensemble.is_some());
+    ctx.insert("binary", &opts.binary);
+    ctx.insert(
+        "proxy_file",
+        &opts
+            .proxy
+            .is_set()
+            .then_some(crate::setup::input::proxy::ENV_FILE),
+    );
+    ctx.insert(
+        "servers",
+        &opts
+            .ensemble
+            .as_ref()
+            .map(|e| e.servers.clone())
+            .unwrap_or_default(),
+    );
+    (ctx, tree)
+}
+
+/// Packages first: their postinst scripts drop default configuration that
+/// the files after them then replace (backed up), never the other way
+/// round. Docker comes before the images it loads; any Docker already there
+/// stays, whatever its flavour (resolution leaves its source out).
+fn packages(r: &mut Vec<Resource>, opts: &Options, facts: &Facts, tree: Option<&str>) {
+    for c in [
+        Component::Zookeeper,
+        Component::Docker,
+        Component::Mesos,
+        Component::Marathon,
+    ] {
+        if let Some(src) = opts.sources.get(c) {
+            install(r, src, facts);
+        }
+        if let Some(b) = opts.sources.blocked(c) {
+            r.push(Resource::Unavailable {
+                component: c.name().to_owned(),
+                fix: b.reason.clone(),
+            });
+        }
+    }
+    if let Some(tree_dir) = tree {
+        // The daemons and the executors the agent starts (mesos-executor,
+        // mesos-containerizer) all need libmesos, and the agent passes no
+        // LD_LIBRARY_PATH on: the loader's own path it is, after ldconfig.
+        r.push(file(
+            LD_CONF,
+            format!(
+                "# Written by mesos-docker setup: the libraries of the Mesos tree (--mesos-source tgz:); removed by mesos-docker uninstall.\n{tree_dir}/lib\n"
+            ),
+            &["mesos-master", "mesos-agent"],
+        ));
+    }
+}
+
+/// Unit name → the program it starts, for the units this role runs.
+fn programs(opts: &Options, launches: &Launches) -> Vec<(String, String)> {
+    let role = opts.role;
+    let marathon = role.is_master() && opts.marathon;
+    [
+        ("mesos-master.service", &launches.master, role.is_master()),
+        ("mesos-agent.service", &launches.agent, role.is_agent()),
+        ("marathon.service", &launches.marathon, marathon),
+    ]
+    .into_iter()
+    .filter(|(_, _, wanted)| *wanted)
+    .map(|(u, l, _)| (u.to_owned(), l.program.clone()))
+    .collect()
+}
+
+/// The role's configuration: ZooKeeper's, the daemons' environment files,
+/// the executor and its link, the node policy.
+fn configuration(
+    r: &mut Vec<Resource>,
+    opts: &Options,
+    launches: &Launches,
+    ctx: &Context,
+) -> Result<(), RenderError> {
+    let role = opts.role;
+    let env = |name: &str, l: &Launch| -> Result<String, RenderError> {
+        let text = render(name, ctx)? + &extra_flags(name, opts);
+        // `docker run --env-file` takes values literally, quotes and all.
+        Ok(if l.docker { dequote(&text) } else { text })
+    };
+    if let Some(ensemble) = &opts.ensemble {
+        r.push(dir("/etc/zookeeper/conf"));
+        r.push(file(
+            "/etc/zookeeper/conf/zoo.cfg",
+            render("zoo.cfg", ctx)?,
+            &["zookeeper"],
+        ));
+        r.push(file(
+            "/etc/zookeeper/conf/myid",
+            format!("{}\n", ensemble.myid),
+            &["zookeeper"],
+        ));
+    }
+    if role.is_master() {
+        r.push(dir(&format!("{}/master", opts.work_dir)));
+        r.push(file(
+            "/etc/mesos-docker/master.env",
+            env("master.env", &launches.master)?,
+            &["mesos-master"],
+        ));
+    }
+    if role.is_master() && opts.marathon {
+        r.push(file(
+            "/etc/mesos-docker/marathon.env",
+            env("marathon.env", &launches.marathon)?,
+            &["marathon"],
+        ));
+    }
+    if !role.is_agent() {
+        return Ok(());
+    }
+    r.push(dir(&format!("{}/agent", opts.work_dir)));
+    r.push(file(
+        "/etc/mesos-docker/agent.env",
+        env("agent.env", &launches.agent)?,
+        &["mesos-agent"],
+    ));
+    if let Some(source) = &opts.executor_source {
+        r.push(Resource::Executor {
+            path: opts.binary.clone(),
+            source: source.clone(),
+        });
+    }
+    r.push(dir("/var/lib/mesos/executors"));
+    r.push(Resource::Link {
+        path: EXECUTOR_LINK.to_owned(),
+        target: opts.binary.clone(),
+    });
+    if let Some(p) = &opts.policy {
+        r.push(file(
+            crate::setup::input::policy::PATH,
+            crate::setup::input::policy::render(p),
+            &[],
+        ));
+    }
+    Ok(())
 }
 
 /// The extra flags of the daemon reading environment file `name`.

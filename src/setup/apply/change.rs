@@ -1,0 +1,196 @@
+//! What every resource kind shares: the outcome of a check ([`Check`], with
+//! the [`Change`] it found), the error a check or change fails with, and
+//! the recording helpers each kind uses before it touches the host.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use similar::TextDiff;
+
+use crate::setup::host::fsops;
+use crate::setup::host::system::System;
+use crate::setup::record::{Entry, Kind, Manifest};
+use crate::setup::sources::Artifact;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    CreateFile,
+    /// Different content; `foreign` when the file is not what setup last
+    /// wrote (a packaged file or a hand edit), so it is backed up first.
+    ReplaceFile {
+        old: Vec<u8>,
+        foreign: bool,
+    },
+    Chmod {
+        from: u32,
+    },
+    Chown,
+    CreateDir,
+    CreateLink,
+    Relink {
+        from: String,
+    },
+    /// A file where the link should be (an older executor): backed up.
+    ReplaceWithLink,
+    /// Remove a file that should not be there; `foreign` as for ReplaceFile.
+    Remove {
+        foreign: bool,
+    },
+    Enable,
+    Disable,
+    /// Install a package with apt (by name or a .deb), or load an image.
+    Install,
+    /// Write an apt source: its keyring (`key`, fetched and checked) and
+    /// its `.sources` file (`list`, as for any file).
+    AptSource {
+        key: bool,
+        list: Option<Box<Change>>,
+    },
+    /// Unpack a tarball and point `current` at it.
+    Unpack,
+    /// Copy the mesos-docker binary `from` where there is none.
+    InstallBinary {
+        from: String,
+    },
+    /// Copy the mesos-docker binary `from` over one that differs.
+    ReplaceBinary {
+        from: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    Ok,
+    Change {
+        change: Change,
+        /// Unified diff, for files whose content changes.
+        diff: Option<String>,
+    },
+    /// Left alone, with the reason.
+    Skipped(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct ResourceError {
+    pub what: String,
+}
+
+pub(crate) fn err(what: impl Into<String>) -> ResourceError {
+    ResourceError { what: what.into() }
+}
+
+pub(crate) fn io_err(action: &str, path: &Path, e: io::Error) -> ResourceError {
+    err(format!("{action} {}: {e}", path.display()))
+}
+
+pub fn diff(path: &str, old: &[u8], new: &str) -> String {
+    let old = String::from_utf8_lossy(old);
+    TextDiff::from_lines(old.as_ref(), new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("{path} (now)"), &format!("{path} (setup)"))
+        .to_string()
+}
+
+/// A file whose content is right: whether its mode and owner are too.
+pub fn mode_and_owner(meta: &fs::Metadata, mode: u32) -> Check {
+    let now_mode = meta.permissions().mode() & 0o7777;
+    if now_mode != mode {
+        return Check::Change {
+            change: Change::Chmod { from: now_mode },
+            diff: None,
+        };
+    }
+    if let Some((uid, gid)) = fsops::root_owner()
+        && (meta.uid(), meta.gid()) != (uid, gid)
+    {
+        return Check::Change {
+            change: Change::Chown,
+            diff: None,
+        };
+    }
+    Check::Ok
+}
+
+pub fn artifact(location: &str, sha256: &Option<String>) -> Artifact {
+    Artifact {
+        location: location.to_owned(),
+        sha256: sha256.clone(),
+        packages: vec![],
+    }
+}
+
+pub fn blank(path: &str, kind: Kind) -> Entry {
+    Entry {
+        path: path.to_owned(),
+        kind,
+        created: false,
+        backup: None,
+        mode_before: None,
+        sha256: None,
+        target: None,
+        target_before: None,
+    }
+}
+
+/// Creates (and records) the missing parent directories of a host path.
+pub fn ensure_parents(
+    sys: &System,
+    path: &str,
+    manifest: &mut Manifest,
+) -> Result<(), ResourceError> {
+    let parent = Path::new(path)
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into());
+    let missing = fsops::missing_dirs(sys, &parent);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    for d in &missing {
+        manifest.record(Entry {
+            created: true,
+            ..blank(d, Kind::Dir)
+        });
+    }
+    save(sys, manifest)?;
+    for d in &missing {
+        fsops::create_dir(&sys.path(d), 0o755)
+            .map_err(|e| io_err("cannot create", &sys.path(d), e))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn save(sys: &System, manifest: &mut Manifest) -> Result<(), ResourceError> {
+    manifest.save(sys).map_err(|e| err(e.to_string()))
+}
+
+/// A path under the root, as the host names it.
+pub fn host_path(sys: &System, p: &Path) -> String {
+    match p.strip_prefix(sys.root()) {
+        Ok(rel) => format!("/{}", rel.display()),
+        Err(_) => p.display().to_string(),
+    }
+}
+
+pub(crate) fn offline(sys: &System, what: String) -> Check {
+    Check::Skipped(format!(
+        "{} is not the running system: a run on the host itself would {what}",
+        sys.root().display()
+    ))
+}
+
+/// The run stopped at a resource.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "stopped at {kind} {id}: {}. Fix that and run setup again: what was done so far is recorded and will not be redone",
+    .reason.trim_end_matches('.')
+)]
+pub struct Stopped {
+    pub kind: String,
+    pub id: String,
+    pub reason: String,
+}
