@@ -10,13 +10,25 @@
 //! that defines the item, and fails on any strongly connected component of
 //! that graph, naming one use per edge so a developer knows what to move.
 //!
-//! What it cannot see: paths inside `macro_rules!` bodies and inside macro
-//! invocations whose arguments are not a comma-separated list of expressions
-//! or a list of statements, paths written in strings (serde's `with = "…"`),
-//! code pulled in by `include!`, and items of `#[cfg(test)]` (test code may
-//! use its parent). Paths of one segment are not resolved: in valid code they
-//! name a local item, an import (whose `use` is counted) or something outside
-//! the crate.
+//! What it resolves: `use` trees (groups, renames, globs, `self`), and every
+//! path of two or more segments in code (expressions, types, patterns, trait
+//! impls, macro names) that starts with `crate`, `super`, `self`, a child
+//! module, or a name imported by a `use` (of the module or of an enclosing
+//! block), following re-exports and globs to the defining module. Arguments
+//! of macro invocations are read as statements or, part by part, as
+//! expressions, types or patterns (format!, assert!, matches!, tracing).
+//!
+//! What it cannot see: paths inside `macro_rules!` definitions; macro
+//! arguments that parse as none of those (`tokio::select!` arms, `json!`
+//! objects); tokens of attributes (`#[derive(…)]`, `#[serde(…)]`) and paths
+//! in strings; code from `include!` (the generated protobuf types) or from
+//! macro expansion; modules declared inside function bodies; dependencies
+//! that are never named (a method called on a value whose type comes from
+//! another module). Items under `#[cfg(test)]` are skipped on purpose: test
+//! code may use its parent. One-segment paths are not resolved: they name a
+//! local item, an import (whose `use` is counted) or something outside the
+//! crate. `use some::module;` on its own is no edge: the paths written
+//! through that name are, and through a re-export they lead past it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -419,7 +431,9 @@ impl Crate {
             let Some(from) = self.resolve(at, &[], glob, depth + 1) else {
                 continue;
             };
-            if self.has_name(&from.module, first) {
+            // Only a module's glob brings names this lookup knows (an enum's
+            // `use E::*` brings variants, which name no module).
+            if from.whole && self.has_name(&from.module, first) {
                 return Some(self.walk(from.module, segs, depth + 1));
             }
         }
@@ -463,8 +477,8 @@ impl Crate {
             return self.walk(child, &rest[1..], depth);
         }
         match self.in_names(&at, &module.names, rest, depth) {
-            // A re-export of something outside the crate: the dependency is
-            // on the module that re-exports it.
+            // An item of this module (or a name it re-exports from outside
+            // the crate): the dependency is on this module.
             Some(None) | None => Some(Target::item_of(at)),
             Some(found) => found,
         }
