@@ -15,7 +15,8 @@ mod support;
 
 use clap::Parser;
 use mesos_docker::cli::{Cli, Command};
-use mesos_docker::setup::host::system::{HostRunner, Output, RecordingRunner, Runner, System};
+use mesos_docker::setup::host::system::{HostRunner, Output, Runner, System};
+use mesos_docker::setup::host::testkit::RecordingRunner;
 use mesos_docker::setup::input::options::OutputFormat;
 use mesos_docker::setup::report::Reporter;
 use mesos_docker::setup::{self, status, uninstall};

@@ -459,7 +459,8 @@ fn with_log(sys: &System, manager: Manager, name: &str, reason: String) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup::host::system::{Output, RecordingRunner};
+    use crate::setup::host::system::Output;
+    use crate::setup::host::testkit::RecordingRunner;
 
     fn zk(ruok: Option<&str>, srvr: Option<&str>) -> Look {
         let r = RecordingRunner::new();

@@ -220,7 +220,7 @@ pub fn describe(change: &Change) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup::host::system::RecordingRunner;
+    use crate::setup::host::testkit::RecordingRunner;
 
     fn setup() -> (tempfile::TempDir, System, String) {
         let dir = tempfile::tempdir().unwrap();

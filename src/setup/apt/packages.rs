@@ -337,7 +337,7 @@ pub fn wait_for_lock(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup::host::system::RecordingRunner;
+    use crate::setup::host::testkit::RecordingRunner;
 
     #[test]
     fn an_expired_signature_is_named() {

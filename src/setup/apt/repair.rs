@@ -58,7 +58,8 @@ pub fn finish_interrupted(sys: &System, notify: &mut dyn FnMut(String)) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup::host::system::{Output, RecordingRunner};
+    use crate::setup::host::system::Output;
+    use crate::setup::host::testkit::RecordingRunner;
 
     const CONFIGURE: &str =
         "env DEBIAN_FRONTEND=noninteractive dpkg --force-confdef --force-confold --configure -a";
