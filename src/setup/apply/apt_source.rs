@@ -168,7 +168,7 @@ pub fn apply(
     new_key: bool,
     list: Option<&Change>,
     manifest: &mut Manifest,
-    tools: &crate::setup::apply::resource::Tools,
+    tools: &crate::setup::apply::tools::Tools,
 ) -> Result<Option<String>, ResourceError> {
     use crate::setup::apply::file;
     if new_key {

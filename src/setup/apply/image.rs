@@ -151,7 +151,7 @@ pub fn apply(
     archive: Option<&Artifact>,
     first_use: Option<&str>,
     manifest: &mut Manifest,
-    tools: &crate::setup::apply::resource::Tools,
+    tools: &crate::setup::apply::tools::Tools,
     rep: &mut Reporter,
 ) -> Result<Option<String>, ResourceError> {
     let note = load_image(sys, tools.dl, image, archive, manifest)?;

@@ -23,13 +23,14 @@ pub mod package;
 pub mod resource;
 pub mod service;
 pub mod tarball;
+pub mod tools;
 pub mod trust;
 
 use crate::setup::apply::change::{Change, Check, Stopped};
 use crate::setup::apply::downloads::Downloads;
 use crate::setup::apply::libraries::Needs;
-use crate::setup::apply::resource::Tools;
 use crate::setup::apply::service::UnitStates;
+use crate::setup::apply::tools::Tools;
 use crate::setup::apt::packages::Apt;
 use crate::setup::host::system::System;
 use crate::setup::plan::{Plan, Resource};

@@ -1,25 +1,15 @@
 //! One resource of the plan: which kind's module checks it, changes it and
 //! describes the change. The kinds own the work; this only dispatches.
 
-use std::path::PathBuf;
-
 use crate::setup::apply::change::{Change, Check, ResourceError, artifact, err};
 use crate::setup::apply::downloads::Downloads;
 use crate::setup::apply::service::UnitStates;
+use crate::setup::apply::tools::Tools;
 use crate::setup::apply::{apt_source, binary, deb, file, image, package, service, tarball};
-use crate::setup::apt::packages::Apt;
 use crate::setup::host::system::System;
 use crate::setup::plan::Resource;
 use crate::setup::record::Manifest;
 use crate::setup::report::Reporter;
-
-/// What changes beyond files need: apt, the run's downloads, and where pins
-/// are written (setup.toml, for trust on first use).
-pub struct Tools<'a> {
-    pub apt: &'a Apt,
-    pub dl: &'a Downloads,
-    pub pins: &'a Option<PathBuf>,
-}
 
 pub fn check(
     sys: &System,

@@ -27,6 +27,13 @@ pub struct Apt {
 #[error("{0}")]
 pub struct AptError(pub String);
 
+impl From<crate::setup::apt::repair::RepairError> for AptError {
+    fn from(e: crate::setup::apt::repair::RepairError) -> Self {
+        // The repair's own words, cause included, as one message.
+        AptError(crate::error_chain(&e))
+    }
+}
+
 impl Apt {
     pub fn new(lock_wait: Duration) -> Self {
         Apt {

@@ -4,7 +4,6 @@
 //! itself before installing, and says so; packages left half-installed are
 //! then reinstalled by the apt-get install that follows.
 
-use crate::setup::apt::packages::AptError;
 use crate::setup::host::system::System;
 
 /// dpkg's journal of changes not yet folded into its status file.
@@ -22,9 +21,20 @@ pub fn interrupted(sys: &System) -> bool {
     })
 }
 
+/// dpkg was interrupted and could not be made to finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RepairError {
+    #[error("cannot run dpkg --configure -a")]
+    Run(#[source] std::io::Error),
+    #[error(
+        "dpkg had been interrupted, and finishing its work (dpkg --configure -a) failed: {0}; repair the package database by hand (dpkg --audit lists what is broken), then run setup again"
+    )]
+    Failed(String),
+}
+
 /// Finishes an interrupted dpkg run, telling `notify` that it did. The dpkg
 /// lock must be free (the caller has waited for it).
-pub fn finish_interrupted(sys: &System, notify: &mut dyn FnMut(String)) -> Result<(), AptError> {
+pub fn finish_interrupted(sys: &System, notify: &mut dyn FnMut(String)) -> Result<(), RepairError> {
     if !interrupted(sys) {
         return Ok(());
     }
@@ -40,13 +50,12 @@ pub fn finish_interrupted(sys: &System, notify: &mut dyn FnMut(String)) -> Resul
                 "-a",
             ],
         )
-        .map_err(|e| AptError(format!("cannot run dpkg --configure -a: {e}")))?;
+        .map_err(RepairError::Run)?;
     if !out.success {
         let lines: Vec<&str> = out.stderr.trim().lines().collect();
-        return Err(AptError(format!(
-            "dpkg had been interrupted, and finishing its work (dpkg --configure -a) failed: {}; repair the package database by hand (dpkg --audit lists what is broken), then run setup again",
-            lines[lines.len().saturating_sub(5)..].join(" / ")
-        )));
+        return Err(RepairError::Failed(
+            lines[lines.len().saturating_sub(5)..].join(" / "),
+        ));
     }
     notify(
         "dpkg had been interrupted (a package manager killed half-way): finished its work with dpkg --configure -a"
@@ -120,7 +129,10 @@ mod tests {
         );
         let sys = System::new(root.path(), Box::new(runner));
         let e = finish_interrupted(&sys, &mut |_| {}).unwrap_err();
-        assert!(e.0.contains("error processing package openssl"), "{e}");
-        assert!(e.0.contains("dpkg --audit"), "{e}");
+        assert!(
+            e.to_string().contains("error processing package openssl"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("dpkg --audit"), "{e}");
     }
 }

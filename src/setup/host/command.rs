@@ -14,7 +14,31 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::setup::host::system::Output;
+/// What a finished command left behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn ok(stdout: &str) -> Self {
+        Output {
+            success: true,
+            stdout: stdout.to_owned(),
+            stderr: String::new(),
+        }
+    }
+
+    pub fn failed(stderr: &str) -> Self {
+        Output {
+            success: false,
+            stdout: String::new(),
+            stderr: stderr.to_owned(),
+        }
+    }
+}
 
 /// How long a terminated process group gets before SIGKILL.
 const GRACE: Duration = Duration::from_secs(5);

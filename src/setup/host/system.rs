@@ -7,31 +7,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// What a finished command left behind.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Output {
-    pub success: bool,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Output {
-    pub fn ok(stdout: &str) -> Self {
-        Output {
-            success: true,
-            stdout: stdout.to_owned(),
-            stderr: String::new(),
-        }
-    }
-
-    pub fn failed(stderr: &str) -> Self {
-        Output {
-            success: false,
-            stdout: String::new(),
-            stderr: stderr.to_owned(),
-        }
-    }
-}
+pub use crate::setup::host::command::Output;
 
 /// Runs a program with arguments. `Err` means it could not be started at all
 /// (typically: not installed); a non-zero exit is an `Ok` with `success: false`.

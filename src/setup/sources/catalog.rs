@@ -6,7 +6,8 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
-use super::{Component, Spec, spec};
+use super::model::{Component, Spec};
+use super::spec;
 use crate::setup::host::facts::{Distro, Os};
 
 const TEXT: &str = include_str!("../../../templates/sources.toml");

@@ -5,7 +5,7 @@
 //! names are left alone (images come through the Docker daemon's own
 //! registry mirror setting).
 
-use super::Spec;
+use super::model::Spec;
 
 /// Checks a mirror URL and returns it without a trailing slash.
 pub fn check(url: &str) -> Result<String, String> {

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::catalog::CATALOG;
-use super::{Blocked, Component, Resolved, SourceError, Spec, mirror, spec};
+use super::model::{Blocked, Component, Resolved, SourceError, Spec};
+use super::{mirror, spec};
 use crate::setup::host::facts::{Facts, Init};
 use crate::setup::input::options::Role;
 

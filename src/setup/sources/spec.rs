@@ -5,7 +5,7 @@
 //! `apt:URI,suite=S,components=A+B,key=LOCATION,fingerprint=HEX40,packages=P+Q`.
 //! Errors are the problem alone; the caller says where the SPEC came from.
 
-use super::{AptRepo, Artifact, Spec};
+use super::model::{AptRepo, Artifact, Spec};
 
 const FORMS: &str = "ID (an entry of the catalog), distro, deb:LOCATION[,sha256=HEX], tgz:LOCATION[,sha256=HEX], docker:IMAGE[@sha256:DIGEST], docker-archive:LOCATION,image=NAME:TAG[,sha256=HEX] or apt:URI,suite=SUITE,components=C1+C2,key=LOCATION,fingerprint=HEX40,packages=P1+P2";
 

@@ -1,0 +1,175 @@
+//! One thing the node should have, as the plan states it, and the
+//! shorthands the plan builds them with.
+
+use serde::Serialize;
+
+use crate::setup::sources::Artifact;
+
+/// One thing the node should have. Owners are root throughout: every file
+/// here is configuration read by services that start as root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Resource {
+    Dir {
+        path: String,
+        mode: u32,
+    },
+    File {
+        path: String,
+        mode: u32,
+        content: String,
+        /// Services that read this file and need a restart when it changes.
+        readers: Vec<String>,
+    },
+    Link {
+        path: String,
+        target: String,
+    },
+    /// A file that must not be there (an upstart `manual` override on a job
+    /// this role runs).
+    Absent {
+        path: String,
+    },
+    /// A Debian package, installed with apt on a running system.
+    Package {
+        name: String,
+        version: Option<String>,
+        /// Its maintainer scripts may not start services (a Mesos package
+        /// whose own units would start daemons setup has not configured):
+        /// apt runs with a policy-rc.d that refuses every start.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        hold_services: bool,
+        /// What to do when apt knows no such package (or suite), for the
+        /// failure's message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hint: Option<String>,
+    },
+    /// A component the role needs but that has no usable source: shown in
+    /// the plan with the fix, never applied.
+    Unavailable {
+        component: String,
+        fix: String,
+    },
+    /// The mesos-docker binary at `path`, a copy of `source` (the binary
+    /// running setup): the executor tasks run.
+    Executor {
+        path: String,
+        source: String,
+    },
+    /// A systemd unit's enablement.
+    Service {
+        name: String,
+        enabled: bool,
+    },
+    /// An apt repository: its signing key, fetched and checked against the
+    /// pinned fingerprints before it is written to `keyring`, then the
+    /// deb822 `.sources` file at `path` that names it in `Signed-By:`.
+    #[serde(rename = "apt-source")]
+    AptSource {
+        path: String,
+        content: String,
+        keyring: String,
+        key: String,
+        /// Empty for an unverified source (let through by --allow-unverified).
+        fingerprints: Vec<String>,
+        /// The `[pins]` name of a key to be trusted on first use, which only
+        /// a run on the host itself fetches (and pins before the plan).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first_use: Option<String>,
+    },
+    /// One .deb file, installed with apt along with its dependencies.
+    Deb {
+        component: String,
+        location: String,
+        sha256: Option<String>,
+    },
+    /// A tarball unpacked to `dir`/<12 hex of its SHA-256>, with
+    /// `dir`/current pointing there.
+    Tarball {
+        component: String,
+        location: String,
+        sha256: Option<String>,
+        dir: String,
+        /// For a Mesos tree: what its programs need to run, checked
+        /// before any change.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        libs: Option<crate::setup::sources::libs::Libs>,
+    },
+    /// A Docker image: loaded from a `docker save` archive, or pulled.
+    Image {
+        image: String,
+        archive: Option<Artifact>,
+        /// The `[pins]` name its digest is recorded under when pulled for
+        /// the first time (no digest of it is published).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first_use: Option<String>,
+    },
+}
+
+impl Resource {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Resource::Dir { .. } => "dir",
+            Resource::File { .. } => "file",
+            Resource::Link { .. } => "link",
+            Resource::Absent { .. } => "absent",
+            Resource::Package { .. } => "package",
+            Resource::Unavailable { .. } => "source",
+            Resource::Service { .. } => "service",
+            Resource::AptSource { .. } => "apt-source",
+            Resource::Deb { .. } => "deb",
+            Resource::Tarball { .. } => "tarball",
+            Resource::Image { .. } => "image",
+            Resource::Executor { .. } => "executor",
+        }
+    }
+
+    /// The path, or the service's name.
+    pub fn id(&self) -> &str {
+        match self {
+            Resource::Dir { path, .. }
+            | Resource::File { path, .. }
+            | Resource::Link { path, .. }
+            | Resource::Absent { path }
+            | Resource::AptSource { path, .. }
+            | Resource::Executor { path, .. } => path,
+            Resource::Package { name, .. } | Resource::Service { name, .. } => name,
+            Resource::Unavailable { component, .. } => component,
+            Resource::Deb { location, .. } => location,
+            Resource::Tarball { dir, .. } => dir,
+            Resource::Image { image, .. } => image,
+        }
+    }
+}
+
+pub fn file(path: &str, content: String, readers: &[&str]) -> Resource {
+    Resource::File {
+        path: path.to_owned(),
+        mode: 0o644,
+        content,
+        readers: readers.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+pub fn dir(path: &str) -> Resource {
+    Resource::Dir {
+        path: path.to_owned(),
+        mode: 0o755,
+    }
+}
+
+pub fn package(name: &str) -> Resource {
+    Resource::Package {
+        name: name.to_owned(),
+        version: None,
+        hold_services: false,
+        hint: None,
+    }
+}
+
+pub fn service(name: &str, enabled: bool) -> Resource {
+    Resource::Service {
+        name: name.to_owned(),
+        enabled,
+    }
+}
