@@ -9,44 +9,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::setup::host::facts::{Facts, Init};
+// Re-exported while the plan, the record and the reports still name them
+// here; they belong to the model, which imports no stage.
+pub use crate::setup::input::model::{Ensemble, OutputFormat, Role};
 use crate::setup::sources::resolve::Given;
 use crate::setup::sources::{self, Component, SourceError, Sources};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// ZooKeeper, Mesos master and Marathon.
-    Master,
-    /// Mesos agent, running tasks in Docker (alias: slave, its name before Mesos 1.0).
-    #[value(alias = "slave")]
-    #[serde(alias = "slave")]
-    Agent,
-    /// Master and agent on one host.
-    Standalone,
-}
-
-impl Role {
-    pub fn is_master(self) -> bool {
-        matches!(self, Role::Master | Role::Standalone)
-    }
-    pub fn is_agent(self) -> bool {
-        matches!(self, Role::Agent | Role::Standalone)
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Master => "master",
-            Role::Agent => "agent",
-            Role::Standalone => "standalone",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    #[default]
-    Text,
-    Json,
-}
 
 /// `mesos-docker setup`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -239,14 +206,6 @@ pub struct FileConfig {
     pub agent: Option<crate::setup::input::flags::FileFlags>,
 }
 
-/// A local ZooKeeper ensemble on the masters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ensemble {
-    pub servers: Vec<String>,
-    /// This host's server id (1-based place in --masters).
-    pub myid: usize,
-}
-
 /// Everything the plan needs, checked.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Options {
@@ -295,7 +254,7 @@ impl Options {
 pub const BINARY: &str = "/usr/local/bin/mesos-docker";
 pub const CONFIG: &str = "/etc/mesos-docker/setup.toml";
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum OptionsError {
     #[error("cannot read the configuration file {path}: {reason}")]
     ConfigUnreadable { path: String, reason: String },
@@ -319,6 +278,10 @@ pub enum OptionsError {
     NoHostname,
     #[error(transparent)]
     Source(#[from] SourceError),
+    #[error(transparent)]
+    Policy(#[from] crate::setup::input::policy::PolicyError),
+    #[error(transparent)]
+    Proxy(#[from] crate::setup::input::proxy::ProxyError),
     #[error("{0}")]
     Flags(String),
 }

@@ -9,7 +9,6 @@
 
 use serde::Serialize;
 
-use crate::setup::input::options::OptionsError;
 use crate::setup::plan::Resource;
 
 /// The proxy settings setup was run with; read once, at the edge. Debug and
@@ -60,6 +59,23 @@ pub fn redacted(v: &str) -> String {
 
 const VARS: [&str; 3] = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"];
 
+/// A proxy variable setup cannot pass on; the value is shown redacted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProxyError {
+    #[error(
+        "{var}: {shown:?} contains {c:?}, which cannot go into a service's environment; percent-encode it (a password in the URL, say) and run setup again"
+    )]
+    Unsafe {
+        var: &'static str,
+        shown: String,
+        c: char,
+    },
+    #[error(
+        "{var}: {shown:?} has credentials but no scheme; write it as http://USER:PASSWORD@HOST:PORT and run setup again"
+    )]
+    NoScheme { var: &'static str, shown: String },
+}
+
 impl Proxy {
     /// From an environment lookup: the upper-case name, else the lower-case
     /// one; empty values count as unset.
@@ -78,29 +94,24 @@ impl Proxy {
     }
 
     /// Refuses what would not survive a unit file or an upstart stanza.
-    pub fn check(&self) -> Result<(), OptionsError> {
-        for (name, v) in VARS.iter().zip([&self.http, &self.https, &self.no]) {
+    pub fn check(&self) -> Result<(), ProxyError> {
+        for (var, v) in VARS.iter().zip([&self.http, &self.https, &self.no]) {
             let Some(v) = v else { continue };
             if let Some(c) = v.chars().find(|c| {
                 c.is_whitespace() || c.is_control() || matches!(c, '"' | '\\' | '$' | '`' | '\'')
             }) {
-                return Err(OptionsError::Invalid {
-                    flag: name,
-                    problem: format!(
-                        "{:?} contains {c:?}, which cannot go into a service's environment; percent-encode it (a password in the URL, say) and run setup again",
-                        redacted(v)
-                    ),
+                return Err(ProxyError::Unsafe {
+                    var,
+                    shown: redacted(v),
+                    c,
                 });
             }
             // Without a scheme, a password would not be recognised (and
             // hidden) in what setup prints.
             if v.contains('@') && !v.contains("://") {
-                return Err(OptionsError::Invalid {
-                    flag: name,
-                    problem: format!(
-                        "{:?} has credentials but no scheme; write it as http://USER:PASSWORD@HOST:PORT and run setup again",
-                        redacted(v)
-                    ),
+                return Err(ProxyError::NoScheme {
+                    var,
+                    shown: redacted(v),
                 });
             }
         }

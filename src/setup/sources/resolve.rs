@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::catalog::CATALOG;
 use super::{Blocked, Component, Resolved, SourceError, Spec, mirror, spec};
 use crate::setup::host::facts::{Facts, Init};
-use crate::setup::input::options::Role;
+use crate::setup::input::model::Role;
 
 /// A SPEC the operator gave, and where.
 #[derive(Debug, Clone)]
