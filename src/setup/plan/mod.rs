@@ -13,6 +13,8 @@ use crate::setup::input::flags::{Daemon, FlagCheck};
 use crate::setup::input::options::{Options, Role};
 use crate::setup::sources::{Artifact, Component, Resolved, Spec};
 
+pub mod dropins;
+
 /// One thing the node should have. Owners are root throughout: every file
 /// here is configuration read by services that start as root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -479,7 +481,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
     .filter_map(|(wanted, unit)| wanted.then_some(unit))
     .collect();
     // Written before what names it, removed after.
-    let proxy_file = crate::setup::input::proxy::env_file(&opts.proxy, &fetchers);
+    let proxy_file = dropins::env_file(&opts.proxy, &fetchers);
     let proxy_set = matches!(proxy_file, Resource::File { .. });
     if proxy_set {
         r.push(proxy_file.clone());
@@ -488,10 +490,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         // Before the units' enablement, which daemon-reloads after them.
         let units: Vec<String> = fetchers.iter().map(|u| format!("{u}.service")).collect();
         let units: Vec<&str> = units.iter().map(String::as_str).collect();
-        r.extend(crate::setup::input::proxy::systemd_dropins(
-            &opts.proxy,
-            &units,
-        ));
+        r.extend(dropins::systemd_dropins(&opts.proxy, &units));
     }
 
     match facts.init {
