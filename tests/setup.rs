@@ -17,7 +17,7 @@ use clap::Parser;
 use mesos_docker::cli::{Cli, Command};
 use mesos_docker::setup::host::system::{HostRunner, Output, Runner, System};
 use mesos_docker::setup::host::testkit::RecordingRunner;
-use mesos_docker::setup::input::options::OutputFormat;
+use mesos_docker::setup::input::model::OutputFormat;
 use mesos_docker::setup::report::Reporter;
 use mesos_docker::setup::{self, status, uninstall};
 

@@ -143,6 +143,17 @@ impl From<spec::SpecError> for Refusal {
     }
 }
 
+// Here rather than in health::check, which task uses: the refusal is the
+// task's word for a check it cannot run.
+impl From<health::CheckError> for Refusal {
+    fn from(e: health::CheckError) -> Refusal {
+        Refusal {
+            reason: Reason::TaskInvalid,
+            message: e.to_string(),
+        }
+    }
+}
+
 pub struct Runner {
     pub task_id: String,
     pub spec: Result<Authorized, Refusal>,

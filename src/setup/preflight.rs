@@ -216,7 +216,7 @@ pub fn hosts_lookup(hosts: &str, name: &str) -> Vec<IpAddr> {
 }
 
 fn hostname(sys: &System, opts: &Options) -> Finding {
-    let multi_node = opts.masters > 1 || opts.role == crate::setup::input::options::Role::Agent;
+    let multi_node = opts.masters > 1 || opts.role == crate::setup::input::model::Role::Agent;
     if !multi_node {
         return finding("hostname", Verdict::Pass, "single-node cluster");
     }
@@ -256,7 +256,7 @@ fn memory(opts: &Options, facts: &Facts) -> Finding {
             "no /proc/meminfo under the root",
         );
     };
-    let (min, good) = if opts.role == crate::setup::input::options::Role::Standalone {
+    let (min, good) = if opts.role == crate::setup::input::model::Role::Standalone {
         (1536, 4096)
     } else {
         (1024, 2048)

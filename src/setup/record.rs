@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::setup::host::fsops;
 use crate::setup::host::system::System;
-use crate::setup::input::options::Ensemble;
+use crate::setup::input::model::Ensemble;
 
 pub const PATH: &str = "/var/lib/mesos-docker/manifest.json";
 

@@ -14,7 +14,7 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::setup::input::options::OutputFormat;
+use crate::setup::input::model::OutputFormat;
 use crate::setup::preflight::{Finding, Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

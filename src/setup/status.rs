@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::setup::host::probes;
 use crate::setup::host::system::{HostRunner, System};
-use crate::setup::input::options::OutputFormat;
+use crate::setup::input::model::OutputFormat;
 use crate::setup::record::{self, Kind, Manifest, sha256_hex};
 
 /// Exit code when the node is not as setup left it: a file drifted or went

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use crate::setup::apply::{file, image, package, service, tarball};
 use crate::setup::host::fsops;
 use crate::setup::host::system::{HostRunner, System};
-use crate::setup::input::options::OutputFormat;
+use crate::setup::input::model::OutputFormat;
 use crate::setup::record::{self, Entry, Kind, Manifest};
 use crate::setup::report::{Line, Reporter, Status};
 

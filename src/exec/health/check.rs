@@ -31,15 +31,6 @@ pub struct CheckError {
     pub why: String,
 }
 
-impl From<CheckError> for crate::exec::task::Refusal {
-    fn from(e: CheckError) -> Self {
-        crate::exec::task::Refusal {
-            reason: crate::proto::task_status::Reason::TaskInvalid,
-            message: e.to_string(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
     pub probe: Probe,

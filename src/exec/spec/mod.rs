@@ -18,7 +18,7 @@ use std::path::Path;
 use thiserror::Error;
 
 use crate::proto::{self, ExecutorInfo, TaskInfo};
-pub use params::{Device, Options, Ulimit, normalize_capability};
+pub use params::{BadCapability, Device, Options, Ulimit, normalize_capability};
 
 /// Where the sandbox appears inside the container, as in Mesos' own executors.
 pub const SANDBOX_IN_CONTAINER: &str = "/mnt/mesos/sandbox";

@@ -221,7 +221,7 @@ fn make(
 fn after_change(r: &Resource, walk: &mut Walk) {
     // A proxy drop-in removed: systemd must forget it, the unit restart.
     if let Resource::Absent { path } = r
-        && let Some(unit) = crate::setup::input::proxy::unit_of_dropin(path)
+        && let Some(unit) = crate::setup::plan::dropins::unit_of_dropin(path)
     {
         walk.units_changed = true;
         let base = unit.strip_suffix(".service").unwrap_or(unit).to_owned();

@@ -3,6 +3,7 @@
 //! [`options::Options`] before anything else looks at the host.
 
 pub mod flags;
+pub mod model;
 pub mod options;
 pub mod policy;
 pub mod proxy;

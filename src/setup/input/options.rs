@@ -9,44 +9,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::setup::host::facts::{Facts, Init};
+// Re-exported while the plan, the record and the reports still name them
+// here; they belong to the model, which imports no stage.
+use crate::setup::input::model::{Ensemble, OutputFormat, Role};
 use crate::setup::sources::resolve::Given;
 use crate::setup::sources::{self, Component, SourceError, Sources};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// ZooKeeper, Mesos master and Marathon.
-    Master,
-    /// Mesos agent, running tasks in Docker (alias: slave, its name before Mesos 1.0).
-    #[value(alias = "slave")]
-    #[serde(alias = "slave")]
-    Agent,
-    /// Master and agent on one host.
-    Standalone,
-}
-
-impl Role {
-    pub fn is_master(self) -> bool {
-        matches!(self, Role::Master | Role::Standalone)
-    }
-    pub fn is_agent(self) -> bool {
-        matches!(self, Role::Agent | Role::Standalone)
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Master => "master",
-            Role::Agent => "agent",
-            Role::Standalone => "standalone",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    #[default]
-    Text,
-    Json,
-}
 
 /// `mesos-docker setup`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -239,14 +206,6 @@ pub struct FileConfig {
     pub agent: Option<crate::setup::input::flags::FileFlags>,
 }
 
-/// A local ZooKeeper ensemble on the masters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ensemble {
-    pub servers: Vec<String>,
-    /// This host's server id (1-based place in --masters).
-    pub myid: usize,
-}
-
 /// Everything the plan needs, checked.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Options {
@@ -295,7 +254,7 @@ impl Options {
 pub const BINARY: &str = "/usr/local/bin/mesos-docker";
 pub const CONFIG: &str = "/etc/mesos-docker/setup.toml";
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum OptionsError {
     #[error("cannot read the configuration file {path}: {reason}")]
     ConfigUnreadable { path: String, reason: String },
@@ -319,6 +278,10 @@ pub enum OptionsError {
     NoHostname,
     #[error(transparent)]
     Source(#[from] SourceError),
+    #[error(transparent)]
+    Policy(#[from] crate::setup::input::policy::PolicyError),
+    #[error(transparent)]
+    Proxy(#[from] crate::setup::input::proxy::ProxyError),
     #[error("{0}")]
     Flags(String),
 }
@@ -377,6 +340,77 @@ pub fn resolve(
         agent: file.agent.take(),
         path: file.path.clone().unwrap_or_else(|| CONFIG.to_owned()),
     };
+    let (role, role_defaulted) = choose_role(args, &file, prompter)?;
+    let hostname = match args.hostname.clone().or(file.hostname.clone()) {
+        Some(h) => h,
+        None if !facts.hostname.is_empty() => facts.hostname.clone(),
+        None => return Err(OptionsError::NoHostname),
+    };
+    check_host("--hostname", &hostname)?;
+    let ip = args.ip.or(file.ip);
+    let zk = args.zk.clone().or(file.zk.clone());
+    let masters = choose_masters(args, &file, &zk, role, &hostname, prompter, &mut warnings)?;
+    let (zk_hosts, ensemble) = zookeeper(&zk, &masters, role, &hostname, ip, facts)?;
+    let master_count = if masters.is_empty() {
+        // An external ensemble says nothing about the Mesos masters; one
+        // master per ZooKeeper host is the usual layout.
+        zk_hosts.split(',').count()
+    } else {
+        masters.len()
+    };
+    let mesos = mesos_settings(args, &file, role, &mut warnings)?;
+    let policy = node_policy(args, &file, role, &mut warnings)?;
+    args.proxy.check()?;
+    let marathon = if args.no_marathon {
+        false
+    } else {
+        file.marathon.unwrap_or(true)
+    };
+    let (sources, source_warnings) =
+        choose_sources(args, file, role, marathon, ensemble.is_some(), facts)?;
+    warnings.extend(source_warnings);
+    let flags = extra_flags(args, &tables, role, facts, &sources, &mut warnings)?;
+    Ok((
+        Options {
+            role,
+            role_defaulted,
+            zk_hosts,
+            ensemble,
+            masters: master_count,
+            hostname,
+            ip,
+            cluster_name: mesos.cluster_name,
+            work_dir: match mesos.work_dir.trim_end_matches('/') {
+                "" => "/".to_owned(),
+                trimmed => trimmed.to_owned(),
+            },
+            attributes: mesos.attributes,
+            resources: mesos.resources,
+            containerizers: mesos.containerizers,
+            executor_registration_timeout: mesos.executor_registration_timeout,
+            marathon,
+            binary: mesos.binary,
+            sources,
+            mirror_ca: args.mirror_ca.clone(),
+            executor_source: args
+                .executor_source
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            policy: policy.filter(|_| role.is_agent()),
+            proxy: args.proxy.clone(),
+            flags,
+        },
+        warnings,
+    ))
+}
+
+/// The role, and whether it was chosen for the operator (nothing said,
+/// nobody to ask).
+fn choose_role(
+    args: &SetupArgs,
+    file: &FileConfig,
+    prompter: Option<&dyn Prompter>,
+) -> Result<(Role, bool), OptionsError> {
     let role = match (args.role.or(file.role), prompter) {
         (Some(r), _) => r,
         (None, Some(p)) => p.role().ok_or(OptionsError::NoRole)?,
@@ -384,17 +418,23 @@ pub fn resolve(
         // whole node, so `curl … | sudo sh` gives a working one.
         (None, None) => Role::Standalone,
     };
-    let role_defaulted = args.role.is_none() && file.role.is_none() && prompter.is_none();
-    let hostname = match args.hostname.clone().or(file.hostname) {
-        Some(h) => h,
-        None if !facts.hostname.is_empty() => facts.hostname.clone(),
-        None => return Err(OptionsError::NoHostname),
-    };
-    check_host("--hostname", &hostname)?;
-    let ip = args.ip.or(file.ip);
-    let zk = args.zk.clone().or(file.zk);
+    let defaulted = args.role.is_none() && file.role.is_none() && prompter.is_none();
+    Ok((role, defaulted))
+}
+
+/// The master hosts, trimmed and checked: from the flag, the file, this
+/// host (a master without a list) or the prompter.
+fn choose_masters(
+    args: &SetupArgs,
+    file: &FileConfig,
+    zk: &Option<String>,
+    role: Role,
+    hostname: &str,
+    prompter: Option<&dyn Prompter>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<String>, OptionsError> {
     let mut masters = if args.masters.is_empty() {
-        file.masters.unwrap_or_default()
+        file.masters.clone().unwrap_or_default()
     } else {
         args.masters.clone()
     };
@@ -404,7 +444,7 @@ pub fn resolve(
     }
     if masters.is_empty() && zk.is_none() {
         if role.is_master() {
-            masters.push(hostname.clone());
+            masters.push(hostname.to_owned());
         } else {
             let answer = prompter
                 .and_then(|p| p.masters())
@@ -436,52 +476,68 @@ pub fn resolve(
             masters.len() - 1
         ));
     }
+    Ok(masters)
+}
 
-    let (zk_hosts, ensemble) = match &zk {
-        Some(url) => (parse_zk_url(url)?, None),
-        None => {
-            let hosts = masters
-                .iter()
-                .map(|m| format!("{m}:2181"))
-                .collect::<Vec<_>>()
-                .join(",");
-            let ensemble = if role.is_master() {
-                let me = masters
-                    .iter()
-                    .position(|m| is_me(m, &hostname, ip, facts))
-                    .ok_or_else(|| OptionsError::NotInMasters {
-                        me: describe_me(&hostname, ip, facts),
-                        masters: masters.join(","),
-                    })?;
-                Some(Ensemble {
-                    servers: masters.clone(),
-                    myid: me + 1,
-                })
-            } else {
-                None
-            };
-            (hosts, ensemble)
-        }
+/// The ZooKeeper hosts, and this host's place in a local ensemble.
+fn zookeeper(
+    zk: &Option<String>,
+    masters: &[String],
+    role: Role,
+    hostname: &str,
+    ip: Option<IpAddr>,
+    facts: &Facts,
+) -> Result<(String, Option<Ensemble>), OptionsError> {
+    if let Some(url) = zk {
+        return Ok((parse_zk_url(url)?, None));
+    }
+    let hosts = masters
+        .iter()
+        .map(|m| format!("{m}:2181"))
+        .collect::<Vec<_>>()
+        .join(",");
+    if !role.is_master() {
+        return Ok((hosts, None));
+    }
+    let me = masters
+        .iter()
+        .position(|m| is_me(m, hostname, ip, facts))
+        .ok_or_else(|| OptionsError::NotInMasters {
+            me: describe_me(hostname, ip, facts),
+            masters: masters.join(","),
+        })?;
+    let ensemble = Ensemble {
+        servers: masters.to_vec(),
+        myid: me + 1,
     };
-    let master_count = if masters.is_empty() {
-        // An external ensemble says nothing about the Mesos masters; one
-        // master per ZooKeeper host is the usual layout.
-        zk_hosts.split(',').count()
-    } else {
-        masters.len()
-    };
+    Ok((hosts, Some(ensemble)))
+}
 
-    let cluster_name = args
-        .cluster_name
-        .clone()
-        .or(file.cluster_name)
-        .unwrap_or_else(|| "mesos".to_owned());
+/// The Mesos daemons' settings, checked for their environment files.
+struct MesosSettings {
+    cluster_name: String,
+    work_dir: String,
+    attributes: Option<String>,
+    resources: Option<String>,
+    containerizers: String,
+    executor_registration_timeout: String,
+    binary: String,
+}
+
+fn mesos_settings(
+    args: &SetupArgs,
+    file: &FileConfig,
+    role: Role,
+    warnings: &mut Vec<String>,
+) -> Result<MesosSettings, OptionsError> {
+    let pick = |flag: &Option<String>, in_file: &Option<String>, default: &str| {
+        flag.clone()
+            .or(in_file.clone())
+            .unwrap_or_else(|| default.to_owned())
+    };
+    let cluster_name = pick(&args.cluster_name, &file.cluster_name, "mesos");
     check_env_word("--cluster-name", &cluster_name)?;
-    let work_dir = args
-        .work_dir
-        .clone()
-        .or(file.work_dir)
-        .unwrap_or_else(|| "/var/lib/mesos".to_owned());
+    let work_dir = pick(&args.work_dir, &file.work_dir, "/var/lib/mesos");
     if !work_dir.starts_with('/') {
         return Err(invalid(
             "--work-dir",
@@ -489,25 +545,21 @@ pub fn resolve(
         ));
     }
     check_env_word("--work-dir", &work_dir)?;
-    let attributes = args.attributes.clone().or(file.attributes);
+    let attributes = args.attributes.clone().or(file.attributes.clone());
     if let Some(a) = &attributes {
         check_attributes(a)?;
     }
-    let resources = args.resources.clone().or(file.resources);
+    let resources = args.resources.clone().or(file.resources.clone());
     if let Some(r) = &resources {
         check_resources(r)?;
     }
-    let containerizers = args
-        .containerizers
-        .clone()
-        .or(file.containerizers)
-        .unwrap_or_else(|| "mesos".to_owned());
+    let containerizers = pick(&args.containerizers, &file.containerizers, "mesos");
     check_containerizers(&containerizers)?;
-    let executor_registration_timeout = args
-        .executor_registration_timeout
-        .clone()
-        .or(file.executor_registration_timeout)
-        .unwrap_or_else(|| "5mins".to_owned());
+    let executor_registration_timeout = pick(
+        &args.executor_registration_timeout,
+        &file.executor_registration_timeout,
+        "5mins",
+    );
     check_duration(
         "--executor-registration-timeout",
         &executor_registration_timeout,
@@ -518,11 +570,7 @@ pub fn resolve(
             role.name()
         ));
     }
-    let binary = args
-        .binary
-        .clone()
-        .or(file.binary)
-        .unwrap_or_else(|| BINARY.to_owned());
+    let binary = pick(&args.binary, &file.binary, BINARY);
     if !binary.starts_with('/') {
         return Err(invalid(
             "--binary",
@@ -530,16 +578,35 @@ pub fn resolve(
         ));
     }
     check_env_word("--binary", &binary)?;
+    Ok(MesosSettings {
+        cluster_name,
+        work_dir,
+        attributes,
+        resources,
+        containerizers,
+        executor_registration_timeout,
+        binary,
+    })
+}
+
+/// The policy flags over setup.toml's `[policy]`.
+fn node_policy(
+    args: &SetupArgs,
+    file: &FileConfig,
+    role: Role,
+    warnings: &mut Vec<String>,
+) -> Result<Option<crate::setup::input::policy::NodePolicy>, OptionsError> {
+    let list = |v: &Vec<String>| Some(v.clone()).filter(|v| !v.is_empty());
     let policy = crate::setup::input::policy::resolve(
         &crate::setup::input::policy::PolicyConfig {
             allow_privileged: args.allow_privileged.then_some(true),
             allow_host_network: args.allow_host_network.then_some(true),
             allow_devices: args.allow_devices.then_some(true),
-            allow_host_path: Some(args.allow_host_path.clone()).filter(|v| !v.is_empty()),
-            allow_registry: Some(args.allow_registry.clone()).filter(|v| !v.is_empty()),
-            allow_capability: Some(args.allow_capability.clone()).filter(|v| !v.is_empty()),
-            allow_volume_driver: Some(args.allow_volume_driver.clone()).filter(|v| !v.is_empty()),
-            allow_log_driver: Some(args.allow_log_driver.clone()).filter(|v| !v.is_empty()),
+            allow_host_path: list(&args.allow_host_path),
+            allow_registry: list(&args.allow_registry),
+            allow_capability: list(&args.allow_capability),
+            allow_volume_driver: list(&args.allow_volume_driver),
+            allow_log_driver: list(&args.allow_log_driver),
             max_task_cpus: args.max_task_cpus,
             max_task_mem: args.max_task_mem,
         },
@@ -551,12 +618,19 @@ pub fn resolve(
             role.name()
         ));
     }
-    args.proxy.check()?;
-    let marathon = if args.no_marathon {
-        false
-    } else {
-        file.marathon.unwrap_or(true)
-    };
+    Ok(policy)
+}
+
+/// Each component's source: flags over `[sources]`, through the mirror,
+/// resolved against the catalog and the pins.
+fn choose_sources(
+    args: &SetupArgs,
+    file: FileConfig,
+    role: Role,
+    marathon: bool,
+    local_zk: bool,
+    facts: &Facts,
+) -> Result<(Sources, Vec<String>), OptionsError> {
     let file_name = file.path.clone().unwrap_or_else(|| CONFIG.to_owned());
     let mut given = Vec::new();
     let file_sources = file.sources.unwrap_or_default();
@@ -595,7 +669,7 @@ pub fn resolve(
         })?),
         (None, None) => None,
     };
-    let (sources, source_warnings) = sources::resolve(&sources::Request {
+    Ok(sources::resolve(&sources::Request {
         given,
         mirror,
         allow_unverified: args.allow_unverified || file.allow_unverified.unwrap_or(false),
@@ -604,43 +678,9 @@ pub fn resolve(
         pins_file: file_name.clone(),
         role,
         marathon,
-        local_zk: ensemble.is_some(),
+        local_zk,
         facts,
-    })?;
-    warnings.extend(source_warnings);
-    let flags = extra_flags(args, &tables, role, facts, &sources, &mut warnings)?;
-    Ok((
-        Options {
-            role,
-            role_defaulted,
-            zk_hosts,
-            ensemble,
-            masters: master_count,
-            hostname,
-            ip,
-            cluster_name,
-            work_dir: match work_dir.trim_end_matches('/') {
-                "" => "/".to_owned(),
-                trimmed => trimmed.to_owned(),
-            },
-            attributes,
-            resources,
-            containerizers,
-            executor_registration_timeout,
-            marathon,
-            binary,
-            sources,
-            mirror_ca: args.mirror_ca.clone(),
-            executor_source: args
-                .executor_source
-                .as_ref()
-                .map(|p| p.display().to_string()),
-            policy: policy.filter(|_| role.is_agent()),
-            proxy: args.proxy.clone(),
-            flags,
-        },
-        warnings,
-    ))
+    })?)
 }
 
 /// `--master-flag`/`--agent-flag` over `[master.flags]`/`[agent.flags]`,

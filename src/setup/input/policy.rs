@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::setup::input::options::OptionsError;
+use crate::exec::spec::BadCapability;
 
 pub const PATH: &str = crate::exec::policy::DEFAULT_PATH;
 
@@ -54,7 +54,7 @@ pub struct NodePolicy {
 pub fn resolve(
     flags: &PolicyConfig,
     file: Option<&PolicyConfig>,
-) -> Result<Option<NodePolicy>, OptionsError> {
+) -> Result<Option<NodePolicy>, PolicyError> {
     let flags_given = *flags != PolicyConfig::default();
     if !flags_given && file.is_none() {
         return Ok(None);
@@ -79,7 +79,7 @@ pub fn resolve(
                 .collect::<Result<Vec<_>, _>>()
         })
         .transpose()?;
-    let names = |f, v, check: fn(&str) -> Result<String, OptionsError>| {
+    let names = |f, v, check: fn(&str) -> Result<String, PolicyError>| {
         list(f, v)
             .map(|ns| ns.iter().map(|n| check(n)).collect::<Result<Vec<_>, _>>())
             .transpose()
@@ -109,28 +109,64 @@ pub fn resolve(
     }))
 }
 
-fn invalid(flag: &'static str, problem: String) -> OptionsError {
-    OptionsError::Invalid { flag, problem }
+/// A policy flag (or its `[policy]` key) that cannot go into policy.toml,
+/// named by its flag.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{flag}: {value} is not a positive number; pass e.g. {flag} {example}")]
+    NotPositive {
+        flag: &'static str,
+        value: f64,
+        example: &'static str,
+    },
+    #[error(
+        "--allow-host-path: {path:?} {why}; pass an absolute directory such as --allow-host-path /srv/data"
+    )]
+    HostPath { path: String, why: &'static str },
+    #[error(
+        "--allow-registry: {0:?} is not a registry host[:port]; pass e.g. --allow-registry registry.example.com:5000 (docker.io for Docker Hub)"
+    )]
+    Registry(String),
+    // The cause is in the message too: setup prints refusals by Display
+    // alone, and the operator needs the name that was refused.
+    #[error("--allow-capability: {source}; pass e.g. --allow-capability NET_ADMIN")]
+    Capability {
+        #[source]
+        source: BadCapability,
+    },
+    #[error(
+        "--allow-capability: ALL is every capability, a privileged container; pass --allow-privileged instead"
+    )]
+    AllCapabilities,
+    #[error(
+        "--allow-volume-driver: {0:?} is not a volume driver name (the local driver is always allowed; local:TYPE \
+         allows it to mount a TYPE filesystem); pass e.g. --allow-volume-driver rexray/ebs \
+         or --allow-volume-driver local:nfs"
+    )]
+    VolumeDriver(String),
+    #[error(
+        "--allow-log-driver: {0:?} is not a log driver name; pass e.g. --allow-log-driver journald"
+    )]
+    LogDriver(String),
 }
 
-fn positive(flag: &'static str, v: Option<f64>, example: &str) -> Result<(), OptionsError> {
+fn positive(flag: &'static str, v: Option<f64>, example: &'static str) -> Result<(), PolicyError> {
     match v {
-        Some(x) if !(x.is_finite() && x > 0.0) => Err(invalid(
+        Some(x) if !(x.is_finite() && x > 0.0) => Err(PolicyError::NotPositive {
             flag,
-            format!("{x} is not a positive number; pass e.g. {flag} {example}"),
-        )),
+            value: x,
+            example,
+        }),
         _ => Ok(()),
     }
 }
 
 /// A bind-mount prefix: absolute, without `..` (which would make a prefix
 /// match more than it names), trailing slashes dropped.
-fn host_path(p: &str) -> Result<String, OptionsError> {
-    let bad = |why: &str| {
-        invalid(
-            "--allow-host-path",
-            format!("{p:?} {why}; pass an absolute directory such as --allow-host-path /srv/data"),
-        )
+fn host_path(p: &str) -> Result<String, PolicyError> {
+    let bad = |why: &'static str| PolicyError::HostPath {
+        path: p.to_owned(),
+        why,
     };
     if !p.starts_with('/') {
         return Err(bad("is not an absolute path"));
@@ -149,7 +185,7 @@ fn host_path(p: &str) -> Result<String, OptionsError> {
 
 /// A registry as the executor compares it: `host[:port]`, `docker.io` for
 /// Docker Hub.
-fn registry(r: &str) -> Result<String, OptionsError> {
+fn registry(r: &str) -> Result<String, PolicyError> {
     let (host, port) = match r.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
         None => (r, None),
@@ -162,58 +198,35 @@ fn registry(r: &str) -> Result<String, OptionsError> {
     if host_ok && port_ok {
         Ok(r.to_ascii_lowercase())
     } else {
-        Err(invalid(
-            "--allow-registry",
-            format!(
-                "{r:?} is not a registry host[:port]; pass e.g. --allow-registry registry.example.com:5000 (docker.io for Docker Hub)"
-            ),
-        ))
+        Err(PolicyError::Registry(r.to_owned()))
     }
 }
 
 /// A capability in the executor's spelling (`SYS_ADMIN`); `ALL` is what
 /// --allow-privileged says.
-fn capability(c: &str) -> Result<String, OptionsError> {
-    let name = crate::exec::spec::normalize_capability(c).map_err(|e| {
-        invalid(
-            "--allow-capability",
-            format!("{e}; pass e.g. --allow-capability NET_ADMIN"),
-        )
-    })?;
+fn capability(c: &str) -> Result<String, PolicyError> {
+    let name = crate::exec::spec::normalize_capability(c)
+        .map_err(|source| PolicyError::Capability { source })?;
     if name == "ALL" {
-        return Err(invalid(
-            "--allow-capability",
-            "ALL is every capability, a privileged container; pass --allow-privileged instead"
-                .into(),
-        ));
+        return Err(PolicyError::AllCapabilities);
     }
     Ok(name)
 }
 
 /// A volume plugin (`rexray/ebs`, `name:tag`) or `local:TYPE`.
-fn volume_driver(d: &str) -> Result<String, OptionsError> {
+fn volume_driver(d: &str) -> Result<String, PolicyError> {
     if plain_name(d, "_.-/:") && d != "local" {
         Ok(d.to_owned())
     } else {
-        Err(invalid(
-            "--allow-volume-driver",
-            format!(
-                "{d:?} is not a volume driver name (the local driver is always allowed; local:TYPE \
-                 allows it to mount a TYPE filesystem); pass e.g. --allow-volume-driver rexray/ebs \
-                 or --allow-volume-driver local:nfs"
-            ),
-        ))
+        Err(PolicyError::VolumeDriver(d.to_owned()))
     }
 }
 
-fn log_driver(d: &str) -> Result<String, OptionsError> {
+fn log_driver(d: &str) -> Result<String, PolicyError> {
     if plain_name(d, "_.-") {
         Ok(d.to_owned())
     } else {
-        Err(invalid(
-            "--allow-log-driver",
-            format!("{d:?} is not a log driver name; pass e.g. --allow-log-driver journald"),
-        ))
+        Err(PolicyError::LogDriver(d.to_owned()))
     }
 }
 

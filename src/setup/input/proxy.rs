@@ -9,9 +9,6 @@
 
 use serde::Serialize;
 
-use crate::setup::input::options::OptionsError;
-use crate::setup::plan::Resource;
-
 /// The proxy settings setup was run with; read once, at the edge. Debug and
 /// Serialize show passwords as `***`.
 #[derive(Clone, Default, PartialEq, Eq, Serialize)]
@@ -60,6 +57,23 @@ pub fn redacted(v: &str) -> String {
 
 const VARS: [&str; 3] = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"];
 
+/// A proxy variable setup cannot pass on; the value is shown redacted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProxyError {
+    #[error(
+        "{var}: {shown:?} contains {c:?}, which cannot go into a service's environment; percent-encode it (a password in the URL, say) and run setup again"
+    )]
+    Unsafe {
+        var: &'static str,
+        shown: String,
+        c: char,
+    },
+    #[error(
+        "{var}: {shown:?} has credentials but no scheme; write it as http://USER:PASSWORD@HOST:PORT and run setup again"
+    )]
+    NoScheme { var: &'static str, shown: String },
+}
+
 impl Proxy {
     /// From an environment lookup: the upper-case name, else the lower-case
     /// one; empty values count as unset.
@@ -78,29 +92,24 @@ impl Proxy {
     }
 
     /// Refuses what would not survive a unit file or an upstart stanza.
-    pub fn check(&self) -> Result<(), OptionsError> {
-        for (name, v) in VARS.iter().zip([&self.http, &self.https, &self.no]) {
+    pub fn check(&self) -> Result<(), ProxyError> {
+        for (var, v) in VARS.iter().zip([&self.http, &self.https, &self.no]) {
             let Some(v) = v else { continue };
             if let Some(c) = v.chars().find(|c| {
                 c.is_whitespace() || c.is_control() || matches!(c, '"' | '\\' | '$' | '`' | '\'')
             }) {
-                return Err(OptionsError::Invalid {
-                    flag: name,
-                    problem: format!(
-                        "{:?} contains {c:?}, which cannot go into a service's environment; percent-encode it (a password in the URL, say) and run setup again",
-                        redacted(v)
-                    ),
+                return Err(ProxyError::Unsafe {
+                    var,
+                    shown: redacted(v),
+                    c,
                 });
             }
             // Without a scheme, a password would not be recognised (and
             // hidden) in what setup prints.
             if v.contains('@') && !v.contains("://") {
-                return Err(OptionsError::Invalid {
-                    flag: name,
-                    problem: format!(
-                        "{:?} has credentials but no scheme; write it as http://USER:PASSWORD@HOST:PORT and run setup again",
-                        redacted(v)
-                    ),
+                return Err(ProxyError::NoScheme {
+                    var,
+                    shown: redacted(v),
                 });
             }
         }
@@ -122,65 +131,6 @@ impl Proxy {
         }
         out
     }
-}
-
-/// The drop-in a systemd unit gets.
-pub fn dropin_path(unit: &str) -> String {
-    format!("/etc/systemd/system/{unit}.d/mesos-docker-proxy.conf")
-}
-
-/// The unit a drop-in of ours belongs to.
-pub fn unit_of_dropin(path: &str) -> Option<&str> {
-    path.strip_prefix("/etc/systemd/system/")?
-        .strip_suffix(".d/mesos-docker-proxy.conf")
-}
-
-/// [`ENV_FILE`]: the variables, root-only, read by `readers` (units or
-/// jobs, restarted when it changes); absent without a proxy. systemd reads
-/// it as an EnvironmentFile, upstart jobs source it: the values hold none
-/// of `"`, `\`, `$`, `` ` `` or blanks ([`Proxy::check`]), so both read the
-/// same, and neither expands `%` there.
-pub fn env_file(proxy: &Proxy, readers: &[&str]) -> Resource {
-    let env = proxy.env();
-    if env.is_empty() {
-        return Resource::Absent {
-            path: ENV_FILE.into(),
-        };
-    }
-    let mut content = String::from(
-        "# Written by mesos-docker setup from its environment's proxy settings;\n# root-only: a proxy URL may hold a password.\n",
-    );
-    for (k, v) in &env {
-        content.push_str(&format!("{k}=\"{v}\"\n"));
-    }
-    Resource::File {
-        path: ENV_FILE.into(),
-        mode: 0o600,
-        content,
-        readers: readers.iter().map(|r| r.to_string()).collect(),
-    }
-}
-
-/// The drop-ins of `units` (those that fetch): naming [`ENV_FILE`] with the
-/// proxy, absent without it.
-pub fn systemd_dropins(proxy: &Proxy, units: &[&str]) -> Vec<Resource> {
-    units
-        .iter()
-        .map(|unit| {
-            let path = dropin_path(unit);
-            if !proxy.is_set() {
-                return Resource::Absent { path };
-            }
-            Resource::File {
-                path,
-                mode: 0o644,
-                content: format!(
-                    "# Written by mesos-docker setup from its environment's proxy settings.\n[Service]\nEnvironmentFile={ENV_FILE}\n"
-                ),
-                readers: vec![unit.strip_suffix(".service").unwrap_or(unit).to_owned()],
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -214,58 +164,6 @@ mod tests {
         );
         assert!(!env(&[("no_proxy", "localhost")]).is_set());
         assert!(env(&[("no_proxy", "localhost")]).env().is_empty());
-    }
-
-    #[test]
-    fn the_values_go_into_a_root_only_file_the_dropins_name() {
-        let p = env(&[
-            ("HTTPS_PROXY", "http://u:p%40ss@proxy:3128"),
-            ("NO_PROXY", "10.0.0.0/8"),
-        ]);
-        assert_eq!(
-            env_file(&p, &["docker"]),
-            Resource::File {
-                path: "/etc/mesos-docker/proxy.env".into(),
-                mode: 0o600,
-                content: "# Written by mesos-docker setup from its environment's proxy settings;\n\
-                          # root-only: a proxy URL may hold a password.\n\
-                          HTTPS_PROXY=\"http://u:p%40ss@proxy:3128\"\n\
-                          https_proxy=\"http://u:p%40ss@proxy:3128\"\n\
-                          NO_PROXY=\"10.0.0.0/8\"\n\
-                          no_proxy=\"10.0.0.0/8\"\n"
-                    .into(),
-                readers: vec!["docker".into()],
-            }
-        );
-        let r = systemd_dropins(&p, &["docker.service"]);
-        assert_eq!(
-            r,
-            [Resource::File {
-                path: "/etc/systemd/system/docker.service.d/mesos-docker-proxy.conf".into(),
-                mode: 0o644,
-                content: "# Written by mesos-docker setup from its environment's proxy settings.\n\
-                          [Service]\n\
-                          EnvironmentFile=/etc/mesos-docker/proxy.env\n"
-                    .into(),
-                readers: vec!["docker".into()],
-            }]
-        );
-        assert_eq!(
-            systemd_dropins(&Proxy::default(), &["marathon.service"]),
-            [Resource::Absent {
-                path: "/etc/systemd/system/marathon.service.d/mesos-docker-proxy.conf".into()
-            }]
-        );
-        assert_eq!(
-            env_file(&env(&[("NO_PROXY", "localhost")]), &[]),
-            Resource::Absent {
-                path: ENV_FILE.into()
-            }
-        );
-        assert_eq!(
-            unit_of_dropin("/etc/systemd/system/marathon.service.d/mesos-docker-proxy.conf"),
-            Some("marathon.service")
-        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::setup::input::flags::{Daemon, FlagCheck};
 use crate::setup::input::options::Options;
 use crate::setup::sources::{Component, Spec};
 
+pub mod dropins;
 pub mod install;
 pub mod render;
 pub mod resource;
@@ -99,7 +100,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
     .filter_map(|(wanted, unit)| wanted.then_some(unit))
     .collect();
     // Written before what names it, removed after.
-    let proxy_file = crate::setup::input::proxy::env_file(&opts.proxy, &fetchers);
+    let proxy_file = dropins::env_file(&opts.proxy, &fetchers);
     let proxy_set = matches!(proxy_file, Resource::File { .. });
     if proxy_set {
         r.push(proxy_file.clone());
@@ -108,10 +109,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         // Before the units' enablement, which daemon-reloads after them.
         let units: Vec<String> = fetchers.iter().map(|u| format!("{u}.service")).collect();
         let units: Vec<&str> = units.iter().map(String::as_str).collect();
-        r.extend(crate::setup::input::proxy::systemd_dropins(
-            &opts.proxy,
-            &units,
-        ));
+        r.extend(dropins::systemd_dropins(&opts.proxy, &units));
     }
     let local_zk = opts.ensemble.is_some();
     match facts.init {
@@ -409,8 +407,8 @@ fn flag_check(daemon: Daemon, l: &Launch, flags: &crate::setup::input::flags::Fl
 mod tests {
     use super::*;
     use crate::setup::host::facts::{Cgroup, Distro, Installed, Os};
+    use crate::setup::input::model::Role;
     use crate::setup::input::options::{FileConfig, SetupArgs, resolve};
-    use crate::setup::input::options::Role;
     use crate::setup::plan::resource::{package, service};
 
     fn facts(cgroup: Option<Cgroup>, nofile: Option<u64>) -> Facts {

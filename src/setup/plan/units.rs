@@ -6,7 +6,8 @@ use serde::Serialize;
 use tera::Context;
 
 use crate::setup::host::facts::Facts;
-use crate::setup::input::options::{Options, Role};
+use crate::setup::input::model::Role;
+use crate::setup::input::options::Options;
 use crate::setup::sources::{Component, Spec};
 
 use crate::setup::plan::render::{RenderError, render};

@@ -11,7 +11,7 @@ use super::catalog::CATALOG;
 use super::model::{Blocked, Component, Resolved, SourceError, Spec};
 use super::{mirror, spec};
 use crate::setup::host::facts::{Facts, Init};
-use crate::setup::input::options::Role;
+use crate::setup::input::model::Role;
 
 /// A SPEC the operator gave, and where.
 #[derive(Debug, Clone)]
