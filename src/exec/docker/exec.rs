@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use tracing::{debug, warn};
 
 use super::pidfd::{self, TreeKill};
-use super::{DockerError, Runtime, bounded};
+use super::runtime::{DockerError, Runtime, bounded};
 
 /// How much of a command's output is kept for messages.
 const OUTPUT_TAIL: usize = 512;

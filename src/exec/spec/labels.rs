@@ -12,7 +12,7 @@
 //! | `docker.volumes`          | `HOST:CONTAINER[:ro|rw]`, comma-separated       |
 //! | `docker.param.KEY[.N]`    | a Docker parameter (`docker.param.env.1 = A=1`) |
 
-use super::{Network, Protocol, SpecError};
+use super::model::{Network, Protocol, SpecError};
 
 #[derive(Debug, Default, PartialEq)]
 pub struct LabelOptions {

@@ -9,185 +9,20 @@
 
 mod labels;
 pub mod marathon;
+pub mod model;
 mod params;
 pub mod paths;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use thiserror::Error;
-
 use crate::proto::{self, ExecutorInfo, TaskInfo};
+pub use model::*;
 pub use params::{BadCapability, Device, Options, Ulimit, normalize_capability};
-
-/// Where the sandbox appears inside the container, as in Mesos' own executors.
-pub const SANDBOX_IN_CONTAINER: &str = "/mnt/mesos/sandbox";
-
-/// Labels put on every container we create; the reaper and the start-up
-/// clean-up find our containers by them.
-pub const LABEL_TASK: &str = "mesos-docker.task-id";
-pub const LABEL_EXECUTOR: &str = "mesos-docker.executor-id";
-pub const LABEL_FRAMEWORK: &str = "mesos-docker.framework-id";
-pub const LABEL_AGENT: &str = "mesos-docker.agent-id";
-pub const LABEL_SANDBOX: &str = "mesos-docker.sandbox";
 
 /// Variables that must never reach a container even if a framework put them
 /// in the command's environment.
 const NEVER_PASSED: &[&str] = &["MESOS_EXECUTOR_AUTHENTICATION_TOKEN"];
-
-#[derive(Debug, Error, PartialEq)]
-pub enum SpecError {
-    #[error(
-        "no image to run: the executor's first argument is the image (Marathon app `cmd`, e.g. \
-         \"cmd\": \"redis\"), or the app needs container.docker.image"
-    )]
-    NoImage,
-    #[error("{0}")]
-    BadAppJson(String),
-    #[error("label {key}={value:?}: {why}")]
-    BadLabel {
-        key: String,
-        value: String,
-        why: String,
-    },
-    #[error("docker parameter {key}={value:?}: {why}")]
-    BadParameter {
-        key: String,
-        value: String,
-        why: String,
-    },
-    #[error(
-        "docker parameter `{key}` is not supported; supported: {}",
-        params::SUPPORTED.join(", ")
-    )]
-    UnsupportedParameter { key: String },
-    #[error("network `{0}` is not one of host, bridge, none, user or a network name")]
-    BadNetwork(String),
-    #[error("port mapping: {0}")]
-    BadPort(String),
-    #[error(
-        "{needed} port mappings but the task has {have} host ports in its `ports` resource; \
-         give the app as many ports as mappings"
-    )]
-    NotEnoughPorts { needed: usize, have: usize },
-    #[error("host port {port} is not in the task's `ports` resource ({allocated})")]
-    PortNotAllocated { port: u32, allocated: String },
-    #[error("volume {0}")]
-    BadVolume(String),
-    #[error(
-        "Marathon 0.6 container options {0:?} are not supported; use container.docker \
-         (portMappings, parameters) or docker.* task labels"
-    )]
-    LegacyOptions(Vec<String>),
-    #[error(
-        "environment variable {0} is a secret, which this executor cannot resolve (it has no \
-         secret store); pass the value another way, e.g. a file fetched into the sandbox with \
-         the app's `uris`"
-    )]
-    SecretEnv(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Network {
-    Host,
-    Bridge,
-    None,
-    /// A user-defined Docker network, by name.
-    User(String),
-}
-
-impl Network {
-    pub fn parse(text: &str) -> Result<Network, String> {
-        match text.to_ascii_lowercase().as_str() {
-            "host" => Ok(Network::Host),
-            "bridge" => Ok(Network::Bridge),
-            "none" => Ok(Network::None),
-            "" | "user" => Err("a user network needs its name".into()),
-            _ if text
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) =>
-            {
-                Ok(Network::User(text.to_string()))
-            }
-            _ => Err(format!(
-                "`{text}` is not host, bridge, none or a network name"
-            )),
-        }
-    }
-
-    /// Docker's `NetworkMode`.
-    pub fn mode(&self) -> &str {
-        match self {
-            Network::Host => "host",
-            Network::Bridge => "bridge",
-            Network::None => "none",
-            Network::User(name) => name,
-        }
-    }
-
-    fn publishes_ports(&self) -> bool {
-        matches!(self, Network::Bridge | Network::User(_))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Protocol {
-    Tcp,
-    Udp,
-}
-
-impl Protocol {
-    /// `tcp`, `udp` or Marathon's `udp,tcp`.
-    pub fn parse_list(text: &str) -> Result<Vec<Protocol>, String> {
-        text.split(',')
-            .map(|p| match p.trim().to_ascii_lowercase().as_str() {
-                "tcp" | "" => Ok(Protocol::Tcp),
-                "udp" => Ok(Protocol::Udp),
-                other => Err(format!("protocol `{other}` is neither tcp nor udp")),
-            })
-            .collect()
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortBinding {
-    pub host_port: u16,
-    pub container_port: u16,
-    pub protocol: Protocol,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bind {
-    pub host: String,
-    pub container: String,
-    pub read_only: bool,
-}
-
-impl Bind {
-    /// Docker's `Binds` syntax.
-    pub fn to_docker(&self) -> String {
-        let mode = if self.read_only { "ro" } else { "rw" };
-        format!("{}:{}:{mode}", self.host, self.container)
-    }
-}
-
-/// A named Docker volume mounted into the container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NamedVolume {
-    pub name: String,
-    /// Volume driver; Docker's `local` when none.
-    pub driver: Option<String>,
-    pub driver_options: BTreeMap<String, String>,
-    pub container: String,
-    pub read_only: bool,
-}
 
 /// Everything needed to create the task's container.
 #[derive(Debug, Clone, PartialEq)]
@@ -284,7 +119,65 @@ pub fn container_spec(input: &Input) -> Result<ContainerSpec, SpecError> {
     }
     let from_labels = labels::parse(label_pairs)?;
 
-    let network = match (&from_labels.network, task_docker, app_docker) {
+    let network = network(&from_labels, task, task_docker, app_docker)?;
+
+    let host_ports = allocated_ports(&task.resources);
+    let (port_bindings, spare_host_ports) =
+        port_bindings(&network, &from_labels, task_docker, app_docker, &host_ports)?;
+
+    let mut options = parameters(task_docker, app_docker, &from_labels)?;
+
+    let (binds, volumes) = mounts(input, app.as_ref(), &from_labels, &mut options)?;
+
+    let privileged = from_labels.privileged.unwrap_or(
+        task_docker.map(|d| d.privileged()).unwrap_or(false)
+            || app_docker.is_some_and(|d| d.privileged),
+    );
+    let force_pull = from_labels.force_pull.unwrap_or(
+        task_docker.map(|d| d.force_pull_image()).unwrap_or(false)
+            || app_docker.is_some_and(|d| d.force_pull_image),
+    );
+
+    let cpus = scalar(&task.resources, "cpus");
+    let (nano_cpus, memory_bytes, memory_reservation) = limits(input, &from_labels, cpus);
+
+    let mut env = container_env(input, app.as_ref(), &host_ports)?;
+    env.append(&mut options.env);
+
+    let container_labels = container_labels(input, &mut options);
+
+    Ok(ContainerSpec {
+        name: container_name(&task.task_id.value),
+        image,
+        command,
+        env,
+        labels: container_labels,
+        network,
+        port_bindings,
+        spare_host_ports,
+        privileged,
+        force_pull,
+        cpu_shares: cpus.map(|c| ((c * 1024.0).round() as i64).max(MIN_CPU_SHARES)),
+        nano_cpus,
+        memory_bytes,
+        memory_reservation,
+        binds,
+        volumes,
+        options,
+    })
+}
+
+type TaskDocker = proto::container_info::DockerInfo;
+
+/// The network: a label's, else the task's or the app's definition, else a
+/// bridge (the 2013 executor published the image's ports).
+fn network(
+    from_labels: &labels::LabelOptions,
+    task: &TaskInfo,
+    task_docker: Option<&TaskDocker>,
+    app_docker: Option<&marathon::AppDocker>,
+) -> Result<Network, SpecError> {
+    Ok(match (&from_labels.network, task_docker, app_docker) {
         (Some(n), _, _) => n.clone(),
         (None, Some(d), _) => match d.network() {
             proto::container_info::docker_info::Network::Host => Network::Host,
@@ -311,18 +204,23 @@ pub fn container_spec(input: &Input) -> Result<ContainerSpec, SpecError> {
         },
         // The 2013 executor published the image's ports: that needs a bridge.
         (None, None, None) => Network::Bridge,
-    };
+    })
+}
 
-    let host_ports = allocated_ports(&task.resources);
-    let (port_bindings, spare_host_ports) = if !network.publishes_ports() {
+/// Host ports bound to container ports, and the spare host ports left.
+fn port_bindings(
+    network: &Network,
+    from_labels: &labels::LabelOptions,
+    task_docker: Option<&TaskDocker>,
+    app_docker: Option<&marathon::AppDocker>,
+    host_ports: &[u16],
+) -> Result<(Vec<PortBinding>, Vec<u16>), SpecError> {
+    Ok(if !network.publishes_ports() {
         (Vec::new(), Vec::new())
     } else if let Some(ports) = &from_labels.ports {
-        bind_in_order(ports, &host_ports)?
+        bind_in_order(ports, host_ports)?
     } else if let Some(d) = task_docker.filter(|d| !d.port_mappings.is_empty()) {
-        (
-            explicit_bindings(&d.port_mappings, &host_ports)?,
-            Vec::new(),
-        )
+        (explicit_bindings(&d.port_mappings, host_ports)?, Vec::new())
     } else if let Some(maps) = app_docker.and_then(|d| d.port_mappings.as_ref()) {
         let mut ports = Vec::new();
         for m in maps {
@@ -333,11 +231,18 @@ pub fn container_spec(input: &Input) -> Result<ContainerSpec, SpecError> {
                 .map_err(SpecError::BadPort)?;
             ports.push((port, protocols));
         }
-        bind_mappings(&ports, &host_ports)?
+        bind_mappings(&ports, host_ports)?
     } else {
-        (Vec::new(), host_ports.clone())
-    };
+        (Vec::new(), host_ports.to_vec())
+    })
+}
 
+/// Docker parameters: the task's, then the app's, then the labels'.
+fn parameters(
+    task_docker: Option<&TaskDocker>,
+    app_docker: Option<&marathon::AppDocker>,
+    from_labels: &labels::LabelOptions,
+) -> Result<Options, SpecError> {
     let mut options = Options::default();
     let task_params = task_docker
         .map(|d| {
@@ -362,14 +267,25 @@ pub fn container_spec(input: &Input) -> Result<ContainerSpec, SpecError> {
     {
         options.apply(k, v)?;
     }
+    Ok(options)
+}
 
+/// Every mount: the sandbox, the app's and the task's volumes, the labels'
+/// and the parameters' (the hostname of the task's container comes along).
+fn mounts(
+    input: &Input,
+    app: Option<&marathon::App>,
+    from_labels: &labels::LabelOptions,
+    options: &mut Options,
+) -> Result<(Vec<Bind>, Vec<NamedVolume>), SpecError> {
+    let task = input.task;
     let mut binds = vec![Bind {
         host: input.sandbox.display().to_string(),
         container: SANDBOX_IN_CONTAINER.to_string(),
         read_only: false,
     }];
     let mut volumes = Vec::new();
-    if let Some(c) = app.as_ref().and_then(|a| a.container.as_ref()) {
+    if let Some(c) = app.and_then(|a| a.container.as_ref()) {
         for v in &c.volumes {
             match app_volume(v, input.sandbox)? {
                 Mount::Bind(b) => binds.push(b),
@@ -396,17 +312,17 @@ pub fn container_spec(input: &Input) -> Result<ContainerSpec, SpecError> {
     }
     binds.append(&mut options.binds);
     volumes.append(&mut options.volumes);
+    Ok((binds, volumes))
+}
 
-    let privileged = from_labels.privileged.unwrap_or(
-        task_docker.map(|d| d.privileged()).unwrap_or(false)
-            || app_docker.is_some_and(|d| d.privileged),
-    );
-    let force_pull = from_labels.force_pull.unwrap_or(
-        task_docker.map(|d| d.force_pull_image()).unwrap_or(false)
-            || app_docker.is_some_and(|d| d.force_pull_image),
-    );
-
-    let cpus = scalar(&task.resources, "cpus");
+/// CPU and memory caps: TaskInfo.limits (Mesos 1.9+) where given (an
+/// infinite limit means no cap), else the resources as the cap.
+fn limits(
+    input: &Input,
+    from_labels: &labels::LabelOptions,
+    cpus: Option<f64>,
+) -> (Option<i64>, Option<i64>, Option<i64>) {
+    let task = input.task;
     let mem = scalar(&task.resources, "mem");
     // TaskInfo.limits (Mesos 1.9+): resources are the request, limits the
     // cap; an infinite limit means no cap at all.
@@ -427,11 +343,13 @@ pub fn container_spec(input: &Input) -> Result<ContainerSpec, SpecError> {
         // Mesos counts mem in MiB (the 2013 executor multiplied by 2^30).
         (None, request) => (request.map(mib), None),
     };
+    (nano_cpus, memory_bytes, memory_reservation)
+}
 
-    let mut env = container_env(input, app.as_ref(), &host_ports)?;
-    env.append(&mut options.env);
-
-    let mut container_labels = BTreeMap::from([
+/// The labels every container carries, then the parameters' own.
+fn container_labels(input: &Input, options: &mut Options) -> BTreeMap<String, String> {
+    let task = input.task;
+    let mut labels = BTreeMap::from([
         (LABEL_TASK.to_string(), task.task_id.value.clone()),
         (
             LABEL_EXECUTOR.to_string(),
@@ -445,28 +363,9 @@ pub fn container_spec(input: &Input) -> Result<ContainerSpec, SpecError> {
         ),
     ]);
     for (k, v) in options.labels.drain(..) {
-        container_labels.entry(k).or_insert(v);
+        labels.entry(k).or_insert(v);
     }
-
-    Ok(ContainerSpec {
-        name: container_name(&task.task_id.value),
-        image,
-        command,
-        env,
-        labels: container_labels,
-        network,
-        port_bindings,
-        spare_host_ports,
-        privileged,
-        force_pull,
-        cpu_shares: cpus.map(|c| ((c * 1024.0).round() as i64).max(MIN_CPU_SHARES)),
-        nano_cpus,
-        memory_bytes,
-        memory_reservation,
-        binds,
-        volumes,
-        options,
-    })
+    labels
 }
 
 /// Binds the spare host ports to the image's exposed ports, lowest first, as

@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use super::{Bind, NamedVolume, SpecError, paths};
+use super::model::{Bind, NamedVolume, SpecError};
+use super::paths;
 
 /// The options parameters add to a container.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -49,28 +50,6 @@ pub struct Ulimit {
     pub soft: i64,
     pub hard: i64,
 }
-
-pub const SUPPORTED: &[&str] = &[
-    "add-host",
-    "cap-add",
-    "cap-drop",
-    "device",
-    "dns",
-    "entrypoint",
-    "env",
-    "hostname",
-    "init",
-    "label",
-    "log-driver",
-    "log-opt",
-    "memory-swap",
-    "read-only",
-    "shm-size",
-    "ulimit",
-    "user",
-    "volume",
-    "workdir",
-];
 
 impl Options {
     pub fn apply(&mut self, key: &str, value: &str) -> Result<(), SpecError> {

@@ -80,34 +80,12 @@ pub fn apply(
             binary::apply(sys, path, source, change, manifest)
         }
         (
-            Resource::File {
-                path,
-                mode,
-                content,
-                ..
-            },
-            Change::CreateFile | Change::ReplaceFile { .. },
-        ) => file::write(sys, path, *mode, content, change, manifest),
-        (
-            Resource::File {
-                path,
-                mode,
-                content,
-                ..
-            },
-            Change::Chmod { from },
-        ) => file::chmod(sys, path, *mode, *from, Some(content), manifest),
-        (Resource::Dir { path, mode }, Change::Chmod { from }) => {
-            file::chmod(sys, path, *mode, *from, None, manifest)
-        }
-        (Resource::File { path, .. }, Change::Chown) => file::chown(sys, path),
-        (Resource::Dir { path, mode }, Change::CreateDir) => {
-            file::create_dir(sys, path, *mode, manifest)
-        }
-        (Resource::Link { path, target }, _) => file::link(sys, path, target, change, manifest),
-        (Resource::Absent { path }, Change::Remove { foreign }) => {
-            file::remove(sys, path, *foreign, manifest)
-        }
+            Resource::File { .. }
+            | Resource::Dir { .. }
+            | Resource::Link { .. }
+            | Resource::Absent { .. },
+            _,
+        ) => apply_file(sys, r, change, manifest),
         (Resource::Service { name, .. }, Change::Enable | Change::Disable) => {
             service::apply(sys, name, change, manifest)
         }
@@ -191,6 +169,51 @@ pub fn apply(
             tools,
             rep,
         ),
+        (r, c) => Err(err(format!(
+            "internal: no way to apply {c:?} to {} {}",
+            r.kind(),
+            r.id()
+        ))),
+    }
+}
+
+/// A file, directory, link or absent file: [`file`] makes the change.
+fn apply_file(
+    sys: &System,
+    r: &Resource,
+    change: &Change,
+    manifest: &mut Manifest,
+) -> Result<Option<String>, ResourceError> {
+    match (r, change) {
+        (
+            Resource::File {
+                path,
+                mode,
+                content,
+                ..
+            },
+            Change::CreateFile | Change::ReplaceFile { .. },
+        ) => file::write(sys, path, *mode, content, change, manifest),
+        (
+            Resource::File {
+                path,
+                mode,
+                content,
+                ..
+            },
+            Change::Chmod { from },
+        ) => file::chmod(sys, path, *mode, *from, Some(content), manifest),
+        (Resource::Dir { path, mode }, Change::Chmod { from }) => {
+            file::chmod(sys, path, *mode, *from, None, manifest)
+        }
+        (Resource::File { path, .. }, Change::Chown) => file::chown(sys, path),
+        (Resource::Dir { path, mode }, Change::CreateDir) => {
+            file::create_dir(sys, path, *mode, manifest)
+        }
+        (Resource::Link { path, target }, _) => file::link(sys, path, target, change, manifest),
+        (Resource::Absent { path }, Change::Remove { foreign }) => {
+            file::remove(sys, path, *foreign, manifest)
+        }
         (r, c) => Err(err(format!(
             "internal: no way to apply {c:?} to {} {}",
             r.kind(),
