@@ -68,7 +68,8 @@
 //! - `wire`: RecordIO framing/reader and Call/Event/TaskStatus builders.
 //! - `mirror`: a directory served over HTTPS with a test CA (or HTTP).
 //! - `systemd`: debootstrapped Debian images and Debian 12 containers booted
-//!   with systemd (`Node`), for setup on a real init system.
+//!   with systemd (`Node`, `Boot`, `Network`), for setup on a real init
+//!   system; every test and bench that boots one uses it.
 //! - `aventer`: a stand-in of AVENTER's apt repository and its `aventer-mesos`
 //!   package, laid out as the real ones.
 //! - `standins`: stand-ins for mesos-master, mesos-agent and Marathon, as a
