@@ -1,5 +1,6 @@
-//! Test support shared by the integration tests (each test binary declares
-//! `mod support;`). Real parts only: a real HTTP agent, real processes, real
+//! Test support shared by the integration tests (tests/exec/main.rs,
+//! tests/setup/main.rs and tests/exec_operator.rs declare `mod support;`,
+//! the benches include it by path). Real parts only: a real HTTP agent, real processes, real
 //! Docker images.
 //!
 //! # The test agent (`agent::TestAgent`)

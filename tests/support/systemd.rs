@@ -1,8 +1,8 @@
 //! Debian images made with debootstrap and imported into Docker (built once,
 //! then reused by name), and Debian 12 containers booted with systemd as PID
 //! 1 (`Node`), for the tests and benches that need a real init system, real
-//! apt and a Docker daemon inside: tests/setup_systemd.rs,
-//! tests/setup_ensemble.rs, tests/setup_faults.rs, benches/setup_node.rs.
+//! apt and a Docker daemon inside: the `systemd`, `ensemble` and `faults`
+//! modules of tests/setup/, and benches/setup_node.rs.
 //!
 //! ```ignore
 //! let node = Node::boot();                      // Debian 12, systemd running

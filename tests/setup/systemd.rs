@@ -6,7 +6,7 @@
 //! `support::systemd`). Slow, so `#[ignore]`d here; scripts/test runs it with
 //! --ignored.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

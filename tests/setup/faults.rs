@@ -4,7 +4,7 @@
 //! dpkg's lock, which setup waits for, or gives up on naming it. Slow, so
 //! `#[ignore]`d; scripts/test runs them with --ignored.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -10,7 +10,7 @@
 //! once, as an operator with three terminals would. Slow, so `#[ignore]`d;
 //! scripts/test runs it with --ignored.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
