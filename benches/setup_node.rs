@@ -14,15 +14,15 @@
 //! done, and the first resource's gap also holds planning, a millisecond). When setup's JSON report carries its own durations
 //! (`time_per_kind`), those are printed too.
 
-#[path = "../tests/support/cluster.rs"]
-mod cluster;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cluster::{BINARY, Node};
+use support::systemd::{BINARY, Boot, Node};
 
 const ARGS: [&str; 5] = ["setup", "--role", "standalone", "--no-marathon", "--yes"];
 
@@ -172,7 +172,7 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(10)
         .max(1);
-    let node = Node::boot(None, None);
+    let node = Boot::new().own_apt_cache().boot();
     node.install_binary();
     // No build of Mesos can be had: a pinned stand-in tarball.
     let source = node.mesos_source();

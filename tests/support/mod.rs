@@ -1,5 +1,6 @@
-//! Test support shared by the integration tests (each test binary declares
-//! `mod support;`). Real parts only: a real HTTP agent, real processes, real
+//! Test support shared by the integration tests (tests/exec/main.rs,
+//! tests/setup/main.rs and tests/exec_operator.rs declare `mod support;`,
+//! the benches include it by path). Real parts only: a real HTTP agent, real processes, real
 //! Docker images.
 //!
 //! # The test agent (`agent::TestAgent`)
@@ -68,7 +69,8 @@
 //! - `wire`: RecordIO framing/reader and Call/Event/TaskStatus builders.
 //! - `mirror`: a directory served over HTTPS with a test CA (or HTTP).
 //! - `systemd`: debootstrapped Debian images and Debian 12 containers booted
-//!   with systemd (`Node`), for setup on a real init system.
+//!   with systemd (`Node`, `Boot`, `Network`), for setup on a real init
+//!   system; every test and bench that boots one uses it.
 //! - `aventer`: a stand-in of AVENTER's apt repository and its `aventer-mesos`
 //!   package, laid out as the real ones.
 //! - `standins`: stand-ins for mesos-master, mesos-agent and Marathon, as a

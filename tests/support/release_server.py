@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Serves a release directory the way a mirror would, for tests/install_sh.rs.
+"""Serves a release directory the way a mirror would, for tests/setup/install_sh.rs.
 
 Listens on 127.0.0.1 (or --bind) at a free port, over HTTPS when given a certificate and
 key, prints "PORT <n>" once ready, and appends "<METHOD> <path> <status>" to

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command as Proc, ExitCode};
 use std::sync::{Arc, Mutex};
 
-mod support;
+use crate::support;
 
 use clap::Parser;
 use mesos_docker::cli::{Cli, Command};
@@ -306,6 +306,17 @@ fn rendered(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>)
     s
 }
 
+/// Snapshots a render as tests/snapshots/setup__<name>.snap: the name and
+/// place it had when this module was the test binary tests/setup.rs.
+fn assert_render(name: &str, rendered: String) {
+    insta::with_settings!({
+        snapshot_path => "../snapshots",
+        prepend_module_to_snapshot => false,
+    }, {
+        insta::assert_snapshot!(format!("setup__{name}"), rendered);
+    });
+}
+
 const MASTERS: &str = "m1,m2,m3";
 
 fn role_args(role: &str) -> Vec<&str> {
@@ -411,7 +422,7 @@ fn renders_every_role_init_and_os() {
             let after = tree(dir.path());
             let init = if host.systemd { "systemd" } else { "upstart" };
             let name = format!("{role}-{init}-{os_id}-{version}");
-            insta::assert_snapshot!(name, rendered(&before, &after));
+            assert_render(&name, rendered(&before, &after));
             if host.systemd {
                 verify_units(dir.path());
             }
@@ -1999,9 +2010,9 @@ fn sources_render_a_tarball_and_an_image() {
     let before = tree(dir.path());
     let (code, report) = setup_in(dir.path(), &args);
     assert_eq!(code, ExitCode::SUCCESS, "{report}");
-    insta::assert_snapshot!(
+    assert_render(
         "standalone-sources-debian-12",
-        rendered(&before, &tree(dir.path()))
+        rendered(&before, &tree(dir.path())),
     );
     let line = |kind: &str| {
         report["resources"]

@@ -2,7 +2,7 @@
 //! killer, max_completion_time, CPU/memory caps as Docker applies them, and
 //! the node policy file.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

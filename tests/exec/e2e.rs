@@ -2,7 +2,7 @@
 //! Mesos agent would, running real containers on the real Docker daemon with
 //! locally built images.
 
-mod support;
+use crate::support;
 
 use support::images::containers_of;
 

@@ -1,6 +1,6 @@
 //! Tests of the test agent itself, over real HTTP with a bare client: it must
 //! answer as the Mesos agent does before any executor is tested against it.
-mod support;
+use crate::support;
 
 use mesos_docker::proto::executor::{Event, call, event};
 use mesos_docker::proto::{FrameworkId, TaskState, TaskStatus, framework_info, task_status};

@@ -4,7 +4,7 @@
 //! Marathon 1.10 sends it) and the Marathon ≤ 1.1 way (the app JSON's
 //! `healthChecks` in TaskInfo.data).
 
-mod support;
+use crate::support;
 
 use support::images::containers_of;
 

@@ -6,7 +6,7 @@
 //! `support::systemd`). Slow, so `#[ignore]`d here; scripts/test runs it with
 //! --ignored.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -16,9 +16,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use support::mirror::{need, run_checked, text};
 use support::standins;
-use support::systemd::Node;
-
-const BINARY: &str = "/usr/local/bin/mesos-docker";
+use support::systemd::{BINARY, Node};
 
 /// What of the node setup may touch: packages, unit enablement, and the
 /// files (path, mode, owner; contents under /etc) of the trees it writes.
@@ -103,13 +101,6 @@ fn assert_footprint(node: &Node, before: &str) {
     }
 }
 
-/// What ZooKeeper answers to a four-letter command, asked from inside.
-fn four_letters(node: &Node, cmd: &str) -> String {
-    node.sh(&format!(
-        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/2181 && printf {cmd} >&3 && cat <&3'"
-    ))
-}
-
 /// The stand-ins served to `node` over HTTPS from this host (on the node's
 /// gateway), with the test CA trusted in the node the way a site trusts its
 /// own CA (the system bundle, which apt and setup both read).
@@ -169,12 +160,6 @@ fn apt_source(served: &Served, packages: &str) -> String {
     )
 }
 
-fn unit_pid(node: &Node, unit: &str) -> String {
-    node.sh(&format!("systemctl show -p MainPID --value {unit}"))
-        .trim()
-        .to_owned()
-}
-
 /// The variables of `/etc/mesos-docker/<file>` starting with `prefix`.
 fn planned(node: &Node, file: &str, prefix: &str) -> BTreeMap<String, String> {
     standins::environment_file(&node.sh_ok(&format!("cat /etc/mesos-docker/{file}")))
@@ -228,7 +213,7 @@ fn assert_started_as_planned(node: &Node, port: u16, file: &str, prefix: &str, p
 fn standalone_with_standins_installs_starts_and_converges_on_a_running_systemd() {
     let began = std::time::Instant::now();
     let node = Node::boot();
-    node.copy_in(Path::new(env!("CARGO_BIN_EXE_mesos-docker")), BINARY);
+    node.install_binary();
     assert!(
         node.sh("dpkg -s zookeeperd docker.io 2>&1")
             .contains("not installed")
@@ -289,8 +274,8 @@ fn standalone_with_standins_installs_starts_and_converges_on_a_running_systemd()
         stdout.contains("changed  active  zookeeper.service: restarted: an input it reads changed"),
         "{stdout}"
     );
-    assert_eq!(four_letters(&node, "ruok"), "imok");
-    assert!(four_letters(&node, "srvr").contains("Mode: standalone"));
+    assert_eq!(node.four_letters("ruok"), "imok");
+    assert!(node.four_letters("srvr").contains("Mode: standalone"));
     for unit in [
         "zookeeper.service",
         "docker.service",
@@ -390,7 +375,7 @@ fn standalone_with_standins_installs_starts_and_converges_on_a_running_systemd()
         "mesos-agent.service",
         "marathon.service",
     ];
-    let pids: Vec<String> = services.iter().map(|u| unit_pid(&node, u)).collect();
+    let pids: Vec<String> = services.iter().map(|u| node.main_pid(u)).collect();
     let fetched = served.gets("standins.tar");
     assert!(fetched >= 1, "{:?}", served.server.requests());
 
@@ -412,7 +397,7 @@ fn standalone_with_standins_installs_starts_and_converges_on_a_running_systemd()
     assert_eq!(
         services
             .iter()
-            .map(|u| unit_pid(&node, u))
+            .map(|u| node.main_pid(u))
             .collect::<Vec<_>>(),
         pids,
         "the second run restarted a service"
@@ -436,7 +421,7 @@ fn standalone_with_standins_installs_starts_and_converges_on_a_running_systemd()
         "{stdout}"
     );
     assert!(stdout.contains(" 2 changed, 0 failed"), "{stdout}");
-    assert_eq!(four_letters(&node, "ruok"), "imok");
+    assert_eq!(node.four_letters("ruok"), "imok");
     assert!(
         !node
             .sh("cat /etc/zookeeper/conf/zoo.cfg")
@@ -528,7 +513,7 @@ fn setup(node: &Node, args: &[&str]) -> (Option<i32>, String) {
 fn source_faults_change_nothing_and_pinned_tarballs_converge() {
     let began = std::time::Instant::now();
     let node = Node::boot();
-    node.copy_in(Path::new(env!("CARGO_BIN_EXE_mesos-docker")), BINARY);
+    node.install_binary();
     let served = Served::to(&node);
     let mesos = standins::mesos_tgz();
     let marathon = standins::marathon_tgz();
@@ -644,12 +629,12 @@ fn source_faults_change_nothing_and_pinned_tarballs_converge() {
         "/opt/mesos-docker/marathon/current/bin/marathon",
     );
     let units = ["mesos-master.service", "marathon.service"];
-    let pids = units.map(|u| unit_pid(&node, u));
+    let pids = units.map(|u| node.main_pid(u));
     let fetched = served.gets("marathon.tgz");
     let (code, out) = setup(&node, &args);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains(" 0 changed, 0 failed"), "{out}");
-    assert_eq!(units.map(|u| unit_pid(&node, u)), pids, "{out}");
+    assert_eq!(units.map(|u| node.main_pid(u)), pids, "{out}");
     assert_eq!(
         served.gets("marathon.tgz"),
         fetched,
@@ -679,7 +664,7 @@ fn source_faults_change_nothing_and_pinned_tarballs_converge() {
 fn a_make_install_tree_converges_and_a_missing_library_is_refused() {
     let began = std::time::Instant::now();
     let node = Node::boot();
-    node.copy_in(Path::new(env!("CARGO_BIN_EXE_mesos-docker")), BINARY);
+    node.install_binary();
     let tree = standins::mesos_make_install_tgz(false);
     let broken = standins::mesos_make_install_tgz(true);
     node.copy_in(&tree.path, "/root/mesos-tree.tgz");
@@ -857,7 +842,7 @@ fn a_make_install_tree_converges_and_a_missing_library_is_refused() {
 #[ignore = "slow (a systemd container, apt from Debian's archive); scripts/test runs it with --ignored"]
 fn a_mesos_package_gets_the_libraries_it_does_not_declare() {
     let node = Node::boot();
-    node.copy_in(Path::new(env!("CARGO_BIN_EXE_mesos-docker")), BINARY);
+    node.install_binary();
     let deb = standins::mesos_undeclared_deb(false);
     let broken = standins::mesos_undeclared_deb(true);
     node.copy_in(&deb.path, "/root/mesos.deb");
@@ -1341,7 +1326,7 @@ fn a_bad_source_on_a_standalone_node_installs_no_package() {
     // Every source is fetched and checked before apt installs anything:
     // a standalone node would otherwise get ZooKeeper and Docker first.
     let node = Node::boot();
-    node.copy_in(Path::new(env!("CARGO_BIN_EXE_mesos-docker")), BINARY);
+    node.install_binary();
     let mesos = standins::mesos_tgz();
     node.copy_in(&mesos.path, "/root/mesos.tgz");
     let before = footprint(&node);
@@ -1381,7 +1366,7 @@ fn a_bad_source_on_a_standalone_node_installs_no_package() {
 #[ignore = "slow (a systemd container, apt from Debian's archive); scripts/test runs it with --ignored"]
 fn a_fresh_node_takes_aventer_mesos_by_default_and_pins_its_key_on_first_use() {
     let node = Node::boot();
-    node.copy_in(Path::new(env!("CARGO_BIN_EXE_mesos-docker")), BINARY);
+    node.install_binary();
     let mut repo = support::aventer::Repo::debian("bookworm");
     let server = support::mirror::Server::start_at(repo.root.path(), true, &node.gateway());
     let ca = &support::mirror::tls().ca;

@@ -5,7 +5,7 @@
 //! Every attack must end TASK_FAILED / TASK_UNAUTHORIZED with a message that
 //! names the rule and the offending value, and leave nothing in Docker.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! must exit. Each test points the executor at a socket of its own (through
 //! DOCKER_HOST in the command environment); the shared daemon is never touched.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -1,5 +1,5 @@
 //! The fixtures have the shapes Marathon's TaskBuilder gives them.
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::fixtures::{DockerSpec, Era, MarathonApp, executor_path, labels_map, port_ranges};

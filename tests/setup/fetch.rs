@@ -1,7 +1,7 @@
 //! Downloads as setup makes them, against a real local mirror: HTTPS with a
 //! test CA, plain HTTP only when pinned, the cache, and digest mismatches.
 
-mod support;
+use crate::support;
 
 use std::fs;
 

@@ -4,19 +4,19 @@
 //! dpkg's lock, which setup waits for, or gives up on naming it. Slow, so
 //! `#[ignore]`d; scripts/test runs them with --ignored.
 
-#[path = "support/cluster.rs"]
-mod cluster;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
-use cluster::{BINARY, Node};
+use support::mirror::text;
+use support::systemd::{BINARY, Boot, Node};
 
 const ARGS: [&str; 4] = ["--role", "master", "--no-marathon", "--yes"];
 
 /// A booted node with setup in place, and the arguments of every run: no
 /// build of Mesos can be had, so a pinned stand-in tarball is its source.
 fn master_node() -> (Node, Vec<String>) {
-    let node = Node::boot(None, None);
+    let node = Boot::new().own_apt_cache().boot();
     node.install_binary();
     let mut args: Vec<String> = ARGS.map(String::from).to_vec();
     args.extend(["--mesos-source".into(), node.mesos_source()]);
@@ -74,7 +74,7 @@ echo "journal: $(ls /var/lib/dpkg/updates | grep -c '^[0-9]*$')""#,
         args = args.join(" ")
     );
     // bash: dash's kill takes no `--` before a process group.
-    let killed = cluster::text(&node.exec(&["bash", "-c", &script]).stdout);
+    let killed = text(&node.exec(&["bash", "-c", &script]).stdout);
     let unfinished = node.sh(UNFINISHED);
     let log = node.sh("cat /tmp/killed.log");
     eprintln!(

@@ -23,7 +23,7 @@ const ASSET: &str = "mesos-docker-x86_64-linux";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const STANDARD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-mod support;
+use crate::support;
 
 fn serve_https(dist: &Dist) -> Server {
     Server::start(dist.dir.path(), true, None)

@@ -1,6 +1,6 @@
 //! Network modes, port mappings and volumes, with real containers.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

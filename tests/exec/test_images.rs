@@ -1,5 +1,5 @@
 //! The locally built test images work (real Docker).
-mod support;
+use crate::support;
 
 use std::process::Command;
 use support::images;

@@ -10,12 +10,11 @@
 //! once, as an operator with three terminals would. Slow, so `#[ignore]`d;
 //! scripts/test runs it with --ignored.
 
-#[path = "support/cluster.rs"]
-mod cluster;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
-use cluster::{Network, Node, on_each};
+use support::systemd::{BINARY, Boot, Network, Node, on_each, remove_all};
 
 const MASTERS: [&str; 3] = ["n1", "n2", "n3"];
 const ARGS: [&str; 6] = [
@@ -84,7 +83,7 @@ fn await_mesos_leader(nodes: &[Node], deadline: Duration) -> Vec<String> {
     let start = Instant::now();
     loop {
         let said: Vec<String> = on_each(nodes, |n| {
-            let out = n.sh(&format!("{} status 2>&1 || true", cluster::BINARY));
+            let out = n.sh(&format!("{BINARY} status 2>&1 || true"));
             let line = out
                 .lines()
                 .find(|l| l.starts_with("health mesos-master "))
@@ -121,7 +120,7 @@ fn three_masters_form_one_zookeeper_ensemble_and_a_rerun_changes_nothing() {
     let nodes: Vec<Node> = std::thread::scope(|s| {
         let boots: Vec<_> = MASTERS
             .iter()
-            .map(|h| s.spawn(|| Node::boot(Some(&net), Some(h))))
+            .map(|h| s.spawn(|| Boot::new().network(&net).hostname(h).own_apt_cache().boot()))
             .collect();
         boots.into_iter().map(|b| b.join().unwrap()).collect()
     });
@@ -297,6 +296,6 @@ fn three_masters_form_one_zookeeper_ensemble_and_a_rerun_changes_nothing() {
         "the test took {:?} before removing the nodes",
         began.elapsed()
     );
-    cluster::remove_all(nodes);
+    remove_all(nodes);
     eprintln!("the whole test took {:?}", began.elapsed());
 }
