@@ -823,7 +823,6 @@ fn render(tangles: &[Tangle]) -> String {
 }
 
 #[test]
-#[ignore = "import cycles remain until issue 13's layout lands"]
 fn the_library_has_no_import_cycle() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     // main.rs reaches the library as `mesos_docker::`, an outside crate:

@@ -75,6 +75,16 @@ pub enum ProxyError {
 }
 
 impl Proxy {
+    /// A proxy from these environment pairs, for tests.
+    #[cfg(test)]
+    pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> Proxy {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Proxy::from_env(|k| map.get(k).cloned())
+    }
+
     /// From an environment lookup: the upper-case name, else the lower-case
     /// one; empty values count as unset.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Proxy {
@@ -138,11 +148,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Proxy {
-        let map: std::collections::HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Proxy::from_env(|k| map.get(k).cloned())
+        Proxy::from_pairs(pairs)
     }
 
     #[test]

@@ -69,11 +69,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Proxy {
-        let map: std::collections::HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Proxy::from_env(|k| map.get(k).cloned())
+        Proxy::from_pairs(pairs)
     }
 
     #[test]
