@@ -17,7 +17,7 @@ use crate::exec::agent::{self, AgentClient, AgentError, EventStream};
 use crate::exec::backoff::Backoff;
 use crate::exec::config::Config;
 use crate::exec::policy::{self, Authorized, Policy};
-use crate::exec::task::{self, Kill, KillCause, Refusal, Report, Runner, SharedRuntime};
+use crate::exec::task::{self, Kill, KillCause, Refusal, Report, SharedRuntime, TaskRunner};
 use crate::exec::{health, spec};
 use crate::proto::executor::{Call, Event, call, event};
 use crate::proto::framework_info::capability;
@@ -451,7 +451,7 @@ impl Executor {
             .and_then(|p| p.grace_period.as_ref())
             .map(duration);
         let (kills_tx, kills) = mpsc::unbounded_channel();
-        let runner = Runner {
+        let runner = TaskRunner {
             task_id: task_id.clone(),
             spec,
             sandbox: self.config.directory.clone(),

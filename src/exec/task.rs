@@ -154,7 +154,7 @@ impl From<health::CheckError> for Refusal {
     }
 }
 
-pub struct Runner {
+pub struct TaskRunner {
     pub task_id: String,
     pub spec: Result<Authorized, Refusal>,
     pub sandbox: PathBuf,
@@ -179,7 +179,7 @@ enum Launched {
     Failed(Reason, String),
 }
 
-impl Runner {
+impl TaskRunner {
     fn report(&self, state: TaskState, reason: Option<Reason>, message: Option<String>) {
         self.report_full(state, reason, message, None, None);
     }
@@ -345,7 +345,7 @@ impl Runner {
                 }
             }
         }
-        let pending_kill = |runner: &mut Runner| match runner.kills.try_recv() {
+        let pending_kill = |runner: &mut TaskRunner| match runner.kills.try_recv() {
             Ok(kill) => Some(kill.cause),
             Err(_) => completion_deadline
                 .is_some_and(|(at, _)| Instant::now() >= at)

@@ -4,6 +4,6 @@
 
 pub mod flags;
 pub mod model;
+pub mod node_policy;
 pub mod options;
-pub mod policy;
 pub mod proxy;

@@ -199,7 +199,7 @@ pub struct FileConfig {
     /// Where the file was read from, for messages.
     #[serde(skip)]
     pub path: Option<String>,
-    pub policy: Option<crate::setup::input::policy::PolicyConfig>,
+    pub policy: Option<crate::setup::input::node_policy::PolicyConfig>,
     /// `[master.flags]`: extra Mesos master flags.
     pub master: Option<crate::setup::input::flags::FileFlags>,
     /// `[agent.flags]`: extra Mesos agent flags.
@@ -236,7 +236,7 @@ pub struct Options {
     /// The binary setup installs there (agents): the running one.
     pub executor_source: Option<String>,
     /// /etc/mesos-docker/policy.toml, when any policy was asked for.
-    pub policy: Option<crate::setup::input::policy::NodePolicy>,
+    pub policy: Option<crate::setup::input::node_policy::NodePolicy>,
     pub proxy: crate::setup::input::proxy::Proxy,
     /// Mesos flags setup does not know, per daemon.
     pub flags: crate::setup::input::flags::ExtraFlags,
@@ -279,7 +279,7 @@ pub enum OptionsError {
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error(transparent)]
-    Policy(#[from] crate::setup::input::policy::PolicyError),
+    Policy(#[from] crate::setup::input::node_policy::PolicyError),
     #[error(transparent)]
     Proxy(#[from] crate::setup::input::proxy::ProxyError),
     #[error("{0}")]
@@ -595,10 +595,10 @@ fn node_policy(
     file: &FileConfig,
     role: Role,
     warnings: &mut Vec<String>,
-) -> Result<Option<crate::setup::input::policy::NodePolicy>, OptionsError> {
+) -> Result<Option<crate::setup::input::node_policy::NodePolicy>, OptionsError> {
     let list = |v: &Vec<String>| Some(v.clone()).filter(|v| !v.is_empty());
-    let policy = crate::setup::input::policy::resolve(
-        &crate::setup::input::policy::PolicyConfig {
+    let policy = crate::setup::input::node_policy::resolve(
+        &crate::setup::input::node_policy::PolicyConfig {
             allow_privileged: args.allow_privileged.then_some(true),
             allow_host_network: args.allow_host_network.then_some(true),
             allow_devices: args.allow_devices.then_some(true),

@@ -313,8 +313,8 @@ fn configuration(
     });
     if let Some(p) = &opts.policy {
         r.push(file(
-            crate::setup::input::policy::PATH,
-            crate::setup::input::policy::render(p),
+            crate::setup::input::node_policy::PATH,
+            crate::setup::input::node_policy::render(p),
             &[],
         ));
     }

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use serde::Deserialize;
 
 use super::model::{Component, Spec};
-use super::spec;
+use super::syntax;
 use crate::setup::host::facts::{Distro, Os};
 
 const TEXT: &str = include_str!("../../../templates/sources.toml");
@@ -193,7 +193,7 @@ impl Entry {
             other => return Err(format!("the catalog entry {} has kind {other:?}", self.id)),
         };
         let mut spec =
-            spec::parse(&text).map_err(|e| format!("the catalog entry {}: {e}", self.id))?;
+            syntax::parse(&text).map_err(|e| format!("the catalog entry {}: {e}", self.id))?;
         if let Spec::Apt(r) = &mut spec {
             r.name = self.id.clone();
         }

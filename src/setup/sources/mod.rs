@@ -1,6 +1,6 @@
 //! Where each component comes from: the catalog of known sources
 //! ([`catalog`], templates/sources.toml), SPEC strings from flags and
-//! setup.toml ([`spec`]), the mirror rewrite ([`mirror`]) and the choice per
+//! setup.toml ([`syntax`]), the mirror rewrite ([`mirror`]) and the choice per
 //! component, role and OS release with its pins checked ([`resolve`]). All of
 //! it is pure: the plan turns a [`Resolved`] source into resources.
 
@@ -10,8 +10,8 @@ pub mod libs;
 pub mod mirror;
 pub mod model;
 pub mod resolve;
-pub mod spec;
+pub mod syntax;
 
 pub use model::*;
 pub use resolve::{Request, Sources, resolve};
-pub use spec::parse;
+pub use syntax::parse;

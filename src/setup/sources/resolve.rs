@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::catalog::CATALOG;
 use super::model::{Blocked, Component, Resolved, SourceError, Spec};
-use super::{mirror, spec};
+use super::{mirror, syntax};
 use crate::setup::host::facts::{Facts, Init};
 use crate::setup::input::model::Role;
 
@@ -266,7 +266,7 @@ fn one(
 ) -> Result<Resolved, SourceError> {
     let place = g.place.as_str();
     let os = &req.facts.os;
-    let mut spec = spec::parse(&g.text).map_err(|p| bad(place, p))?;
+    let mut spec = syntax::parse(&g.text).map_err(|p| bad(place, p))?;
     let mut cited = None;
     let mut programs = None;
     let mut first_use = None;
@@ -390,11 +390,11 @@ fn trust(
     if let Some(pin) = req.pins.get(name) {
         match spec {
             Spec::Apt(r) => {
-                r.fingerprint = Some(spec::fingerprint(pin).map_err(|p| bad(&place, p))?)
+                r.fingerprint = Some(syntax::fingerprint(pin).map_err(|p| bad(&place, p))?)
             }
             Spec::Docker { digest, .. } => {
                 let hex = pin.strip_prefix("sha256:").unwrap_or_default();
-                let hex = spec::sha256(hex).map_err(|_| {
+                let hex = syntax::sha256(hex).map_err(|_| {
                     bad(
                         &place,
                         format!("{pin:?} is not an image digest (sha256:64 hex digits, as docker images --digests prints)"),
