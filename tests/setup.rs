@@ -2674,6 +2674,46 @@ fn a_key_that_is_not_the_pinned_one_writes_nothing() {
     assert!(!actions(&runner, 0).iter().any(|a| a.contains("docker-ce")));
 }
 
+/// `dpkg-lock-wait` from setup.toml bounds the wait for dpkg's lock, and
+/// the flag wins over it.
+#[test]
+fn dpkg_lock_wait_from_setup_toml() {
+    use std::os::fd::AsFd;
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let runner = played_host(root);
+    let lock = root.join("var/lib/dpkg/lock-frontend");
+    fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    fs::write(&lock, "").unwrap();
+    // Another package manager's lock: an open-file-description lock
+    // conflicts with setup's probe even from this process.
+    let held = fs::OpenOptions::new().write(true).open(&lock).unwrap();
+    let mut fl: nix::libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = nix::libc::F_WRLCK as i16;
+    fl.l_whence = nix::libc::SEEK_SET as i16;
+    nix::fcntl::fcntl(held.as_fd(), nix::fcntl::FcntlArg::F_OFD_SETLK(&fl)).unwrap();
+    let config = root.join("etc/mesos-docker/setup.toml");
+    fs::create_dir_all(config.parent().unwrap()).unwrap();
+    fs::write(&config, "dpkg-lock-wait = 1\n").unwrap();
+    let run = |extra: &[&str]| {
+        let args = [&role_args("agent")[..], extra].concat();
+        let (code, report) = setup_with(root, Box::new(Shared(runner.clone())), &args);
+        assert_eq!(code, ExitCode::FAILURE, "{report}");
+        report["error"].as_str().unwrap().to_owned()
+    };
+    let err = run(&[]);
+    assert!(
+        err.contains("lock-frontend is still held by another process after 1s"),
+        "{err}"
+    );
+    let err = run(&["--dpkg-lock-wait", "0"]);
+    assert!(
+        err.contains("lock-frontend is still held by another process after 0s"),
+        "{err}"
+    );
+    drop(held);
+}
+
 /// `mirror` and `mirror-ca` from setup.toml: the key is fetched over the
 /// mirror's TLS, which only the file's CA lets through.
 #[test]
