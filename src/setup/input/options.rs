@@ -25,6 +25,10 @@ pub const PREFLIGHT_CHECKS: [&str; 9] = [
 /// those that only make sense on a command line or come from elsewhere.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SetupArgs {
+    /// The node policy flags, which are setup.toml's `[policy]` table.
+    /// First, so that their section comes before "Package sources".
+    #[command(flatten)]
+    pub policy: crate::setup::input::policy::PolicyConfig,
     /// Each flag here is also a key of setup.toml, defined once.
     #[command(flatten)]
     pub settings: FileConfig,
@@ -38,37 +42,6 @@ pub struct SetupArgs {
     /// flag: library callers (tests, benchmarks) name a small one.
     #[arg(skip)]
     pub executor_source: Option<PathBuf>,
-    /// Node policy (any policy flag writes /etc/mesos-docker/policy.toml, where
-    /// what is not allowed is refused): let tasks run privileged containers.
-    #[arg(long, help_heading = "Node policy")]
-    pub allow_privileged: bool,
-    /// Node policy: let tasks use the host's network.
-    #[arg(long, help_heading = "Node policy")]
-    pub allow_host_network: bool,
-    /// Node policy: let tasks map host devices.
-    #[arg(long, help_heading = "Node policy")]
-    pub allow_devices: bool,
-    /// Node policy: a host directory tasks may bind-mount (repeatable); without it any.
-    #[arg(long, value_name = "PREFIX", help_heading = "Node policy")]
-    pub allow_host_path: Vec<String>,
-    /// Node policy: a registry images may come from (repeatable; docker.io for Docker Hub); without it any.
-    #[arg(long, value_name = "HOST[:PORT]", help_heading = "Node policy")]
-    pub allow_registry: Vec<String>,
-    /// Node policy: a capability `cap-add` may name (repeatable, e.g. NET_ADMIN); without it none.
-    #[arg(long, value_name = "NAME", help_heading = "Node policy")]
-    pub allow_capability: Vec<String>,
-    /// Node policy: a volume driver beyond `local`, or `local:TYPE` for the local driver mounting a TYPE filesystem (repeatable).
-    #[arg(long, value_name = "NAME", help_heading = "Node policy")]
-    pub allow_volume_driver: Vec<String>,
-    /// Node policy: a log driver tasks may pick (repeatable); without it json-file, local and none.
-    #[arg(long, value_name = "NAME", help_heading = "Node policy")]
-    pub allow_log_driver: Vec<String>,
-    /// Node policy: the most CPUs one task may ask for.
-    #[arg(long, value_name = "CPUS", help_heading = "Node policy")]
-    pub max_task_cpus: Option<f64>,
-    /// Node policy: the most memory one task may ask for, in MiB.
-    #[arg(long, value_name = "MIB", help_heading = "Node policy")]
-    pub max_task_mem: Option<f64>,
     /// HTTP(S)_PROXY and NO_PROXY of setup's environment (read by `main`).
     #[arg(skip)]
     pub proxy: crate::setup::input::proxy::Proxy,
@@ -724,22 +697,7 @@ fn node_policy(
     role: Role,
     warnings: &mut Vec<String>,
 ) -> Result<Option<crate::setup::input::policy::NodePolicy>, OptionsError> {
-    let list = |v: &Vec<String>| Some(v.clone()).filter(|v| !v.is_empty());
-    let policy = crate::setup::input::policy::resolve(
-        &crate::setup::input::policy::PolicyConfig {
-            allow_privileged: args.allow_privileged.then_some(true),
-            allow_host_network: args.allow_host_network.then_some(true),
-            allow_devices: args.allow_devices.then_some(true),
-            allow_host_path: list(&args.allow_host_path),
-            allow_registry: list(&args.allow_registry),
-            allow_capability: list(&args.allow_capability),
-            allow_volume_driver: list(&args.allow_volume_driver),
-            allow_log_driver: list(&args.allow_log_driver),
-            max_task_cpus: args.max_task_cpus,
-            max_task_mem: args.max_task_mem,
-        },
-        file.policy.as_ref(),
-    )?;
+    let policy = crate::setup::input::policy::resolve(&args.policy, file.policy.as_ref())?;
     if policy.is_some() && !role.is_agent() {
         warnings.push(format!(
             "the node policy applies to tasks on agents; role {} runs none, so no policy.toml is written",
@@ -1439,6 +1397,27 @@ mod tests {
         assert_eq!(none.marathon, Some(true));
         assert_eq!(none.dpkg_lock_wait, Some(7));
         assert_eq!(none.mirror_ca, Some(PathBuf::from("/etc/ssl/file.pem")));
+    }
+
+    #[test]
+    fn policy_flags_are_the_policy_table() {
+        let given = parse(&[
+            "--allow-privileged",
+            "--allow-registry",
+            "r.example:5000",
+            "--allow-registry",
+            "docker.io",
+            "--max-task-mem",
+            "512",
+        ])
+        .policy;
+        let file: crate::setup::input::policy::PolicyConfig = toml::from_str(
+            "allow-privileged = true\nallow-registry = [\"r.example:5000\", \"docker.io\"]\nmax-task-mem = 512.0\n",
+        )
+        .unwrap();
+        assert_eq!(given, file);
+        // No policy flag is no policy from the command line.
+        assert_eq!(parse(&[]).policy, Default::default());
     }
 
     #[test]
