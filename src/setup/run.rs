@@ -163,19 +163,29 @@ fn run_inner(
     prompter: Option<&dyn Prompter>,
     rep: &mut Reporter,
 ) -> Result<Vec<String>, SetupError> {
-    let ignored = |name: &str| {
-        args.ignore_preflight
-            .iter()
-            .any(|i| i == name || i == "all")
-    };
+    // The file first: it may skip the root check, as the flag does.
+    let skips_root = |names: &[String]| names.iter().any(|i| i == "root" || i == "all");
     let root = preflight::root(sys, args.dry_run);
-    if root.verdict == preflight::Verdict::Fail && !ignored("root") {
+    let not_root = root.verdict == preflight::Verdict::Fail;
+    let file = match options::read_config(sys.root(), args.config.as_deref()) {
+        Ok(file) => file,
+        // root's own file, unreadable to others: not being root is the news.
+        Err(OptionsError::ConfigUnreadable { .. })
+            if not_root
+                && !skips_root(args.settings.ignore_preflight.as_deref().unwrap_or(&[])) =>
+        {
+            return Err(SetupError::Preflight(format!("root: {}", root.detail)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let given = options::merge(&args.settings, file.clone());
+    let ignore_preflight = given.ignore_preflight.unwrap_or_default();
+    if not_root && !skips_root(&ignore_preflight) {
         return Err(SetupError::Preflight(format!("root: {}", root.detail)));
     }
-    let file = options::read_config(sys.root(), args.config.as_deref())?;
     let overrides = Overrides {
-        os: args.os.clone().or(file.os.clone()),
-        init: args.init.or(file.init),
+        os: given.os,
+        init: given.init,
     };
     let facts = facts::gather(sys, &overrides)?;
     let (mut opts, option_warnings) = options::resolve(args, file, &facts, prompter)?;
@@ -191,7 +201,7 @@ fn run_inner(
         &facts,
         overrides.os.is_some(),
         args.dry_run,
-        &args.ignore_preflight,
+        &ignore_preflight,
     );
     rep.preflight(&findings);
     let failed: Vec<String> = findings
@@ -224,7 +234,7 @@ fn run_inner(
     let mut manifest = loaded.clone().unwrap_or_default();
     if let (Some(old), Some(new)) = (&manifest.ensemble, &opts.ensemble) {
         let old_quorum = manifest.quorum.unwrap_or(opts.quorum());
-        if (old != new || old_quorum != opts.quorum()) && !args.force {
+        if (old != new || old_quorum != opts.quorum()) && !given.force.unwrap_or(false) {
             return Err(SetupError::SplitRisk {
                 old: old.servers.join(","),
                 old_id: old.myid,
@@ -277,7 +287,8 @@ fn run_inner(
     manifest.ensemble = opts.ensemble.clone();
     manifest.quorum = opts.role.is_master().then(|| opts.quorum());
     let apt = packages::Apt::new(
-        args.dpkg_lock_wait
+        given
+            .dpkg_lock_wait
             .map_or(DPKG_LOCK_WAIT, std::time::Duration::from_secs),
     );
     let trusted = manifest.trusted.len();

@@ -1290,6 +1290,97 @@ fn preflight_failures_stop_the_run_unless_ignored() {
     );
 }
 
+/// The preflight's switches from setup.toml act as their flags do, and a
+/// flag given replaces its key (the list is not added to).
+#[test]
+fn preflight_switches_from_setup_toml() {
+    let dir = Host::debian12().build();
+    let r = dir.path();
+    fs::write(
+        r.join("etc/hosts"),
+        "127.0.0.1 localhost\n127.0.1.1 m2.example m2\n",
+    )
+    .unwrap();
+    fs::create_dir_all(r.join("proc/net")).unwrap();
+    fs::write(
+        r.join("proc/net/tcp"),
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+         0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1\n",
+    )
+    .unwrap();
+    let config = r.join("etc/mesos-docker/setup.toml");
+    fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let master = ["setup", "--role", "master", "--masters", "m1,m2,m3"];
+    fs::write(&config, "ignore-preflight = [\"ports\"]\n").unwrap();
+    refused(r, &master, "hostname: m2");
+    // The flag's list replaces the file's: ports is checked again.
+    refused(
+        r,
+        &[&master[..], &["--ignore-preflight", "hostname"]].concat(),
+        "ports: in use by another program: 8080",
+    );
+    fs::write(
+        &config,
+        "ignore-preflight = [\"hostname\"]\nno-marathon = true\n",
+    )
+    .unwrap();
+    let out = binary(r, &master);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!r.join("etc/systemd/system/marathon.service").exists());
+    // A name the flag would refuse is refused in the file, naming key and file.
+    fs::write(&config, "ignore-preflight = [\"nap\"]\n").unwrap();
+    refused(r, &master, "setup.toml is not valid");
+    refused(r, &master, "ignore-preflight = [\"nap\"]");
+    refused(r, &master, "unknown preflight check \"nap\"");
+}
+
+#[test]
+fn force_from_setup_toml_and_the_flag_over_it() {
+    let dir = Host::debian12().build();
+    let r = dir.path();
+    let out = binary(r, &["setup", "--role", "master", "--masters", "m1,m2,m3"]);
+    assert!(out.status.success());
+    let five = ["setup", "--role", "master", "--masters", "m1,m2,m3,m4,m5"];
+    let config = r.join("etc/mesos-docker/setup.toml");
+    fs::write(&config, "force = false\n").unwrap();
+    refused(r, &five, "pass --force to confirm");
+    // The bare flag says true over the file's false.
+    let out = binary(r, &[&five[..], &["--force"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = fs::read_to_string(r.join("etc/mesos-docker/master.env")).unwrap();
+    assert!(env.contains("MESOS_QUORUM=\"3\""), "{env}");
+    fs::write(&config, "force = true\n").unwrap();
+    let out = binary(r, &["setup", "--role", "master", "--masters", "m1,m2,m3"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = fs::read_to_string(r.join("etc/mesos-docker/master.env")).unwrap();
+    assert!(env.contains("MESOS_QUORUM=\"2\""), "{env}");
+    // A wrong type names the key, the file and what was expected.
+    fs::write(&config, "dpkg-lock-wait = \"long\"\n").unwrap();
+    for want in [
+        &format!("the configuration file {} is not valid", config.display())[..],
+        "dpkg-lock-wait = \"long\"",
+        "invalid type: string \"long\", expected u64",
+    ] {
+        refused(
+            r,
+            &["setup", "--role", "master", "--masters", "m1,m2,m3"],
+            want,
+        );
+    }
+}
+
 /// Runs the binary on a pseudo-terminal (util-linux `script`), typing `keys`.
 fn on_a_terminal(root: &Path, args: &str, keys: &str) -> String {
     let cmd = format!(
@@ -2592,6 +2683,89 @@ fn a_key_that_is_not_the_pinned_one_writes_nothing() {
     assert!(!root.join("etc/apt/keyrings").exists());
     assert!(!root.join("etc/apt/sources.list.d").exists());
     assert!(!actions(&runner, 0).iter().any(|a| a.contains("docker-ce")));
+}
+
+/// `dpkg-lock-wait` from setup.toml bounds the wait for dpkg's lock, and
+/// the flag wins over it.
+#[test]
+fn dpkg_lock_wait_from_setup_toml() {
+    use std::os::fd::AsFd;
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let runner = played_host(root);
+    let lock = root.join("var/lib/dpkg/lock-frontend");
+    fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    fs::write(&lock, "").unwrap();
+    // Another package manager's lock: an open-file-description lock
+    // conflicts with setup's probe even from this process.
+    let held = fs::OpenOptions::new().write(true).open(&lock).unwrap();
+    let mut fl: nix::libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = nix::libc::F_WRLCK as i16;
+    fl.l_whence = nix::libc::SEEK_SET as i16;
+    nix::fcntl::fcntl(held.as_fd(), nix::fcntl::FcntlArg::F_OFD_SETLK(&fl)).unwrap();
+    let config = root.join("etc/mesos-docker/setup.toml");
+    fs::create_dir_all(config.parent().unwrap()).unwrap();
+    fs::write(&config, "dpkg-lock-wait = 1\n").unwrap();
+    let run = |extra: &[&str]| {
+        let args = [&role_args("agent")[..], extra].concat();
+        let (code, report) = setup_with(root, Box::new(Shared(runner.clone())), &args);
+        assert_eq!(code, ExitCode::FAILURE, "{report}");
+        report["error"].as_str().unwrap().to_owned()
+    };
+    let err = run(&[]);
+    assert!(
+        err.contains("lock-frontend is still held by another process after 1s"),
+        "{err}"
+    );
+    let err = run(&["--dpkg-lock-wait", "0"]);
+    assert!(
+        err.contains("lock-frontend is still held by another process after 0s"),
+        "{err}"
+    );
+    drop(held);
+}
+
+/// `mirror` and `mirror-ca` from setup.toml: the key is fetched over the
+/// mirror's TLS, which only the file's CA lets through.
+#[test]
+fn mirror_ca_from_setup_toml() {
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let (armored, _, fpr) = test_key();
+    let (_files, server) = mirror_with(&[("apt.example.org/key.asc", armored.as_bytes())]);
+    let runner = played_host(root);
+    let other = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88";
+    let docker = format!(
+        "apt:https://apt.example.org/d,suite=bookworm,components=main,key=https://apt.example.org/key.asc,fingerprint={other},packages=docker-ce"
+    );
+    let config = root.join("etc/mesos-docker/setup.toml");
+    fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let write = |ca: Option<&Path>| {
+        let mut text = format!("mirror = \"{}\"\n", server.url());
+        if let Some(ca) = ca {
+            text.push_str(&format!("mirror-ca = \"{}\"\n", ca.display()));
+        }
+        fs::write(&config, text).unwrap();
+    };
+    let args = [&role_args("agent")[..], &["--docker-source", &docker]].concat();
+    write(None);
+    let (code, report) = setup_with(root, Box::new(Shared(runner.clone())), &args);
+    assert_eq!(code, ExitCode::FAILURE, "{report}");
+    let err = report["error"].as_str().unwrap();
+    assert!(
+        err.contains("cannot download https://") && !err.contains("fingerprint mismatch"),
+        "{err}"
+    );
+    write(Some(&support::mirror::tls().ca));
+    let (code, report) = setup_with(root, Box::new(Shared(runner.clone())), &args);
+    assert_eq!(code, ExitCode::FAILURE, "{report}");
+    let err = report["error"].as_str().unwrap();
+    assert!(
+        err.contains(&format!(
+            "fingerprint mismatch: expected {other}, got {fpr}. "
+        )),
+        "{err}"
+    );
 }
 
 #[test]

@@ -9,19 +9,57 @@ use crate::exec::spec::BadCapability;
 
 pub const PATH: &str = crate::exec::policy::DEFAULT_PATH;
 
-/// setup.toml's `[policy]`, keys spelled as the flags.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// setup.toml's `[policy]` and the policy flags, each option defined once
+/// (flags not given stay `None`; a bare switch is `Some(true)`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[group(skip)]
 pub struct PolicyConfig {
+    /// Node policy (any policy flag writes /etc/mesos-docker/policy.toml, where
+    /// what is not allowed is refused): let tasks run privileged containers.
+    #[arg(
+        long,
+        num_args = 0,
+        default_missing_value = "true",
+        help_heading = "Node policy"
+    )]
     pub allow_privileged: Option<bool>,
+    /// Node policy: let tasks use the host's network.
+    #[arg(
+        long,
+        num_args = 0,
+        default_missing_value = "true",
+        help_heading = "Node policy"
+    )]
     pub allow_host_network: Option<bool>,
+    /// Node policy: let tasks map host devices.
+    #[arg(
+        long,
+        num_args = 0,
+        default_missing_value = "true",
+        help_heading = "Node policy"
+    )]
     pub allow_devices: Option<bool>,
+    /// Node policy: a host directory tasks may bind-mount (repeatable); without it any.
+    #[arg(long, value_name = "PREFIX", help_heading = "Node policy")]
     pub allow_host_path: Option<Vec<String>>,
+    /// Node policy: a registry images may come from (repeatable; docker.io for Docker Hub); without it any.
+    #[arg(long, value_name = "HOST[:PORT]", help_heading = "Node policy")]
     pub allow_registry: Option<Vec<String>>,
+    /// Node policy: a capability `cap-add` may name (repeatable, e.g. NET_ADMIN); without it none.
+    #[arg(long, value_name = "NAME", help_heading = "Node policy")]
     pub allow_capability: Option<Vec<String>>,
+    /// Node policy: a volume driver beyond `local`, or `local:TYPE` for the local driver mounting a TYPE filesystem (repeatable).
+    #[arg(long, value_name = "NAME", help_heading = "Node policy")]
     pub allow_volume_driver: Option<Vec<String>>,
+    /// Node policy: a log driver tasks may pick (repeatable); without it json-file, local and none.
+    #[arg(long, value_name = "NAME", help_heading = "Node policy")]
     pub allow_log_driver: Option<Vec<String>>,
+    /// Node policy: the most CPUs one task may ask for.
+    #[arg(long, value_name = "CPUS", help_heading = "Node policy")]
     pub max_task_cpus: Option<f64>,
+    /// Node policy: the most memory one task may ask for, in MiB.
+    #[arg(long, value_name = "MIB", help_heading = "Node policy")]
     pub max_task_mem: Option<f64>,
 }
 

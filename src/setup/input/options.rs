@@ -15,15 +15,91 @@ use crate::setup::input::model::{Ensemble, OutputFormat, Role};
 use crate::setup::sources::resolve::Given;
 use crate::setup::sources::{self, Component, SourceError, Sources};
 
-/// `mesos-docker setup`.
+/// The preflight checks `--ignore-preflight` (and `ignore-preflight` in
+/// setup.toml) may name; `all` skips every one.
+pub const PREFLIGHT_CHECKS: [&str; 9] = [
+    "all", "root", "os", "arch", "ports", "hostname", "memory", "disk", "docker",
+];
+
+/// `mesos-docker setup`: the options that are also keys of setup.toml, and
+/// those that only make sense on a command line or come from elsewhere.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SetupArgs {
+    /// The node policy flags, which are setup.toml's `[policy]` table.
+    /// First, so that their section comes before "Package sources".
+    #[command(flatten)]
+    pub policy: crate::setup::input::node_policy::PolicyConfig,
+    /// Each flag here is also a key of setup.toml, defined once.
+    #[command(flatten)]
+    pub settings: FileConfig,
+    /// An extra Mesos master flag, written as MESOS_NAME into master.env (repeatable; wins over [master.flags] in setup.toml). Checked against `mesos-master --help`.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub master_flag: Vec<String>,
+    /// An extra Mesos agent flag, written as MESOS_NAME into agent.env (repeatable; wins over [agent.flags] in setup.toml). Checked against `mesos-agent --help`.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub agent_flag: Vec<String>,
+    /// The binary to install at --binary; the running one when unset. Not a
+    /// flag: library callers (tests, benchmarks) name a small one.
+    #[arg(skip)]
+    pub executor_source: Option<PathBuf>,
+    /// HTTP(S)_PROXY and NO_PROXY of setup's environment (read by `main`).
+    #[arg(skip)]
+    pub proxy: crate::setup::input::proxy::Proxy,
+    /// Configure the system under DIR instead of /; units are enabled there offline (systemctl --root), nothing is started.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// The configuration file (default: /etc/mesos-docker/setup.toml under --root).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Show what would change, with diffs, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Never prompt: a missing role is standalone, any other missing choice an error naming its flag.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Report format: a line per resource, or one JSON document.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    /// Where Mesos comes from: a catalog id or a SPEC (deb:, tgz:, docker:, docker-archive:, apt:; see README "Package sources"). Needed where Mesos is not installed.
+    #[arg(long, value_name = "SPEC", help_heading = "Package sources")]
+    pub mesos_source: Option<String>,
+    /// Where Marathon comes from (default: the catalog's image, unverified until pinned).
+    #[arg(long, value_name = "SPEC", help_heading = "Package sources")]
+    pub marathon_source: Option<String>,
+    /// Where Docker comes from on a host without one: distro (docker.io, the default), docker-ce, or a SPEC.
+    #[arg(long, value_name = "SPEC", help_heading = "Package sources")]
+    pub docker_source: Option<String>,
+    /// Where ZooKeeper comes from: distro (zookeeperd, the default) or a deb:/apt: SPEC.
+    #[arg(long, value_name = "SPEC", help_heading = "Package sources")]
+    pub zookeeper_source: Option<String>,
+}
+
+/// `[sources]` in setup.toml: a SPEC per component, as the flags take them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSources {
+    pub zookeeper: Option<String>,
+    pub docker: Option<String>,
+    pub mesos: Option<String>,
+    pub marathon: Option<String>,
+}
+
+/// /etc/mesos-docker/setup.toml, and the flags of the same name: each
+/// option is one field here, read by clap from the command line (flags
+/// that are not given stay `None`) and by serde from the file; [`merge`]
+/// lays the first over the second. Tables exist only in the file.
+/// Switches are `Option<bool>` that a bare flag sets, so an absent flag
+/// leaves the file's value alone.
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[group(skip)]
+pub struct FileConfig {
     /// What this node runs: master (ZooKeeper, Mesos master, Marathon), agent (alias slave), or standalone (both). Without it and with nobody to ask (no terminal, or --yes): standalone.
     #[arg(long, value_enum)]
     pub role: Option<Role>,
     /// The master hosts, comma-separated; they form the ZooKeeper ensemble (use an odd count).
     #[arg(long, value_delimiter = ',', value_name = "HOST,...")]
-    pub masters: Vec<String>,
+    pub masters: Option<Vec<String>>,
     /// An external ZooKeeper ensemble instead of one on the masters: zk://h1:2181,h2:2181/mesos.
     #[arg(long, value_name = "URL")]
     pub zk: Option<String>,
@@ -51,159 +127,177 @@ pub struct SetupArgs {
     /// How long the agent waits for an executor to register; covers an image pull.
     #[arg(long, value_name = "DURATION")]
     pub executor_registration_timeout: Option<String>,
+    // In setup.toml `marathon = false`, or the flag's spelling below.
     /// Do not run Marathon on the masters.
-    #[arg(long)]
-    pub no_marathon: bool,
-    /// An extra Mesos master flag, written as MESOS_NAME into master.env (repeatable; wins over [master.flags] in setup.toml). Checked against `mesos-master --help`.
-    #[arg(long, value_name = "NAME=VALUE")]
-    pub master_flag: Vec<String>,
-    /// An extra Mesos agent flag, written as MESOS_NAME into agent.env (repeatable; wins over [agent.flags] in setup.toml). Checked against `mesos-agent --help`.
-    #[arg(long, value_name = "NAME=VALUE")]
-    pub agent_flag: Vec<String>,
+    #[arg(long = "no-marathon", num_args = 0, default_missing_value = "false")]
+    pub marathon: Option<bool>,
+    /// `no-marathon = true` in the file: the flag's spelling of
+    /// `marathon = false` (see [`read_config`]).
+    #[arg(skip)]
+    pub no_marathon: Option<bool>,
     /// Where the mesos-docker binary is installed: the executor link and the reaper point at it.
     #[arg(long, value_name = "PATH")]
     pub binary: Option<String>,
-    /// The binary to install at --binary; the running one when unset. Not a
-    /// flag: library callers (tests, benchmarks) name a small one.
-    #[arg(skip)]
-    pub executor_source: Option<PathBuf>,
-    /// Node policy (any policy flag writes /etc/mesos-docker/policy.toml, where
-    /// what is not allowed is refused): let tasks run privileged containers.
-    #[arg(long, help_heading = "Node policy")]
-    pub allow_privileged: bool,
-    /// Node policy: let tasks use the host's network.
-    #[arg(long, help_heading = "Node policy")]
-    pub allow_host_network: bool,
-    /// Node policy: let tasks map host devices.
-    #[arg(long, help_heading = "Node policy")]
-    pub allow_devices: bool,
-    /// Node policy: a host directory tasks may bind-mount (repeatable); without it any.
-    #[arg(long, value_name = "PREFIX", help_heading = "Node policy")]
-    pub allow_host_path: Vec<String>,
-    /// Node policy: a registry images may come from (repeatable; docker.io for Docker Hub); without it any.
-    #[arg(long, value_name = "HOST[:PORT]", help_heading = "Node policy")]
-    pub allow_registry: Vec<String>,
-    /// Node policy: a capability `cap-add` may name (repeatable, e.g. NET_ADMIN); without it none.
-    #[arg(long, value_name = "NAME", help_heading = "Node policy")]
-    pub allow_capability: Vec<String>,
-    /// Node policy: a volume driver beyond `local`, or `local:TYPE` for the local driver mounting a TYPE filesystem (repeatable).
-    #[arg(long, value_name = "NAME", help_heading = "Node policy")]
-    pub allow_volume_driver: Vec<String>,
-    /// Node policy: a log driver tasks may pick (repeatable); without it json-file, local and none.
-    #[arg(long, value_name = "NAME", help_heading = "Node policy")]
-    pub allow_log_driver: Vec<String>,
-    /// Node policy: the most CPUs one task may ask for.
-    #[arg(long, value_name = "CPUS", help_heading = "Node policy")]
-    pub max_task_cpus: Option<f64>,
-    /// Node policy: the most memory one task may ask for, in MiB.
-    #[arg(long, value_name = "MIB", help_heading = "Node policy")]
-    pub max_task_mem: Option<f64>,
-    /// HTTP(S)_PROXY and NO_PROXY of setup's environment (read by `main`).
-    #[arg(skip)]
-    pub proxy: crate::setup::input::proxy::Proxy,
     /// Override the detected init system.
     #[arg(long, value_enum)]
     pub init: Option<Init>,
     /// Treat the host as this release (ID:VERSION, e.g. debian:12) instead of reading /etc/os-release.
     #[arg(long, value_name = "ID:VERSION")]
     pub os: Option<String>,
-    /// Configure the system under DIR instead of /; units are enabled there offline (systemctl --root), nothing is started.
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
-    /// The configuration file (default: /etc/mesos-docker/setup.toml under --root).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Show what would change, with diffs, and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
     /// How long to wait for another package manager (apt, unattended-upgrades) to release dpkg's lock, in seconds [default: 300].
     #[arg(long, env = "MESOS_DOCKER_DPKG_LOCK_WAIT", value_name = "SECS")]
     pub dpkg_lock_wait: Option<u64>,
-    /// Never prompt: a missing role is standalone, any other missing choice an error naming its flag.
-    #[arg(long, short = 'y')]
-    pub yes: bool,
     /// Allow changes that can split a running cluster (ZooKeeper ensemble, myid, quorum).
-    #[arg(long)]
-    pub force: bool,
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    pub force: Option<bool>,
     /// Skip a preflight check by name (root, os, arch, ports, hostname, memory, disk, docker) or all.
     #[arg(long, value_name = "NAME", value_delimiter = ',',
-          value_parser = clap::builder::PossibleValuesParser::new(
-              ["all", "root", "os", "arch", "ports", "hostname", "memory", "disk", "docker"]))]
-    pub ignore_preflight: Vec<String>,
-    /// Report format: a line per resource, or one JSON document.
-    #[arg(long, value_enum, default_value_t)]
-    pub output: OutputFormat,
-    /// Where Mesos comes from: a catalog id or a SPEC (deb:, tgz:, docker:, docker-archive:, apt:; see README "Package sources"). Needed where Mesos is not installed.
-    #[arg(long, value_name = "SPEC", help_heading = "Package sources")]
-    pub mesos_source: Option<String>,
-    /// Where Marathon comes from (default: the catalog's image, unverified until pinned).
-    #[arg(long, value_name = "SPEC", help_heading = "Package sources")]
-    pub marathon_source: Option<String>,
-    /// Where Docker comes from on a host without one: distro (docker.io, the default), docker-ce, or a SPEC.
-    #[arg(long, value_name = "SPEC", help_heading = "Package sources")]
-    pub docker_source: Option<String>,
-    /// Where ZooKeeper comes from: distro (zookeeperd, the default) or a deb:/apt: SPEC.
-    #[arg(long, value_name = "SPEC", help_heading = "Package sources")]
-    pub zookeeper_source: Option<String>,
+          value_parser = clap::builder::PossibleValuesParser::new(PREFLIGHT_CHECKS))]
+    #[serde(default, deserialize_with = "preflight_names")]
+    pub ignore_preflight: Option<Vec<String>>,
     /// Fetch every http(s) URL of every source as URL/<host>/<path> instead; pins still apply.
-    #[arg(long, value_name = "URL", help_heading = "Package sources")]
+    #[arg(
+        long,
+        value_name = "URL",
+        help_heading = "Package sources",
+        display_order = 1000
+    )]
     pub mirror: Option<String>,
     /// Also trust this PEM CA bundle for setup's own downloads (a site mirror's CA).
-    #[arg(long, value_name = "FILE", help_heading = "Package sources")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Package sources",
+        display_order = 1001
+    )]
     pub mirror_ca: Option<PathBuf>,
     /// Install sources without a pin (sha256, image digest, key fingerprint), with a warning.
-    #[arg(long, help_heading = "Package sources")]
-    pub allow_unverified: bool,
-    /// Refuse every source without a pin, instead of trusting the catalog's unpinned ones (AVENTER's key, Marathon's image) on first use.
-    #[arg(long, help_heading = "Package sources")]
-    pub require_pinned: bool,
-}
-
-/// `[sources]` in setup.toml: a SPEC per component, as the flags take them.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileSources {
-    pub zookeeper: Option<String>,
-    pub docker: Option<String>,
-    pub mesos: Option<String>,
-    pub marathon: Option<String>,
-}
-
-/// /etc/mesos-docker/setup.toml: every setup choice, keys spelled as the flags.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct FileConfig {
-    pub role: Option<Role>,
-    pub masters: Option<Vec<String>>,
-    pub zk: Option<String>,
-    pub hostname: Option<String>,
-    pub ip: Option<IpAddr>,
-    pub cluster_name: Option<String>,
-    pub work_dir: Option<String>,
-    pub attributes: Option<String>,
-    pub resources: Option<String>,
-    pub containerizers: Option<String>,
-    pub executor_registration_timeout: Option<String>,
-    pub marathon: Option<bool>,
-    pub binary: Option<String>,
-    pub init: Option<Init>,
-    pub os: Option<String>,
-    pub sources: Option<FileSources>,
-    pub mirror: Option<String>,
+    #[arg(
+        long,
+        num_args = 0,
+        default_missing_value = "true",
+        help_heading = "Package sources",
+        display_order = 1002
+    )]
     #[serde(alias = "allow_unverified")]
     pub allow_unverified: Option<bool>,
+    /// Refuse every source without a pin, instead of trusting the catalog's unpinned ones (AVENTER's key, Marathon's image) on first use.
+    #[arg(
+        long,
+        num_args = 0,
+        default_missing_value = "true",
+        help_heading = "Package sources",
+        display_order = 1003
+    )]
     pub require_pinned: Option<bool>,
+    #[arg(skip)]
+    pub sources: Option<FileSources>,
     /// Pins of catalog sources that publish none, by catalog id: written
     /// by setup when it trusts one on first use, copied by operators.
+    #[arg(skip)]
     pub pins: Option<std::collections::BTreeMap<String, String>>,
     /// Where the file was read from, for messages.
     #[serde(skip)]
+    #[arg(skip)]
     pub path: Option<String>,
+    #[arg(skip)]
     pub policy: Option<crate::setup::input::node_policy::PolicyConfig>,
     /// `[master.flags]`: extra Mesos master flags.
+    #[arg(skip)]
     pub master: Option<crate::setup::input::flags::FileFlags>,
     /// `[agent.flags]`: extra Mesos agent flags.
+    #[arg(skip)]
     pub agent: Option<crate::setup::input::flags::FileFlags>,
+}
+
+/// `ignore-preflight` in setup.toml: the names the flag accepts, refused
+/// otherwise with the key and line (serde's error carries them).
+fn preflight_names<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    if let Some(bad) = names
+        .iter()
+        .find(|n| !PREFLIGHT_CHECKS.contains(&n.as_str()))
+    {
+        return Err(serde::de::Error::custom(format!(
+            "unknown preflight check {bad:?}: expected a list of {}",
+            PREFLIGHT_CHECKS.join(", ")
+        )));
+    }
+    Ok(Some(names))
+}
+
+/// The command line over the file, key by key: a flag that was given wins,
+/// the file fills the rest; the tables exist only in the file. Every field
+/// is named, so a new option cannot be left out of the merge.
+pub fn merge(flags: &FileConfig, file: FileConfig) -> FileConfig {
+    let FileConfig {
+        role,
+        masters,
+        zk,
+        hostname,
+        ip,
+        cluster_name,
+        work_dir,
+        attributes,
+        resources,
+        containerizers,
+        executor_registration_timeout,
+        marathon,
+        no_marathon: _,
+        binary,
+        init,
+        os,
+        dpkg_lock_wait,
+        force,
+        ignore_preflight,
+        mirror,
+        mirror_ca,
+        allow_unverified,
+        require_pinned,
+        sources: _,
+        pins: _,
+        path: _,
+        policy: _,
+        master: _,
+        agent: _,
+    } = flags.clone();
+    FileConfig {
+        role: role.or(file.role),
+        // An empty list (`--masters ''`) is as good as none.
+        masters: masters.filter(|m| !m.is_empty()).or(file.masters),
+        zk: zk.or(file.zk),
+        hostname: hostname.or(file.hostname),
+        ip: ip.or(file.ip),
+        cluster_name: cluster_name.or(file.cluster_name),
+        work_dir: work_dir.or(file.work_dir),
+        attributes: attributes.or(file.attributes),
+        resources: resources.or(file.resources),
+        containerizers: containerizers.or(file.containerizers),
+        executor_registration_timeout: executor_registration_timeout
+            .or(file.executor_registration_timeout),
+        marathon: marathon.or(file.marathon),
+        no_marathon: None,
+        binary: binary.or(file.binary),
+        init: init.or(file.init),
+        os: os.or(file.os),
+        dpkg_lock_wait: dpkg_lock_wait.or(file.dpkg_lock_wait),
+        force: force.or(file.force),
+        ignore_preflight: ignore_preflight
+            .filter(|i| !i.is_empty())
+            .or(file.ignore_preflight),
+        mirror: mirror.or(file.mirror),
+        mirror_ca: mirror_ca.or(file.mirror_ca),
+        allow_unverified: allow_unverified.or(file.allow_unverified),
+        require_pinned: require_pinned.or(file.require_pinned),
+        sources: file.sources,
+        pins: file.pins,
+        path: file.path,
+        policy: file.policy,
+        master: file.master,
+        agent: file.agent,
+    }
 }
 
 /// Everything the plan needs, checked.
@@ -316,6 +410,29 @@ pub fn read_config(root: &Path, explicit: Option<&Path>) -> Result<FileConfig, O
         path: path.display().to_string(),
         reason: e.to_string().trim().replace('\n', " "),
     })?;
+    let invalid_file = |reason: String| OptionsError::ConfigInvalid {
+        path: path.display().to_string(),
+        reason,
+    };
+    // The flag's spelling, `no-marathon = true`, is the same switch as
+    // `marathon = false`; both at once must agree.
+    if let Some(no) = file.no_marathon.take() {
+        match file.marathon {
+            Some(m) if m == no => {
+                return Err(invalid_file(format!(
+                    "marathon = {m} and no-marathon = {no} contradict each other; keep one of the two keys"
+                )));
+            }
+            _ => file.marathon = Some(!no),
+        }
+    }
+    // A relative path would depend on the directory setup runs from.
+    if let Some(ca) = file.mirror_ca.as_ref().filter(|ca| ca.is_relative()) {
+        return Err(invalid_file(format!(
+            "mirror-ca = {:?} is not an absolute path; write e.g. mirror-ca = \"/etc/ssl/mirror-ca.pem\"",
+            ca.display().to_string()
+        )));
+    }
     file.path = Some(path.display().to_string());
     Ok(file)
 }
@@ -330,26 +447,27 @@ pub trait Prompter {
 /// facts, and checks everything. Warnings are returned, not printed.
 pub fn resolve(
     args: &SetupArgs,
-    mut file: FileConfig,
+    file: FileConfig,
     facts: &Facts,
     prompter: Option<&dyn Prompter>,
 ) -> Result<(Options, Vec<String>), OptionsError> {
     let mut warnings = Vec::new();
+    let mut file = merge(&args.settings, file);
     let tables = FlagTables {
         master: file.master.take(),
         agent: file.agent.take(),
         path: file.path.clone().unwrap_or_else(|| CONFIG.to_owned()),
     };
-    let (role, role_defaulted) = choose_role(args, &file, prompter)?;
-    let hostname = match args.hostname.clone().or(file.hostname.clone()) {
+    let (role, role_defaulted) = choose_role(&file, prompter)?;
+    let hostname = match file.hostname.clone() {
         Some(h) => h,
         None if !facts.hostname.is_empty() => facts.hostname.clone(),
         None => return Err(OptionsError::NoHostname),
     };
     check_host("--hostname", &hostname)?;
-    let ip = args.ip.or(file.ip);
-    let zk = args.zk.clone().or(file.zk.clone());
-    let masters = choose_masters(args, &file, &zk, role, &hostname, prompter, &mut warnings)?;
+    let ip = file.ip;
+    let zk = file.zk.clone();
+    let masters = choose_masters(&file, &zk, role, &hostname, prompter, &mut warnings)?;
     let (zk_hosts, ensemble) = zookeeper(&zk, &masters, role, &hostname, ip, facts)?;
     let master_count = if masters.is_empty() {
         // An external ensemble says nothing about the Mesos masters; one
@@ -358,14 +476,11 @@ pub fn resolve(
     } else {
         masters.len()
     };
-    let mesos = mesos_settings(args, &file, role, &mut warnings)?;
+    let mesos = mesos_settings(&file, role, &mut warnings)?;
     let policy = node_policy(args, &file, role, &mut warnings)?;
     args.proxy.check()?;
-    let marathon = if args.no_marathon {
-        false
-    } else {
-        file.marathon.unwrap_or(true)
-    };
+    let marathon = file.marathon.unwrap_or(true);
+    let file_mirror_ca = file.mirror_ca.clone();
     let (sources, source_warnings) =
         choose_sources(args, file, role, marathon, ensemble.is_some(), facts)?;
     warnings.extend(source_warnings);
@@ -391,7 +506,7 @@ pub fn resolve(
             marathon,
             binary: mesos.binary,
             sources,
-            mirror_ca: args.mirror_ca.clone(),
+            mirror_ca: file_mirror_ca,
             executor_source: args
                 .executor_source
                 .as_ref()
@@ -407,25 +522,23 @@ pub fn resolve(
 /// The role, and whether it was chosen for the operator (nothing said,
 /// nobody to ask).
 fn choose_role(
-    args: &SetupArgs,
     file: &FileConfig,
     prompter: Option<&dyn Prompter>,
 ) -> Result<(Role, bool), OptionsError> {
-    let role = match (args.role.or(file.role), prompter) {
+    let role = match (file.role, prompter) {
         (Some(r), _) => r,
         (None, Some(p)) => p.role().ok_or(OptionsError::NoRole)?,
         // As the 2013 script did: no arguments and nobody to ask set up a
         // whole node, so `curl … | sudo sh` gives a working one.
         (None, None) => Role::Standalone,
     };
-    let defaulted = args.role.is_none() && file.role.is_none() && prompter.is_none();
+    let defaulted = file.role.is_none() && prompter.is_none();
     Ok((role, defaulted))
 }
 
 /// The master hosts, trimmed and checked: from the flag, the file, this
 /// host (a master without a list) or the prompter.
 fn choose_masters(
-    args: &SetupArgs,
     file: &FileConfig,
     zk: &Option<String>,
     role: Role,
@@ -433,11 +546,7 @@ fn choose_masters(
     prompter: Option<&dyn Prompter>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<String>, OptionsError> {
-    let mut masters = if args.masters.is_empty() {
-        file.masters.clone().unwrap_or_default()
-    } else {
-        args.masters.clone()
-    };
+    let mut masters = file.masters.clone().unwrap_or_default();
     masters.retain(|m| !m.trim().is_empty());
     for m in &mut masters {
         *m = m.trim().to_owned();
@@ -525,19 +634,15 @@ struct MesosSettings {
 }
 
 fn mesos_settings(
-    args: &SetupArgs,
     file: &FileConfig,
     role: Role,
     warnings: &mut Vec<String>,
 ) -> Result<MesosSettings, OptionsError> {
-    let pick = |flag: &Option<String>, in_file: &Option<String>, default: &str| {
-        flag.clone()
-            .or(in_file.clone())
-            .unwrap_or_else(|| default.to_owned())
-    };
-    let cluster_name = pick(&args.cluster_name, &file.cluster_name, "mesos");
+    let pick =
+        |given: &Option<String>, default: &str| given.clone().unwrap_or_else(|| default.to_owned());
+    let cluster_name = pick(&file.cluster_name, "mesos");
     check_env_word("--cluster-name", &cluster_name)?;
-    let work_dir = pick(&args.work_dir, &file.work_dir, "/var/lib/mesos");
+    let work_dir = pick(&file.work_dir, "/var/lib/mesos");
     if !work_dir.starts_with('/') {
         return Err(invalid(
             "--work-dir",
@@ -545,21 +650,17 @@ fn mesos_settings(
         ));
     }
     check_env_word("--work-dir", &work_dir)?;
-    let attributes = args.attributes.clone().or(file.attributes.clone());
+    let attributes = file.attributes.clone();
     if let Some(a) = &attributes {
         check_attributes(a)?;
     }
-    let resources = args.resources.clone().or(file.resources.clone());
+    let resources = file.resources.clone();
     if let Some(r) = &resources {
         check_resources(r)?;
     }
-    let containerizers = pick(&args.containerizers, &file.containerizers, "mesos");
+    let containerizers = pick(&file.containerizers, "mesos");
     check_containerizers(&containerizers)?;
-    let executor_registration_timeout = pick(
-        &args.executor_registration_timeout,
-        &file.executor_registration_timeout,
-        "5mins",
-    );
+    let executor_registration_timeout = pick(&file.executor_registration_timeout, "5mins");
     check_duration(
         "--executor-registration-timeout",
         &executor_registration_timeout,
@@ -570,7 +671,7 @@ fn mesos_settings(
             role.name()
         ));
     }
-    let binary = pick(&args.binary, &file.binary, BINARY);
+    let binary = pick(&file.binary, BINARY);
     if !binary.starts_with('/') {
         return Err(invalid(
             "--binary",
@@ -596,22 +697,7 @@ fn node_policy(
     role: Role,
     warnings: &mut Vec<String>,
 ) -> Result<Option<crate::setup::input::node_policy::NodePolicy>, OptionsError> {
-    let list = |v: &Vec<String>| Some(v.clone()).filter(|v| !v.is_empty());
-    let policy = crate::setup::input::node_policy::resolve(
-        &crate::setup::input::node_policy::PolicyConfig {
-            allow_privileged: args.allow_privileged.then_some(true),
-            allow_host_network: args.allow_host_network.then_some(true),
-            allow_devices: args.allow_devices.then_some(true),
-            allow_host_path: list(&args.allow_host_path),
-            allow_registry: list(&args.allow_registry),
-            allow_capability: list(&args.allow_capability),
-            allow_volume_driver: list(&args.allow_volume_driver),
-            allow_log_driver: list(&args.allow_log_driver),
-            max_task_cpus: args.max_task_cpus,
-            max_task_mem: args.max_task_mem,
-        },
-        file.policy.as_ref(),
-    )?;
+    let policy = crate::setup::input::node_policy::resolve(&args.policy, file.policy.as_ref())?;
     if policy.is_some() && !role.is_agent() {
         warnings.push(format!(
             "the node policy applies to tasks on agents; role {} runs none, so no policy.toml is written",
@@ -659,7 +745,7 @@ fn choose_sources(
             place,
         });
     }
-    let mirror = match (&args.mirror, file.mirror) {
+    let mirror = match (&args.settings.mirror, file.mirror) {
         (Some(m), _) => Some(sources::mirror::check(m).map_err(|p| invalid("--mirror", p))?),
         (None, Some(m)) => Some(sources::mirror::check(&m).map_err(|p| {
             OptionsError::Source(SourceError::Bad {
@@ -672,8 +758,8 @@ fn choose_sources(
     Ok(sources::resolve(&sources::Request {
         given,
         mirror,
-        allow_unverified: args.allow_unverified || file.allow_unverified.unwrap_or(false),
-        require_pinned: args.require_pinned || file.require_pinned.unwrap_or(false),
+        allow_unverified: file.allow_unverified.unwrap_or(false),
+        require_pinned: file.require_pinned.unwrap_or(false),
         pins: file.pins.clone().unwrap_or_default(),
         pins_file: file_name.clone(),
         role,
@@ -983,11 +1069,16 @@ mod tests {
     }
 
     fn args(role: Role, masters: &[&str]) -> SetupArgs {
-        SetupArgs {
-            role: Some(role),
-            masters: masters.iter().map(|s| s.to_string()).collect(),
-            ..Default::default()
-        }
+        let mut a = SetupArgs::default();
+        a.settings.role = Some(role);
+        a.settings.masters = Some(masters.iter().map(|s| s.to_string()).collect());
+        a
+    }
+
+    /// `args` with one setting edited, as a flag would set it.
+    fn with(mut a: SetupArgs, edit: impl FnOnce(&mut FileConfig)) -> SetupArgs {
+        edit(&mut a.settings);
+        a
     }
 
     #[test]
@@ -1037,73 +1128,63 @@ mod tests {
             (args(Role::Agent, &["a b"]), "--masters"),
             (args(Role::Agent, &["a", "a"]), "listed twice"),
             (
-                SetupArgs {
-                    attributes: Some("rack".into()),
-                    ..args(Role::Agent, &["a"])
-                },
+                with(args(Role::Agent, &["a"]), |s| {
+                    s.attributes = Some("rack".into())
+                }),
                 "--attributes: item 1 (\"rack\") has no ':'",
             ),
             (
-                SetupArgs {
-                    attributes: Some("rack:r1;:z".into()),
-                    ..args(Role::Agent, &["a"])
-                },
+                with(args(Role::Agent, &["a"]), |s| {
+                    s.attributes = Some("rack:r1;:z".into())
+                }),
                 "item 2",
             ),
             (
-                SetupArgs {
-                    resources: Some("cpus:four".into()),
-                    ..args(Role::Agent, &["a"])
-                },
+                with(args(Role::Agent, &["a"]), |s| {
+                    s.resources = Some("cpus:four".into())
+                }),
                 "--resources: item 1",
             ),
             (
-                SetupArgs {
-                    resources: Some("ports:[32000-31000]".into()),
-                    ..args(Role::Agent, &["a"])
-                },
+                with(args(Role::Agent, &["a"]), |s| {
+                    s.resources = Some("ports:[32000-31000]".into())
+                }),
                 "--resources",
             ),
             (
-                SetupArgs {
-                    zk: Some("http://a:2181".into()),
-                    ..args(Role::Agent, &[])
-                },
+                with(args(Role::Agent, &[]), |s| {
+                    s.zk = Some("http://a:2181".into())
+                }),
                 "zk://",
             ),
             (
-                SetupArgs {
-                    containerizers: Some("rkt".into()),
-                    ..args(Role::Agent, &["a"])
-                },
+                with(args(Role::Agent, &["a"]), |s| {
+                    s.containerizers = Some("rkt".into())
+                }),
                 "--containerizers",
             ),
             (
-                SetupArgs {
-                    work_dir: Some("var/lib".into()),
-                    ..args(Role::Agent, &["a"])
-                },
+                with(args(Role::Agent, &["a"]), |s| {
+                    s.work_dir = Some("var/lib".into())
+                }),
                 "--work-dir",
             ),
             (
-                SetupArgs {
-                    cluster_name: Some("a\"b".into()),
-                    ..args(Role::Agent, &["a"])
-                },
+                with(args(Role::Agent, &["a"]), |s| {
+                    s.cluster_name = Some("a\"b".into())
+                }),
                 "--cluster-name",
             ),
             (
-                SetupArgs {
-                    executor_registration_timeout: Some("5 minutes".into()),
-                    ..args(Role::Agent, &["a"])
-                },
+                with(args(Role::Agent, &["a"]), |s| {
+                    s.executor_registration_timeout = Some("5 minutes".into())
+                }),
                 "--executor-registration-timeout",
             ),
             (
-                SetupArgs {
-                    binary: Some("bin/mesos-docker".into()),
-                    ..args(Role::Agent, &["a"])
-                },
+                with(args(Role::Agent, &["a"]), |s| {
+                    s.binary = Some("bin/mesos-docker".into())
+                }),
                 "--binary: \"bin/mesos-docker\" is not an absolute path",
             ),
         ];
@@ -1164,10 +1245,9 @@ mod tests {
             "role = \"agent\"\nmasters = [\"m1\", \"m2\", \"m3\"]\ncluster-name = \"prod\"\nmarathon = false\n",
         )
         .unwrap();
-        let a = SetupArgs {
-            cluster_name: Some("dev".into()),
-            ..Default::default()
-        };
+        let a = with(SetupArgs::default(), |s| {
+            s.cluster_name = Some("dev".into())
+        });
         let (o, _) = resolve(&a, file, &facts(), None).unwrap();
         assert_eq!(o.role, Role::Agent);
         assert_eq!(o.cluster_name, "dev");
@@ -1226,5 +1306,153 @@ mod tests {
             .to_string();
         assert!(err.contains("cannot read the configuration file"), "{err}");
         assert!(read_config(dir.path(), None).is_ok());
+    }
+
+    /// `setup` parsed as the command line would be.
+    fn parse(flags: &[&str]) -> SetupArgs {
+        #[derive(clap::Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            setup: SetupArgs,
+        }
+        let argv = std::iter::once("setup").chain(flags.iter().copied());
+        <Cmd as clap::Parser>::try_parse_from(argv).unwrap().setup
+    }
+
+    /// setup.toml with `text`, read as setup reads it.
+    fn read(text: &str) -> Result<FileConfig, OptionsError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("setup.toml");
+        std::fs::write(&path, text).unwrap();
+        read_config(dir.path(), Some(&path))
+    }
+
+    #[test]
+    fn every_switch_and_setting_has_a_key() {
+        let file = read(concat!(
+            "no-marathon = true\n",
+            "force = true\n",
+            "dpkg-lock-wait = 7\n",
+            "ignore-preflight = [\"ports\", \"docker\"]\n",
+            "mirror-ca = \"/etc/ssl/mirror.pem\"\n",
+        ))
+        .unwrap();
+        let given = merge(&parse(&[]).settings, file.clone());
+        assert_eq!(given.marathon, Some(false));
+        assert_eq!(given.force, Some(true));
+        assert_eq!(given.dpkg_lock_wait, Some(7));
+        assert_eq!(
+            given.ignore_preflight,
+            Some(vec!["ports".to_owned(), "docker".to_owned()])
+        );
+        let (o, _) = resolve(&args(Role::Master, &["node1"]), file, &facts(), None).unwrap();
+        assert!(!o.marathon);
+        assert_eq!(o.mirror_ca, Some(PathBuf::from("/etc/ssl/mirror.pem")));
+        // `marathon = false`, the file's older spelling, is the same switch.
+        assert_eq!(read("marathon = false\n").unwrap().marathon, Some(false));
+        assert_eq!(read("no-marathon = false\n").unwrap().marathon, Some(true));
+        assert_eq!(
+            read("marathon = true\nno-marathon = false\n")
+                .unwrap()
+                .marathon,
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn a_flag_wins_over_its_key() {
+        let file = read(concat!(
+            "force = false\n",
+            "dpkg-lock-wait = 7\n",
+            "ignore-preflight = [\"ports\"]\n",
+            "mirror-ca = \"/etc/ssl/file.pem\"\n",
+            "marathon = true\n",
+            "allow-unverified = false\n",
+        ))
+        .unwrap();
+        let flags = parse(&[
+            "--force",
+            "--dpkg-lock-wait",
+            "9",
+            "--ignore-preflight",
+            "hostname,os",
+            "--mirror-ca",
+            "flag.pem",
+            "--no-marathon",
+            "--allow-unverified",
+        ]);
+        let given = merge(&flags.settings, file.clone());
+        assert_eq!(given.force, Some(true));
+        assert_eq!(given.dpkg_lock_wait, Some(9));
+        assert_eq!(
+            given.ignore_preflight,
+            Some(vec!["hostname".to_owned(), "os".to_owned()])
+        );
+        assert_eq!(given.mirror_ca, Some(PathBuf::from("flag.pem")));
+        assert_eq!(given.marathon, Some(false));
+        assert_eq!(given.allow_unverified, Some(true));
+        // Flags not given leave the file alone: a bare switch is not `false`.
+        let none = merge(&parse(&[]).settings, file);
+        assert_eq!(none.force, Some(false));
+        assert_eq!(none.marathon, Some(true));
+        assert_eq!(none.dpkg_lock_wait, Some(7));
+        assert_eq!(none.mirror_ca, Some(PathBuf::from("/etc/ssl/file.pem")));
+    }
+
+    #[test]
+    fn policy_flags_are_the_policy_table() {
+        let given = parse(&[
+            "--allow-privileged",
+            "--allow-registry",
+            "r.example:5000",
+            "--allow-registry",
+            "docker.io",
+            "--max-task-mem",
+            "512",
+        ])
+        .policy;
+        let file: crate::setup::input::node_policy::PolicyConfig = toml::from_str(
+            "allow-privileged = true\nallow-registry = [\"r.example:5000\", \"docker.io\"]\nmax-task-mem = 512.0\n",
+        )
+        .unwrap();
+        assert_eq!(given, file);
+        // No policy flag is no policy from the command line.
+        assert_eq!(parse(&[]).policy, Default::default());
+    }
+
+    #[test]
+    fn bad_keys_are_refused_naming_key_and_file() {
+        for (text, want) in [
+            ("dpkg-lock-wait = \"x\"\n", "dpkg-lock-wait = \"x\""),
+            ("dpkg-lock-wait = \"x\"\n", "expected u64"),
+            ("force = \"yes\"\n", "force = \"yes\""),
+            ("force = \"yes\"\n", "expected a boolean"),
+            (
+                "ignore-preflight = [\"nap\"]\n",
+                "unknown preflight check \"nap\": expected a list of all, root, os",
+            ),
+            ("ignore-preflight = \"all\"\n", "ignore-preflight = \"all\""),
+            (
+                "mirror-ca = \"ca.pem\"\n",
+                "mirror-ca = \"ca.pem\" is not an absolute path",
+            ),
+            (
+                "marathon = true\nno-marathon = true\n",
+                "marathon = true and no-marathon = true contradict each other",
+            ),
+            ("no-marathons = true\n", "unknown field `no-marathons`"),
+            // What only makes sense on one command line is no key at all.
+            ("root = \"/srv\"\n", "unknown field `root`"),
+            ("config = \"/x.toml\"\n", "unknown field `config`"),
+            ("dry-run = true\n", "unknown field `dry-run`"),
+            ("output = \"json\"\n", "unknown field `output`"),
+            ("yes = true\n", "unknown field `yes`"),
+        ] {
+            let err = read(text).unwrap_err().to_string();
+            assert!(
+                err.contains("setup.toml is not valid") && err.contains(want),
+                "{text}: {err}"
+            );
+        }
     }
 }

@@ -437,8 +437,11 @@ mod tests {
 
     fn options(role: Role, f: &Facts) -> Options {
         let args = SetupArgs {
-            role: Some(role),
-            masters: vec!["m1".into(), "m2".into(), "m3".into()],
+            settings: FileConfig {
+                role: Some(role),
+                masters: Some(vec!["m1".into(), "m2".into(), "m3".into()]),
+                ..Default::default()
+            },
             ..Default::default()
         };
         resolve(&args, FileConfig::default(), f, None).unwrap().0
@@ -530,8 +533,11 @@ mod tests {
     fn external_zookeeper_means_no_local_one() {
         let f = facts(None, None);
         let args = SetupArgs {
-            role: Some(Role::Master),
-            zk: Some("zk://z1:2181,z2:2181,z3:2181/mesos".into()),
+            settings: FileConfig {
+                role: Some(Role::Master),
+                zk: Some("zk://z1:2181,z2:2181,z3:2181/mesos".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let opts = resolve(&args, FileConfig::default(), &f, None).unwrap().0;
@@ -558,8 +564,11 @@ mod tests {
 
     fn with_sources(role: Role, f: &Facts, mesos: &str, marathon: &str) -> Options {
         let args = SetupArgs {
-            role: Some(role),
-            masters: vec!["m2".into()],
+            settings: FileConfig {
+                role: Some(role),
+                masters: Some(vec!["m2".into()]),
+                ..Default::default()
+            },
             mesos_source: Some(mesos.into()),
             marathon_source: Some(marathon.into()),
             ..Default::default()
