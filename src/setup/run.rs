@@ -11,7 +11,7 @@ use crate::setup::input::model::{OutputFormat, Role};
 use crate::setup::input::{flags, options, proxy};
 use crate::setup::{plan, preflight, record, report, services, sources};
 use facts::{FactsError, Overrides};
-use options::{OptionsError, Prompter, SetupArgs};
+use options::{FileConfig, OptionsError, Prompter, SetupArgs};
 use record::{Manifest, ManifestError};
 use report::{EXIT_BAD_INPUT, Reporter};
 use system::System;
@@ -163,60 +163,21 @@ fn run_inner(
     prompter: Option<&dyn Prompter>,
     rep: &mut Reporter,
 ) -> Result<Vec<String>, SetupError> {
-    // The file first: it may skip the root check, as the flag does.
-    let skips_root = |names: &[String]| names.iter().any(|i| i == "root" || i == "all");
-    let root = preflight::root(sys, args.dry_run);
-    let not_root = root.verdict == preflight::Verdict::Fail;
-    let file = match options::read_config(sys.root(), args.config.as_deref()) {
-        Ok(file) => file,
-        // root's own file, unreadable to others: not being root is the news.
-        Err(OptionsError::ConfigUnreadable { .. })
-            if not_root
-                && !skips_root(args.settings.ignore_preflight.as_deref().unwrap_or(&[])) =>
-        {
-            return Err(SetupError::Preflight(format!("root: {}", root.detail)));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let given = options::merge(&args.settings, file.clone());
-    let ignore_preflight = given.ignore_preflight.unwrap_or_default();
-    if not_root && !skips_root(&ignore_preflight) {
-        return Err(SetupError::Preflight(format!("root: {}", root.detail)));
-    }
+    let (file, given) = read_input(sys, args)?;
+    let ignore_preflight = given.ignore_preflight.clone().unwrap_or_default();
     let overrides = Overrides {
-        os: given.os,
+        os: given.os.clone(),
         init: given.init,
     };
     let facts = facts::gather(sys, &overrides)?;
     let (mut opts, option_warnings) = options::resolve(args, file, &facts, prompter)?;
-    let mut warnings = Vec::new();
     if opts.role_defaulted {
         rep.note(
             "role: standalone (no --role given and nobody to ask): ZooKeeper, the Mesos master and agent, Marathon and Docker on this host; pass --role master or --role agent (slave) for a cluster node".into(),
         );
     }
-    let findings = preflight::run(
-        sys,
-        &opts,
-        &facts,
-        overrides.os.is_some(),
-        args.dry_run,
-        &ignore_preflight,
-    );
-    rep.preflight(&findings);
-    let failed: Vec<String> = findings
-        .iter()
-        .filter(|f| f.verdict == preflight::Verdict::Fail)
-        .map(|f| format!("{}: {}", f.name, f.detail))
-        .collect();
-    if !failed.is_empty() {
-        return Err(SetupError::Preflight(failed.join("; ")));
-    }
-    let preflight_warnings: Vec<String> = findings
-        .iter()
-        .filter(|f| f.verdict == preflight::Verdict::Warn)
-        .map(|f| format!("preflight {}: {}", f.name, f.detail))
-        .collect();
+    let preflight_warnings =
+        preflight_checks(sys, args, &opts, &facts, &overrides, &ignore_preflight, rep)?;
     // While a component has no usable source nothing changes: the run
     // shows the whole plan as a dry run would, then refuses.
     let dry_run = args.dry_run || !opts.sources.blocked.is_empty();
@@ -232,19 +193,7 @@ fn run_inner(
     };
     let loaded = Manifest::load(sys)?;
     let mut manifest = loaded.clone().unwrap_or_default();
-    if let (Some(old), Some(new)) = (&manifest.ensemble, &opts.ensemble) {
-        let old_quorum = manifest.quorum.unwrap_or(opts.quorum());
-        if (old != new || old_quorum != opts.quorum()) && !given.force.unwrap_or(false) {
-            return Err(SetupError::SplitRisk {
-                old: old.servers.join(","),
-                old_id: old.myid,
-                old_quorum,
-                new: new.servers.join(","),
-                new_id: new.myid,
-                new_quorum: opts.quorum(),
-            });
-        }
-    }
+    check_ensemble(&manifest, &opts, given.force.unwrap_or(false))?;
     let progress = args.output == OutputFormat::Text && std::io::stderr().is_terminal();
     let dl = downloads::Downloads::new(sys, opts.mirror_ca.as_deref(), progress);
     let pins = trust::pins_file(sys, args.config.as_deref());
@@ -259,17 +208,9 @@ fn run_inner(
         let file = options::read_config(sys.root(), args.config.as_deref())?;
         (opts, option_warnings) = options::resolve(args, file, &facts, prompter)?;
     }
-    warnings.extend(option_warnings);
+    let mut warnings = option_warnings;
     warnings.extend(preflight_warnings);
-    if opts.role.is_agent() && opts.executor_source.is_none() {
-        match std::env::current_exe() {
-            Ok(p) => opts.executor_source = Some(p.display().to_string()),
-            Err(e) => warnings.push(format!(
-                "cannot tell where this mesos-docker binary is ({e}), so it is not installed as {}: install it there yourself (install.sh does)",
-                opts.binary
-            )),
-        }
-    }
+    executor_source(&mut opts, &mut warnings);
     let mut plan = plan::plan(&opts, &facts)?;
     plan.pins_file = Some(pins.clone());
     // Flags the installed Mesos does not know are refused before any
@@ -326,4 +267,99 @@ fn run_inner(
         )?);
     }
     Ok(restart)
+}
+
+/// setup.toml and the flags over it. The file comes first: it may skip the
+/// root check, as the flag does.
+fn read_input(sys: &System, args: &SetupArgs) -> Result<(FileConfig, FileConfig), SetupError> {
+    let skips_root = |names: &[String]| names.iter().any(|i| i == "root" || i == "all");
+    let root = preflight::root(sys, args.dry_run);
+    let not_root = root.verdict == preflight::Verdict::Fail;
+    let file = match options::read_config(sys.root(), args.config.as_deref()) {
+        Ok(file) => file,
+        // root's own file, unreadable to others: not being root is the news.
+        Err(OptionsError::ConfigUnreadable { .. })
+            if not_root
+                && !skips_root(args.settings.ignore_preflight.as_deref().unwrap_or(&[])) =>
+        {
+            return Err(SetupError::Preflight(format!("root: {}", root.detail)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let given = options::merge(&args.settings, file.clone());
+    if not_root && !skips_root(given.ignore_preflight.as_deref().unwrap_or(&[])) {
+        return Err(SetupError::Preflight(format!("root: {}", root.detail)));
+    }
+    Ok((file, given))
+}
+
+/// The preflight checks: a failure refuses the run; warnings are returned.
+fn preflight_checks(
+    sys: &System,
+    args: &SetupArgs,
+    opts: &options::Options,
+    facts: &facts::Facts,
+    overrides: &Overrides,
+    ignore: &[String],
+    rep: &mut Reporter,
+) -> Result<Vec<String>, SetupError> {
+    let findings = preflight::run(
+        sys,
+        opts,
+        facts,
+        overrides.os.is_some(),
+        args.dry_run,
+        ignore,
+    );
+    rep.preflight(&findings);
+    let failed: Vec<String> = findings
+        .iter()
+        .filter(|f| f.verdict == preflight::Verdict::Fail)
+        .map(|f| format!("{}: {}", f.name, f.detail))
+        .collect();
+    if !failed.is_empty() {
+        return Err(SetupError::Preflight(failed.join("; ")));
+    }
+    Ok(findings
+        .iter()
+        .filter(|f| f.verdict == preflight::Verdict::Warn)
+        .map(|f| format!("preflight {}: {}", f.name, f.detail))
+        .collect())
+}
+
+/// A different ZooKeeper ensemble or quorum than this node was set up with
+/// can split the cluster: refused unless forced.
+fn check_ensemble(
+    manifest: &Manifest,
+    opts: &options::Options,
+    force: bool,
+) -> Result<(), SetupError> {
+    if let (Some(old), Some(new)) = (&manifest.ensemble, &opts.ensemble) {
+        let old_quorum = manifest.quorum.unwrap_or(opts.quorum());
+        if (old != new || old_quorum != opts.quorum()) && !force {
+            return Err(SetupError::SplitRisk {
+                old: old.servers.join(","),
+                old_id: old.myid,
+                old_quorum,
+                new: new.servers.join(","),
+                new_id: new.myid,
+                new_quorum: opts.quorum(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// An agent installs the binary running setup as its executor.
+fn executor_source(opts: &mut options::Options, warnings: &mut Vec<String>) {
+    if !opts.role.is_agent() || opts.executor_source.is_some() {
+        return;
+    }
+    match std::env::current_exe() {
+        Ok(p) => opts.executor_source = Some(p.display().to_string()),
+        Err(e) => warnings.push(format!(
+            "cannot tell where this mesos-docker binary is ({e}), so it is not installed as {}: install it there yourself (install.sh does)",
+            opts.binary
+        )),
+    }
 }
