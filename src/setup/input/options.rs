@@ -60,27 +60,52 @@ pub struct SetupArgs {
     /// Report format: a line per resource, or one JSON document.
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
-    /// Where Mesos comes from: a catalog id or a SPEC (deb:, tgz:, docker:, docker-archive:, apt:; see README "Package sources"). Needed where Mesos is not installed.
-    #[arg(long, value_name = "SPEC", help_heading = "Package sources")]
-    pub mesos_source: Option<String>,
-    /// Where Marathon comes from (default: the catalog's image, unverified until pinned).
-    #[arg(long, value_name = "SPEC", help_heading = "Package sources")]
-    pub marathon_source: Option<String>,
-    /// Where Docker comes from on a host without one: distro (docker.io, the default), docker-ce, or a SPEC.
-    #[arg(long, value_name = "SPEC", help_heading = "Package sources")]
-    pub docker_source: Option<String>,
-    /// Where ZooKeeper comes from: distro (zookeeperd, the default) or a deb:/apt: SPEC.
-    #[arg(long, value_name = "SPEC", help_heading = "Package sources")]
-    pub zookeeper_source: Option<String>,
+    /// `--*-source`: the `[sources]` table's own fields.
+    #[command(flatten)]
+    pub sources: FileSources,
 }
 
-/// `[sources]` in setup.toml: a SPEC per component, as the flags take them.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[sources]` in setup.toml and the `--*-source` flags: a SPEC per
+/// component, defined once for both (the flag wins).
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
+#[group(skip)]
 pub struct FileSources {
+    /// Where ZooKeeper comes from: distro (zookeeperd, the default) or a deb:/apt: SPEC.
+    #[arg(
+        long = "zookeeper-source",
+        id = "zookeeper_source",
+        value_name = "SPEC",
+        help_heading = "Package sources",
+        display_order = 4
+    )]
     pub zookeeper: Option<String>,
+    /// Where Docker comes from on a host without one: distro (docker.io, the default), docker-ce, or a SPEC.
+    #[arg(
+        long = "docker-source",
+        id = "docker_source",
+        value_name = "SPEC",
+        help_heading = "Package sources",
+        display_order = 3
+    )]
     pub docker: Option<String>,
+    /// Where Mesos comes from: a catalog id or a SPEC (deb:, tgz:, docker:, docker-archive:, apt:; see README "Package sources"). Needed where Mesos is not installed.
+    #[arg(
+        long = "mesos-source",
+        id = "mesos_source",
+        value_name = "SPEC",
+        help_heading = "Package sources",
+        display_order = 1
+    )]
     pub mesos: Option<String>,
+    /// Where Marathon comes from (default: the catalog's image, unverified until pinned).
+    #[arg(
+        long = "marathon-source",
+        id = "marathon_source",
+        value_name = "SPEC",
+        help_heading = "Package sources",
+        display_order = 2
+    )]
     pub marathon: Option<String>,
 }
 
@@ -723,14 +748,14 @@ fn choose_sources(
     for (c, flag, in_file) in [
         (
             Component::Zookeeper,
-            &args.zookeeper_source,
+            &args.sources.zookeeper,
             file_sources.zookeeper,
         ),
-        (Component::Docker, &args.docker_source, file_sources.docker),
-        (Component::Mesos, &args.mesos_source, file_sources.mesos),
+        (Component::Docker, &args.sources.docker, file_sources.docker),
+        (Component::Mesos, &args.sources.mesos, file_sources.mesos),
         (
             Component::Marathon,
-            &args.marathon_source,
+            &args.sources.marathon,
             file_sources.marathon,
         ),
     ] {
@@ -1272,7 +1297,10 @@ mod tests {
         assert!(w[0].contains("is unverified (no pinned sha256)"), "{w:?}");
         // The flag wins over the file, and the file's own errors name it.
         let a = SetupArgs {
-            mesos_source: Some("deb:/srv/m.deb".into()),
+            sources: FileSources {
+                mesos: Some("deb:/srv/m.deb".into()),
+                ..Default::default()
+            },
             ..args(Role::Agent, &["a"])
         };
         let (o, _) = resolve(&a, toml::from_str(text).unwrap(), &facts(), None).unwrap();

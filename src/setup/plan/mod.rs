@@ -569,8 +569,11 @@ mod tests {
                 masters: Some(vec!["m2".into()]),
                 ..Default::default()
             },
-            mesos_source: Some(mesos.into()),
-            marathon_source: Some(marathon.into()),
+            sources: crate::setup::input::options::FileSources {
+                mesos: Some(mesos.into()),
+                marathon: Some(marathon.into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         resolve(&args, FileConfig::default(), f, None).unwrap().0
