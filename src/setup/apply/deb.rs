@@ -24,7 +24,8 @@ pub fn check_deb(sys: &System, dl: &Downloads, a: &Artifact) -> Result<Check, Re
         return Ok(install);
     };
     let path = f.path.display().to_string();
-    let (name, version) = packages::deb_fields(sys, &path).map_err(|e| err(e.0))?;
+    let (name, version) =
+        packages::deb_fields(sys, &path).map_err(|e| err(crate::error_chain(&e)))?;
     Ok(match packages::installed_version(sys, &name) {
         Some(v) if v == version => Check::Ok,
         _ => install,
@@ -42,12 +43,14 @@ pub fn install_deb(
 ) -> Result<Option<String>, ResourceError> {
     let f = dl.get(sys, a, manifest)?;
     let path = f.path.display().to_string();
-    let (name, version) = packages::deb_fields(sys, &path).map_err(|e| err(e.0))?;
+    let (name, version) =
+        packages::deb_fields(sys, &path).map_err(|e| err(crate::error_chain(&e)))?;
     if packages::installed_version(sys, &name).is_none() && !manifest.packages.contains(&name) {
         manifest.packages.push(name.clone());
         manifest.save(sys).map_err(|e| err(e.to_string()))?;
     }
-    let note = packages::install_file(sys, apt, &path, notify).map_err(|e| err(e.0))?;
+    let note =
+        packages::install_file(sys, apt, &path, notify).map_err(|e| err(crate::error_chain(&e)))?;
     let done = format!("{name} {version}");
     Ok(Some(match note {
         Some(n) => format!("{done}; {n}"),

@@ -46,7 +46,7 @@ pub fn install(
     };
     let result =
         crate::setup::apt::packages::install(sys, apt, name, version, &mut |m| rep.warn(m))
-            .map_err(|e| e.0);
+            .map_err(|e| crate::error_chain(&e));
     if let Some(h) = held {
         h.release(sys, manifest).map_err(|e| e.what)?;
     }
@@ -107,11 +107,11 @@ pub fn undo(
         }
         Err(e) => {
             for p in &installed {
-                rep.line(line(Status::Failed, p, &e.0));
+                rep.line(line(Status::Failed, p, &crate::error_chain(&e)));
             }
             m.packages = installed;
             save(m)?;
-            Err(e.0)
+            Err(crate::error_chain(&e))
         }
     }
 }
