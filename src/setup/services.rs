@@ -94,9 +94,9 @@ impl Manager {
 
     fn installed(self, sys: &System, name: &str) -> Result<bool, String> {
         match self {
-            Manager::Systemd => {
-                Ok(service::unit_state(sys, name).map_err(|e| e.what)? != UnitState::Missing)
-            }
+            Manager::Systemd => Ok(service::unit_state(sys, name)
+                .map_err(|e| crate::error_chain(&e))?
+                != UnitState::Missing),
             Manager::Upstart => Ok(sys.exists(&format!("/etc/init/{name}.conf"))),
         }
     }

@@ -92,7 +92,7 @@ pub fn run(sys: &System, dry_run: bool, mut rep: Reporter) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("mesos-docker uninstall: {e}");
+            eprintln!("mesos-docker uninstall: {}", crate::error_chain(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -124,7 +124,7 @@ fn undo_all(
         if dry_run {
             Ok(())
         } else {
-            m.save(sys).map_err(|e| e.to_string())
+            m.save(sys).map_err(|e| crate::error_chain(&e))
         }
     };
     service::undo(sys, m, dry_run, rep)?;

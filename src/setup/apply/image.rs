@@ -1,7 +1,7 @@
 //! Docker images: loaded from an archive (pinned) or pulled by digest, and
 //! removed by uninstall with `docker rmi`.
 
-use crate::setup::apply::change::{Change, Check, ResourceError, err, offline};
+use crate::setup::apply::change::{Change, Check, ResourceError, err, offline, run_err};
 use crate::setup::apply::downloads::Downloads;
 use crate::setup::host::system::System;
 use crate::setup::record::Manifest;
@@ -47,12 +47,12 @@ pub fn load_image(
 ) -> Result<Option<String>, ResourceError> {
     if !manifest.images.iter().any(|i| i == image) {
         manifest.images.push(image.to_owned());
-        manifest.save(sys).map_err(|e| err(e.to_string()))?;
+        manifest.save(sys).map_err(ResourceError::from)?;
     }
     let docker = |args: &[&str]| {
         let out = sys
             .run("docker", args)
-            .map_err(|e| err(format!("cannot run docker {}: {e}", args[0])))?;
+            .map_err(|e| run_err(format!("docker {}", args[0]), e))?;
         if out.success {
             Ok(out)
         } else {

@@ -34,23 +34,22 @@ pub fn install(
     hold_services: bool,
     manifest: &mut Manifest,
     rep: &mut Reporter,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, ResourceError> {
     if !manifest.packages.iter().any(|p| p == name) {
         manifest.packages.push(name.to_owned());
-        manifest.save(sys).map_err(|e| e.to_string())?;
+        manifest.save(sys)?;
     }
     let held = if hold_services {
-        crate::setup::apply::trust::PolicyRcD::hold(sys, manifest).map_err(|e| e.what)?
+        crate::setup::apply::trust::PolicyRcD::hold(sys, manifest)?
     } else {
         None
     };
     let result =
-        crate::setup::apt::packages::install(sys, apt, name, version, &mut |m| rep.warn(m))
-            .map_err(|e| crate::error_chain(&e));
+        crate::setup::apt::packages::install(sys, apt, name, version, &mut |m| rep.warn(m));
     if let Some(h) = held {
-        h.release(sys, manifest).map_err(|e| e.what)?;
+        h.release(sys, manifest)?;
     }
-    result
+    Ok(result?)
 }
 
 /// Purges the packages setup installed (Docker only when setup installed it:

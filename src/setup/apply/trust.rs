@@ -12,7 +12,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::setup::apply::change::{ResourceError, blank, host_path};
+use crate::setup::apply::change::{ResourceError, blank, err, host_path, io_err, run_err};
 use crate::setup::apply::downloads::Downloads;
 use crate::setup::apt::openpgp;
 use crate::setup::host::fsops;
@@ -108,7 +108,7 @@ pub fn learn_keys(
                 },
                 manifest,
             )
-            .map_err(|e| fail(e.what))?;
+            .map_err(|e| fail(crate::error_chain(&e)))?;
         let data = fs::read(&fetched.path)
             .map_err(|e| fail(format!("cannot read {}: {e}", fetched.path.display())))?;
         let lives = openpgp::key_lives(&data)
@@ -159,7 +159,6 @@ pub fn pin_image(
     manifest: &mut Manifest,
     rep: &mut Reporter,
 ) -> Result<String, ResourceError> {
-    let err = |what: String| ResourceError { what };
     let out = sys
         .run(
             "docker",
@@ -171,7 +170,7 @@ pub fn pin_image(
                 image,
             ],
         )
-        .map_err(|e| err(format!("cannot run docker image inspect {image}: {e}")))?;
+        .map_err(|e| run_err(format!("docker image inspect {image}"), e))?;
     let digests: Vec<String> = serde_json::from_str(out.stdout.trim()).unwrap_or_default();
     let digest = repo_digest(image, &digests).ok_or_else(|| {
         err(format!(
@@ -187,7 +186,7 @@ pub fn pin_image(
         &format!("the image {image}"),
         manifest,
     )
-    .map_err(|e| err(e.to_string()))?;
+    .map_err(|e| err(crate::error_chain(&e)))?;
     rep.note(format!(
         "trust on first use: {name}: image {image} pulled over the registry's HTTPS, digest {digest}; pinned in {} under [pins]: {} (copy that line into the other nodes' setup.toml)",
         pins.display(),
@@ -296,7 +295,7 @@ fn record(
             entry.backup = Some(host_path(sys, &bak));
         }
         crate::setup::apply::change::ensure_parents(sys, &host, manifest)
-            .map_err(|e| fail(e.what))?;
+            .map_err(|e| fail(crate::error_chain(&e)))?;
         manifest.record(entry);
     }
     manifest.trusted.retain(|t| t.name != name);
@@ -306,7 +305,9 @@ fn record(
         from: from.to_owned(),
         on: day,
     });
-    manifest.save(sys).map_err(|e| fail(e.to_string()))?;
+    manifest
+        .save(sys)
+        .map_err(|e| fail(crate::error_chain(&e)))?;
     if let Some(dir) = pins.parent() {
         fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
     }
@@ -340,7 +341,6 @@ impl PolicyRcD {
         if !sys.is_live() || p.exists() || p.is_symlink() || !p.parent().is_some_and(Path::is_dir) {
             return Ok(None);
         }
-        let err = |e: String| ResourceError { what: e };
         let body = "#!/bin/sh\n# mesos-docker setup: maintainer scripts start no services during this install (removed after it).\nexit 101\n";
         // Recorded first: a run killed during the install leaves it for
         // uninstall (or the next run) to remove.
@@ -349,21 +349,17 @@ impl PolicyRcD {
             sha256: Some(sha256_hex(body.as_bytes())),
             ..blank(POLICY_RC_D, Kind::File)
         });
-        manifest.save(sys).map_err(|e| err(e.to_string()))?;
+        manifest.save(sys).map_err(ResourceError::from)?;
         fsops::write_atomic(&p, body.as_bytes(), 0o755, fsops::root_owner())
-            .map_err(|e| err(format!("cannot write {}: {e}", p.display())))?;
+            .map_err(|e| io_err("cannot write", &p, e))?;
         Ok(Some(PolicyRcD(())))
     }
 
     pub fn release(self, sys: &System, manifest: &mut Manifest) -> Result<(), ResourceError> {
         let p = sys.path(POLICY_RC_D);
-        fs::remove_file(&p).map_err(|e| ResourceError {
-            what: format!("cannot remove {}: {e}", p.display()),
-        })?;
+        fs::remove_file(&p).map_err(|e| io_err("cannot remove", &p, e))?;
         manifest.entries.retain(|e| e.path != POLICY_RC_D);
-        manifest.save(sys).map_err(|e| ResourceError {
-            what: e.to_string(),
-        })
+        Ok(manifest.save(sys)?)
     }
 }
 
