@@ -5,7 +5,7 @@
 use crate::setup::apply::change::{Change, Check, ResourceError};
 use crate::setup::apt::packages::{self, Apt};
 use crate::setup::host::system::System;
-use crate::setup::record::Manifest;
+use crate::setup::record::{Manifest, ManifestError};
 use crate::setup::report::{Line, Reporter, Status};
 
 pub fn check(sys: &System, name: &str, version: Option<&str>) -> Result<Check, ResourceError> {
@@ -61,8 +61,8 @@ pub fn undo(
     m: &mut Manifest,
     dry_run: bool,
     rep: &mut Reporter,
-    save: &dyn Fn(&mut Manifest) -> Result<(), String>,
-) -> Result<(), String> {
+    save: &dyn Fn(&mut Manifest) -> Result<(), ManifestError>,
+) -> Result<(), ResourceError> {
     let packages = m.packages.clone();
     let installed: Vec<String> = packages
         .iter()
@@ -81,7 +81,7 @@ pub fn undo(
     }
     if installed.is_empty() {
         m.packages.clear();
-        return save(m);
+        return Ok(save(m)?);
     }
     if dry_run || !sys.is_live() {
         let what = if dry_run {
@@ -93,7 +93,7 @@ pub fn undo(
             rep.line(line(Status::Skipped, p, what));
         }
         m.packages = installed;
-        return save(m);
+        return Ok(save(m)?);
     }
     let apt = crate::setup::apt::packages::Apt::new(std::time::Duration::from_secs(300));
     match crate::setup::apt::packages::purge(sys, &apt, &installed) {
@@ -102,7 +102,7 @@ pub fn undo(
                 rep.line(line(Status::Changed, p, "purged (setup installed it)"));
             }
             m.packages.clear();
-            save(m)
+            Ok(save(m)?)
         }
         Err(e) => {
             for p in &installed {
@@ -110,7 +110,7 @@ pub fn undo(
             }
             m.packages = installed;
             save(m)?;
-            Err(crate::error_chain(&e))
+            Err(e.into())
         }
     }
 }

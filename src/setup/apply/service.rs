@@ -242,7 +242,7 @@ pub fn undo(
     m: &mut Manifest,
     dry_run: bool,
     rep: &mut Reporter,
-) -> Result<(), String> {
+) -> Result<(), ResourceError> {
     for s in m.services.clone().iter().rev() {
         let line = |status, detail: String| Line {
             status,
@@ -274,12 +274,12 @@ pub fn undo(
             Ok(false) => rep.line(line(Status::Ok, format!("already {state}"))),
             Err(e) => {
                 rep.line(line(Status::Failed, crate::error_chain(&e)));
-                return Err(crate::error_chain(&e));
+                return Err(e);
             }
         }
         if !dry_run {
             m.services.retain(|x| x.name != s.name);
-            m.save(sys).map_err(|e| crate::error_chain(&e))?;
+            m.save(sys)?;
         }
     }
     Ok(())

@@ -125,13 +125,13 @@ fn unpack(file: &Path, into: &Path) -> std::io::Result<()> {
 
 /// Undoes a tree setup unpacked or filled (only ever recorded as created):
 /// removed with its contents.
-pub fn undo(p: &Path, dry_run: bool) -> Result<(Status, String), String> {
+pub fn undo(p: &Path, dry_run: bool) -> Result<(Status, String), ResourceError> {
     if fs::symlink_metadata(p).is_err() {
         return Ok((Status::Ok, "already gone".into()));
     }
     if dry_run {
         return Ok((Status::Changed, "would remove with its contents".into()));
     }
-    fs::remove_dir_all(p).map_err(|err| format!("cannot remove {}: {err}", p.display()))?;
+    fs::remove_dir_all(p).map_err(|err| io_err("cannot remove", p, err))?;
     Ok((Status::Changed, "removed with its contents".into()))
 }
