@@ -55,8 +55,8 @@ pub enum SetupError {
     Trust(#[from] trust::TrustError),
     #[error("{0}")]
     Busy(std::io::Error),
-    #[error("{0}")]
-    Flags(String),
+    #[error(transparent)]
+    Flags(#[from] flags::FlagCheckError),
 }
 
 impl SetupError {

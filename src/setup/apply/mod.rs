@@ -33,6 +33,7 @@ use crate::setup::apply::service::UnitStates;
 use crate::setup::apply::tools::Tools;
 use crate::setup::apt::packages::Apt;
 use crate::setup::host::system::System;
+use crate::setup::input::flags::FlagCheckError;
 use crate::setup::plan::{Plan, Resource};
 use crate::setup::record::Manifest;
 use crate::setup::report::{Line, Reporter, Status};
@@ -125,7 +126,8 @@ fn step(
     if let Resource::File { path, .. } = r
         && let Some(check) = run.plan.flag_checks.iter().find(|c| c.env_file == *path)
     {
-        check_flags(sys, check, dry_run, rep).map_err(|e| stopped(rep, r, e))?;
+        check_flags(sys, check, dry_run, rep)
+            .map_err(|e| stopped(rep, r, crate::error_chain(&e)))?;
     }
     if matches!(r, Resource::Service { .. })
         && walk.units_changed
@@ -247,7 +249,7 @@ fn check_flags(
     check: &crate::setup::input::flags::FlagCheck,
     dry_run: bool,
     rep: &mut Reporter,
-) -> Result<(), String> {
+) -> Result<(), FlagCheckError> {
     if !sys.is_live() {
         return Ok(());
     }
@@ -262,11 +264,10 @@ fn check_flags(
             ));
             Ok(())
         }
-        None => Err(format!(
-            "{} is not there to check the extra {} flags against: install Mesos (--mesos-source) or drop the flags",
-            check.program,
-            check.daemon.program()
-        )),
+        None => Err(FlagCheckError::NoProgram {
+            path: check.program.clone(),
+            program: check.daemon.program(),
+        }),
     }
 }
 
