@@ -45,8 +45,30 @@ pub enum TrustError {
     },
     #[error("{0}")]
     Expired(String),
-    #[error("cannot record the pin in {path}: {reason}")]
-    Write { path: String, reason: String },
+    #[error("cannot record the pin in {path}")]
+    Write {
+        path: String,
+        #[source]
+        source: PinError,
+    },
+}
+
+/// Why a pin could not be written into the configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    // apt-style one line: TOML's own message spans several.
+    #[error("it is not valid TOML ({})", .0.to_string().trim().replace('\n', " "))]
+    NotToml(toml_edit::TomlError),
+    #[error("its pins is not a table")]
+    NotATable,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("cannot back it up")]
+    Backup(#[source] std::io::Error),
+    #[error(transparent)]
+    Record(#[from] crate::setup::record::ManifestError),
+    #[error(transparent)]
+    Parents(#[from] ResourceError),
 }
 
 /// The notes a dry run (or a run under another root) prints for sources it
@@ -227,18 +249,13 @@ pub fn pin_line(name: &str, value: &str) -> String {
 
 /// `text` with `[pins] name = value` set, everything else as it was
 /// (comments, order, spacing).
-pub fn set_pin(text: &str, name: &str, value: &str, comment: &str) -> Result<String, String> {
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
-        format!(
-            "it is not valid TOML ({})",
-            e.to_string().trim().replace('\n', " ")
-        )
-    })?;
+pub fn set_pin(text: &str, name: &str, value: &str, comment: &str) -> Result<String, PinError> {
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(PinError::NotToml)?;
     let pins = doc
         .entry("pins")
         .or_insert_with(toml_edit::table)
         .as_table_like_mut()
-        .ok_or("its pins is not a table")?;
+        .ok_or(PinError::NotATable)?;
     pins.insert(name, toml_edit::value(value));
     if let Some(mut key) = pins.key_mut(name) {
         key.leaf_decor_mut().set_prefix(format!("# {comment}\n"));
@@ -257,14 +274,14 @@ fn record(
     from: &str,
     manifest: &mut Manifest,
 ) -> Result<(), TrustError> {
-    let fail = |reason: String| TrustError::Write {
+    let fail = |source: PinError| TrustError::Write {
         path: pins.display().to_string(),
-        reason,
+        source,
     };
     let old = match fs::read(pins) {
         Ok(b) => Some(b),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(fail(e.to_string())),
+        Err(e) => return Err(fail(e.into())),
     };
     let text = String::from_utf8_lossy(old.as_deref().unwrap_or_default()).into_owned();
     let day = openpgp::date(now());
@@ -290,12 +307,11 @@ fn record(
             && manifest.entry(&host).is_none()
         {
             let bak = fsops::backup_path(pins, old);
-            fsops::write_atomic(&bak, old, mode, None)
-                .map_err(|e| fail(format!("cannot back it up: {e}")))?;
+            fsops::write_atomic(&bak, old, mode, None).map_err(|e| fail(PinError::Backup(e)))?;
             entry.backup = Some(host_path(sys, &bak));
         }
         crate::setup::apply::change::ensure_parents(sys, &host, manifest)
-            .map_err(|e| fail(crate::error_chain(&e)))?;
+            .map_err(|e| fail(e.into()))?;
         manifest.record(entry);
     }
     manifest.trusted.retain(|t| t.name != name);
@@ -305,14 +321,11 @@ fn record(
         from: from.to_owned(),
         on: day,
     });
-    manifest
-        .save(sys)
-        .map_err(|e| fail(crate::error_chain(&e)))?;
+    manifest.save(sys).map_err(|e| fail(e.into()))?;
     if let Some(dir) = pins.parent() {
-        fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        fs::create_dir_all(dir).map_err(|e| fail(e.into()))?;
     }
-    fsops::write_atomic(pins, new.as_bytes(), mode, fsops::root_owner())
-        .map_err(|e| fail(e.to_string()))
+    fsops::write_atomic(pins, new.as_bytes(), mode, fsops::root_owner()).map_err(|e| fail(e.into()))
 }
 
 /// Where a configuration file (and so the pins) is: `--config`, else
@@ -409,7 +422,7 @@ mod tests {
             ("role = \n", "not valid TOML"),
         ] {
             let e = set_pin(bad, "a", "b", "c").unwrap_err();
-            assert!(e.contains(want), "{bad:?}: {e}");
+            assert!(e.to_string().contains(want), "{bad:?}: {e}");
         }
     }
 
