@@ -100,7 +100,7 @@ pub struct Manifest {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("cannot read setup's record {path}: {source}")]
+    #[error("cannot read setup's record {path}")]
     Read {
         path: String,
         source: std::io::Error,
@@ -109,7 +109,7 @@ pub enum ManifestError {
         "setup's record {path} is damaged ({reason}); move it away to start a new record (uninstall then cannot undo earlier runs)"
     )]
     Damaged { path: String, reason: String },
-    #[error("cannot write setup's record {path}: {source}")]
+    #[error("cannot write setup's record {path}")]
     Write {
         path: String,
         source: std::io::Error,

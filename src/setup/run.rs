@@ -55,8 +55,8 @@ pub enum SetupError {
     Trust(#[from] trust::TrustError),
     #[error("{0}")]
     Busy(std::io::Error),
-    #[error("{0}")]
-    Flags(String),
+    #[error(transparent)]
+    Flags(#[from] flags::FlagCheckError),
 }
 
 impl SetupError {
@@ -145,13 +145,13 @@ pub fn run(
         }
         Err(e @ (SetupError::Stopped(_) | SetupError::Unsourced(_))) => {
             let code = e.exit_code();
-            rep.finish(&[], Some(&e.to_string()));
+            rep.finish(&[], Some(&crate::error_chain(&e)));
             code
         }
         Err(e) => {
             // Refused before anything was planned or written.
             let code = e.exit_code();
-            rep.refuse(&e.to_string());
+            rep.refuse(&crate::error_chain(&e));
             code
         }
     }

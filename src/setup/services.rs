@@ -92,25 +92,26 @@ impl Manager {
         }
     }
 
-    fn installed(self, sys: &System, name: &str) -> Result<bool, String> {
+    fn installed(self, sys: &System, name: &str) -> Result<bool, ServiceError> {
         match self {
-            Manager::Systemd => {
-                Ok(service::unit_state(sys, name).map_err(|e| e.what)? != UnitState::Missing)
-            }
+            Manager::Systemd => Ok(service::unit_state(sys, name)? != UnitState::Missing),
             Manager::Upstart => Ok(sys.exists(&format!("/etc/init/{name}.conf"))),
         }
     }
 
     /// The state word: systemd's `is-active` answer, or upstart's goal/state
     /// (`start/running`, `stop/waiting`).
-    fn state(self, sys: &System, name: &str) -> Result<String, String> {
+    fn state(self, sys: &System, name: &str) -> Result<String, ServiceError> {
         let (program, args): (&str, Vec<&str>) = match self {
             Manager::Systemd => ("systemctl", vec!["is-active", name]),
             Manager::Upstart => ("status", vec![name]),
         };
         let out = sys
             .run(program, &args)
-            .map_err(|e| format!("cannot run {program} {}: {e}", args.join(" ")))?;
+            .map_err(|source| ServiceError::Run {
+                command: format!("{program} {}", args.join(" ")),
+                source,
+            })?;
         Ok(match self {
             Manager::Systemd => out.stdout.trim().to_owned(),
             // "mesos-master start/running, process 1234"
@@ -143,7 +144,7 @@ impl Manager {
 
     /// Runs start or restart; upstart's own `restart` keeps the job file it
     /// was started with, so a restart there is a stop and a start.
-    fn run(self, sys: &System, verb: &str, name: &str) -> Result<(), String> {
+    fn run(self, sys: &System, verb: &str, name: &str) -> Result<(), ServiceError> {
         let steps: Vec<(&str, Vec<&str>)> = match (self, verb) {
             (Manager::Systemd, _) => vec![("systemctl", vec![verb, name])],
             (Manager::Upstart, "restart") => vec![("stop", vec![name]), ("start", vec![name])],
@@ -153,11 +154,17 @@ impl Manager {
             let line = format!("{program} {}", args.join(" "));
             let out = sys
                 .run(program, &args)
-                .map_err(|e| format!("cannot run {line}: {e}"))?;
+                .map_err(|source| ServiceError::Run {
+                    command: line.clone(),
+                    source,
+                })?;
             // Stopping a job that already stopped is not a failure.
             let stopped_already = program == "stop" && out.stderr.contains("Unknown instance");
             if !out.success && !stopped_already {
-                return Err(format!("{line} failed: {}", out.stderr.trim()));
+                return Err(ServiceError::Failed {
+                    command: line,
+                    stderr: out.stderr.trim().to_owned(),
+                });
             }
         }
         Ok(())
@@ -247,7 +254,10 @@ pub fn converge(
             }
         };
         // Not installed: apply has said so already.
-        if !manager.installed(sys, name).map_err(|e| fail(rep, e))? {
+        if !manager
+            .installed(sys, name)
+            .map_err(|e| fail(rep, crate::error_chain(&e)))?
+        {
             continue;
         }
         let base = name.strip_suffix(".service").unwrap_or(name);
@@ -274,7 +284,11 @@ pub fn converge(
             handled.push(name.clone());
             handled.push(base.to_owned());
         }
-        let active = manager.running(&manager.state(sys, name).map_err(|e| fail(rep, e))?);
+        let active = manager.running(
+            &manager
+                .state(sys, name)
+                .map_err(|e| fail(rep, crate::error_chain(&e)))?,
+        );
         let verb = match (active, changed) {
             (false, _) => "start",
             (true, true) => "restart",
@@ -284,7 +298,9 @@ pub fn converge(
                 continue;
             }
         };
-        manager.run(sys, verb, name).map_err(|e| fail(rep, e))?;
+        manager
+            .run(sys, verb, name)
+            .map_err(|e| fail(rep, crate::error_chain(&e)))?;
         rep.line(line(
             Status::Changed,
             if verb == "start" {
@@ -446,6 +462,21 @@ fn await_health(
             })
         }
     }
+}
+
+/// Why a service could not be looked at or started.
+#[derive(Debug, thiserror::Error)]
+enum ServiceError {
+    #[error(transparent)]
+    Unit(#[from] crate::setup::apply::change::ResourceError),
+    #[error("cannot run {command}")]
+    Run {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{command} failed: {stderr}")]
+    Failed { command: String, stderr: String },
 }
 
 /// The reason, followed by the service's last log lines when there are any.

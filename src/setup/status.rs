@@ -359,7 +359,7 @@ pub fn main(args: StatusArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
         Err(e) => {
-            eprintln!("mesos-docker status: {e}");
+            eprintln!("mesos-docker status: {}", crate::error_chain(&e));
             return ExitCode::FAILURE;
         }
     };

@@ -7,11 +7,12 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::setup::apply::change::ResourceError;
 use crate::setup::apply::{file, image, package, service, tarball};
 use crate::setup::host::fsops;
 use crate::setup::host::system::{HostRunner, System};
 use crate::setup::input::model::OutputFormat;
-use crate::setup::record::{self, Entry, Kind, Manifest};
+use crate::setup::record::{self, Entry, Kind, Manifest, ManifestError};
 use crate::setup::report::{Line, Reporter, Status};
 
 /// `mesos-docker uninstall`.
@@ -92,7 +93,7 @@ pub fn run(sys: &System, dry_run: bool, mut rep: Reporter) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("mesos-docker uninstall: {e}");
+            eprintln!("mesos-docker uninstall: {}", crate::error_chain(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -104,10 +105,27 @@ pub fn run(sys: &System, dry_run: bool, mut rep: Reporter) -> ExitCode {
         ExitCode::SUCCESS
     };
     let msg = failed.map(|f| {
-        format!("{f}; fix that and run uninstall again: the record keeps what is left to undo")
+        format!(
+            "{}; fix that and run uninstall again: the record keeps what is left to undo",
+            crate::error_chain(&f)
+        )
     });
     rep.finish(&[], msg.as_deref());
     code
+}
+
+/// Why uninstall stopped; the operator sees it through
+/// [`crate::error_chain`].
+#[derive(Debug, thiserror::Error)]
+enum UninstallError {
+    #[error(transparent)]
+    Undo(#[from] ResourceError),
+    #[error(transparent)]
+    Record(#[from] ManifestError),
+    #[error("cannot remove the record")]
+    RemoveRecord(#[source] std::io::Error),
+    #[error("ldconfig failed: run it by hand")]
+    Ldconfig,
 }
 
 /// Services first, then files newest first, then images and packages
@@ -119,14 +137,8 @@ fn undo_all(
     m: &mut Manifest,
     dry_run: bool,
     rep: &mut Reporter,
-) -> Result<(), String> {
-    let save = |m: &mut Manifest| {
-        if dry_run {
-            Ok(())
-        } else {
-            m.save(sys).map_err(|e| e.to_string())
-        }
-    };
+) -> Result<(), UninstallError> {
+    let save = |m: &mut Manifest| if dry_run { Ok(()) } else { m.save(sys) };
     service::undo(sys, m, dry_run, rep)?;
     let is_record_dir = |e: &Entry| {
         e.kind == Kind::Dir && e.created && Path::new(record::PATH).starts_with(&e.path)
@@ -161,7 +173,7 @@ fn undo_all(
         return Ok(());
     }
     if !dry_run {
-        Manifest::remove(sys).map_err(|e| format!("cannot remove the record: {e}"))?;
+        Manifest::remove(sys).map_err(UninstallError::RemoveRecord)?;
     }
     for e in record_dirs.iter().rev() {
         undo_reported(sys, e, dry_run, rep)?;
@@ -170,7 +182,7 @@ fn undo_all(
 }
 
 /// Rebuilds the loader's cache once the tree's ld.so.conf.d entry is gone.
-fn ldconfig(sys: &System, rep: &mut Reporter) -> Result<(), String> {
+fn ldconfig(sys: &System, rep: &mut Reporter) -> Result<(), UninstallError> {
     let ok = sys.run("ldconfig", &[]).is_ok_and(|o| o.success);
     let detail = if ok {
         "the loader's cache rebuilt"
@@ -184,16 +196,27 @@ fn ldconfig(sys: &System, rep: &mut Reporter) -> Result<(), String> {
         detail: Some(detail.into()),
         diff: None,
     });
-    if ok { Ok(()) } else { Err(detail.into()) }
+    if ok {
+        Ok(())
+    } else {
+        Err(UninstallError::Ldconfig)
+    }
 }
 
 /// Undoes one entry and reports it.
-fn undo_reported(sys: &System, e: &Entry, dry_run: bool, rep: &mut Reporter) -> Result<(), String> {
-    let (status, detail) = match undo(sys, e, dry_run) {
-        Ok(u) => u,
-        Err(why) => (Status::Failed, why),
+fn undo_reported(
+    sys: &System,
+    e: &Entry,
+    dry_run: bool,
+    rep: &mut Reporter,
+) -> Result<(), ResourceError> {
+    let (result, status, detail) = match undo(sys, e, dry_run) {
+        Ok((status, detail)) => (Ok(()), status, detail),
+        Err(why) => {
+            let detail = crate::error_chain(&why);
+            (Err(why), Status::Failed, detail)
+        }
     };
-    let failed = (status == Status::Failed).then(|| detail.clone());
     rep.line(Line {
         status,
         kind: kind_name(e.kind).into(),
@@ -201,12 +224,12 @@ fn undo_reported(sys: &System, e: &Entry, dry_run: bool, rep: &mut Reporter) -> 
         detail: Some(detail),
         diff: None,
     });
-    failed.map_or(Ok(()), Err)
+    result
 }
 
 /// Undoes one entry by the kind of thing it records; returns the status and
 /// what was done.
-fn undo(sys: &System, e: &Entry, dry_run: bool) -> Result<(Status, String), String> {
+fn undo(sys: &System, e: &Entry, dry_run: bool) -> Result<(Status, String), ResourceError> {
     match e.kind {
         Kind::File | Kind::Link => file::undo_file(sys, e, dry_run),
         Kind::Dir => file::undo_dir(sys, e, dry_run),

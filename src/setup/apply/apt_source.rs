@@ -5,7 +5,7 @@
 use std::fs;
 
 use crate::setup::apply::change::{
-    Change, Check, ResourceError, blank, ensure_parents, err, host_path,
+    Change, Check, ResourceError, blank, ensure_parents, err, host_path, io_err,
 };
 use crate::setup::apply::downloads::Downloads;
 use crate::setup::apt::openpgp;
@@ -66,18 +66,20 @@ pub fn verified_key(
         },
         manifest,
     )?;
-    let data = fs::read(&fetched.path)
-        .map_err(|e| err(format!("cannot read {}: {e}", fetched.path.display())))?;
-    let bad_key = |why: String| err(format!("the signing key {key}: {why}; nothing was written"));
-    let found = openpgp::primary_fingerprints(&data).map_err(|e| bad_key(e.to_string()))?;
+    let data = fs::read(&fetched.path).map_err(|e| io_err("cannot read", &fetched.path, e))?;
+    let bad_key = |cause| ResourceError::BadKey {
+        key: key.to_owned(),
+        cause,
+    };
+    let found = openpgp::primary_fingerprints(&data).map_err(bad_key)?;
     if !pins.is_empty() {
         let unpinned: Vec<&String> = found
             .iter()
             .filter(|fp| !pins.iter().any(|p| p.eq_ignore_ascii_case(fp)))
             .collect();
         if !unpinned.is_empty() {
-            return Err(bad_key(format!(
-                "fingerprint mismatch: expected {}, got {}. If its publisher really changed its key, check the new one through a channel you trust, then replace the pin (fingerprint=, or its line under [pins] in setup.toml)",
+            return Err(err(format!(
+                "the signing key {key}: fingerprint mismatch: expected {}, got {}. If its publisher really changed its key, check the new one through a channel you trust, then replace the pin (fingerprint=, or its line under [pins] in setup.toml); nothing was written",
                 pins.join(" or "),
                 unpinned
                     .iter()
@@ -88,12 +90,12 @@ pub fn verified_key(
         }
     }
     let now = openpgp::now();
-    for life in openpgp::key_lives(&data).map_err(|e| bad_key(e.to_string()))? {
+    for life in openpgp::key_lives(&data).map_err(bad_key)? {
         if let Some(m) = openpgp::expired(&life, key, now) {
             return Err(err(format!("{m}; nothing was written")));
         }
     }
-    openpgp::dearmor(&data).map_err(|e| bad_key(e.to_string()))
+    openpgp::dearmor(&data).map_err(bad_key)
 }
 
 /// Writes a verified key (see [`verified_key`]) atomically. Nothing is
@@ -119,14 +121,13 @@ pub fn write_keyring(
         && manifest.entry(keyring).is_none()
     {
         let bak = fsops::backup_path(&p, old);
-        fsops::write_atomic(&bak, old, 0o644, None)
-            .map_err(|e| err(format!("cannot back up {}: {e}", p.display())))?;
+        fsops::write_atomic(&bak, old, 0o644, None).map_err(|e| io_err("cannot back up", &p, e))?;
         entry.backup = Some(host_path(sys, &bak));
     }
     manifest.record(entry);
-    manifest.save(sys).map_err(|e| err(e.to_string()))?;
+    manifest.save(sys).map_err(ResourceError::from)?;
     fsops::write_atomic(&p, &binary, 0o644, fsops::root_owner())
-        .map_err(|e| err(format!("cannot write {}: {e}", p.display())))
+        .map_err(|e| io_err("cannot write", &p, e))
 }
 
 /// An apt source as the plan gives it.

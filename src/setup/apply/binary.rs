@@ -15,7 +15,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::setup::apply::change::{Change, Check, ResourceError};
+use crate::setup::apply::change::{Change, Check, ResourceError, err, io_err};
 use crate::setup::host::fsops;
 use crate::setup::host::system::System;
 use crate::setup::record::{Entry, FileStamp, Kind, Manifest, Stamp};
@@ -24,13 +24,11 @@ use crate::setup::record::{Entry, FileStamp, Kind, Manifest, Stamp};
 /// user Mesos starts executors as.
 pub const MODE: u32 = 0o755;
 
-fn err(what: String) -> ResourceError {
-    ResourceError { what }
-}
-
 fn hash(path: &Path) -> Result<String, ResourceError> {
-    crate::setup::apply::fetch::hash_file(path)
-        .map_err(|e| err(format!("cannot read {}: {e}", path.display())))
+    crate::setup::apply::fetch::hash_file(path).map_err(|source| ResourceError::Hash {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn short(sha: &str) -> &str {
@@ -45,10 +43,10 @@ pub fn check(
     manifest: &Manifest,
 ) -> Result<Check, ResourceError> {
     let src = Path::new(source);
-    let src_meta = fs::metadata(src).map_err(|e| {
-        err(format!(
-            "cannot read this mesos-docker at {source}: {e}; run setup from an installed binary or pass --binary"
-        ))
+    let src_meta = fs::metadata(src).map_err(|cause| ResourceError::Advised {
+        action: format!("cannot read this mesos-docker at {source}"),
+        cause,
+        fix: "run setup from an installed binary or pass --binary",
     })?;
     let dest = sys.path(path);
     let meta = match fs::metadata(&dest) {
@@ -60,7 +58,7 @@ pub fn check(
                 diff: None,
             });
         }
-        Err(e) => return Err(err(format!("cannot inspect {}: {e}", dest.display()))),
+        Err(e) => return Err(io_err("cannot inspect", &dest, e)),
         Ok(m) => m,
     };
     if !meta.is_file() {
@@ -108,10 +106,10 @@ pub fn apply(
     match change {
         Change::Chmod { .. } | Change::Chown => {
             fs::set_permissions(&dest, fs::Permissions::from_mode(MODE))
-                .map_err(|e| err(format!("cannot chmod {}: {e}", dest.display())))?;
+                .map_err(|e| io_err("cannot chmod", &dest, e))?;
             if let Some((uid, gid)) = fsops::root_owner() {
                 std::os::unix::fs::chown(&dest, Some(uid), Some(gid))
-                    .map_err(|e| err(format!("cannot chown {}: {e}", dest.display())))?;
+                    .map_err(|e| io_err("cannot chown", &dest, e))?;
             }
             refresh_stamp(manifest, path, &dest);
             return Ok(None);
@@ -129,15 +127,15 @@ pub fn apply(
         manifest.record(entry(None));
         save(sys, manifest)?;
     }
-    let (sha, installed) = copy_atomic(Path::new(source), &dest).map_err(|e| {
-        err(format!(
-            "cannot install {source} as {}: {e}",
-            dest.display()
-        ))
-    })?;
+    let (sha, installed) =
+        copy_atomic(Path::new(source), &dest).map_err(|e| ResourceError::Install {
+            from: source.to_owned(),
+            to: dest.clone(),
+            source: e,
+        })?;
     let source_stamp = fs::metadata(source)
         .map(|m| FileStamp::of(&m))
-        .map_err(|e| err(format!("cannot read {source}: {e}")))?;
+        .map_err(|e| io_err("cannot read", Path::new(source), e))?;
     manifest.record(entry(Some(sha.clone())));
     manifest.executor = Some(Stamp {
         path: path.to_owned(),
@@ -159,7 +157,7 @@ fn refresh_stamp(manifest: &mut Manifest, path: &str, dest: &Path) {
 }
 
 fn save(sys: &System, manifest: &mut Manifest) -> Result<(), ResourceError> {
-    manifest.save(sys).map_err(|e| err(e.to_string()))
+    manifest.save(sys).map_err(ResourceError::from)
 }
 
 /// Copies `src` over `dest` so that a reader sees the old binary or the new

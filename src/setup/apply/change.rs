@@ -5,13 +5,16 @@
 use std::fs;
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use similar::TextDiff;
 
+use crate::setup::apply::fetch::FetchError;
+use crate::setup::apt::openpgp::KeyError;
+use crate::setup::apt::packages::AptError;
 use crate::setup::host::fsops;
 use crate::setup::host::system::System;
-use crate::setup::record::{Entry, Kind, Manifest};
+use crate::setup::record::{Entry, Kind, Manifest, ManifestError};
 use crate::setup::sources::Artifact;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,18 +75,96 @@ pub enum Check {
     Skipped(String),
 }
 
+/// Why a resource's check or change failed. The operator sees it through
+/// [`crate::error_chain`], which appends each cause once.
 #[derive(Debug, thiserror::Error)]
-#[error("{what}")]
-pub struct ResourceError {
-    pub what: String,
+pub enum ResourceError {
+    /// A file operation (`action` as the operator reads it: "cannot write").
+    #[error("{action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot install {from} as {}", to.display())]
+    Install {
+        from: String,
+        to: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read the ELF files of {location} ({})", file.display())]
+    Elf {
+        location: String,
+        file: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The binary's digest (the cause names the path again).
+    #[error("cannot read {}", path.display())]
+    Hash {
+        path: PathBuf,
+        #[source]
+        source: FetchError,
+    },
+    #[error("cannot read the installed Mesos programs")]
+    Programs(#[source] io::Error),
+    #[error("cannot run {command}")]
+    Run {
+        command: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Record(#[from] ManifestError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Apt(#[from] AptError),
+    /// What was found refuses the change, in words composed for the
+    /// operator (what is wrong and how to fix it).
+    #[error("cannot start the download runtime")]
+    Runtime(#[source] io::Error),
+    /// An operation in the operator's words, and its cause.
+    #[error("{what}")]
+    Op {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The signing key is not one apt can use; shown inside the message.
+    #[error("the signing key {key}: {cause}; nothing was written")]
+    BadKey { key: String, cause: KeyError },
+    /// A typed cause shown inside the message, because the advice on what
+    /// to do must follow it.
+    #[error("{action}: {cause}; {fix}")]
+    Advised {
+        action: String,
+        cause: io::Error,
+        fix: &'static str,
+    },
+    #[error("{0}")]
+    Refused(String),
 }
 
 pub(crate) fn err(what: impl Into<String>) -> ResourceError {
-    ResourceError { what: what.into() }
+    ResourceError::Refused(what.into())
 }
 
-pub(crate) fn io_err(action: &str, path: &Path, e: io::Error) -> ResourceError {
-    err(format!("{action} {}: {e}", path.display()))
+pub(crate) fn io_err(action: &'static str, path: &Path, source: io::Error) -> ResourceError {
+    ResourceError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub(crate) fn run_err(command: impl Into<String>, source: io::Error) -> ResourceError {
+    ResourceError::Run {
+        command: command.into(),
+        source,
+    }
 }
 
 pub fn diff(path: &str, old: &[u8], new: &str) -> String {
@@ -165,7 +246,7 @@ pub fn ensure_parents(
 }
 
 pub(crate) fn save(sys: &System, manifest: &mut Manifest) -> Result<(), ResourceError> {
-    manifest.save(sys).map_err(|e| err(e.to_string()))
+    Ok(manifest.save(sys)?)
 }
 
 /// A path under the root, as the host names it.

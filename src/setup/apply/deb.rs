@@ -1,7 +1,7 @@
 //! .deb files: downloaded (pinned), installed with apt, purged by uninstall
 //! with the packages setup installed.
 
-use crate::setup::apply::change::{Change, Check, ResourceError, err, offline};
+use crate::setup::apply::change::{Change, Check, ResourceError, offline};
 use crate::setup::apply::downloads::Downloads;
 use crate::setup::apt::packages::{self, Apt};
 use crate::setup::host::system::System;
@@ -24,7 +24,7 @@ pub fn check_deb(sys: &System, dl: &Downloads, a: &Artifact) -> Result<Check, Re
         return Ok(install);
     };
     let path = f.path.display().to_string();
-    let (name, version) = packages::deb_fields(sys, &path).map_err(|e| err(e.0))?;
+    let (name, version) = packages::deb_fields(sys, &path).map_err(ResourceError::from)?;
     Ok(match packages::installed_version(sys, &name) {
         Some(v) if v == version => Check::Ok,
         _ => install,
@@ -42,12 +42,12 @@ pub fn install_deb(
 ) -> Result<Option<String>, ResourceError> {
     let f = dl.get(sys, a, manifest)?;
     let path = f.path.display().to_string();
-    let (name, version) = packages::deb_fields(sys, &path).map_err(|e| err(e.0))?;
+    let (name, version) = packages::deb_fields(sys, &path).map_err(ResourceError::from)?;
     if packages::installed_version(sys, &name).is_none() && !manifest.packages.contains(&name) {
         manifest.packages.push(name.clone());
-        manifest.save(sys).map_err(|e| err(e.to_string()))?;
+        manifest.save(sys).map_err(ResourceError::from)?;
     }
-    let note = packages::install_file(sys, apt, &path, notify).map_err(|e| err(e.0))?;
+    let note = packages::install_file(sys, apt, &path, notify).map_err(ResourceError::from)?;
     let done = format!("{name} {version}");
     Ok(Some(match note {
         Some(n) => format!("{done}; {n}"),

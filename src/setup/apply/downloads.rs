@@ -4,7 +4,7 @@
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
-use crate::setup::apply::change::{ResourceError, blank, err};
+use crate::setup::apply::change::{ResourceError, blank};
 use crate::setup::apply::fetch::{self, Fetched, Fetcher, Source};
 use crate::setup::host::system::System;
 use crate::setup::record::{Entry, Kind, Manifest};
@@ -38,18 +38,17 @@ impl Downloads {
             return Ok(f);
         }
         let f = Fetcher::new(&self.cache, self.ca.as_deref(), self.progress)
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(ResourceError::from)?;
         Ok(self.fetcher.get_or_init(|| f))
     }
 
     /// The file without the network (a local path, or a cached copy that
     /// matches its pin), for checks: `None` when it would be downloaded.
     pub fn local(&self, a: &Artifact) -> Result<Option<Fetched>, ResourceError> {
-        let source =
-            Source::new(&a.location, a.sha256.as_deref()).map_err(|e| err(e.to_string()))?;
+        let source = Source::new(&a.location, a.sha256.as_deref()).map_err(ResourceError::from)?;
         self.fetcher()?
             .local_copy(&source)
-            .map_err(|e| err(e.to_string()))
+            .map_err(ResourceError::from)
     }
 
     /// The file from its source, never a cached copy: for signing keys,
@@ -60,8 +59,7 @@ impl Downloads {
         a: &Artifact,
         manifest: &mut Manifest,
     ) -> Result<Fetched, ResourceError> {
-        let source =
-            Source::new(&a.location, a.sha256.as_deref()).map_err(|e| err(e.to_string()))?;
+        let source = Source::new(&a.location, a.sha256.as_deref()).map_err(ResourceError::from)?;
         self.fetcher()?.forget(&source);
         self.get(sys, a, manifest)
     }
@@ -74,15 +72,14 @@ impl Downloads {
         a: &Artifact,
         manifest: &mut Manifest,
     ) -> Result<Fetched, ResourceError> {
-        let source =
-            Source::new(&a.location, a.sha256.as_deref()).map_err(|e| err(e.to_string()))?;
+        let source = Source::new(&a.location, a.sha256.as_deref()).map_err(ResourceError::from)?;
         let remote = a.location.starts_with("http://") || a.location.starts_with("https://");
         if remote && !self.cache.exists() {
             manifest.record(Entry {
                 created: true,
                 ..blank(&self.cache_host, Kind::Tree)
             });
-            manifest.save(sys).map_err(|e| err(e.to_string()))?;
+            manifest.save(sys).map_err(ResourceError::from)?;
         }
         let fetcher = self.fetcher()?;
         let rt = match self.runtime.get() {
@@ -91,11 +88,11 @@ impl Downloads {
                 let r = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|e| err(format!("cannot start the download runtime: {e}")))?;
+                    .map_err(ResourceError::Runtime)?;
                 self.runtime.get_or_init(|| r)
             }
         };
         rt.block_on(fetcher.fetch(&source))
-            .map_err(|e| err(e.to_string()))
+            .map_err(ResourceError::from)
     }
 }

@@ -24,9 +24,14 @@ pub enum FetchError {
     #[error("`{0}` is not a SHA-256 digest (64 hexadecimal digits)")]
     BadDigest(String),
     #[error(
-        "cannot download {url}: {source}; check the URL, the network and HTTPS_PROXY/NO_PROXY, or point setup at a mirror or a local file"
+        "cannot download {url}: {cause}; check the URL, the network and HTTPS_PROXY/NO_PROXY, or point setup at a mirror or a local file"
     )]
-    Unreachable { url: String, source: reqwest::Error },
+    Unreachable {
+        url: String,
+        // Shown inside the message, not as a source: the advice must
+        // come after it.
+        cause: reqwest::Error,
+    },
     #[error(
         "refusing {url}: it redirects to {to}, plain HTTP that could be tampered with on the way; \
          pin the file's sha256 (a pinned download may follow it) or use a URL that stays on https://"
@@ -40,7 +45,7 @@ pub enum FetchError {
         expected: String,
         actual: String,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: String,
         source: std::io::Error,
@@ -281,9 +286,9 @@ impl Fetcher {
 
     /// Streams `url` into a temporary file in the cache, hashing as it goes.
     async fn download(&self, url: &str, pinned: bool) -> Result<(PathBuf, String), FetchError> {
-        let unreachable = |source| FetchError::Unreachable {
+        let unreachable = |cause| FetchError::Unreachable {
             url: url.to_string(),
-            source,
+            cause,
         };
         let mut response =
             self.client(pinned)?

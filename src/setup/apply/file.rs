@@ -286,26 +286,30 @@ pub fn remove(
 /// Undoes a recorded file or link: restored from its backup, pointed back,
 /// removed when setup created it (a hand edit since is kept aside), or
 /// given its earlier mode.
-pub fn undo_file(sys: &System, e: &Entry, dry_run: bool) -> Result<(Status, String), String> {
+pub fn undo_file(
+    sys: &System,
+    e: &Entry,
+    dry_run: bool,
+) -> Result<(Status, String), ResourceError> {
     let p = sys.path(&e.path);
-    let io = |what: &str, err: io::Error| format!("cannot {what} {}: {err}", p.display());
+    let io = |action, err: io::Error| io_err(action, &p, err);
     let change = |what: String| Ok((Status::Changed, what));
     if let Some(bak) = &e.backup {
         if dry_run {
             return change(format!("would restore from {bak}"));
         }
-        fs::rename(sys.path(bak), &p).map_err(|err| io("restore", err))?;
+        fs::rename(sys.path(bak), &p).map_err(|err| io("cannot restore", err))?;
         return change(format!("restored from {bak}"));
     }
     if let Some(before) = &e.target_before {
         if dry_run {
             return change(format!("would point back at {before}"));
         }
-        fsops::link_atomic(&p, before).map_err(|err| io("relink", err))?;
+        fsops::link_atomic(&p, before).map_err(|err| io("cannot relink", err))?;
         return change(format!("points at {before} again"));
     }
     if !e.created {
-        return restore_mode(&p, e, dry_run).map_err(|err| io("chmod", err));
+        return restore_mode(&p, e, dry_run).map_err(|err| io("cannot chmod", err));
     }
     if fs::symlink_metadata(&p).is_err() {
         return Ok((Status::Ok, "already gone".into()));
@@ -317,25 +321,25 @@ pub fn undo_file(sys: &System, e: &Entry, dry_run: bool) -> Result<(Status, Stri
         return change("would remove".into());
     }
     if drifted {
-        let now = fs::read(&p).map_err(|err| io("read", err))?;
+        let now = fs::read(&p).map_err(|err| io("cannot read", err))?;
         let bak = fsops::backup_path(&p, &now);
-        fs::rename(&p, &bak).map_err(|err| io("move aside", err))?;
+        fs::rename(&p, &bak).map_err(|err| io("cannot move aside", err))?;
         return change(format!(
             "removed; it had been edited, the edit is kept as {}",
             bak.display()
         ));
     }
-    fs::remove_file(&p).map_err(|err| io("remove", err))?;
+    fs::remove_file(&p).map_err(|err| io("cannot remove", err))?;
     change("removed".into())
 }
 
 /// Undoes a recorded directory: removed when setup created it and it is
 /// empty, else given its earlier mode.
-pub fn undo_dir(sys: &System, e: &Entry, dry_run: bool) -> Result<(Status, String), String> {
+pub fn undo_dir(sys: &System, e: &Entry, dry_run: bool) -> Result<(Status, String), ResourceError> {
     let p = sys.path(&e.path);
-    let io = |what: &str, err: io::Error| format!("cannot {what} {}: {err}", p.display());
+    let io = |action, err: io::Error| io_err(action, &p, err);
     if !e.created {
-        return restore_mode(&p, e, dry_run).map_err(|err| io("chmod", err));
+        return restore_mode(&p, e, dry_run).map_err(|err| io("cannot chmod", err));
     }
     if fs::symlink_metadata(&p).is_err() {
         return Ok((Status::Ok, "already gone".into()));
@@ -352,7 +356,7 @@ pub fn undo_dir(sys: &System, e: &Entry, dry_run: bool) -> Result<(Status, Strin
     if dry_run {
         return Ok((Status::Changed, "would remove if empty".into()));
     }
-    fs::remove_dir(&p).map_err(|err| io("remove", err))?;
+    fs::remove_dir(&p).map_err(|err| io("cannot remove", err))?;
     Ok((Status::Changed, "removed".into()))
 }
 

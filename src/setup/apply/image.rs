@@ -1,10 +1,10 @@
 //! Docker images: loaded from an archive (pinned) or pulled by digest, and
 //! removed by uninstall with `docker rmi`.
 
-use crate::setup::apply::change::{Change, Check, ResourceError, err, offline};
+use crate::setup::apply::change::{Change, Check, ResourceError, err, offline, run_err};
 use crate::setup::apply::downloads::Downloads;
 use crate::setup::host::system::System;
-use crate::setup::record::Manifest;
+use crate::setup::record::{Manifest, ManifestError};
 use crate::setup::report::{Line, Reporter, Status};
 use crate::setup::sources::Artifact;
 
@@ -47,12 +47,12 @@ pub fn load_image(
 ) -> Result<Option<String>, ResourceError> {
     if !manifest.images.iter().any(|i| i == image) {
         manifest.images.push(image.to_owned());
-        manifest.save(sys).map_err(|e| err(e.to_string()))?;
+        manifest.save(sys).map_err(ResourceError::from)?;
     }
     let docker = |args: &[&str]| {
         let out = sys
             .run("docker", args)
-            .map_err(|e| err(format!("cannot run docker {}: {e}", args[0])))?;
+            .map_err(|e| run_err(format!("docker {}", args[0]), e))?;
         if out.success {
             Ok(out)
         } else {
@@ -97,8 +97,8 @@ pub fn undo(
     m: &mut Manifest,
     dry_run: bool,
     rep: &mut Reporter,
-    save: &dyn Fn(&mut Manifest) -> Result<(), String>,
-) -> Result<(), String> {
+    save: &dyn Fn(&mut Manifest) -> Result<(), ManifestError>,
+) -> Result<(), ResourceError> {
     for image in m.images.clone() {
         let line = |status, detail: String| Line {
             status,
@@ -124,17 +124,17 @@ pub fn undo(
                 rep.line(line(Status::Ok, "already gone".into()))
             }
             Ok(out) => {
-                let why = format!(
+                let e = err(format!(
                     "docker rmi {image} failed: {} (an image a container still uses stays until the container is removed)",
                     out.stderr.trim()
-                );
-                rep.line(line(Status::Failed, why.clone()));
-                return Err(why);
+                ));
+                rep.line(line(Status::Failed, crate::error_chain(&e)));
+                return Err(e);
             }
             Err(e) => {
-                let why = format!("cannot run docker rmi {image}: {e}");
-                rep.line(line(Status::Failed, why.clone()));
-                return Err(why);
+                let e = run_err(format!("docker rmi {image}"), e);
+                rep.line(line(Status::Failed, crate::error_chain(&e)));
+                return Err(e);
             }
         }
         m.images.retain(|i| *i != image);

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::setup::apply::change::Stopped;
-use crate::setup::apply::change::{Change, ResourceError};
+use crate::setup::apply::change::{Change, ResourceError, err};
 use crate::setup::apply::package::install;
 use crate::setup::apply::resource;
 use crate::setup::apply::tools::Tools;
@@ -36,7 +36,7 @@ pub fn tarball(
     manifest: &mut Manifest,
     tools: &Tools,
     rep: &mut Reporter,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, ResourceError> {
     let packages = needs.map(|n| n.packages.as_slice()).unwrap_or_default();
     for p in packages {
         install(sys, tools.apt, p, None, false, manifest, rep)?;
@@ -49,14 +49,14 @@ pub fn tarball(
             &crate::setup::sources::libs::system(sys),
         );
         if !missing.is_empty() {
-            return Err(format!(
+            return Err(err(format!(
                 "the Mesos tree still lacks {} once its packages are installed; name the package that provides {} in the source ('tgz:…,packages=P1+P2') and run setup again: the tree was not put in place",
                 missing.join(", "),
                 if missing.len() == 1 { "it" } else { "them" }
-            ));
+            )));
         }
     }
-    let note = resource::apply(sys, r, change, manifest, tools, rep).map_err(|e| e.what)?;
+    let note = resource::apply(sys, r, change, manifest, tools, rep)?;
     Ok(match (note, packages.is_empty()) {
         (n, true) => n,
         (n, false) => Some(format!(
@@ -87,14 +87,15 @@ pub fn mesos_runtime(
     known: &BTreeMap<String, String>,
     manifest: &mut Manifest,
     rep: &mut Reporter,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, ResourceError> {
     // The package's libmesos joins the loader's cache, whatever its
     // maintainer scripts did.
     if !sys.run("ldconfig", &[]).is_ok_and(|o| o.success) {
-        return Err("ldconfig failed after the Mesos package was installed: run it by hand to see why, then setup again".into());
+        return Err(err(
+            "ldconfig failed after the Mesos package was installed: run it by hand to see why, then setup again",
+        ));
     }
-    let tree = crate::setup::sources::libs::scan_installed(sys)
-        .map_err(|e| format!("cannot read the installed Mesos programs: {e}"))?;
+    let tree = crate::setup::sources::libs::scan_installed(sys).map_err(ResourceError::Programs)?;
     let (packages, unprovided) = crate::setup::sources::libs::split_needs(
         &tree,
         &crate::setup::sources::libs::system(sys),
@@ -111,7 +112,7 @@ pub fn mesos_runtime(
         )
     };
     if !unprovided.is_empty() {
-        return Err(refuse(&unprovided));
+        return Err(err(refuse(&unprovided)));
     }
     if packages.is_empty() {
         return Ok(None);
@@ -122,7 +123,7 @@ pub fn mesos_runtime(
     let missing =
         crate::setup::sources::libs::unprovided(&tree, &crate::setup::sources::libs::system(sys));
     if !missing.is_empty() {
-        return Err(refuse(&missing));
+        return Err(err(refuse(&missing)));
     }
     Ok(Some(format!(
         "the libraries it needs but does not declare, from {}",
@@ -176,15 +177,15 @@ pub fn runnable(
     libs: &crate::setup::sources::libs::Libs,
     location: &str,
 ) -> Result<(Vec<String>, crate::setup::sources::libs::Tree), ResourceError> {
-    let tree = crate::setup::sources::libs::scan_tarball(file).map_err(|e| ResourceError {
-        what: format!(
-            "cannot read the ELF files of {location} ({}): {e}",
-            file.display()
-        ),
-    })?;
+    let tree =
+        crate::setup::sources::libs::scan_tarball(file).map_err(|source| ResourceError::Elf {
+            location: location.to_owned(),
+            file: file.to_path_buf(),
+            source,
+        })?;
     let system = crate::setup::sources::libs::system(sys);
     let packages =
         crate::setup::sources::libs::packages_for(&tree, &system, libs, &format!("tgz:{location}"))
-            .map_err(|what| ResourceError { what })?;
+            .map_err(ResourceError::Refused)?;
     Ok((packages, tree))
 }

@@ -26,13 +26,14 @@ pub mod tarball;
 pub mod tools;
 pub mod trust;
 
-use crate::setup::apply::change::{Change, Check, Stopped};
+use crate::setup::apply::change::{Change, Check, ResourceError, Stopped};
 use crate::setup::apply::downloads::Downloads;
 use crate::setup::apply::libraries::Needs;
 use crate::setup::apply::service::UnitStates;
 use crate::setup::apply::tools::Tools;
 use crate::setup::apt::packages::Apt;
 use crate::setup::host::system::System;
+use crate::setup::input::flags::FlagCheckError;
 use crate::setup::plan::{Plan, Resource};
 use crate::setup::record::Manifest;
 use crate::setup::report::{Line, Reporter, Status};
@@ -125,7 +126,8 @@ fn step(
     if let Resource::File { path, .. } = r
         && let Some(check) = run.plan.flag_checks.iter().find(|c| c.env_file == *path)
     {
-        check_flags(sys, check, dry_run, rep).map_err(|e| stopped(rep, r, e))?;
+        check_flags(sys, check, dry_run, rep)
+            .map_err(|e| stopped(rep, r, crate::error_chain(&e)))?;
     }
     if matches!(r, Resource::Service { .. })
         && walk.units_changed
@@ -149,7 +151,7 @@ fn step(
         return Ok(());
     }
     let check = resource::check(sys, r, manifest, &run.units, run.tools.dl)
-        .map_err(|e| stopped(rep, r, e.what))?;
+        .map_err(|e| stopped(rep, r, crate::error_chain(&e)))?;
     match check {
         Check::Ok => rep.line(line(Status::Ok, None, None)),
         Check::Skipped(why) => rep.line(line(Status::Skipped, Some(why), None)),
@@ -189,17 +191,17 @@ fn make(
             walk.libraries_changed = true;
             let needs = run.runtime.iter().find(|n| n.dir == *dir);
             libraries::tarball(sys, r, change, needs, manifest, &run.tools, rep)
-                .map_err(|e| stopped(rep, r, e))?
+                .map_err(|e| stopped(rep, r, crate::error_chain(&e)))?
         }
         _ => resource::apply(sys, r, change, manifest, &run.tools, rep).map_err(|e| {
-            let why = match r {
-                Resource::Package { hint: Some(h), .. }
-                    if e.what.contains("apt knows no package")
-                        || e.what.contains("apt-get update failed") =>
+            let why = crate::error_chain(&e);
+            let why = match (r, &e) {
+                (Resource::Package { hint: Some(h), .. }, ResourceError::Apt(a))
+                    if a.is_missing_package() =>
                 {
-                    format!("{}; {h}", e.what.trim_end_matches('.'))
+                    format!("{}; {h}", why.trim_end_matches('.'))
                 }
-                _ => e.what,
+                _ => why,
             };
             stopped(rep, r, why)
         })?,
@@ -209,7 +211,7 @@ fn make(
     }
     let runtime =
         libraries::mesos_runtime(sys, run.tools.apt, &run.plan.mesos_runtime, manifest, rep)
-            .map_err(|e| stopped(rep, r, e))?;
+            .map_err(|e| stopped(rep, r, crate::error_chain(&e)))?;
     Ok(match (note, runtime) {
         (Some(n), Some(r)) => Some(format!("{n}; {r}")),
         (n, r) => n.or(r),
@@ -247,7 +249,7 @@ fn check_flags(
     check: &crate::setup::input::flags::FlagCheck,
     dry_run: bool,
     rep: &mut Reporter,
-) -> Result<(), String> {
+) -> Result<(), FlagCheckError> {
     if !sys.is_live() {
         return Ok(());
     }
@@ -262,11 +264,10 @@ fn check_flags(
             ));
             Ok(())
         }
-        None => Err(format!(
-            "{} is not there to check the extra {} flags against: install Mesos (--mesos-source) or drop the flags",
-            check.program,
-            check.daemon.program()
-        )),
+        None => Err(FlagCheckError::NoProgram {
+            path: check.program.clone(),
+            program: check.daemon.program(),
+        }),
     }
 }
 
@@ -312,7 +313,8 @@ fn prefetch(
         ) {
             continue;
         }
-        let check = resource::check(sys, r, manifest, units, dl).map_err(|e| stop(rep, e.what))?;
+        let check = resource::check(sys, r, manifest, units, dl)
+            .map_err(|e| stop(rep, crate::error_chain(&e)))?;
         let Check::Change { change, .. } = check else {
             continue;
         };
@@ -350,7 +352,7 @@ fn prefetch(
             } => dl.get(sys, a, manifest).map(drop),
             _ => Ok(()),
         };
-        fetched.map_err(|e| stop(rep, e.what))?;
+        fetched.map_err(|e| stop(rep, crate::error_chain(&e)))?;
     }
     Ok(runtime)
 }

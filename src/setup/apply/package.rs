@@ -5,7 +5,7 @@
 use crate::setup::apply::change::{Change, Check, ResourceError};
 use crate::setup::apt::packages::{self, Apt};
 use crate::setup::host::system::System;
-use crate::setup::record::Manifest;
+use crate::setup::record::{Manifest, ManifestError};
 use crate::setup::report::{Line, Reporter, Status};
 
 pub fn check(sys: &System, name: &str, version: Option<&str>) -> Result<Check, ResourceError> {
@@ -34,23 +34,22 @@ pub fn install(
     hold_services: bool,
     manifest: &mut Manifest,
     rep: &mut Reporter,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, ResourceError> {
     if !manifest.packages.iter().any(|p| p == name) {
         manifest.packages.push(name.to_owned());
-        manifest.save(sys).map_err(|e| e.to_string())?;
+        manifest.save(sys)?;
     }
     let held = if hold_services {
-        crate::setup::apply::trust::PolicyRcD::hold(sys, manifest).map_err(|e| e.what)?
+        crate::setup::apply::trust::PolicyRcD::hold(sys, manifest)?
     } else {
         None
     };
     let result =
-        crate::setup::apt::packages::install(sys, apt, name, version, &mut |m| rep.warn(m))
-            .map_err(|e| e.0);
+        crate::setup::apt::packages::install(sys, apt, name, version, &mut |m| rep.warn(m));
     if let Some(h) = held {
-        h.release(sys, manifest).map_err(|e| e.what)?;
+        h.release(sys, manifest)?;
     }
-    result
+    Ok(result?)
 }
 
 /// Purges the packages setup installed (Docker only when setup installed it:
@@ -62,8 +61,8 @@ pub fn undo(
     m: &mut Manifest,
     dry_run: bool,
     rep: &mut Reporter,
-    save: &dyn Fn(&mut Manifest) -> Result<(), String>,
-) -> Result<(), String> {
+    save: &dyn Fn(&mut Manifest) -> Result<(), ManifestError>,
+) -> Result<(), ResourceError> {
     let packages = m.packages.clone();
     let installed: Vec<String> = packages
         .iter()
@@ -82,7 +81,7 @@ pub fn undo(
     }
     if installed.is_empty() {
         m.packages.clear();
-        return save(m);
+        return Ok(save(m)?);
     }
     if dry_run || !sys.is_live() {
         let what = if dry_run {
@@ -94,7 +93,7 @@ pub fn undo(
             rep.line(line(Status::Skipped, p, what));
         }
         m.packages = installed;
-        return save(m);
+        return Ok(save(m)?);
     }
     let apt = crate::setup::apt::packages::Apt::new(std::time::Duration::from_secs(300));
     match crate::setup::apt::packages::purge(sys, &apt, &installed) {
@@ -103,15 +102,15 @@ pub fn undo(
                 rep.line(line(Status::Changed, p, "purged (setup installed it)"));
             }
             m.packages.clear();
-            save(m)
+            Ok(save(m)?)
         }
         Err(e) => {
             for p in &installed {
-                rep.line(line(Status::Failed, p, &e.0));
+                rep.line(line(Status::Failed, p, &crate::error_chain(&e)));
             }
             m.packages = installed;
             save(m)?;
-            Err(e.0)
+            Err(e.into())
         }
     }
 }

@@ -105,8 +105,7 @@ pub fn apply(
             *hold_services,
             manifest,
             rep,
-        )
-        .map_err(err),
+        ),
         (
             Resource::AptSource {
                 path,

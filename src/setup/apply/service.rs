@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs;
 
-use crate::setup::apply::change::{Change, Check, ResourceError, blank, err, save};
+use crate::setup::apply::change::{Change, Check, ResourceError, blank, err, run_err, save};
 use crate::setup::host::system::System;
 use crate::setup::record::{Entry, Kind, Manifest};
 use crate::setup::report::{Line, Reporter, Status};
@@ -24,7 +24,7 @@ pub fn check(
             return Ok(Check::Skipped(format!(
                 "cannot enable units in {} offline ({})",
                 sys.root().display(),
-                e.what
+                crate::error_chain(&e)
             )));
         }
         other => other?,
@@ -152,11 +152,9 @@ fn list_unit_files(
 ) -> Result<HashMap<String, String>, ResourceError> {
     let mut args = vec!["list-unit-files", "--no-legend", "--no-pager"];
     args.extend(names.iter().map(String::as_str));
-    let out = sys.systemctl(&args).map_err(|e| {
-        err(format!(
-            "cannot run systemctl list-unit-files: {e}; is this a systemd host? (pass --init upstart if not)"
-        ))
-    })?;
+    let out = sys
+        .systemctl(&args)
+        .map_err(|cause| not_systemd("systemctl list-unit-files", cause))?;
     if !out.success && !out.stderr.trim().is_empty() {
         return Err(err(format!(
             "systemctl list-unit-files failed: {}",
@@ -173,14 +171,20 @@ fn list_unit_files(
         .collect())
 }
 
+fn not_systemd(command: &str, cause: std::io::Error) -> ResourceError {
+    ResourceError::Advised {
+        action: format!("cannot run {command}"),
+        cause,
+        fix: "is this a systemd host? (pass --init upstart if not)",
+    }
+}
+
 /// `systemctl is-enabled`, which says "not-found" (or, before systemd 250,
 /// fails with "No such file") for a unit that does not exist.
 pub fn unit_state(sys: &System, name: &str) -> Result<UnitState, ResourceError> {
-    let out = sys.systemctl(&["is-enabled", name]).map_err(|e| {
-        err(format!(
-            "cannot run systemctl is-enabled {name}: {e}; is this a systemd host? (pass --init upstart if not)"
-        ))
-    })?;
+    let out = sys
+        .systemctl(&["is-enabled", name])
+        .map_err(|cause| not_systemd(&format!("systemctl is-enabled {name}"), cause))?;
     let state = out.stdout.trim();
     if state.is_empty() && (out.stderr.contains("No such file") || out.stderr.contains("not found"))
     {
@@ -221,7 +225,7 @@ pub fn stop(sys: &System, name: &str) -> Result<(), ResourceError> {
 fn systemctl(sys: &System, verb: &str, name: &str) -> Result<(), ResourceError> {
     let out = sys
         .systemctl(&[verb, name])
-        .map_err(|e| err(format!("cannot run systemctl {verb} {name}: {e}")))?;
+        .map_err(|e| run_err(format!("systemctl {verb} {name}"), e))?;
     if out.success {
         Ok(())
     } else {
@@ -238,7 +242,7 @@ pub fn undo(
     m: &mut Manifest,
     dry_run: bool,
     rep: &mut Reporter,
-) -> Result<(), String> {
+) -> Result<(), ResourceError> {
     for s in m.services.clone().iter().rev() {
         let line = |status, detail: String| Line {
             status,
@@ -269,13 +273,13 @@ pub fn undo(
             Ok(true) => rep.line(line(Status::Changed, format!("{state} again"))),
             Ok(false) => rep.line(line(Status::Ok, format!("already {state}"))),
             Err(e) => {
-                rep.line(line(Status::Failed, e.what.clone()));
-                return Err(e.what);
+                rep.line(line(Status::Failed, crate::error_chain(&e)));
+                return Err(e);
             }
         }
         if !dry_run {
             m.services.retain(|x| x.name != s.name);
-            m.save(sys).map_err(|e| e.to_string())?;
+            m.save(sys)?;
         }
     }
     Ok(())

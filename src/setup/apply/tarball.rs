@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::setup::apply::change::{Change, Check, ResourceError, blank, ensure_parents, err};
+use crate::setup::apply::change::{Change, Check, ResourceError, blank, ensure_parents, io_err};
 use crate::setup::apply::downloads::Downloads;
 use crate::setup::host::fsops;
 use crate::setup::host::system::System;
@@ -65,22 +65,25 @@ pub fn unpack_tarball(
             ..blank(&target_host, Kind::Tree)
         });
     }
-    manifest.save(sys).map_err(|e| err(e.to_string()))?;
+    manifest.save(sys).map_err(ResourceError::from)?;
     if !target.is_dir() {
         // One name, so a run killed half-way leaves nothing a re-run keeps.
         let tmp = sys.path(&format!("{dir}/.{name}.tmp"));
         let _ = fs::remove_dir_all(&tmp);
         if let Err(e) = unpack(&f.path, &tmp) {
             let _ = fs::remove_dir_all(&tmp);
-            return Err(err(format!(
-                "cannot unpack {} ({}): {e}; nothing was installed",
-                a.location,
-                f.path.display()
-            )));
+            return Err(ResourceError::Advised {
+                action: format!("cannot unpack {} ({})", a.location, f.path.display()),
+                cause: e,
+                fix: "nothing was installed",
+            });
         }
         fs::rename(&tmp, &target)
             .and_then(|()| fs::File::open(sys.path(dir))?.sync_all())
-            .map_err(|e| err(format!("cannot move {} into place: {e}", tmp.display())))?;
+            .map_err(|source| ResourceError::Op {
+                what: format!("cannot move {} into place", tmp.display()),
+                source,
+            })?;
     }
     let link = sys.path(&current_host);
     let before = fs::read_link(&link).ok();
@@ -93,9 +96,8 @@ pub fn unpack_tarball(
             .map(|b| b.to_string_lossy().into_owned()),
         ..blank(&current_host, Kind::Link)
     });
-    manifest.save(sys).map_err(|e| err(e.to_string()))?;
-    fsops::link_atomic(&link, &name)
-        .map_err(|e| err(format!("cannot link {}: {e}", link.display())))?;
+    manifest.save(sys).map_err(ResourceError::from)?;
+    fsops::link_atomic(&link, &name).map_err(|e| io_err("cannot link", &link, e))?;
     Ok(Some(format!("{current_host} -> {name}")))
 }
 
@@ -123,13 +125,13 @@ fn unpack(file: &Path, into: &Path) -> std::io::Result<()> {
 
 /// Undoes a tree setup unpacked or filled (only ever recorded as created):
 /// removed with its contents.
-pub fn undo(p: &Path, dry_run: bool) -> Result<(Status, String), String> {
+pub fn undo(p: &Path, dry_run: bool) -> Result<(Status, String), ResourceError> {
     if fs::symlink_metadata(p).is_err() {
         return Ok((Status::Ok, "already gone".into()));
     }
     if dry_run {
         return Ok((Status::Changed, "would remove with its contents".into()));
     }
-    fs::remove_dir_all(p).map_err(|err| format!("cannot remove {}: {err}", p.display()))?;
+    fs::remove_dir_all(p).map_err(|err| io_err("cannot remove", p, err))?;
     Ok((Status::Changed, "removed with its contents".into()))
 }

@@ -12,7 +12,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::setup::apply::change::{ResourceError, blank, host_path};
+use crate::setup::apply::change::{ResourceError, blank, err, host_path, io_err, run_err};
 use crate::setup::apply::downloads::Downloads;
 use crate::setup::apt::openpgp;
 use crate::setup::host::fsops;
@@ -45,8 +45,30 @@ pub enum TrustError {
     },
     #[error("{0}")]
     Expired(String),
-    #[error("cannot record the pin in {path}: {reason}")]
-    Write { path: String, reason: String },
+    #[error("cannot record the pin in {path}")]
+    Write {
+        path: String,
+        #[source]
+        source: PinError,
+    },
+}
+
+/// Why a pin could not be written into the configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    // apt-style one line: TOML's own message spans several.
+    #[error("it is not valid TOML ({})", .0.to_string().trim().replace('\n', " "))]
+    NotToml(toml_edit::TomlError),
+    #[error("its pins is not a table")]
+    NotATable,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("cannot back it up")]
+    Backup(#[source] std::io::Error),
+    #[error(transparent)]
+    Record(#[from] crate::setup::record::ManifestError),
+    #[error(transparent)]
+    Parents(#[from] ResourceError),
 }
 
 /// The notes a dry run (or a run under another root) prints for sources it
@@ -108,7 +130,7 @@ pub fn learn_keys(
                 },
                 manifest,
             )
-            .map_err(|e| fail(e.what))?;
+            .map_err(|e| fail(crate::error_chain(&e)))?;
         let data = fs::read(&fetched.path)
             .map_err(|e| fail(format!("cannot read {}: {e}", fetched.path.display())))?;
         let lives = openpgp::key_lives(&data)
@@ -159,7 +181,6 @@ pub fn pin_image(
     manifest: &mut Manifest,
     rep: &mut Reporter,
 ) -> Result<String, ResourceError> {
-    let err = |what: String| ResourceError { what };
     let out = sys
         .run(
             "docker",
@@ -171,7 +192,7 @@ pub fn pin_image(
                 image,
             ],
         )
-        .map_err(|e| err(format!("cannot run docker image inspect {image}: {e}")))?;
+        .map_err(|e| run_err(format!("docker image inspect {image}"), e))?;
     let digests: Vec<String> = serde_json::from_str(out.stdout.trim()).unwrap_or_default();
     let digest = repo_digest(image, &digests).ok_or_else(|| {
         err(format!(
@@ -187,7 +208,7 @@ pub fn pin_image(
         &format!("the image {image}"),
         manifest,
     )
-    .map_err(|e| err(e.to_string()))?;
+    .map_err(|e| err(crate::error_chain(&e)))?;
     rep.note(format!(
         "trust on first use: {name}: image {image} pulled over the registry's HTTPS, digest {digest}; pinned in {} under [pins]: {} (copy that line into the other nodes' setup.toml)",
         pins.display(),
@@ -228,18 +249,13 @@ pub fn pin_line(name: &str, value: &str) -> String {
 
 /// `text` with `[pins] name = value` set, everything else as it was
 /// (comments, order, spacing).
-pub fn set_pin(text: &str, name: &str, value: &str, comment: &str) -> Result<String, String> {
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
-        format!(
-            "it is not valid TOML ({})",
-            e.to_string().trim().replace('\n', " ")
-        )
-    })?;
+pub fn set_pin(text: &str, name: &str, value: &str, comment: &str) -> Result<String, PinError> {
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(PinError::NotToml)?;
     let pins = doc
         .entry("pins")
         .or_insert_with(toml_edit::table)
         .as_table_like_mut()
-        .ok_or("its pins is not a table")?;
+        .ok_or(PinError::NotATable)?;
     pins.insert(name, toml_edit::value(value));
     if let Some(mut key) = pins.key_mut(name) {
         key.leaf_decor_mut().set_prefix(format!("# {comment}\n"));
@@ -258,14 +274,14 @@ fn record(
     from: &str,
     manifest: &mut Manifest,
 ) -> Result<(), TrustError> {
-    let fail = |reason: String| TrustError::Write {
+    let fail = |source: PinError| TrustError::Write {
         path: pins.display().to_string(),
-        reason,
+        source,
     };
     let old = match fs::read(pins) {
         Ok(b) => Some(b),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(fail(e.to_string())),
+        Err(e) => return Err(fail(e.into())),
     };
     let text = String::from_utf8_lossy(old.as_deref().unwrap_or_default()).into_owned();
     let day = openpgp::date(now());
@@ -291,12 +307,11 @@ fn record(
             && manifest.entry(&host).is_none()
         {
             let bak = fsops::backup_path(pins, old);
-            fsops::write_atomic(&bak, old, mode, None)
-                .map_err(|e| fail(format!("cannot back it up: {e}")))?;
+            fsops::write_atomic(&bak, old, mode, None).map_err(|e| fail(PinError::Backup(e)))?;
             entry.backup = Some(host_path(sys, &bak));
         }
         crate::setup::apply::change::ensure_parents(sys, &host, manifest)
-            .map_err(|e| fail(e.what))?;
+            .map_err(|e| fail(e.into()))?;
         manifest.record(entry);
     }
     manifest.trusted.retain(|t| t.name != name);
@@ -306,12 +321,11 @@ fn record(
         from: from.to_owned(),
         on: day,
     });
-    manifest.save(sys).map_err(|e| fail(e.to_string()))?;
+    manifest.save(sys).map_err(|e| fail(e.into()))?;
     if let Some(dir) = pins.parent() {
-        fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        fs::create_dir_all(dir).map_err(|e| fail(e.into()))?;
     }
-    fsops::write_atomic(pins, new.as_bytes(), mode, fsops::root_owner())
-        .map_err(|e| fail(e.to_string()))
+    fsops::write_atomic(pins, new.as_bytes(), mode, fsops::root_owner()).map_err(|e| fail(e.into()))
 }
 
 /// Where a configuration file (and so the pins) is: `--config`, else
@@ -340,7 +354,6 @@ impl PolicyRcD {
         if !sys.is_live() || p.exists() || p.is_symlink() || !p.parent().is_some_and(Path::is_dir) {
             return Ok(None);
         }
-        let err = |e: String| ResourceError { what: e };
         let body = "#!/bin/sh\n# mesos-docker setup: maintainer scripts start no services during this install (removed after it).\nexit 101\n";
         // Recorded first: a run killed during the install leaves it for
         // uninstall (or the next run) to remove.
@@ -349,21 +362,17 @@ impl PolicyRcD {
             sha256: Some(sha256_hex(body.as_bytes())),
             ..blank(POLICY_RC_D, Kind::File)
         });
-        manifest.save(sys).map_err(|e| err(e.to_string()))?;
+        manifest.save(sys).map_err(ResourceError::from)?;
         fsops::write_atomic(&p, body.as_bytes(), 0o755, fsops::root_owner())
-            .map_err(|e| err(format!("cannot write {}: {e}", p.display())))?;
+            .map_err(|e| io_err("cannot write", &p, e))?;
         Ok(Some(PolicyRcD(())))
     }
 
     pub fn release(self, sys: &System, manifest: &mut Manifest) -> Result<(), ResourceError> {
         let p = sys.path(POLICY_RC_D);
-        fs::remove_file(&p).map_err(|e| ResourceError {
-            what: format!("cannot remove {}: {e}", p.display()),
-        })?;
+        fs::remove_file(&p).map_err(|e| io_err("cannot remove", &p, e))?;
         manifest.entries.retain(|e| e.path != POLICY_RC_D);
-        manifest.save(sys).map_err(|e| ResourceError {
-            what: e.to_string(),
-        })
+        Ok(manifest.save(sys)?)
     }
 }
 
@@ -413,7 +422,7 @@ mod tests {
             ("role = \n", "not valid TOML"),
         ] {
             let e = set_pin(bad, "a", "b", "c").unwrap_err();
-            assert!(e.contains(want), "{bad:?}: {e}");
+            assert!(e.to_string().contains(want), "{bad:?}: {e}");
         }
     }
 

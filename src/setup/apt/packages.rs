@@ -23,14 +23,45 @@ pub struct Apt {
     lock_wait: Duration,
 }
 
+/// What apt or dpkg refused or failed at. `stderr` fields hold the last
+/// lines the command printed, for the operator.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct AptError(pub String);
+pub enum AptError {
+    #[error("cannot run {command}")]
+    Run {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{command} failed: {stderr}")]
+    Failed { command: String, stderr: String },
+    #[error("apt-get update failed: {stderr}; {advice}")]
+    Update { stderr: String, advice: String },
+    #[error(
+        "apt knows no package {name} even after apt-get update: enable the repository that has it (for Debian/Ubuntu: main/universe) or install it by hand, then run setup again"
+    )]
+    NoCandidate { name: String },
+    #[error("{path} is not a .deb package: dpkg-deb says {stderr}")]
+    NotADeb { path: String, stderr: String },
+    #[error("{path}: dpkg-deb -f names no Package and Version")]
+    NoFields { path: String },
+    #[error(
+        "{lock} is still held by {holder} after {secs}s: another package manager is running; let it finish (or stop it), then run setup again"
+    )]
+    LockHeld {
+        lock: String,
+        holder: String,
+        secs: u64,
+    },
+    #[error(transparent)]
+    Repair(#[from] crate::setup::apt::repair::RepairError),
+}
 
-impl From<crate::setup::apt::repair::RepairError> for AptError {
-    fn from(e: crate::setup::apt::repair::RepairError) -> Self {
-        // The repair's own words, cause included, as one message.
-        AptError(crate::error_chain(&e))
+impl AptError {
+    /// Whether apt lacks the package (or could not refresh its index): a
+    /// hint at the repository that has it helps.
+    pub fn is_missing_package(&self) -> bool {
+        matches!(self, AptError::NoCandidate { .. } | AptError::Update { .. })
     }
 }
 
@@ -101,15 +132,20 @@ pub fn install_args(specs: &[String]) -> Vec<String> {
 
 fn run(sys: &System, args: &[String]) -> Result<crate::setup::host::system::Output, AptError> {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    sys.run("env", &refs)
-        .map_err(|e| AptError(format!("cannot run {}: {e}", args[1..].join(" "))))
+    sys.run("env", &refs).map_err(|source| AptError::Run {
+        command: args[1..].join(" "),
+        source,
+    })
 }
 
 /// Whether apt knows an installation candidate for the package.
 fn has_candidate(sys: &System, name: &str) -> Result<bool, AptError> {
     let out = sys
         .run("apt-cache", &["policy", name])
-        .map_err(|e| AptError(format!("cannot run apt-cache policy {name}: {e}")))?;
+        .map_err(|source| AptError::Run {
+            command: format!("apt-cache policy {name}"),
+            source,
+        })?;
     Ok(out.success
         && out.stdout.lines().any(|l| {
             l.trim()
@@ -144,11 +180,10 @@ pub fn install(
     crate::setup::apt::repair::finish_interrupted(sys, notify)?;
     let out = run(sys, &install_args(&[spec(name, version)]))?;
     if !out.success {
-        return Err(AptError(format!(
-            "apt-get install {} failed: {}",
-            spec(name, version),
-            last_lines(&out.stderr)
-        )));
+        return Err(AptError::Failed {
+            command: format!("apt-get install {}", spec(name, version)),
+            stderr: last_lines(&out.stderr),
+        });
     }
     Ok(note)
 }
@@ -160,11 +195,10 @@ fn update(sys: &System, apt: &Apt, notify: &mut dyn FnMut(String)) -> Result<Str
         &["DEBIAN_FRONTEND=noninteractive", "apt-get", "update"].map(String::from),
     )?;
     if !out.success {
-        return Err(AptError(format!(
-            "apt-get update failed: {}; {}",
-            last_lines(&out.stderr),
-            update_advice(&out.stderr, |id| expiry_of(sys, id))
-        )));
+        return Err(AptError::Update {
+            stderr: last_lines(&out.stderr),
+            advice: update_advice(&out.stderr, |id| expiry_of(sys, id)),
+        });
     }
     apt.updated.set(true);
     apt.stale.set(false);
@@ -221,10 +255,10 @@ pub fn install_file(
     crate::setup::apt::repair::finish_interrupted(sys, notify)?;
     let out = run(sys, &install_args(&[path.to_owned()]))?;
     if !out.success {
-        return Err(AptError(format!(
-            "apt-get install {path} failed: {}",
-            last_lines(&out.stderr)
-        )));
+        return Err(AptError::Failed {
+            command: format!("apt-get install {path}"),
+            stderr: last_lines(&out.stderr),
+        });
     }
     Ok(note)
 }
@@ -233,12 +267,15 @@ pub fn install_file(
 pub fn deb_fields(sys: &System, path: &str) -> Result<(String, String), AptError> {
     let out = sys
         .run("dpkg-deb", &["-f", path, "Package", "Version"])
-        .map_err(|e| AptError(format!("cannot run dpkg-deb -f {path}: {e}")))?;
+        .map_err(|source| AptError::Run {
+            command: format!("dpkg-deb -f {path}"),
+            source,
+        })?;
     if !out.success {
-        return Err(AptError(format!(
-            "{path} is not a .deb package: dpkg-deb says {}",
-            last_lines(&out.stderr)
-        )));
+        return Err(AptError::NotADeb {
+            path: path.to_owned(),
+            stderr: last_lines(&out.stderr),
+        });
     }
     let field = |f: &str| {
         out.stdout
@@ -248,16 +285,16 @@ pub fn deb_fields(sys: &System, path: &str) -> Result<(String, String), AptError
     };
     match (field("Package"), field("Version")) {
         (Some(p), Some(v)) => Ok((p, v)),
-        _ => Err(AptError(format!(
-            "{path}: dpkg-deb -f names no Package and Version"
-        ))),
+        _ => Err(AptError::NoFields {
+            path: path.to_owned(),
+        }),
     }
 }
 
 fn no_candidate(name: &str) -> AptError {
-    AptError(format!(
-        "apt knows no package {name} even after apt-get update: enable the repository that has it (for Debian/Ubuntu: main/universe) or install it by hand, then run setup again"
-    ))
+    AptError::NoCandidate {
+        name: name.to_owned(),
+    }
 }
 
 /// Purges packages setup installed, with the dependencies apt pulled in
@@ -279,11 +316,10 @@ pub fn purge(sys: &System, apt: &Apt, names: &[String]) -> Result<(), AptError> 
     if out.success {
         Ok(())
     } else {
-        Err(AptError(format!(
-            "apt-get purge {} failed: {}",
-            names.join(" "),
-            last_lines(&out.stderr)
-        )))
+        Err(AptError::Failed {
+            command: format!("apt-get purge {}", names.join(" ")),
+            stderr: last_lines(&out.stderr),
+        })
     }
 }
 
@@ -325,10 +361,11 @@ pub fn wait_for_lock(
             "another process".to_owned()
         };
         if start.elapsed() >= bound {
-            return Err(AptError(format!(
-                "{lock} is still held by {holder} after {}s: another package manager is running; let it finish (or stop it), then run setup again",
-                bound.as_secs()
-            )));
+            return Err(AptError::LockHeld {
+                lock,
+                holder,
+                secs: bound.as_secs(),
+            });
         }
         if !told {
             notify(format!(
@@ -395,10 +432,11 @@ mod tests {
         let e =
             wait_for_lock(&sys, Duration::from_millis(300), &mut |m| notes.push(m)).unwrap_err();
         assert!(
-            e.0.contains("lock-frontend is still held by another process"),
+            e.to_string()
+                .contains("lock-frontend is still held by another process"),
             "{e}"
         );
-        assert!(e.0.contains("run setup again"), "{e}");
+        assert!(e.to_string().contains("run setup again"), "{e}");
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].starts_with("waiting up to 0s for"), "{notes:?}");
         drop(held);

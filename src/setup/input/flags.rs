@@ -250,9 +250,33 @@ pub fn listed(help: &str) -> Vec<String> {
         .collect()
 }
 
+/// Why the extra flags could not be passed as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagCheckError {
+    #[error("cannot run {line} to check the extra flags")]
+    Run {
+        line: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{line} listed no flags ({said}), so the extra {program} flags cannot be checked")]
+    NoList {
+        line: String,
+        said: String,
+        program: &'static str,
+    },
+    /// The program does not know them: a refusal with its fix.
+    #[error("{0}")]
+    Unknown(String),
+    #[error(
+        "{path} is not there to check the extra {program} flags against: install Mesos (--mesos-source) or drop the flags"
+    )]
+    NoProgram { path: String, program: &'static str },
+}
+
 /// Asks the program for its flags and names those of `check` it lacks.
 /// `Ok(None)` when the program is not there yet (checked again once it is).
-pub fn unknown_flags(sys: &System, check: &FlagCheck) -> Result<Option<()>, String> {
+pub fn unknown_flags(sys: &System, check: &FlagCheck) -> Result<Option<()>, FlagCheckError> {
     if !sys.exists(&check.program) {
         return Ok(None);
     }
@@ -261,18 +285,21 @@ pub fn unknown_flags(sys: &System, check: &FlagCheck) -> Result<Option<()>, Stri
     let line = check.argv.join(" ");
     let out = sys
         .run(program, &args)
-        .map_err(|e| format!("cannot run {line} to check the extra flags: {e}"))?;
+        .map_err(|source| FlagCheckError::Run {
+            line: line.clone(),
+            source,
+        })?;
     let known = listed(&out.stdout);
     if known.is_empty() {
-        return Err(format!(
-            "{line} listed no flags ({}), so the extra {} flags cannot be checked",
-            if out.stderr.trim().is_empty() {
+        return Err(FlagCheckError::NoList {
+            line,
+            said: if out.stderr.trim().is_empty() {
                 "no output".to_owned()
             } else {
                 out.stderr.trim().to_owned()
             },
-            check.daemon.program()
-        ));
+            program: check.daemon.program(),
+        });
     }
     let unknown: Vec<&str> = check
         .names
@@ -283,7 +310,7 @@ pub fn unknown_flags(sys: &System, check: &FlagCheck) -> Result<Option<()>, Stri
     if unknown.is_empty() {
         return Ok(Some(()));
     }
-    Err(format!(
+    Err(FlagCheckError::Unknown(format!(
         "{} does not know the flag{} {} (`{line}` does not list {}); it would refuse to start. Remove {} from {} and {} in setup.toml",
         check.daemon.program(),
         if unknown.len() == 1 { "" } else { "s" },
@@ -292,7 +319,7 @@ pub fn unknown_flags(sys: &System, check: &FlagCheck) -> Result<Option<()>, Stri
         if unknown.len() == 1 { "it" } else { "them" },
         check.daemon.flag(),
         check.daemon.table(),
-    ))
+    )))
 }
 
 #[cfg(test)]

@@ -165,13 +165,10 @@ pub enum PolicyError {
         "--allow-registry: {0:?} is not a registry host[:port]; pass e.g. --allow-registry registry.example.com:5000 (docker.io for Docker Hub)"
     )]
     Registry(String),
-    // The cause is in the message too: setup prints refusals by Display
-    // alone, and the operator needs the name that was refused.
-    #[error("--allow-capability: {source}; pass e.g. --allow-capability NET_ADMIN")]
-    Capability {
-        #[source]
-        source: BadCapability,
-    },
+    // The cause is shown inside the message, not as a source: the advice
+    // must follow the name that was refused.
+    #[error("--allow-capability: {cause}; pass e.g. --allow-capability NET_ADMIN")]
+    Capability { cause: BadCapability },
     #[error(
         "--allow-capability: ALL is every capability, a privileged container; pass --allow-privileged instead"
     )]
@@ -244,7 +241,7 @@ fn registry(r: &str) -> Result<String, PolicyError> {
 /// --allow-privileged says.
 fn capability(c: &str) -> Result<String, PolicyError> {
     let name = crate::exec::spec::normalize_capability(c)
-        .map_err(|source| PolicyError::Capability { source })?;
+        .map_err(|cause| PolicyError::Capability { cause })?;
     if name == "ALL" {
         return Err(PolicyError::AllCapabilities);
     }

@@ -54,7 +54,7 @@ static TEMPLATES: LazyLock<Tera> = LazyLock::new(|| {
 
 /// A built-in template failed to render: a bug in this build, not bad input.
 #[derive(Debug, thiserror::Error)]
-#[error("rendering the built-in template {name}: {source}")]
+#[error("rendering the built-in template {name}")]
 pub struct RenderError {
     name: String,
     #[source]

@@ -266,7 +266,7 @@ fn one(
 ) -> Result<Resolved, SourceError> {
     let place = g.place.as_str();
     let os = &req.facts.os;
-    let mut spec = syntax::parse(&g.text).map_err(|p| bad(place, p))?;
+    let mut spec = syntax::parse(&g.text).map_err(|p| bad(place, p.to_string()))?;
     let mut cited = None;
     let mut programs = None;
     let mut first_use = None;
@@ -390,7 +390,8 @@ fn trust(
     if let Some(pin) = req.pins.get(name) {
         match spec {
             Spec::Apt(r) => {
-                r.fingerprint = Some(syntax::fingerprint(pin).map_err(|p| bad(&place, p))?)
+                r.fingerprint =
+                    Some(syntax::fingerprint(pin).map_err(|p| bad(&place, p.to_string()))?)
             }
             Spec::Docker { digest, .. } => {
                 let hex = pin.strip_prefix("sha256:").unwrap_or_default();

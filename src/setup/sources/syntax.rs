@@ -9,13 +9,24 @@ use super::model::{AptRepo, Artifact, Spec};
 
 const FORMS: &str = "ID (an entry of the catalog), distro, deb:LOCATION[,sha256=HEX], tgz:LOCATION[,sha256=HEX], docker:IMAGE[@sha256:DIGEST], docker-archive:LOCATION,image=NAME:TAG[,sha256=HEX] or apt:URI,suite=SUITE,components=C1+C2,key=LOCATION,fingerprint=HEX40,packages=P1+P2";
 
-pub fn parse(text: &str) -> Result<Spec, String> {
+/// A source SPEC that does not parse: what is wrong and the form it takes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SpecError(pub String);
+
+impl From<String> for SpecError {
+    fn from(problem: String) -> Self {
+        SpecError(problem)
+    }
+}
+
+pub fn parse(text: &str) -> Result<Spec, SpecError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err(format!("the source is empty; give one of {FORMS}"));
+        return Err(format!("the source is empty; give one of {FORMS}").into());
     }
     if let Some(c) = text.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{text:?} contains {c:?}; a SPEC has no spaces"));
+        return Err(format!("{text:?} contains {c:?}; a SPEC has no spaces").into());
     }
     let Some((kind, rest)) = text.split_once(':') else {
         return if text == "distro" {
@@ -23,9 +34,7 @@ pub fn parse(text: &str) -> Result<Spec, String> {
         } else if is_id(text) {
             Ok(Spec::Catalog { id: text.into() })
         } else {
-            Err(format!(
-                "{text:?} is neither a catalog id nor a SPEC; give one of {FORMS}"
-            ))
+            Err(format!("{text:?} is neither a catalog id nor a SPEC; give one of {FORMS}").into())
         };
     };
     match kind {
@@ -34,9 +43,7 @@ pub fn parse(text: &str) -> Result<Spec, String> {
         "docker" => docker(rest),
         "docker-archive" => archive(rest),
         "apt" => apt(rest),
-        other => Err(format!(
-            "{other:?} is not a kind of source; give one of {FORMS}"
-        )),
+        other => Err(format!("{other:?} is not a kind of source; give one of {FORMS}").into()),
     }
 }
 
@@ -50,7 +57,11 @@ fn is_id(s: &str) -> bool {
 type Fields<'a> = Vec<(&'a str, &'a str)>;
 
 /// `FIRST,key=value,...` with each key at most once and only `keys` allowed.
-fn fields<'a>(rest: &'a str, keys: &[&str], form: &str) -> Result<(&'a str, Fields<'a>), String> {
+fn fields<'a>(
+    rest: &'a str,
+    keys: &[&str],
+    form: &str,
+) -> Result<(&'a str, Fields<'a>), SpecError> {
     let mut parts = rest.split(',');
     let first = parts.next().unwrap_or_default();
     let mut out: Vec<(&str, &str)> = Vec::new();
@@ -62,13 +73,14 @@ fn fields<'a>(rest: &'a str, keys: &[&str], form: &str) -> Result<(&'a str, Fiel
             return Err(format!(
                 "{k:?} is not a field here (known: {}); the form is {form}",
                 keys.join(", ")
-            ));
+            )
+            .into());
         }
         if out.iter().any(|(seen, _)| *seen == k) {
-            return Err(format!("{k} is given twice; the form is {form}"));
+            return Err(format!("{k} is given twice; the form is {form}").into());
         }
         if v.is_empty() {
-            return Err(format!("{k} is empty; the form is {form}"));
+            return Err(format!("{k} is empty; the form is {form}").into());
         }
         out.push((k, v));
     }
@@ -79,7 +91,7 @@ fn get<'a>(fields: &[(&'a str, &'a str)], key: &str) -> Option<&'a str> {
     fields.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
 }
 
-pub fn location(loc: &str, form: &str) -> Result<String, String> {
+pub fn location(loc: &str, form: &str) -> Result<String, SpecError> {
     let ok = match loc.split_once("://") {
         Some(("https" | "http", rest)) => !rest.is_empty() && !rest.starts_with('/'),
         Some(("file", rest)) => rest.starts_with('/') && rest.len() > 1,
@@ -91,33 +103,34 @@ pub fn location(loc: &str, form: &str) -> Result<String, String> {
     } else {
         Err(format!(
             "{loc:?} is not an https:// or http:// URL, a file:///PATH or an absolute path; the form is {form}"
-        ))
+        ).into())
     }
 }
 
-pub fn sha256(hex: &str) -> Result<String, String> {
+pub fn sha256(hex: &str) -> Result<String, SpecError> {
     if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(hex.to_ascii_lowercase())
     } else {
         Err(format!(
             "sha256={hex} is not a SHA-256 digest (64 hexadecimal digits, as sha256sum prints)"
-        ))
+        )
+        .into())
     }
 }
 
 /// A v4 OpenPGP fingerprint, spaces allowed: 40 hex digits, kept upper-case.
-pub fn fingerprint(fp: &str) -> Result<String, String> {
+pub fn fingerprint(fp: &str) -> Result<String, SpecError> {
     let clean: String = fp.chars().filter(|c| *c != ' ').collect();
     if clean.len() == 40 && clean.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(clean.to_ascii_uppercase())
     } else {
         Err(format!(
             "fingerprint={fp} is not an OpenPGP v4 key fingerprint (40 hexadecimal digits, as gpg --show-keys prints)"
-        ))
+        ).into())
     }
 }
 
-fn artifact(rest: &str, form: &str) -> Result<Artifact, String> {
+fn artifact(rest: &str, form: &str) -> Result<Artifact, SpecError> {
     let (loc, f) = fields(rest, &["sha256"], form)?;
     Ok(Artifact {
         location: location(loc, form)?,
@@ -127,7 +140,7 @@ fn artifact(rest: &str, form: &str) -> Result<Artifact, String> {
 }
 
 /// A tarball, with the packages its programs need to run.
-fn tgz(rest: &str) -> Result<Spec, String> {
+fn tgz(rest: &str) -> Result<Spec, SpecError> {
     const FORM: &str = "tgz:LOCATION[,sha256=HEX][,packages=P1+P2]";
     let (loc, f) = fields(rest, &["sha256", "packages"], FORM)?;
     Ok(Spec::Tgz(Artifact {
@@ -140,7 +153,7 @@ fn tgz(rest: &str) -> Result<Spec, String> {
     }))
 }
 
-fn image_name(image: &str, form: &str) -> Result<(), String> {
+fn image_name(image: &str, form: &str) -> Result<(), SpecError> {
     let ok = !image.is_empty()
         && image.starts_with(|c: char| c.is_ascii_alphanumeric())
         && image
@@ -149,13 +162,11 @@ fn image_name(image: &str, form: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{image:?} is not a Docker image name; the form is {form}"
-        ))
+        Err(format!("{image:?} is not a Docker image name; the form is {form}").into())
     }
 }
 
-fn docker(rest: &str) -> Result<Spec, String> {
+fn docker(rest: &str) -> Result<Spec, SpecError> {
     const FORM: &str = "docker:IMAGE[@sha256:DIGEST], e.g. docker:mesosphere/marathon:v1.11.24";
     let (image, digest) = match rest.split_once('@') {
         Some((image, d)) => {
@@ -176,7 +187,7 @@ fn docker(rest: &str) -> Result<Spec, String> {
     })
 }
 
-fn archive(rest: &str) -> Result<Spec, String> {
+fn archive(rest: &str) -> Result<Spec, SpecError> {
     const FORM: &str = "docker-archive:LOCATION,image=NAME:TAG[,sha256=HEX]";
     let (loc, f) = fields(rest, &["image", "sha256"], FORM)?;
     let image = get(&f, "image").ok_or_else(|| {
@@ -190,7 +201,7 @@ fn archive(rest: &str) -> Result<Spec, String> {
     if !tagged {
         return Err(format!(
             "image={image} has no tag; name it as `docker save` recorded it, NAME:TAG; the form is {FORM}"
-        ));
+        ).into());
     }
     Ok(Spec::DockerArchive {
         file: Artifact {
@@ -202,7 +213,7 @@ fn archive(rest: &str) -> Result<Spec, String> {
     })
 }
 
-fn list(value: &str, what: &str, form: &str) -> Result<Vec<String>, String> {
+fn list(value: &str, what: &str, form: &str) -> Result<Vec<String>, SpecError> {
     let items: Vec<String> = value.split('+').map(str::to_owned).collect();
     for i in &items {
         let ok = !i.is_empty()
@@ -211,13 +222,14 @@ fn list(value: &str, what: &str, form: &str) -> Result<Vec<String>, String> {
         if !ok {
             return Err(format!(
                 "{what}={value} holds {i:?}, not a name; separate names with +; the form is {form}"
-            ));
+            )
+            .into());
         }
     }
     Ok(items)
 }
 
-fn apt(rest: &str) -> Result<Spec, String> {
+fn apt(rest: &str) -> Result<Spec, SpecError> {
     const FORM: &str =
         "apt:URI,suite=SUITE,components=C1+C2,key=LOCATION,fingerprint=HEX40,packages=P1+P2";
     let (uri, f) = fields(
@@ -228,7 +240,8 @@ fn apt(rest: &str) -> Result<Spec, String> {
     if !(uri.starts_with("https://") || uri.starts_with("http://")) || uri.len() < 10 {
         return Err(format!(
             "{uri:?} is not an http:// or https:// repository URI; the form is {FORM}"
-        ));
+        )
+        .into());
     }
     let need = |k: &str| get(&f, k).ok_or_else(|| format!("{k}= is missing; the form is {FORM}"));
     let suite = need("suite")?;
@@ -335,7 +348,7 @@ mod tests {
         ];
         for (text, want) in cases {
             let err = parse(text).unwrap_err();
-            assert!(err.contains(want), "{text}: {err}");
+            assert!(err.0.contains(want), "{text}: {err}");
         }
     }
 }
