@@ -7,3 +7,4 @@ pub mod model;
 pub mod node_policy;
 pub mod options;
 pub mod proxy;
+pub mod token;

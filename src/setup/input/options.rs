@@ -359,6 +359,9 @@ pub struct Options {
     pub proxy: crate::setup::input::proxy::Proxy,
     /// Mesos flags setup does not know, per daemon.
     pub flags: crate::setup::input::flags::ExtraFlags,
+    /// The cluster token or agent key every credential derives from, or
+    /// `--insecure`.
+    pub security: crate::setup::input::token::Security,
 }
 
 impl Options {
@@ -539,6 +542,7 @@ pub fn resolve(
             policy: policy.filter(|_| role.is_agent()),
             proxy: args.proxy.clone(),
             flags,
+            security: Default::default(),
         },
         warnings,
     ))
