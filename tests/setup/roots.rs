@@ -1103,6 +1103,86 @@ fn status_tells_running_and_healthy_services_from_the_rest() {
     assert_eq!(s.exit_code(), ExitCode::from(3));
 }
 
+// ---- issue 12: status and credentials on a secured node ----
+
+const OPERATOR_SECRET: &str = "0ddba11c0ffee0000000000000000000000000000000000000000000000000aa";
+
+/// The master's HTTP credentials as setup writes them (0600 in a 0700
+/// directory), with `mode` for the file.
+fn secure_master_files(root: &Path, mode: u32) {
+    let dir = root.join("etc/mesos-docker/secrets");
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let file = dir.join("master-http-credentials.json");
+    fs::write(
+        &file,
+        format!(r#"{{"credentials":[{{"principal":"operator","secret":"{OPERATOR_SECRET}"}}]}}"#),
+    )
+    .unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The attack: a secret file made world-readable is a problem the binary
+/// reports (exit 3) without printing the secret, in text and JSON.
+#[test]
+fn status_reports_an_exposed_secret_and_never_prints_one() {
+    let dir = Host::debian12().build();
+    setup_in(dir.path(), &role_args("master"));
+    secure_master_files(dir.path(), 0o600);
+    let out = binary(dir.path(), &["status"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("security: secured"), "{stdout}");
+    assert!(
+        stdout.contains("transport: authenticated, not encrypted"),
+        "{stdout}"
+    );
+    fs::set_permissions(
+        dir.path()
+            .join("etc/mesos-docker/secrets/master-http-credentials.json"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    for output in ["text", "json"] {
+        let out = binary(dir.path(), &["status", "--output", output]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(3), "{stdout}");
+        assert!(
+            stdout.contains("/etc/mesos-docker/secrets/master-http-credentials.json is open to group or others (mode 0644)"),
+            "{stdout}"
+        );
+        assert!(!stdout.contains(OPERATOR_SECRET), "{stdout}");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains(OPERATOR_SECRET));
+    }
+}
+
+/// `credentials` prints to root only: run as nobody it is refused before it
+/// reads anything, and prints nothing on standard output.
+#[test]
+fn credentials_are_printed_to_root_only() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    secure_master_files(dir.path(), 0o600);
+    let out = binary(dir.path(), &["credentials"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("secret:    {OPERATOR_SECRET}\n"))
+    );
+    let out = Proc::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_mesos-docker"))
+        .args(["credentials", "--root"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "mesos-docker credentials: this prints secrets and runs only as root (effective uid 65534): run it as root, e.g. sudo mesos-docker credentials\n"
+    );
+}
+
 // ---- the real binary: bad input is refused, nothing written ----
 
 fn binary(root: &Path, args: &[&str]) -> std::process::Output {
