@@ -34,9 +34,9 @@ pub struct HttpCheck {
     pub path: &'static str,
     pub expect: Expect,
     /// Whether a secured node wants credentials here. Mesos' `/health` is
-    /// served to anyone even with `--authenticate_http_readonly` (it is
-    /// routed without an authentication realm in apache/mesos
-    /// src/master/master.cpp), so no secret is sent where none is needed.
+    /// served to anyone even with `--authenticate_http_readonly` ("This
+    /// endpoint does not require authentication": apache/mesos
+    /// docs/endpoints/master/health.md), so no secret is sent there.
     pub authenticated: bool,
 }
 
