@@ -97,9 +97,11 @@ pub struct Security {
     /// "TLS …", "authenticated, not encrypted" or "not authenticated, not
     /// encrypted".
     pub transport: String,
-    /// How the secret files are kept: problems found, or why they could not
-    /// be checked.
+    /// What is wrong with how the secret files are kept.
     pub secret_files: Vec<String>,
+    /// Why they could not be checked (not root).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_files_unverified: Option<String>,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -258,18 +260,15 @@ fn security(
     } else {
         Vec::new()
     };
-    let secret_files = if secured {
-        match secrets::exposure(sys) {
-            Ok(found) => found,
-            Err(SecretReadError::NotRoot { path }) => {
-                vec![format!(
-                    "{path} is readable only by root: run as root to verify its files"
-                )]
-            }
-            Err(e) => vec![crate::error_chain(&e)],
-        }
-    } else {
-        Vec::new()
+    let (secret_files, secret_files_unverified) = match secrets::exposure(sys) {
+        Ok(found) => (found, None),
+        Err(SecretReadError::NotRoot { path }) => (
+            Vec::new(),
+            Some(format!(
+                "{path} is readable only by root: run as root to verify its files"
+            )),
+        ),
+        Err(e) => (vec![crate::error_chain(&e)], None),
     };
     Security {
         mode: if secured { "secured" } else { "insecure" },
@@ -278,6 +277,7 @@ fn security(
             .then(|| executor_authentication(sys, secured)),
         transport: transport(sys, secured),
         secret_files,
+        secret_files_unverified,
     }
 }
 
@@ -308,12 +308,7 @@ fn security_problems(s: &Security) -> Vec<String> {
         .iter()
         .filter(|e| !ok.contains(&e.verdict))
         .map(|e| format!("{} ({}) is {}: {}", e.name, e.url, e.verdict, e.detail))
-        .chain(
-            s.secret_files
-                .iter()
-                .filter(|f| !f.contains("run as root to verify"))
-                .cloned(),
-        )
+        .chain(s.secret_files.iter().cloned())
         .collect()
 }
 
@@ -610,6 +605,9 @@ fn security_text(s: &Security) -> String {
     out.push_str(&format!("transport: {}\n", s.transport));
     for f in &s.secret_files {
         out.push_str(&format!("secrets: {f}\n"));
+    }
+    if let Some(why) = &s.secret_files_unverified {
+        out.push_str(&format!("secrets: unverified: {why}\n"));
     }
     out
 }

@@ -1156,6 +1156,39 @@ fn status_reports_an_exposed_secret_and_never_prints_one() {
     }
 }
 
+/// Not root: the secrets cannot be checked, which status says instead of
+/// calling them missing or failing.
+#[test]
+fn status_as_nobody_says_run_as_root_to_verify() {
+    let dir = Host::debian12().build();
+    setup_in(dir.path(), &role_args("master"));
+    secure_master_files(dir.path(), 0o600);
+    // The record is root-only; here it is opened to let status past it.
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(
+        dir.path().join("var/lib/mesos-docker/manifest.json"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let out = Proc::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_mesos-docker"))
+        .args(["status", "--root"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("secrets: unverified: /etc/mesos-docker/secrets is readable only by root: run as root to verify its files\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("security: secured"), "{stdout}");
+    assert!(
+        !stdout.contains("problem: /etc/mesos-docker/secrets"),
+        "{stdout}"
+    );
+}
+
 /// `credentials` prints to root only: run as nobody it is refused before it
 /// reads anything, and prints nothing on standard output.
 #[test]
