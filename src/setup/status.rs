@@ -339,6 +339,14 @@ fn executor_authentication(sys: &System, secured: bool) -> Switch {
     }
     let why = if !secured {
         "the node is insecure".to_owned()
+    } else if let Some((enabled, reason)) = recorded_feature(sys, "executor-auth") {
+        match (enabled, reason) {
+            (true, _) => format!(
+                "setup enabled it, but {FRAGMENT} no longer sets MESOS_AUTHENTICATE_HTTP_EXECUTORS=true: re-run mesos-docker setup"
+            ),
+            (false, Some(r)) => r,
+            (false, None) => "setup found the installed mesos-agent without it".to_owned(),
+        }
     } else if !sys.is_live() {
         format!("no MESOS_AUTHENTICATE_HTTP_EXECUTORS in {FRAGMENT} or agent.env")
     } else {
@@ -353,6 +361,18 @@ fn executor_authentication(sys: &System, secured: bool) -> Switch {
         enabled: false,
         why,
     }
+}
+
+/// A feature setup turns on only where the installed programs have it, as
+/// its last run recorded it (`features` in the manifest: on, and why not).
+/// Read from the record's JSON so status works with records that predate it.
+fn recorded_feature(sys: &System, name: &str) -> Option<(bool, Option<String>)> {
+    let doc: serde_json::Value = serde_json::from_str(&sys.read(record::PATH).ok()?).ok()?;
+    let f = doc.get("features")?.get(name)?;
+    Some((
+        f.get("enabled")?.as_bool()?,
+        f.get("reason").and_then(|r| r.as_str()).map(str::to_owned),
+    ))
 }
 
 fn has_executor_flags(help: &str) -> bool {
@@ -855,6 +875,22 @@ mod tests {
     #[test]
     fn executor_authentication_and_tls_read_from_the_fragments() {
         let d = node(true);
+        // Off, for the reason setup recorded.
+        write(
+            d.path(),
+            record::PATH,
+            r#"{"version":1,"features":{"executor-auth":{"enabled":false,"reason":"mesos-agent --help lacks authenticate_http_executors"}}}"#,
+            0o600,
+        );
+        let sys = System::new(d.path(), Box::new(RecordingRunner::new()));
+        let x = security(&sys, Some("agent"), &[], None).executor_authentication;
+        assert_eq!(
+            x,
+            Some(Switch {
+                enabled: false,
+                why: "mesos-agent --help lacks authenticate_http_executors".into()
+            })
+        );
         write(
             d.path(),
             "/etc/mesos-docker/agent-executor-auth.env",
