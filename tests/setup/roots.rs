@@ -1788,6 +1788,116 @@ fn serving(runner: &RecordingRunner, ip: &str) {
     );
 }
 
+/// Answers one GET sent with `secret` as the operator's (or anonymously).
+fn http_as(
+    runner: &RecordingRunner,
+    addr: &str,
+    path: &str,
+    secret: Option<&str>,
+    status: &str,
+    body: &str,
+) {
+    use mesos_docker::setup::host::probes::request_as;
+    use mesos_docker::setup::host::secrets::BasicAuth;
+    use mesos_docker::setup::input::token::Secret;
+    let auth = secret.map(|s| BasicAuth {
+        principal: "operator".into(),
+        secret: Secret::from_stored(s.into()),
+    });
+    runner.answer(
+        &format!("tcp {addr} {}", request_as(addr, path, auth.as_ref())),
+        Output::ok(&format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )),
+    );
+}
+
+/// Setup's health probes and status ask a secured node's APIs with the
+/// credentials in its secret files (each API refusing anonymous requests
+/// and a wrong secret); no secret reaches the report, status or its JSON.
+#[test]
+fn probes_and_status_authenticate_on_a_secured_node() {
+    const M: &str = "3a57e2000000000000000000000000000000000000000000000000000000000a";
+    const A: &str = "a9e47000000000000000000000000000000000000000000000000000000000bb";
+    const K: &str = "4a2a7404000000000000000000000000000000000000000000000000000000cc";
+    const WRONG: &str = "mesos-docker-status-wrong-secret";
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let secrets = root.join("etc/mesos-docker/secrets");
+    fs::create_dir_all(&secrets).unwrap();
+    fs::set_permissions(&secrets, fs::Permissions::from_mode(0o700)).unwrap();
+    let json =
+        |s: &str| format!(r#"{{"credentials":[{{"principal":"operator","secret":"{s}"}}]}}"#);
+    for (name, text) in [
+        ("master-http-credentials.json", json(M)),
+        ("agent-http-credentials.json", json(A)),
+        (
+            "marathon.env",
+            format!("MESOSPHERE_HTTP_CREDENTIALS=operator:{K}\n"),
+        ),
+    ] {
+        fs::write(secrets.join(name), text).unwrap();
+        fs::set_permissions(secrets.join(name), fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let runner = played_host(root);
+    let (master, agent, marathon) = ("10.0.0.2:5050", "10.0.0.2:5051", "10.0.0.2:8080");
+    let state = r#"{"version":"1.11.0","leader":"master@10.0.0.2:5050"}"#;
+    // /health is open; nothing else answers without the right secret.
+    http_as(&runner, master, "/health", None, "200 OK", "");
+    for (addr, path, secret, body) in [
+        (master, "/state", M, state),
+        (
+            agent,
+            "/state",
+            A,
+            r#"{"version":"1.11.0","master_hostname":"m2"}"#,
+        ),
+        (marathon, "/ping", K, "pong\n"),
+        (marathon, "/v2/info", K, "{}"),
+    ] {
+        http_as(&runner, addr, path, Some(secret), "200 OK", body);
+        http_as(&runner, addr, path, None, "401 Unauthorized", "");
+        http_as(&runner, addr, path, Some(WRONG), "401 Unauthorized", "");
+    }
+    let (code, report) = setup_with(
+        root,
+        Box::new(Shared(runner.clone())),
+        &standalone_at_10_0_0_2(),
+    );
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
+    let s = status::gather(&sys).unwrap().unwrap();
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
+    assert_eq!(s.security.mode, "secured");
+    let verdicts: Vec<(&str, &str)> = s
+        .security
+        .endpoints
+        .iter()
+        .map(|e| (e.name.as_str(), e.verdict))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("mesos-master", "protected"),
+            ("mesos-agent", "protected"),
+            ("marathon", "protected")
+        ]
+    );
+    // The health probes sent each secret only where it is wanted.
+    let calls = runner.calls();
+    let health = calls.iter().find(|c| c.contains(" GET /health ")).unwrap();
+    assert!(!health.contains("Authorization"), "{health}");
+    let seen = format!(
+        "{report}\n{}\n{}",
+        status::text(&s),
+        serde_json::to_string(&s).unwrap()
+    );
+    for secret in [M, A, K] {
+        assert!(!seen.contains(secret), "{seen}");
+    }
+}
+
 /// A standalone node set up with `--ip 10.0.0.2`, its daemons serving there.
 fn standalone_serving_at_10_0_0_2(root: &Path) -> (Arc<RecordingRunner>, serde_json::Value) {
     let runner = played_host(root);
