@@ -38,6 +38,8 @@ pub enum Command {
     },
     /// Show what is installed, running and healthy on this node.
     Status(crate::setup::status::StatusArgs),
+    /// Print this node's API credentials for curl and the Marathon CLI (root only).
+    Credentials(crate::setup::credentials::CredentialsArgs),
     /// Undo what setup did, from its own record.
     Uninstall(crate::setup::uninstall::UninstallArgs),
     /// Remove containers whose executor is gone.
@@ -97,6 +99,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         }
         Command::Setup(args) => crate::setup::run::main(*args),
         Command::Status(args) => crate::setup::status::main(args),
+        Command::Credentials(args) => crate::setup::credentials::main(args),
         Command::Uninstall(args) => crate::setup::uninstall::main(args),
         Command::Reap(args) => crate::reap::main(args),
     }

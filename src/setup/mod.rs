@@ -16,10 +16,11 @@
 //! [`run`] drives those stages for `setup`; [`preflight`] stands between the
 //! plan and any change, [`services`] starts the role's units and awaits their
 //! health, and [`report`] tells the operator. [`status`] and [`uninstall`]
-//! read the record.
+//! read the record; [`credentials`] prints the node's secrets to root.
 
 pub mod apply;
 pub mod apt;
+pub mod credentials;
 pub mod host;
 pub mod input;
 pub mod plan;

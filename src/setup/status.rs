@@ -1,7 +1,9 @@
 //! `mesos-docker status`: the node's role as setup recorded it, whether each
 //! file setup manages still holds what setup wrote, whether each service the
-//! role enables is running, and what its health endpoint answers. The exit
-//! code says whether all is well (see [`EXIT_DEGRADED`]).
+//! role enables is running, what its health endpoint answers, and how the
+//! node is protected: per HTTP endpoint, verified by asking it (see
+//! [`Security`]). The exit code says whether all is well (see
+//! [`EXIT_DEGRADED`]). Nothing here ever prints a secret.
 
 use std::fs;
 use std::net::IpAddr;
@@ -10,14 +12,17 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use crate::setup::host::probes;
+use crate::setup::host::probes::{self, Auth, Protection};
+use crate::setup::host::secrets::{self, SecretReadError, Service};
 use crate::setup::host::system::{HostRunner, System};
 use crate::setup::input::model::OutputFormat;
 use crate::setup::record::{self, Kind, Manifest, sha256_hex};
 
 /// Exit code when the node is not as setup left it: a file drifted or went
-/// missing, a service the role enables is not running, or one answers its
-/// health check wrongly. 1 means status could not tell (no record).
+/// missing, a service the role enables is not running, one answers its
+/// health check wrongly, or (on a secured node) an endpoint is not
+/// protected or a secret is exposed. 1 means status could not tell (no
+/// record).
 pub const EXIT_DEGRADED: u8 = 3;
 
 /// `mesos-docker status`.
@@ -73,8 +78,45 @@ pub struct Status {
     /// (the agent running without systemd support).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    pub security: Security,
     /// Why the node is degraded; empty when all is well.
     pub problems: Vec<String>,
+}
+
+/// How the node is protected. Endpoint lines are verified on a live root
+/// only, for services that run; each is a name, a URL and a verdict, so a
+/// ZooKeeper line (anonymous writes refused) fits the same list.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Security {
+    /// "secured" or "insecure".
+    pub mode: &'static str,
+    pub endpoints: Vec<Endpoint>,
+    /// On nodes that run an agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executor_authentication: Option<Switch>,
+    /// "TLS …", "authenticated, not encrypted" or "not authenticated, not
+    /// encrypted".
+    pub transport: String,
+    /// What is wrong with how the secret files are kept.
+    pub secret_files: Vec<String>,
+    /// Why they could not be checked (not root).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_files_unverified: Option<String>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Endpoint {
+    pub name: String,
+    pub url: String,
+    /// [`Protection::word`].
+    pub verdict: &'static str,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Switch {
+    pub enabled: bool,
+    pub why: String,
 }
 
 impl Status {
@@ -140,8 +182,8 @@ pub fn gather(sys: &System) -> Result<Option<Status>, record::ManifestError> {
             });
         }
     }
+    let ip = probes::advertised_ip(sys);
     let health = if sys.is_live() {
-        let ip = advertised_ip(sys);
         services
             .iter()
             .filter(|s| s.running == Some(true))
@@ -150,6 +192,7 @@ pub fn gather(sys: &System) -> Result<Option<Status>, record::ManifestError> {
     } else {
         Vec::new()
     };
+    let security = security(sys, m.role.as_deref(), &services, ip);
     let mut problems: Vec<String> = files
         .iter()
         .filter(|f| f.state != "in sync")
@@ -167,14 +210,206 @@ pub fn gather(sys: &System) -> Result<Option<Status>, record::ManifestError> {
             .filter(|h| !h.healthy)
             .map(|h| format!("{} is unhealthy: {}", h.name, h.state)),
     );
+    problems.extend(security_problems(&security));
     Ok(Some(Status {
         role: m.role,
         files,
         health,
         services,
         notes: notes(sys),
+        security,
         problems,
     }))
+}
+
+/// Whether setup secured this node: its environment files (readable by
+/// anyone) name the HTTP credentials, or the secrets directory exists.
+pub fn is_secured(sys: &System) -> bool {
+    sys.exists(crate::setup::input::token::SECRETS_DIR)
+        || ENV_FILES.iter().any(|p| {
+            sys.read(p).is_ok_and(|t| {
+                t.lines()
+                    .any(|l| l.trim().starts_with("MESOS_HTTP_CREDENTIALS="))
+            })
+        })
+}
+
+const ENV_FILES: [&str; 2] = [
+    "/etc/mesos-docker/master.env",
+    "/etc/mesos-docker/agent.env",
+];
+
+fn security(
+    sys: &System,
+    role: Option<&str>,
+    services: &[ServiceState],
+    ip: Option<IpAddr>,
+) -> Security {
+    let secured = is_secured(sys);
+    let running = |unit: &str| {
+        services.iter().any(|s| {
+            s.name.strip_suffix(".service").unwrap_or(&s.name) == unit && s.running == Some(true)
+        })
+    };
+    let endpoints = if sys.is_live() {
+        Service::ALL
+            .into_iter()
+            .filter(|s| running(s.unit()))
+            .map(|s| endpoint(sys, s, ip))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (secret_files, secret_files_unverified) = match secrets::exposure(sys) {
+        Ok(found) => (found, None),
+        Err(SecretReadError::NotRoot { path }) => (
+            Vec::new(),
+            Some(format!(
+                "{path} is readable only by root: run as root to verify its files"
+            )),
+        ),
+        Err(e) => (vec![crate::error_chain(&e)], None),
+    };
+    Security {
+        mode: if secured { "secured" } else { "insecure" },
+        endpoints,
+        executor_authentication: matches!(role, Some("agent" | "standalone"))
+            .then(|| executor_authentication(sys, secured)),
+        transport: transport(sys, secured),
+        secret_files,
+        secret_files_unverified,
+    }
+}
+
+fn endpoint(sys: &System, service: Service, ip: Option<IpAddr>) -> Endpoint {
+    let addr = probes::address(ip, service.port());
+    let path = probes::protected_path(service);
+    let verdict = probes::verify(sys, &addr, path, &Auth::for_unit(sys, service.unit()));
+    Endpoint {
+        name: service.unit().to_owned(),
+        url: format!("http://{addr}{path}"),
+        verdict: verdict.word(),
+        detail: verdict.detail().to_owned(),
+    }
+}
+
+/// On a secured node: every endpoint that is not protected (or at least
+/// refusing anonymous requests), and every exposed secret. An insecure node
+/// is open by choice: said, not failed.
+fn security_problems(s: &Security) -> Vec<String> {
+    if s.mode != "secured" {
+        return Vec::new();
+    }
+    let ok = [
+        Protection::Protected(String::new()).word(),
+        Protection::RefusesAnonymous(String::new()).word(),
+    ];
+    s.endpoints
+        .iter()
+        .filter(|e| !ok.contains(&e.verdict))
+        .map(|e| format!("{} ({}) is {}: {}", e.name, e.url, e.verdict, e.detail))
+        .chain(s.secret_files.iter().cloned())
+        .collect()
+}
+
+/// The agent's executor authentication: on where setup wrote its flags
+/// (the agent-executor-auth.env fragment, or agent.env), else off and why.
+fn executor_authentication(sys: &System, secured: bool) -> Switch {
+    const FRAGMENT: &str = "/etc/mesos-docker/agent-executor-auth.env";
+    let on_in = [FRAGMENT, "/etc/mesos-docker/agent.env"]
+        .into_iter()
+        .find(|p| {
+            sys.read(p).is_ok_and(|t| {
+                t.lines().any(|l| {
+                    matches!(
+                        l.trim(),
+                        "MESOS_AUTHENTICATE_HTTP_EXECUTORS=true"
+                            | "MESOS_AUTHENTICATE_HTTP_EXECUTORS=\"true\""
+                    )
+                })
+            })
+        });
+    if let Some(p) = on_in {
+        return Switch {
+            enabled: true,
+            why: format!(
+                "MESOS_AUTHENTICATE_HTTP_EXECUTORS=true in {p}: executors present a token the agent signed"
+            ),
+        };
+    }
+    let why = if !secured {
+        "the node is insecure".to_owned()
+    } else if let Some((enabled, reason)) = recorded_feature(sys, "executor-auth") {
+        match (enabled, reason) {
+            (true, _) => format!(
+                "setup enabled it, but {FRAGMENT} no longer sets MESOS_AUTHENTICATE_HTTP_EXECUTORS=true: re-run mesos-docker setup"
+            ),
+            (false, Some(r)) => r,
+            (false, None) => "setup found the installed mesos-agent without it".to_owned(),
+        }
+    } else if !sys.is_live() {
+        format!("no MESOS_AUTHENTICATE_HTTP_EXECUTORS in {FRAGMENT} or agent.env")
+    } else {
+        // Setup enables it only where the installed agent has both flags.
+        match sys.run("mesos-agent", &["--help"]) {
+            Ok(o) if has_executor_flags(&o.stdout) => "the installed mesos-agent has --authenticate_http_executors and --executor_secret_key but setup did not enable them: re-run mesos-docker setup".to_owned(),
+            Ok(_) => "the installed mesos-agent lacks --authenticate_http_executors and --executor_secret_key (a Mesos built without SSL): executors reach the agent unauthenticated".to_owned(),
+            Err(e) => format!("no MESOS_AUTHENTICATE_HTTP_EXECUTORS in {FRAGMENT} or agent.env, and mesos-agent --help could not be run ({e})"),
+        }
+    };
+    Switch {
+        enabled: false,
+        why,
+    }
+}
+
+/// A feature setup turns on only where the installed programs have it, as
+/// its last run recorded it (`features` in the manifest: on, and why not).
+/// Read from the record's JSON so status works with records that predate it.
+fn recorded_feature(sys: &System, name: &str) -> Option<(bool, Option<String>)> {
+    let doc: serde_json::Value = serde_json::from_str(&sys.read(record::PATH).ok()?).ok()?;
+    let f = doc.get("features")?.get(name)?;
+    Some((
+        f.get("enabled")?.as_bool()?,
+        f.get("reason").and_then(|r| r.as_str()).map(str::to_owned),
+    ))
+}
+
+fn has_executor_flags(help: &str) -> bool {
+    ["--authenticate_http_executors", "--executor_secret_key"]
+        .iter()
+        .all(|f| help.contains(f))
+}
+
+/// Whether Mesos traffic is encrypted: an environment file of setup's
+/// turns libprocess' SSL on. The one place status decides it.
+pub fn transport(sys: &System, secured: bool) -> String {
+    let dir = sys.path("/etc/mesos-docker");
+    let mut envs: Vec<String> = fs::read_dir(&dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".env"))
+                .collect()
+        })
+        .unwrap_or_default();
+    envs.sort();
+    let tls = envs.iter().find(|n| {
+        sys.read(&format!("/etc/mesos-docker/{n}")).is_ok_and(|t| {
+            t.lines().any(|l| {
+                let v = l
+                    .trim()
+                    .strip_prefix("LIBPROCESS_SSL_ENABLED=")
+                    .map(|v| v.trim_matches('"'));
+                matches!(v, Some("true" | "1"))
+            })
+        })
+    });
+    match (tls, secured) {
+        (Some(n), _) => format!("TLS (LIBPROCESS_SSL_ENABLED in /etc/mesos-docker/{n})"),
+        (None, true) => "authenticated, not encrypted: this Mesos has no TLS, anyone on the network path can read the traffic".to_owned(),
+        (None, false) => "not authenticated, not encrypted".to_owned(),
+    }
 }
 
 /// What the agent's environment file says about systemd: setup writes the
@@ -260,22 +495,6 @@ fn upstart_state(sys: &System, job: &str) -> ServiceState {
     }
 }
 
-/// The address the daemons advertise (MESOS_IP in setup's environment
-/// files), where their health is asked.
-fn advertised_ip(sys: &System) -> Option<IpAddr> {
-    [
-        "/etc/mesos-docker/master.env",
-        "/etc/mesos-docker/agent.env",
-    ]
-    .iter()
-    .filter_map(|p| sys.read(p).ok())
-    .flat_map(|t| t.lines().map(str::to_owned).collect::<Vec<_>>())
-    .find_map(|l| {
-        l.strip_prefix("MESOS_IP=")
-            .and_then(|v| v.trim_matches('"').parse().ok())
-    })
-}
-
 /// The health of a running service, asked as setup asks it after a start.
 fn health_of(sys: &System, name: &str, ip: Option<IpAddr>) -> Option<Health> {
     let base = name.strip_suffix(".service").unwrap_or(name);
@@ -307,15 +526,24 @@ fn health_of(sys: &System, name: &str, ip: Option<IpAddr>) -> Option<Health> {
                 .map(|c| format!("http://{}{}", probes::address(ip, c.port), c.path))
                 .collect::<Vec<_>>()
                 .join(" ");
-            (
-                endpoint,
-                match probes::ask_all(sys, ip, base)? {
-                    probes::Verdict::Healthy(d)
-                    | probes::Verdict::Waiting(d)
-                    | probes::Verdict::Electing(d) => Ok(d),
-                    probes::Verdict::Unhealthy(d) => Err(d),
-                },
-            )
+            let auth = Auth::for_unit(sys, base);
+            let verdict = match probes::ask_all_with(sys, ip, base, &auth)? {
+                // Not root: refusing anonymous requests is all it can
+                // tell, which is not ill health.
+                probes::Verdict::Waiting(d) if auth == Auth::NotRoot => {
+                    return Some(Health {
+                        name: base.to_owned(),
+                        endpoint,
+                        healthy: true,
+                        state: format!("unverified: {d}"),
+                    });
+                }
+                probes::Verdict::Healthy(d)
+                | probes::Verdict::Waiting(d)
+                | probes::Verdict::Electing(d) => Ok(d),
+                probes::Verdict::Unhealthy(d) => Err(d),
+            };
+            (endpoint, verdict)
         }
     };
     Some(Health {
@@ -375,6 +603,35 @@ pub fn main(args: StatusArgs) -> ExitCode {
     status.exit_code()
 }
 
+fn security_text(s: &Security) -> String {
+    let mut out = if s.mode == "secured" {
+        "security: secured (authentication on)\n".to_owned()
+    } else {
+        "security: INSECURE: set up with --insecure (or before mesos-docker secured nodes): every endpoint is open to anyone who can reach it; re-run setup with the cluster token to secure it\n".to_owned()
+    };
+    for e in &s.endpoints {
+        out.push_str(&format!(
+            "endpoint {} ({}): {}: {}\n",
+            e.name, e.url, e.verdict, e.detail
+        ));
+    }
+    if let Some(x) = &s.executor_authentication {
+        out.push_str(&format!(
+            "executor authentication: {}: {}\n",
+            if x.enabled { "on" } else { "off" },
+            x.why
+        ));
+    }
+    out.push_str(&format!("transport: {}\n", s.transport));
+    for f in &s.secret_files {
+        out.push_str(&format!("secrets: {f}\n"));
+    }
+    if let Some(why) = &s.secret_files_unverified {
+        out.push_str(&format!("secrets: unverified: {why}\n"));
+    }
+    out
+}
+
 pub fn text(s: &Status) -> String {
     let mut out = format!("role: {}\n", s.role.as_deref().unwrap_or("unknown"));
     for f in &s.files {
@@ -392,6 +649,7 @@ pub fn text(s: &Status) -> String {
             h.name, h.endpoint, h.state
         ));
     }
+    out.push_str(&security_text(&s.security));
     for n in &s.notes {
         out.push_str(&format!("note: {n}\n"));
     }
@@ -403,4 +661,256 @@ pub fn text(s: &Status) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::setup::host::probes::request_as;
+    use crate::setup::host::secrets::{AGENT_HTTP, BasicAuth, MARATHON_ENV, MASTER_HTTP};
+    use crate::setup::host::system::Output;
+    use crate::setup::host::testkit::RecordingRunner;
+    use crate::setup::input::token::{SECRETS_DIR, Secret};
+    use std::os::unix::fs::PermissionsExt;
+
+    const MASTER_S: &str = "5ec12e7a11ce0000000000000000000000000000000000000000000000000001";
+    const AGENT_S: &str = "5ec12e7a11ce0000000000000000000000000000000000000000000000000002";
+    const MARATHON_S: &str = "5ec12e7a11ce0000000000000000000000000000000000000000000000000003";
+
+    fn write(root: &std::path::Path, path: &str, text: &str, mode: u32) {
+        let p = root.join(path.trim_start_matches('/'));
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, text).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// A standalone node's files as setup writes them, secured or not.
+    fn node(secured: bool) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        let creds = if secured {
+            "MESOS_HTTP_CREDENTIALS=/etc/mesos-docker/secrets/master-http-credentials.json\n"
+        } else {
+            ""
+        };
+        write(
+            r,
+            "/etc/mesos-docker/master.env",
+            &format!("MESOS_IP=10.0.0.2\n{creds}"),
+            0o644,
+        );
+        write(
+            r,
+            "/etc/mesos-docker/agent.env",
+            "MESOS_IP=10.0.0.2\n",
+            0o644,
+        );
+        if secured {
+            let json = |s: &str| {
+                format!(r#"{{"credentials":[{{"principal":"operator","secret":"{s}"}}]}}"#)
+            };
+            write(r, MASTER_HTTP, &json(MASTER_S), 0o600);
+            write(r, AGENT_HTTP, &json(AGENT_S), 0o600);
+            write(
+                r,
+                MARATHON_ENV,
+                &format!("MESOSPHERE_HTTP_CREDENTIALS=operator:{MARATHON_S}\n"),
+                0o600,
+            );
+            fs::set_permissions(r.join(&SECRETS_DIR[1..]), fs::Permissions::from_mode(0o700))
+                .unwrap();
+        }
+        d
+    }
+
+    /// Answers a GET at 10.0.0.2:`port` by the credentials sent: `None`
+    /// anonymous, `Some(secret)` as operator.
+    fn answer(r: &RecordingRunner, port: u16, path: &str, secret: Option<&str>, status: &str) {
+        let addr = format!("10.0.0.2:{port}");
+        let auth = secret.map(|s| BasicAuth {
+            principal: "operator".into(),
+            secret: Secret::from_stored(s.into()),
+        });
+        r.answer(
+            &format!("tcp {addr} {}", request_as(&addr, path, auth.as_ref())),
+            Output::ok(&format!(
+                "HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\n{{}}"
+            )),
+        );
+    }
+
+    fn running() -> Vec<ServiceState> {
+        [
+            "mesos-master.service",
+            "marathon.service",
+            "mesos-agent.service",
+        ]
+        .iter()
+        .map(|n| ServiceState {
+            name: (*n).into(),
+            enabled: "enabled".into(),
+            active: "active".into(),
+            running: Some(true),
+        })
+        .collect()
+    }
+
+    const WRONG: &str = "mesos-docker-status-wrong-secret";
+
+    #[test]
+    fn a_secured_node_verifies_each_endpoint_and_fails_on_open_ones() {
+        let d = node(true);
+        let r = RecordingRunner::new();
+        // The master as it must be; the agent open; Marathon letting any
+        // password in.
+        answer(&r, 5050, "/state", None, "401 Unauthorized");
+        answer(&r, 5050, "/state", Some(WRONG), "401 Unauthorized");
+        answer(&r, 5050, "/state", Some(MASTER_S), "200 OK");
+        answer(&r, 5051, "/state", None, "200 OK");
+        answer(&r, 8080, "/v2/info", None, "401 Unauthorized");
+        answer(&r, 8080, "/v2/info", Some(WRONG), "200 OK");
+        r.answer("mesos-agent --help", Output::ok("  --credential=VALUE\n"));
+        let sys = System::live_for_tests(d.path(), Box::new(r));
+        let s = security(
+            &sys,
+            Some("standalone"),
+            &running(),
+            probes::advertised_ip(&sys),
+        );
+        let verdicts: Vec<(&str, &str)> = s
+            .endpoints
+            .iter()
+            .map(|e| (e.name.as_str(), e.verdict))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                ("mesos-master", "protected"),
+                ("mesos-agent", "open"),
+                ("marathon", "broken")
+            ]
+        );
+        assert_eq!(s.mode, "secured");
+        assert_eq!(
+            security_problems(&s),
+            [
+                "mesos-agent (http://10.0.0.2:5051/state) is open: anonymous GET /state answered 200",
+                "marathon (http://10.0.0.2:8080/v2/info) is broken: GET /v2/info with a wrong secret for operator answered HTTP 200: any password is let in",
+            ]
+        );
+        let x = s.executor_authentication.as_ref().unwrap();
+        assert!(
+            !x.enabled && x.why.contains("lacks --authenticate_http_executors"),
+            "{x:?}"
+        );
+        assert!(
+            s.transport.starts_with("authenticated, not encrypted"),
+            "{}",
+            s.transport
+        );
+        assert!(s.secret_files.is_empty(), "{:?}", s.secret_files);
+        // No secret in the text or the JSON.
+        let json = serde_json::to_string(&s).unwrap();
+        let text = security_text(&s);
+        for secret in [MASTER_S, AGENT_S, MARATHON_S] {
+            assert!(
+                !json.contains(secret) && !text.contains(secret),
+                "{text}\n{json}"
+            );
+        }
+        assert!(text.contains("endpoint mesos-master (http://10.0.0.2:5050/state): protected: anonymous GET /state refused (401), operator's credentials accepted (200), a wrong secret refused\n"), "{text}");
+    }
+
+    #[test]
+    fn an_insecure_node_says_so_plainly_without_failing() {
+        let d = node(false);
+        let r = RecordingRunner::new();
+        answer(&r, 5050, "/state", None, "200 OK");
+        answer(&r, 5051, "/state", None, "200 OK");
+        answer(&r, 8080, "/v2/info", None, "200 OK");
+        let sys = System::live_for_tests(d.path(), Box::new(r));
+        let s = security(
+            &sys,
+            Some("standalone"),
+            &running(),
+            probes::advertised_ip(&sys),
+        );
+        assert_eq!(s.mode, "insecure");
+        assert!(
+            s.endpoints.iter().all(|e| e.verdict == "open"),
+            "{:?}",
+            s.endpoints
+        );
+        assert!(security_problems(&s).is_empty());
+        assert_eq!(s.transport, "not authenticated, not encrypted");
+        assert_eq!(
+            s.executor_authentication.as_ref().unwrap().why,
+            "the node is insecure"
+        );
+        assert!(security_text(&s).starts_with("security: INSECURE: "));
+    }
+
+    /// The attack: a secret file left readable by others is a problem, even
+    /// with every endpoint protected.
+    #[test]
+    fn an_exposed_secret_file_is_a_problem() {
+        let d = node(true);
+        fs::set_permissions(
+            d.path().join(&AGENT_HTTP[1..]),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        // Offline: nothing asked over the network, the files still judged.
+        let sys = System::new(d.path(), Box::new(RecordingRunner::new()));
+        let s = security(&sys, Some("agent"), &[], None);
+        assert!(s.endpoints.is_empty());
+        assert_eq!(
+            security_problems(&s),
+            [format!(
+                "{AGENT_HTTP} is open to group or others (mode 0644): chmod 600 {AGENT_HTTP}"
+            )]
+        );
+    }
+
+    #[test]
+    fn executor_authentication_and_tls_read_from_the_fragments() {
+        let d = node(true);
+        // Off, for the reason setup recorded.
+        write(
+            d.path(),
+            record::PATH,
+            r#"{"version":1,"features":{"executor-auth":{"enabled":false,"reason":"mesos-agent --help lacks authenticate_http_executors"}}}"#,
+            0o600,
+        );
+        let sys = System::new(d.path(), Box::new(RecordingRunner::new()));
+        let x = security(&sys, Some("agent"), &[], None).executor_authentication;
+        assert_eq!(
+            x,
+            Some(Switch {
+                enabled: false,
+                why: "mesos-agent --help lacks authenticate_http_executors".into()
+            })
+        );
+        write(
+            d.path(),
+            "/etc/mesos-docker/agent-executor-auth.env",
+            "MESOS_AUTHENTICATE_HTTP_EXECUTORS=true\nMESOS_EXECUTOR_SECRET_KEY=/etc/mesos-docker/secrets/executor-secret-key\n",
+            0o644,
+        );
+        write(
+            d.path(),
+            "/etc/mesos-docker/tls.env",
+            "LIBPROCESS_SSL_ENABLED=\"true\"\n",
+            0o644,
+        );
+        let sys = System::new(d.path(), Box::new(RecordingRunner::new()));
+        let s = security(&sys, Some("agent"), &[], None);
+        assert!(s.executor_authentication.unwrap().enabled);
+        assert_eq!(
+            s.transport,
+            "TLS (LIBPROCESS_SSL_ENABLED in /etc/mesos-docker/tls.env)"
+        );
+        let s = security(&sys, Some("master"), &[], None);
+        assert_eq!(s.executor_authentication, None);
+    }
 }

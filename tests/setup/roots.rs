@@ -1103,6 +1103,119 @@ fn status_tells_running_and_healthy_services_from_the_rest() {
     assert_eq!(s.exit_code(), ExitCode::from(3));
 }
 
+// ---- issue 12: status and credentials on a secured node ----
+
+const OPERATOR_SECRET: &str = "0ddba11c0ffee0000000000000000000000000000000000000000000000000aa";
+
+/// The master's HTTP credentials as setup writes them (0600 in a 0700
+/// directory), with `mode` for the file.
+fn secure_master_files(root: &Path, mode: u32) {
+    let dir = root.join("etc/mesos-docker/secrets");
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let file = dir.join("master-http-credentials.json");
+    fs::write(
+        &file,
+        format!(r#"{{"credentials":[{{"principal":"operator","secret":"{OPERATOR_SECRET}"}}]}}"#),
+    )
+    .unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The attack: a secret file made world-readable is a problem the binary
+/// reports (exit 3) without printing the secret, in text and JSON.
+#[test]
+fn status_reports_an_exposed_secret_and_never_prints_one() {
+    let dir = Host::debian12().build();
+    setup_in(dir.path(), &role_args("master"));
+    secure_master_files(dir.path(), 0o600);
+    let out = binary(dir.path(), &["status"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("security: secured"), "{stdout}");
+    assert!(
+        stdout.contains("transport: authenticated, not encrypted"),
+        "{stdout}"
+    );
+    fs::set_permissions(
+        dir.path()
+            .join("etc/mesos-docker/secrets/master-http-credentials.json"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    for output in ["text", "json"] {
+        let out = binary(dir.path(), &["status", "--output", output]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(3), "{stdout}");
+        assert!(
+            stdout.contains("/etc/mesos-docker/secrets/master-http-credentials.json is open to group or others (mode 0644)"),
+            "{stdout}"
+        );
+        assert!(!stdout.contains(OPERATOR_SECRET), "{stdout}");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains(OPERATOR_SECRET));
+    }
+}
+
+/// Not root: the secrets cannot be checked, which status says instead of
+/// calling them missing or failing.
+#[test]
+fn status_as_nobody_says_run_as_root_to_verify() {
+    let dir = Host::debian12().build();
+    setup_in(dir.path(), &role_args("master"));
+    secure_master_files(dir.path(), 0o600);
+    // The record is root-only; here it is opened to let status past it.
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(
+        dir.path().join("var/lib/mesos-docker/manifest.json"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let out = Proc::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_mesos-docker"))
+        .args(["status", "--root"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("secrets: unverified: /etc/mesos-docker/secrets is readable only by root: run as root to verify its files\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("security: secured"), "{stdout}");
+    assert!(
+        !stdout.contains("problem: /etc/mesos-docker/secrets"),
+        "{stdout}"
+    );
+}
+
+/// `credentials` prints to root only: run as nobody it is refused before it
+/// reads anything, and prints nothing on standard output.
+#[test]
+fn credentials_are_printed_to_root_only() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    secure_master_files(dir.path(), 0o600);
+    let out = binary(dir.path(), &["credentials"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("secret:    {OPERATOR_SECRET}\n"))
+    );
+    let out = Proc::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_mesos-docker"))
+        .args(["credentials", "--root"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "mesos-docker credentials: this prints secrets and runs only as root (effective uid 65534): run it as root, e.g. sudo mesos-docker credentials\n"
+    );
+}
+
 // ---- the real binary: bad input is refused, nothing written ----
 
 fn binary(root: &Path, args: &[&str]) -> std::process::Output {
@@ -1673,6 +1786,116 @@ fn serving(runner: &RecordingRunner, ip: &str) {
         "200 OK",
         r#"{"version":"1.11.0","master_hostname":"m2"}"#,
     );
+}
+
+/// Answers one GET sent with `secret` as the operator's (or anonymously).
+fn http_as(
+    runner: &RecordingRunner,
+    addr: &str,
+    path: &str,
+    secret: Option<&str>,
+    status: &str,
+    body: &str,
+) {
+    use mesos_docker::setup::host::probes::request_as;
+    use mesos_docker::setup::host::secrets::BasicAuth;
+    use mesos_docker::setup::input::token::Secret;
+    let auth = secret.map(|s| BasicAuth {
+        principal: "operator".into(),
+        secret: Secret::from_stored(s.into()),
+    });
+    runner.answer(
+        &format!("tcp {addr} {}", request_as(addr, path, auth.as_ref())),
+        Output::ok(&format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )),
+    );
+}
+
+/// Setup's health probes and status ask a secured node's APIs with the
+/// credentials in its secret files (each API refusing anonymous requests
+/// and a wrong secret); no secret reaches the report, status or its JSON.
+#[test]
+fn probes_and_status_authenticate_on_a_secured_node() {
+    const M: &str = "3a57e2000000000000000000000000000000000000000000000000000000000a";
+    const A: &str = "a9e47000000000000000000000000000000000000000000000000000000000bb";
+    const K: &str = "4a2a7404000000000000000000000000000000000000000000000000000000cc";
+    const WRONG: &str = "mesos-docker-status-wrong-secret";
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let secrets = root.join("etc/mesos-docker/secrets");
+    fs::create_dir_all(&secrets).unwrap();
+    fs::set_permissions(&secrets, fs::Permissions::from_mode(0o700)).unwrap();
+    let json =
+        |s: &str| format!(r#"{{"credentials":[{{"principal":"operator","secret":"{s}"}}]}}"#);
+    for (name, text) in [
+        ("master-http-credentials.json", json(M)),
+        ("agent-http-credentials.json", json(A)),
+        (
+            "marathon.env",
+            format!("MESOSPHERE_HTTP_CREDENTIALS=operator:{K}\n"),
+        ),
+    ] {
+        fs::write(secrets.join(name), text).unwrap();
+        fs::set_permissions(secrets.join(name), fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let runner = played_host(root);
+    let (master, agent, marathon) = ("10.0.0.2:5050", "10.0.0.2:5051", "10.0.0.2:8080");
+    let state = r#"{"version":"1.11.0","leader":"master@10.0.0.2:5050"}"#;
+    // /health is open; nothing else answers without the right secret.
+    http_as(&runner, master, "/health", None, "200 OK", "");
+    for (addr, path, secret, body) in [
+        (master, "/state", M, state),
+        (
+            agent,
+            "/state",
+            A,
+            r#"{"version":"1.11.0","master_hostname":"m2"}"#,
+        ),
+        (marathon, "/ping", K, "pong\n"),
+        (marathon, "/v2/info", K, "{}"),
+    ] {
+        http_as(&runner, addr, path, Some(secret), "200 OK", body);
+        http_as(&runner, addr, path, None, "401 Unauthorized", "");
+        http_as(&runner, addr, path, Some(WRONG), "401 Unauthorized", "");
+    }
+    let (code, report) = setup_with(
+        root,
+        Box::new(Shared(runner.clone())),
+        &standalone_at_10_0_0_2(),
+    );
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
+    let s = status::gather(&sys).unwrap().unwrap();
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
+    assert_eq!(s.security.mode, "secured");
+    let verdicts: Vec<(&str, &str)> = s
+        .security
+        .endpoints
+        .iter()
+        .map(|e| (e.name.as_str(), e.verdict))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("mesos-master", "protected"),
+            ("mesos-agent", "protected"),
+            ("marathon", "protected")
+        ]
+    );
+    // The health probes sent each secret only where it is wanted.
+    let calls = runner.calls();
+    let health = calls.iter().find(|c| c.contains(" GET /health ")).unwrap();
+    assert!(!health.contains("Authorization"), "{health}");
+    let seen = format!(
+        "{report}\n{}\n{}",
+        status::text(&s),
+        serde_json::to_string(&s).unwrap()
+    );
+    for secret in [M, A, K] {
+        assert!(!seen.contains(secret), "{seen}");
+    }
 }
 
 /// A standalone node set up with `--ip 10.0.0.2`, its daemons serving there.

@@ -435,6 +435,21 @@ fn standalone_with_standins_installs_starts_and_converges_on_a_running_systemd()
         "{status}"
     );
     assert!(!status.contains("unreachable"), "{status}");
+    // Each endpoint's protection asked over real TCP: this node is open,
+    // and says so without failing.
+    assert!(status.contains("security: INSECURE: "), "{status}");
+    for (name, url) in [
+        ("mesos-master", "5050/state"),
+        ("mesos-agent", "5051/state"),
+        ("marathon", "8080/v2/info"),
+    ] {
+        assert!(
+            status.contains(&format!("endpoint {name} (http://"))
+                && status.contains(&format!(":{url}): open: anonymous GET /")),
+            "{status}"
+        );
+    }
+    assert!(status.ends_with("all is well\n"), "{status}");
 
     let undo = node.exec(&[BINARY, "uninstall", "--yes"]);
     let stdout = text(&undo.stdout);

@@ -2,10 +2,20 @@
 //! requests sent through [`System::talk`] (so a recording runner answers them
 //! in tests), and pure judgements of the replies. Keyed by unit name, not by
 //! program, since a unit may run a packaged binary, a tarball's or an image.
+//!
+//! On a secured node the endpoints want the operator's basic-auth
+//! credentials, read from the secret files ([`secrets`]) and sent in the
+//! request itself: never through a command line, where `ps` would show them.
+//! [`verify`] proves an endpoint's protection: anonymous refused, the
+//! credentials accepted, a wrong secret refused.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use base64::Engine;
+
+use crate::setup::host::secrets::{self, BasicAuth, SecretReadError, Service};
 use crate::setup::host::system::System;
+use crate::setup::input::token::{SECRETS_DIR, Secret};
 
 /// What a reply must hold to count as healthy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,17 +33,30 @@ pub struct HttpCheck {
     pub port: u16,
     pub path: &'static str,
     pub expect: Expect,
+    /// Whether a secured node wants credentials here. Mesos' `/health` is
+    /// served to anyone even with `--authenticate_http_readonly` ("This
+    /// endpoint does not require authentication": apache/mesos
+    /// docs/endpoints/master/health.md), so no secret is sent there.
+    pub authenticated: bool,
 }
 
 const fn http(port: u16, path: &'static str, expect: Expect) -> HttpCheck {
-    HttpCheck { port, path, expect }
+    HttpCheck {
+        port,
+        path,
+        expect,
+        authenticated: true,
+    }
 }
 
 /// The checks of a unit (`mesos-master.service` or `mesos-master`); none for
 /// units without an HTTP endpoint.
 pub fn checks_of(unit: &str) -> &'static [HttpCheck] {
     const MASTER: &[HttpCheck] = &[
-        http(5050, "/health", Expect::Ok),
+        HttpCheck {
+            authenticated: false,
+            ..http(5050, "/health", Expect::Ok)
+        },
         http(5050, "/state", Expect::State),
     ];
     const AGENT: &[HttpCheck] = &[http(5051, "/state", Expect::State)];
@@ -52,10 +75,75 @@ pub fn address(ip: Option<IpAddr>, port: u16) -> String {
     SocketAddr::new(ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), port).to_string()
 }
 
+/// The address the daemons advertise (MESOS_IP in setup's environment
+/// files), where their health is asked.
+pub fn advertised_ip(sys: &System) -> Option<IpAddr> {
+    [
+        "/etc/mesos-docker/master.env",
+        "/etc/mesos-docker/agent.env",
+    ]
+    .iter()
+    .filter_map(|p| sys.read(p).ok())
+    .flat_map(|t| t.lines().map(str::to_owned).collect::<Vec<_>>())
+    .find_map(|l| {
+        l.strip_prefix("MESOS_IP=")
+            .and_then(|v| v.trim_matches('"').parse().ok())
+    })
+}
+
 /// The request as sent: HTTP/1.0, so the server closes when done and the
 /// reply is everything read until then.
 pub fn request(addr: &str, path: &str) -> String {
-    format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\n\r\n")
+    request_as(addr, path, None)
+}
+
+/// The request with basic authentication when `auth` is given.
+pub fn request_as(addr: &str, path: &str, auth: Option<&BasicAuth>) -> String {
+    let authorization = auth
+        .map(|a| {
+            let pair = format!("{}:{}", a.principal, a.secret.expose());
+            format!(
+                "Authorization: Basic {}\r\n",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        })
+        .unwrap_or_default();
+    format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n{authorization}Accept: */*\r\n\r\n")
+}
+
+/// What a probe can authenticate with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// No credentials on this node (an insecure one): ask anonymously.
+    Anonymous,
+    Basic(BasicAuth),
+    /// The secret files exist but only root may read them.
+    NotRoot,
+    /// The node is secured but its credentials cannot be used, and why.
+    Unusable(String),
+}
+
+impl Auth {
+    /// The operator's credentials for a unit's HTTP API, read from its
+    /// secret file.
+    pub fn for_unit(sys: &System, unit: &str) -> Auth {
+        let Some(service) = Service::of_unit(unit) else {
+            return Auth::Anonymous;
+        };
+        match secrets::http_credential(sys, service) {
+            Ok(b) => Auth::Basic(b),
+            Err(SecretReadError::Missing { .. }) => Auth::Anonymous,
+            Err(SecretReadError::NotRoot { .. }) => Auth::NotRoot,
+            Err(e) => Auth::Unusable(crate::error_chain(&e)),
+        }
+    }
+
+    fn basic(&self) -> Option<&BasicAuth> {
+        match self {
+            Auth::Basic(b) => Some(b),
+            _ => None,
+        }
+    }
 }
 
 /// The verdict on one reply.
@@ -179,10 +267,31 @@ pub fn judge(check: &HttpCheck, reply: &str) -> Verdict {
     }
 }
 
-/// Asks one endpoint.
-pub fn ask(sys: &System, ip: Option<IpAddr>, check: &HttpCheck) -> Verdict {
+/// Asks one endpoint, with credentials where it wants them.
+pub fn ask(sys: &System, ip: Option<IpAddr>, check: &HttpCheck, auth: &Auth) -> Verdict {
     let addr = address(ip, check.port);
-    match sys.talk(&addr, &request(&addr, check.path)) {
+    let sent = check.authenticated.then(|| auth.basic()).flatten();
+    match sys.talk(&addr, &request_as(&addr, check.path, sent)) {
+        Ok(reply) if check.authenticated && parse(&reply).is_ok_and(|(s, _)| s == 401) => {
+            match auth {
+                Auth::NotRoot => Verdict::Waiting(format!(
+                    "GET {}: refuses anonymous requests (HTTP 401); its credentials are readable only by root: run as root to verify it serves",
+                    check.path
+                )),
+                Auth::Unusable(why) => Verdict::Unhealthy(format!(
+                    "GET http://{addr}{} answered HTTP 401: {why}",
+                    check.path
+                )),
+                Auth::Anonymous => Verdict::Unhealthy(format!(
+                    "GET http://{addr}{} answered HTTP 401: it wants credentials and this node has none in {}",
+                    check.path, SECRETS_DIR
+                )),
+                Auth::Basic(b) => Verdict::Unhealthy(format!(
+                    "GET http://{addr}{} answered HTTP 401 to {}'s credentials: the running service and its secret file disagree (restart it, or re-run setup)",
+                    check.path, b.principal
+                )),
+            }
+        }
         Ok(reply) => match judge(check, &reply) {
             Verdict::Healthy(d) => Verdict::Healthy(format!("GET {}: {d}", check.path)),
             Verdict::Waiting(d) => Verdict::Waiting(format!("GET {}: {d}", check.path)),
@@ -195,21 +304,159 @@ pub fn ask(sys: &System, ip: Option<IpAddr>, check: &HttpCheck) -> Verdict {
     }
 }
 
-/// Asks every endpoint of a unit, in order; the first that is not healthy
-/// decides, else the details joined.
+/// Asks every endpoint of a unit, in order, with the credentials the node
+/// keeps for it; the first that is not healthy decides, else the details
+/// joined.
 pub fn ask_all(sys: &System, ip: Option<IpAddr>, unit: &str) -> Option<Verdict> {
+    ask_all_with(sys, ip, unit, &Auth::for_unit(sys, unit))
+}
+
+pub fn ask_all_with(sys: &System, ip: Option<IpAddr>, unit: &str, auth: &Auth) -> Option<Verdict> {
     let checks = checks_of(unit);
     if checks.is_empty() {
         return None;
     }
     let mut said = Vec::new();
     for c in checks {
-        match ask(sys, ip, c) {
+        match ask(sys, ip, c, auth) {
             Verdict::Healthy(d) => said.push(d),
             other => return Some(other),
         }
     }
     Some(Verdict::Healthy(said.join("; ")))
+}
+
+/// How an endpoint is protected, as [`verify`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protection {
+    /// Anonymous refused (401), a wrong secret refused, the credentials
+    /// accepted.
+    Protected(String),
+    /// Anonymous refused; the credentials could not be tried (not root).
+    RefusesAnonymous(String),
+    /// Anonymous accepted.
+    Open(String),
+    /// Authentication is on but does not work as it must: a wrong secret
+    /// accepted, or the right one refused.
+    Broken(String),
+    /// An answer that fits none of the above, as it is.
+    Unexpected(String),
+    Unreachable(String),
+}
+
+impl Protection {
+    /// One word for reports and JSON.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Protection::Protected(_) => "protected",
+            Protection::RefusesAnonymous(_) => "refuses anonymous",
+            Protection::Open(_) => "open",
+            Protection::Broken(_) => "broken",
+            Protection::Unexpected(_) => "unexpected",
+            Protection::Unreachable(_) => "unreachable",
+        }
+    }
+
+    pub fn detail(&self) -> &str {
+        match self {
+            Protection::Protected(d)
+            | Protection::RefusesAnonymous(d)
+            | Protection::Open(d)
+            | Protection::Broken(d)
+            | Protection::Unexpected(d)
+            | Protection::Unreachable(d) => d,
+        }
+    }
+}
+
+/// The path whose protection proves a service's: an authenticated
+/// read-only endpoint (Marathon's `/ping` may be served to anyone).
+pub fn protected_path(service: Service) -> &'static str {
+    match service {
+        Service::Master | Service::Agent => "/state",
+        Service::Marathon => "/v2/info",
+    }
+}
+
+/// A secret no node has, to prove a wrong one is refused.
+const WRONG_SECRET: &str = "mesos-docker-status-wrong-secret";
+
+/// Whether a reply to an authenticated request means it was let in: 200,
+/// or a Mesos master that serves and points elsewhere (307 to the leader,
+/// 503 "No leader elected" come only after authentication).
+fn admitted(status: u16, body: &str) -> bool {
+    status == 200 || status == 307 || (status == 503 && body.contains("No leader elected"))
+}
+
+/// Proves how `addr`'s `path` is protected: an anonymous request, then (when
+/// it is refused and the credentials are readable) a wrong secret and the
+/// right one.
+pub fn verify(sys: &System, addr: &str, path: &str, auth: &Auth) -> Protection {
+    let get = |a: Option<&BasicAuth>| -> Result<(u16, String), String> {
+        let reply = sys
+            .talk(addr, &request_as(addr, path, a))
+            .map_err(|e| format!("GET http://{addr}{path}: {e}"))?;
+        parse(&reply)
+            .map(|(s, b)| (s, b.to_owned()))
+            .map_err(|e| format!("GET http://{addr}{path} {e}"))
+    };
+    let anonymous = match get(None) {
+        Ok((s, _)) => s,
+        Err(e) => return Protection::Unreachable(e),
+    };
+    if anonymous == 200 {
+        return Protection::Open(format!("anonymous GET {path} answered 200"));
+    }
+    if anonymous != 401 {
+        return Protection::Unexpected(format!("anonymous GET {path} answered HTTP {anonymous}"));
+    }
+    let good = match auth {
+        Auth::Basic(b) => b,
+        Auth::NotRoot => {
+            return Protection::RefusesAnonymous(format!(
+                "anonymous GET {path} refused (401); the credentials are readable only by root: run as root to verify they are accepted"
+            ));
+        }
+        Auth::Unusable(why) => {
+            return Protection::Broken(format!(
+                "anonymous GET {path} refused (401), but the credentials cannot be used: {why}"
+            ));
+        }
+        Auth::Anonymous => {
+            return Protection::Broken(format!(
+                "anonymous GET {path} refused (401), but this node has no credentials for it in {SECRETS_DIR}"
+            ));
+        }
+    };
+    let wrong = BasicAuth {
+        principal: good.principal.clone(),
+        secret: Secret::from_stored(WRONG_SECRET.to_owned()),
+    };
+    match get(Some(&wrong)) {
+        Err(e) => return Protection::Unreachable(e),
+        Ok((s, b)) if admitted(s, &b) => {
+            return Protection::Broken(format!(
+                "GET {path} with a wrong secret for {} answered HTTP {s}: any password is let in",
+                good.principal
+            ));
+        }
+        Ok(_) => {}
+    }
+    match get(Some(good)) {
+        Err(e) => Protection::Unreachable(e),
+        Ok((s, b)) if admitted(s, &b) => Protection::Protected(format!(
+            "anonymous GET {path} refused (401), {}'s credentials accepted ({s}), a wrong secret refused",
+            good.principal
+        )),
+        Ok((401, _)) => Protection::Broken(format!(
+            "GET {path} refused {}'s credentials (401): the running service and its secret file disagree (restart it, or re-run setup)",
+            good.principal
+        )),
+        Ok((s, _)) => Protection::Unexpected(format!(
+            "GET {path} with {}'s credentials answered HTTP {s}",
+            good.principal
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -354,6 +601,192 @@ mod tests {
         assert_eq!(
             request("127.0.0.1:8080", "/ping"),
             "GET /ping HTTP/1.0\r\nHost: 127.0.0.1:8080\r\nAccept: */*\r\n\r\n"
+        );
+    }
+
+    /// An HTTP server double (hyper, on a loopback port) that answers by
+    /// the Authorization header it gets: `answer(None)` for an anonymous
+    /// request, `answer(Some("user:secret"))` otherwise. Returns its
+    /// address and every Authorization it saw.
+    fn server(
+        answer: fn(Option<&str>) -> u16,
+    ) -> (
+        String,
+        std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>,
+    ) {
+        use base64::Engine;
+        use http_body_util::Full;
+        use hyper_util::rt::TokioIo;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        l.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let l = tokio::net::TcpListener::from_std(l).unwrap();
+                while let Ok((stream, _)) = l.accept().await {
+                    let log = log.clone();
+                    let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
+                        let pair = req
+                            .headers()
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.strip_prefix("Basic "))
+                            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                            .map(|b| String::from_utf8(b).unwrap());
+                        log.lock().unwrap().push(pair.clone());
+                        let status = answer(pair.as_deref());
+                        async move {
+                            Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .status(status)
+                                    .body(Full::new(bytes::Bytes::from_static(b"{}")))
+                                    .unwrap(),
+                            )
+                        }
+                    });
+                    tokio::spawn(async move {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        (addr, seen)
+    }
+
+    fn host() -> System {
+        System::new(
+            "/nonexistent-root",
+            Box::new(crate::setup::host::system::HostRunner),
+        )
+    }
+
+    fn operator(secret: &str) -> Auth {
+        Auth::Basic(BasicAuth {
+            principal: "operator".into(),
+            secret: Secret::from_stored(secret.into()),
+        })
+    }
+
+    /// Each verdict against a server that really checks (or fails to
+    /// check) the Authorization header.
+    #[test]
+    fn protection_verified_against_a_server() {
+        let auth = operator("s3cr3t");
+        let (addr, seen) = server(|a| {
+            if a == Some("operator:s3cr3t") {
+                200
+            } else {
+                401
+            }
+        });
+        let v = verify(&host(), &addr, "/state", &auth);
+        assert_eq!(v.word(), "protected", "{v:?}");
+        assert_eq!(
+            v.detail(),
+            "anonymous GET /state refused (401), operator's credentials accepted (200), a wrong secret refused"
+        );
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                None,
+                Some(format!("operator:{WRONG_SECRET}")),
+                Some("operator:s3cr3t".into())
+            ]
+        );
+        // The secret is not in what an operator reads.
+        assert!(!format!("{v:?}").contains("s3cr3t"));
+
+        let (addr, _) = server(|_| 200);
+        let v = verify(&host(), &addr, "/state", &auth);
+        assert_eq!(
+            v,
+            Protection::Open("anonymous GET /state answered 200".into())
+        );
+
+        // Authentication on, but any password let in.
+        let (addr, _) = server(|a| if a.is_some() { 200 } else { 401 });
+        let v = verify(&host(), &addr, "/v2/info", &auth);
+        assert_eq!(
+            v,
+            Protection::Broken(
+                "GET /v2/info with a wrong secret for operator answered HTTP 200: any password is let in".into()
+            )
+        );
+
+        // The service runs with other credentials than the file holds.
+        let (addr, _) = server(|a| {
+            if a == Some("operator:other") {
+                200
+            } else {
+                401
+            }
+        });
+        assert_eq!(verify(&host(), &addr, "/state", &auth).word(), "broken");
+
+        let (addr, _) = server(|_| 403);
+        assert_eq!(
+            verify(&host(), &addr, "/state", &auth),
+            Protection::Unexpected("anonymous GET /state answered HTTP 403".into())
+        );
+
+        // Not root: anonymous refused is all that can be said.
+        let (addr, seen) = server(|_| 401);
+        let v = verify(&host(), &addr, "/state", &Auth::NotRoot);
+        assert_eq!(v.word(), "refuses anonymous");
+        assert!(v.detail().contains("run as root to verify"), "{v:?}");
+        assert_eq!(*seen.lock().unwrap(), [None]);
+
+        // Nothing listening.
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = free.local_addr().unwrap().to_string();
+        drop(free);
+        assert_eq!(
+            verify(&host(), &addr, "/state", &auth).word(),
+            "unreachable"
+        );
+    }
+
+    /// Health probes send the credentials where the endpoint wants them,
+    /// and only there.
+    #[test]
+    fn health_asks_with_credentials_where_needed() {
+        let auth = operator("k3y");
+        let (addr, seen) = server(|a| if a == Some("operator:k3y") { 200 } else { 401 });
+        let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+        let ip = Some("127.0.0.1".parse().unwrap());
+        let state = HttpCheck {
+            port,
+            ..checks_of("mesos-agent")[0]
+        };
+        let health = HttpCheck {
+            port,
+            ..checks_of("mesos-master")[0]
+        };
+        assert!(!health.authenticated && state.authenticated);
+        assert_eq!(
+            ask(&host(), ip, &state, &auth),
+            Verdict::Healthy("GET /state: version unknown, no master yet".into())
+        );
+        ask(&host(), ip, &health, &auth);
+        assert_eq!(*seen.lock().unwrap(), [Some("operator:k3y".into()), None]);
+        // Without credentials a 401 says why, not just the number.
+        let v = ask(&host(), ip, &state, &Auth::NotRoot);
+        assert!(
+            matches!(&v, Verdict::Waiting(d) if d.contains("run as root")),
+            "{v:?}"
+        );
+        let v = ask(&host(), ip, &state, &Auth::Anonymous);
+        assert!(
+            matches!(&v, Verdict::Unhealthy(d) if d.contains("has none in /etc/mesos-docker/secrets")),
+            "{v:?}"
         );
     }
 }

@@ -56,6 +56,11 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// A secret read back from a file setup wrote (status, `credentials`).
+    pub fn from_stored(text: String) -> Self {
+        Secret(text)
+    }
 }
 
 impl fmt::Debug for Secret {
