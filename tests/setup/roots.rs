@@ -164,6 +164,11 @@ fn setup_edited(
         unreachable!()
     };
     a.executor_source = Some(small_executor());
+    // The tests before cluster tokens render open nodes, as they did; a
+    // test of the token gives one (or its edit undoes this).
+    if a.token.is_none() && a.settings.token_file.is_none() {
+        a.settings.insecure.get_or_insert(true);
+    }
     edit(&mut a);
     let buf = Buf::default();
     let rep = Reporter::new(
@@ -1106,8 +1111,15 @@ fn status_tells_running_and_healthy_services_from_the_rest() {
 // ---- the real binary: bad input is refused, nothing written ----
 
 fn binary(root: &Path, args: &[&str]) -> std::process::Output {
+    // As in `setup_edited`: open nodes unless the test says otherwise.
+    let open = args.first() == Some(&"setup")
+        && !args
+            .iter()
+            .any(|a| a.starts_with("--token") || *a == "--insecure");
     Proc::new(env!("CARGO_BIN_EXE_mesos-docker"))
         .args(args)
+        .args(open.then_some("--insecure"))
+        .env_remove("MESOS_DOCKER_TOKEN")
         .arg("--root")
         .arg(root)
         .stdin(std::process::Stdio::null())
@@ -1994,6 +2006,7 @@ fn proxies_go_into_drop_ins_and_leave_with_them() {
         let root_s = root.to_str().unwrap();
         let mut all = vec!["setup", "--root", root_s, "--output", "json", "--yes"];
         all.extend(role_args("agent"));
+        all.push("--insecure");
         let Command::Setup(mut a) = parse(&all) else {
             unreachable!()
         };
@@ -3062,6 +3075,7 @@ fn tarballs_unpack_whole_and_durably() {
             "--masters",
             MASTERS,
             "--no-marathon",
+            "--insecure",
         ])
         .args([
             "--yes",
@@ -3163,6 +3177,7 @@ fn proxy_passwords_land_only_in_a_root_only_file() {
         let root_s = root.to_str().unwrap();
         let mut all = vec!["setup", "--root", root_s, "--yes"];
         all.extend(role_args("standalone"));
+        all.push("--insecure");
         all.extend(extra);
         let Command::Setup(mut a) = parse(&all) else {
             unreachable!()
