@@ -3649,3 +3649,118 @@ fn extra_flags_reach_the_env_file_and_unknown_ones_are_refused() {
     );
     assert_eq!(tree(root), before);
 }
+
+// ---- the cluster token: the joining check on a running host ----
+
+/// The master at `addr` answering `GET /state` with `status`, to the
+/// master operator credentials of `token` (None: anonymous).
+fn state_answer(runner: &RecordingRunner, addr: &str, token: Option<&str>, status: &str) {
+    use base64::Engine as _;
+    use mesos_docker::setup::input::token::{ClusterToken, MasterPurpose};
+    let auth = token
+        .map(|t| {
+            let t = ClusterToken::parse(t, "test").unwrap();
+            let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+                "operator:{}",
+                t.secret(MasterPurpose::MasterHttp).expose()
+            ));
+            format!("Authorization: Basic {basic}\r\n")
+        })
+        .unwrap_or_default();
+    runner.answer(
+        &format!("tcp {addr} GET /state HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\n{auth}\r\n"),
+        Output::ok(&format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n")),
+    );
+}
+
+#[test]
+fn a_running_cluster_is_asked_whether_the_token_fits() {
+    const AB: &str = "mdt1_abababababababababababababababababababababababababababababababab";
+    const CD: &str = "mdt1_cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
+    let agent = ["--role", "agent", "--masters", "10.0.0.1,10.0.0.3"];
+    let with_token = |token: &'static str| {
+        move |a: &mut setup::input::options::SetupArgs| {
+            a.settings.insecure = None;
+            a.env_token = Some(setup::input::security::TokenText::new(token));
+        }
+    };
+    // A secured cluster refuses another cluster's token: nothing written,
+    // no package installed, no service touched.
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let runner = played_host(root);
+    state_answer(&runner, "10.0.0.1:5050", None, "401 Unauthorized");
+    state_answer(&runner, "10.0.0.1:5050", Some(AB), "200 OK");
+    state_answer(&runner, "10.0.0.1:5050", Some(CD), "401 Unauthorized");
+    let before = tree(root);
+    let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
+    let (code, report) = setup_edited(&sys, &agent, with_token(CD));
+    assert_eq!(code, ExitCode::from(2), "{report}");
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the token does not match the cluster at 10.0.0.1: its master refused the credentials derived from it (HTTP 401). Nothing was changed"),
+        "{report}"
+    );
+    assert_eq!(tree(root), before);
+    assert!(
+        !runner.calls().iter().any(|c| c.contains("apt-get install")),
+        "{:?}",
+        runner.calls()
+    );
+    // The right one is accepted, and the run goes on.
+    let (code, report) = setup_edited(&sys, &agent, with_token(AB));
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert!(
+        report["notes"]
+            .as_array()
+            .unwrap()
+            .contains(&"security: the master at 10.0.0.1 accepted the token".into()),
+        "{report}"
+    );
+
+    // A master that would start a cluster finds one secured already.
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let runner = played_host(root);
+    state_answer(&runner, "10.0.0.1:5050", None, "401 Unauthorized");
+    let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
+    let master = ["--role", "master", "--masters", "m2,10.0.0.1,10.0.0.3"];
+    let (code, report) = setup_edited(&sys, &master, |a| a.settings.insecure = None);
+    assert_eq!(code, ExitCode::from(2), "{report}");
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the cluster at 10.0.0.1 is secured"),
+        "{report}"
+    );
+    assert!(!root.join("var/lib/mesos-docker/manifest.json").exists());
+
+    // An open cluster is the move to the token; nobody answering, a warning.
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let runner = played_host(root);
+    state_answer(&runner, "10.0.0.3:5050", None, "200 OK");
+    let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
+    let (code, report) = setup_edited(&sys, &agent, with_token(AB));
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("the master at 10.0.0.3 still answers anonymously: the cluster is open"),
+        "{report}"
+    );
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let sys = System::live_for_tests(root, Box::new(Shared(played_host(root))));
+    let (code, report) = setup_edited(&sys, &agent, with_token(AB));
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert!(
+        report["warnings"]
+            .to_string()
+            .contains("no master answered on :5050 (10.0.0.1: 10.0.0.1:5050: connection refused"),
+        "{report}"
+    );
+    assert!(!report.to_string().contains(AB));
+}
