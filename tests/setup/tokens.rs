@@ -523,3 +523,55 @@ fn a_generated_token_is_reused_by_the_next_run() {
         first["security"]["token_fingerprint"]
     );
 }
+
+/// MESOS_DOCKER_TOKEN reaches setup, and none of the commands it runs: a
+/// `systemctl` first on PATH writes down the environment it was given.
+#[test]
+fn the_token_in_the_environment_stays_with_setup() {
+    let dir = host();
+    let r = dir.path();
+    let bin = tempfile::tempdir().unwrap();
+    let seen = bin.path().join("seen");
+    let fake = bin.path().join("systemctl");
+    fs::write(
+        &fake,
+        format!("#!/bin/sh\nenv >> {}\nexit 0\n", seen.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out = Proc::new(env!("CARGO_BIN_EXE_mesos-docker"))
+        .args([
+            "setup",
+            "--yes",
+            "--role",
+            "agent",
+            "--masters",
+            "m1",
+            "--root",
+        ])
+        .arg(r)
+        .env("MESOS_DOCKER_TOKEN", TOKEN_AB)
+        .env("PATH", path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let key = ClusterToken::parse(TOKEN_AB, "t").unwrap().agent_key();
+    assert!(
+        stdout.contains(&format!(
+            "agent key with fingerprint {}, given by MESOS_DOCKER_TOKEN",
+            key.fingerprint()
+        )),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = fs::read_to_string(&seen).expect("setup ran systemctl");
+    assert!(env.contains("LC_ALL=C"), "{env}");
+    assert!(!env.contains("MESOS_DOCKER_TOKEN"), "{env}");
+    assert!(!env.contains(TOKEN_AB));
+}
