@@ -161,8 +161,8 @@ pub struct Reporter {
     pub preflight: Vec<Finding>,
     /// The node's security as the JSON report shows it: fingerprints only.
     pub security: Option<serde_json::Value>,
-    /// Text shown once, to the operator at the terminal, after a run that
-    /// succeeded: a generated token. Never part of the JSON report.
+    /// Text shown once, to the operator at the terminal, at the end of the
+    /// run that wrote it: a generated token. Never part of the JSON report.
     shown_once: Option<String>,
 }
 
@@ -191,8 +191,8 @@ impl Reporter {
         }
     }
 
-    /// Shows `text` in the text report once the run has succeeded; the JSON
-    /// report leaves it out (the caller says there what to run instead).
+    /// Shows `text` at the end of the text report; the JSON report leaves
+    /// it out (the caller says there what to run instead).
     pub fn show_once(&mut self, text: String) {
         self.shown_once = Some(text);
     }
@@ -384,7 +384,9 @@ impl Reporter {
                     text.push_str(" (dry run: nothing was written)");
                 }
                 text.push('\n');
-                if let Some(once) = self.shown_once.take().filter(|_| error.is_none()) {
+                // Shown after a failure too: the token is kept on the node
+                // by then, and this is the one time it is printed.
+                if let Some(once) = self.shown_once.take() {
                     text.push('\n');
                     text.push_str(&once);
                 }

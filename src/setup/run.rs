@@ -239,14 +239,7 @@ fn run_inner(
     for w in warnings {
         rep.warn(w);
     }
-    manifest.role = Some(opts.role.name().to_owned());
-    manifest.ensemble = opts.ensemble.clone();
-    manifest.quorum = opts.role.is_master().then(|| opts.quorum());
-    // An open node records nothing: its record stays as before tokens.
-    manifest.security = opts
-        .security
-        .is_secure()
-        .then(|| opts.security.fingerprints());
+    record_node(&mut manifest, &opts);
     report_security(rep, &decision, dry_run);
     let apt = packages::Apt::new(
         given
@@ -277,27 +270,30 @@ fn run_inner(
     if !dry_run && loaded.as_ref() != Some(&manifest) {
         manifest.save(sys)?;
     }
-    if let (Origin::Generated, false) = (&decision.origin, dry_run) {
-        if let Some(token) = opts.security.token() {
-            rep.show_once(security::join_text(
-                token,
-                &join_target(&opts),
-                others(&opts).len(),
-            ));
-        }
+    if !dry_run {
+        show_generated(rep, &opts, &decision);
     }
     if live_run {
+        let (init, ip) = (facts.init, opts.ip);
+        let deadline = HEALTH_DEADLINE;
         return Ok(services::converge(
-            sys,
-            &plan,
-            facts.init,
-            &restart,
-            opts.ip,
-            HEALTH_DEADLINE,
-            rep,
+            sys, &plan, init, &restart, ip, deadline, rep,
         )?);
     }
     Ok(restart)
+}
+
+/// What the record keeps of the node's choices: role, ensemble, quorum,
+/// and the fingerprints of a secured node (an open one records none, so
+/// its record stays as it was before tokens).
+fn record_node(manifest: &mut Manifest, opts: &options::Options) {
+    manifest.role = Some(opts.role.name().to_owned());
+    manifest.ensemble = opts.ensemble.clone();
+    manifest.quorum = opts.role.is_master().then(|| opts.quorum());
+    manifest.security = opts
+        .security
+        .is_secure()
+        .then(|| opts.security.fingerprints());
 }
 
 /// The node's token or agent key, decided before anything is written; on a
@@ -346,6 +342,15 @@ fn secure_node(
         join::Answer::Unreachable { .. } => {}
     }
     Ok(decision)
+}
+
+/// A token this run generated, now kept on the node, shown once with the
+/// commands that join the other nodes (text output only).
+fn show_generated(rep: &mut Reporter, opts: &options::Options, decision: &Decision) {
+    if let (Origin::Generated, Some(token)) = (&decision.origin, opts.security.token()) {
+        let text = security::join_text(token, &join_target(opts), others(opts).len());
+        rep.show_once(text);
+    }
 }
 
 /// The other masters: those of the list that are not this node.
