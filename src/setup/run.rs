@@ -407,6 +407,9 @@ fn report_security(rep: &mut Reporter, decision: &Decision, dry_run: bool) {
         ),
     };
     json["origin"] = origin.into();
+    if decision.origin == Origin::Generated && !dry_run {
+        json["show"] = security::SHOW_TOKEN.into();
+    }
     if let (Some(note), Some(fp)) = (note, fp) {
         rep.note(format!(
             "security: {} with fingerprint {fp}, {note}",

@@ -251,6 +251,7 @@ fn a_first_node_in_json_never_shows_the_token() {
     let s = &report["security"];
     assert_eq!(s["mode"], "token");
     assert_eq!(s["origin"], "generated");
+    assert_eq!(s["show"], "mesos-docker credentials --token");
     let fp = s["token_fingerprint"].as_str().unwrap();
     assert_eq!(manifest(r)["security"]["token_fingerprint"], fp);
     let text = report.to_string();

@@ -1218,6 +1218,37 @@ mod tests {
     }
 
     #[test]
+    fn only_a_standalone_node_or_the_first_master_may_start_a_cluster() {
+        for (role, masters, zk, may_start) in [
+            (Role::Standalone, &[][..], None, true),
+            (Role::Master, &[][..], None, true),
+            (Role::Master, &["node1", "a", "b"][..], None, true),
+            (Role::Master, &["a", "node1", "b"][..], None, false),
+            (Role::Standalone, &["a", "node1", "b"][..], None, false),
+            (
+                Role::Master,
+                &[][..],
+                Some("zk://z1:2181,z2:2181/mesos"),
+                true,
+            ),
+        ] {
+            let a = with(args(role, masters), |s| s.zk = zk.map(str::to_owned));
+            let (o, _) = run(a).unwrap();
+            let place = o.place();
+            assert_eq!(place.may_start, may_start, "{role:?} {masters:?} {zk:?}");
+            assert_eq!(place.me, "node1");
+        }
+        // An agent's masters are the ZooKeeper hosts, in order.
+        let (o, _) = run(args(Role::Agent, &["m1", "10.0.0.2"])).unwrap();
+        assert_eq!(o.place().masters, ["m1", "10.0.0.2"]);
+        let (o, _) = run(with(args(Role::Agent, &[]), |s| {
+            s.zk = Some("zk://z1:2181,z2:2181/mesos".into())
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.master_hosts(), ["z1", "z2"]);
+    }
+
+    #[test]
     fn single_master_defaults_to_this_host() {
         let (o, _) = run(args(Role::Standalone, &[])).unwrap();
         assert_eq!(o.zk_hosts, "node1:2181");

@@ -36,7 +36,7 @@ const KEY_BYTES: usize = 32;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
     #[error(
-        "{what} does not look like a mesos-docker {kind}: it must be {prefix} followed by 64 hex digits (the form `mesos-docker setup` printed on the first master; `mesos-docker credentials` shows it again there)"
+        "{what} does not look like a mesos-docker {kind}: it must be {prefix} followed by 64 hex digits (the form `mesos-docker setup` printed on the first master; `mesos-docker credentials --token` shows it again there)"
     )]
     Malformed {
         what: String,
