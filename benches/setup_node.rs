@@ -24,7 +24,15 @@ use std::time::{Duration, Instant};
 
 use support::systemd::{BINARY, Boot, Node};
 
-const ARGS: [&str; 5] = ["setup", "--role", "standalone", "--no-marathon", "--yes"];
+// `--insecure`: the same open node as the figures before cluster tokens.
+const ARGS: [&str; 6] = [
+    "setup",
+    "--role",
+    "standalone",
+    "--no-marathon",
+    "--yes",
+    "--insecure",
+];
 
 /// One streamed run: its wall time seen from the host, from inside the
 /// container (no `docker exec`), and the time each kind of resource took.

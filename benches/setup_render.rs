@@ -16,6 +16,7 @@ fn setup(root: &std::path::Path) -> Duration {
             "--masters",
             "m1",
             "--yes",
+            "--insecure",
             "--root",
         ])
         .arg(root)

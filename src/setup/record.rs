@@ -96,6 +96,10 @@ pub struct Manifest {
     /// Sources trusted on first use on this node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted: Vec<Trusted>,
+    /// How the node is secured, by fingerprint: which cluster it belongs
+    /// to, so a later run refuses another cluster's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<crate::setup::input::token::Fingerprints>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -133,6 +133,9 @@ struct JsonReport<'a> {
     warnings: &'a [String],
     #[serde(skip_serializing_if = "<[Finding]>::is_empty")]
     preflight: &'a [Finding],
+    /// The node's security by fingerprint (never a key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    security: Option<&'a serde_json::Value>,
     resources: Vec<TimedLine<'a>>,
     recap: &'a Recap,
     time_per_kind: Vec<KindTime>,
@@ -156,6 +159,11 @@ pub struct Reporter {
     pub warnings: Vec<String>,
     pub notes: Vec<String>,
     pub preflight: Vec<Finding>,
+    /// The node's security as the JSON report shows it: fingerprints only.
+    pub security: Option<serde_json::Value>,
+    /// Text shown once, to the operator at the terminal, at the end of the
+    /// run that wrote it: a generated token. Never part of the JSON report.
+    shown_once: Option<String>,
 }
 
 impl Reporter {
@@ -178,7 +186,15 @@ impl Reporter {
             warnings: Vec::new(),
             notes: Vec::new(),
             preflight: Vec::new(),
+            security: None,
+            shown_once: None,
         }
+    }
+
+    /// Shows `text` at the end of the text report; the JSON report leaves
+    /// it out (the caller says there what to run instead).
+    pub fn show_once(&mut self, text: String) {
+        self.shown_once = Some(text);
     }
 
     /// Reporting to this process's standard output.
@@ -368,6 +384,12 @@ impl Reporter {
                     text.push_str(" (dry run: nothing was written)");
                 }
                 text.push('\n');
+                // Shown after a failure too: the token is kept on the node
+                // by then, and this is the one time it is printed.
+                if let Some(once) = self.shown_once.take() {
+                    text.push('\n');
+                    text.push_str(&once);
+                }
                 let _ = self.out.write_all(text.as_bytes());
             }
             OutputFormat::Json => {
@@ -377,6 +399,7 @@ impl Reporter {
                     notes: &self.notes,
                     warnings: &self.warnings,
                     preflight: &self.preflight,
+                    security: self.security.as_ref(),
                     resources: self
                         .lines
                         .iter()

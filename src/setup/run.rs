@@ -8,7 +8,9 @@ use crate::setup::apply::{self, downloads, trust};
 use crate::setup::apt::packages;
 use crate::setup::host::{facts, fsops, system};
 use crate::setup::input::model::{OutputFormat, Role};
-use crate::setup::input::{flags, options, proxy};
+use crate::setup::input::security::{self, Decision, Given, Origin, SecurityError};
+use crate::setup::input::token::ClusterToken;
+use crate::setup::input::{flags, join, options, proxy};
 use crate::setup::{plan, preflight, record, report, services, sources};
 use facts::{FactsError, Overrides};
 use options::{FileConfig, OptionsError, Prompter, SetupArgs};
@@ -57,6 +59,8 @@ pub enum SetupError {
     Busy(std::io::Error),
     #[error(transparent)]
     Flags(#[from] flags::FlagCheckError),
+    #[error(transparent)]
+    Security(#[from] SecurityError),
 }
 
 impl SetupError {
@@ -120,6 +124,10 @@ fn interactive(yes: bool, format: OutputFormat) -> bool {
 
 pub fn main(mut args: SetupArgs) -> ExitCode {
     args.proxy = proxy::Proxy::from_env(|k| std::env::var(k).ok());
+    args.env_token = std::env::var(security::TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .map(security::TokenText::new);
     let sys = System::new(args.root.clone(), Box::new(system::HostRunner));
     let prompter = interactive(args.yes, args.output).then_some(TerminalPrompter);
     let rep = Reporter::stdout(args.output, "setup", args.dry_run);
@@ -164,6 +172,7 @@ fn run_inner(
     rep: &mut Reporter,
 ) -> Result<Vec<String>, SetupError> {
     let (file, given) = read_input(sys, args)?;
+    let (offered, token_warnings) = security::given(&options::token_inputs(args, &file))?;
     let ignore_preflight = given.ignore_preflight.clone().unwrap_or_default();
     let overrides = Overrides {
         os: given.os.clone(),
@@ -194,6 +203,10 @@ fn run_inner(
     let loaded = Manifest::load(sys)?;
     let mut manifest = loaded.clone().unwrap_or_default();
     check_ensemble(&manifest, &opts, given.force.unwrap_or(false))?;
+    // Before anything is written (pins learned, the plan applied): a node
+    // given another cluster's token changes nothing.
+    let decision = secure_node(sys, &opts, &offered, &manifest, live_run, rep)?;
+    opts.security = decision.security.clone();
     let progress = args.output == OutputFormat::Text && std::io::stderr().is_terminal();
     let dl = downloads::Downloads::new(sys, opts.mirror_ca.as_deref(), progress);
     let pins = trust::pins_file(sys, args.config.as_deref());
@@ -207,8 +220,10 @@ fn run_inner(
         // The same choices, with the pins just written.
         let file = options::read_config(sys.root(), args.config.as_deref())?;
         (opts, option_warnings) = options::resolve(args, file, &facts, prompter)?;
+        opts.security = decision.security.clone();
     }
-    let mut warnings = option_warnings;
+    let mut warnings = token_warnings;
+    warnings.extend(option_warnings);
     warnings.extend(preflight_warnings);
     executor_source(&mut opts, &mut warnings);
     let mut plan = plan::plan(&opts, &facts)?;
@@ -224,9 +239,8 @@ fn run_inner(
     for w in warnings {
         rep.warn(w);
     }
-    manifest.role = Some(opts.role.name().to_owned());
-    manifest.ensemble = opts.ensemble.clone();
-    manifest.quorum = opts.role.is_master().then(|| opts.quorum());
+    record_node(&mut manifest, &opts);
+    report_security(rep, &decision, dry_run);
     let apt = packages::Apt::new(
         given
             .dpkg_lock_wait
@@ -241,6 +255,7 @@ fn run_inner(
         let file = options::read_config(sys.root(), args.config.as_deref())?;
         let (mut again, _) = options::resolve(args, file, &facts, prompter)?;
         again.executor_source = opts.executor_source.clone();
+        again.security = opts.security.clone();
         plan = plan::plan(&again, &facts)?;
         plan.pins_file = Some(pins);
         for s in apply::apply(sys, &plan, &mut manifest, &apt, &dl, dry_run, rep)? {
@@ -255,18 +270,156 @@ fn run_inner(
     if !dry_run && loaded.as_ref() != Some(&manifest) {
         manifest.save(sys)?;
     }
+    if !dry_run {
+        show_generated(rep, &opts, &decision);
+    }
     if live_run {
+        let (init, ip) = (facts.init, opts.ip);
+        let deadline = HEALTH_DEADLINE;
         return Ok(services::converge(
-            sys,
-            &plan,
-            facts.init,
-            &restart,
-            opts.ip,
-            HEALTH_DEADLINE,
-            rep,
+            sys, &plan, init, &restart, ip, deadline, rep,
         )?);
     }
     Ok(restart)
+}
+
+/// What the record keeps of the node's choices: role, ensemble, quorum,
+/// and the fingerprints of a secured node (an open one records none, so
+/// its record stays as it was before tokens).
+fn record_node(manifest: &mut Manifest, opts: &options::Options) {
+    manifest.role = Some(opts.role.name().to_owned());
+    manifest.ensemble = opts.ensemble.clone();
+    manifest.quorum = opts.role.is_master().then(|| opts.quorum());
+    manifest.security = opts
+        .security
+        .is_secure()
+        .then(|| opts.security.fingerprints());
+}
+
+/// The node's token or agent key, decided before anything is written; on a
+/// real run the cluster is asked whether the token fits.
+fn secure_node(
+    sys: &System,
+    opts: &options::Options,
+    offered: &Given,
+    manifest: &Manifest,
+    live_run: bool,
+    rep: &mut Reporter,
+) -> Result<Decision, SetupError> {
+    let stored = security::stored(sys, manifest.security.clone())?;
+    let decision = security::decide(&opts.place(), offered, &stored, ClusterToken::generate)?;
+    let masters = others(opts);
+    if !live_run || masters.is_empty() {
+        return Ok(decision);
+    }
+    // The token this node asks with: the one given, or a master's own.
+    // Agents derive the master credentials from a given token in memory;
+    // one that keeps only its agent key cannot ask.
+    let token = match &decision.origin {
+        Origin::Insecure => return Ok(decision),
+        Origin::Given(_) => offered.token.as_ref().map(|g| &g.token),
+        Origin::Stored => decision.security.token(),
+        Origin::Generated => None,
+    };
+    if token.is_none() && decision.origin != Origin::Generated {
+        return Ok(decision);
+    }
+    match join::ask(sys, &masters, token) {
+        join::Answer::Rejected { host } => return Err(SecurityError::Rejected { host }.into()),
+        join::Answer::Secured { host } => {
+            return Err(SecurityError::SecuredWithoutToken { host }.into());
+        }
+        join::Answer::Accepted { host } => {
+            rep.note(format!("security: the master at {host} accepted the token"))
+        }
+        join::Answer::Open { host } => rep.note(format!(
+            "security: the master at {host} still answers anonymously: the cluster is open. Fine while it moves to the token: set up every master with it, then every agent (README: \"Moving an open cluster to the token\")"
+        )),
+        join::Answer::Unreachable { why } if token.is_some() => rep.warn(format!(
+            "security: no master answered on :5050 ({}), so the token could not be checked against the cluster; a wrong one shows later as agents that cannot register",
+            why.join("; ")
+        )),
+        join::Answer::Unreachable { .. } => {}
+    }
+    Ok(decision)
+}
+
+/// A token this run generated, now kept on the node, shown once with the
+/// commands that join the other nodes (text output only).
+fn show_generated(rep: &mut Reporter, opts: &options::Options, decision: &Decision) {
+    if let (Origin::Generated, Some(token)) = (&decision.origin, opts.security.token()) {
+        let text = security::join_text(token, &join_target(opts), others(opts).len());
+        rep.show_once(text);
+    }
+}
+
+/// The other masters: those of the list that are not this node.
+fn others(opts: &options::Options) -> Vec<String> {
+    let me = opts.ensemble.as_ref().map(|e| e.myid - 1);
+    opts.master_hosts()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != me)
+        .map(|(_, h)| h)
+        .collect()
+}
+
+/// How another node names the cluster on its command line.
+fn join_target(opts: &options::Options) -> String {
+    match &opts.ensemble {
+        Some(e) => format!("--masters {}", e.servers.join(",")),
+        None => format!("--zk {}", opts.zk_url("mesos")),
+    }
+}
+
+/// What the reports say about the node's security: fingerprints and where
+/// they came from, never a key; `--insecure` warned about on every run.
+fn report_security(rep: &mut Reporter, decision: &Decision, dry_run: bool) {
+    let prints = decision.security.fingerprints();
+    let fp = prints
+        .token_fingerprint
+        .clone()
+        .or(prints.agent_key_fingerprint.clone());
+    let mut json = serde_json::to_value(&prints).expect("fingerprints serialize");
+    let (origin, note) = match &decision.origin {
+        Origin::Insecure => {
+            rep.warn(
+                "--insecure: this node is open: anyone who reaches its Mesos, Marathon or ZooKeeper ports can run tasks (as root on the agents) or change the cluster. Set it up with the cluster token instead".to_owned(),
+            );
+            ("insecure", None)
+        }
+        Origin::Given(source) => ("given", Some(format!("given by {source}"))),
+        Origin::Stored => ("stored", Some("kept on this node".to_owned())),
+        Origin::Generated if dry_run => {
+            json = serde_json::json!({ "mode": prints.mode });
+            rep.note(
+                "security: a cluster token would be generated (dry run: none is kept or shown)"
+                    .to_owned(),
+            );
+            ("would be generated", None)
+        }
+        Origin::Generated => (
+            "generated",
+            Some(format!(
+                "generated by this run; `{}` shows it",
+                security::SHOW_TOKEN
+            )),
+        ),
+    };
+    json["origin"] = origin.into();
+    if decision.origin == Origin::Generated && !dry_run {
+        json["show"] = security::SHOW_TOKEN.into();
+    }
+    if let (Some(note), Some(fp)) = (note, fp) {
+        rep.note(format!(
+            "security: {} with fingerprint {fp}, {note}",
+            match prints.mode.as_str() {
+                "agent-key" => "agent key",
+                _ => "cluster token",
+            }
+        ));
+    }
+    rep.security = Some(json);
 }
 
 /// setup.toml and the flags over it. The file comes first: it may skip the

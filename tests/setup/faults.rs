@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use support::mirror::text;
 use support::systemd::{BINARY, Boot, Node};
 
-const ARGS: [&str; 4] = ["--role", "master", "--no-marathon", "--yes"];
+const ARGS: [&str; 5] = ["--role", "master", "--no-marathon", "--yes", "--insecure"];
 
 /// A booted node with setup in place, and the arguments of every run: no
 /// build of Mesos can be had, so a pinned stand-in tarball is its source.

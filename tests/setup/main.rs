@@ -4,6 +4,7 @@
 //! - `roots` (was tests/setup.rs): setup, status and uninstall against
 //!   temporary roots, with the renders snapshotted in tests/snapshots;
 //! - `fetch`: downloads against a real local mirror;
+//! - `tokens`: the cluster token through `--root` runs;
 //! - `install_sh`: install.sh end to end (slow ones `--ignored`);
 //! - `systemd`, `ensemble`, `faults` (were tests/setup_*.rs): on Debian 12
 //!   containers booted with systemd, all `--ignored`. scripts/test runs each
@@ -19,3 +20,4 @@ mod fetch;
 mod install_sh;
 mod roots;
 mod systemd;
+mod tokens;

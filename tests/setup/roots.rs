@@ -164,6 +164,11 @@ fn setup_edited(
         unreachable!()
     };
     a.executor_source = Some(small_executor());
+    // The tests before cluster tokens render open nodes, as they did; a
+    // test of the token gives one (or its edit undoes this).
+    if a.token.is_none() && a.settings.token_file.is_none() {
+        a.settings.insecure.get_or_insert(true);
+    }
     edit(&mut a);
     let buf = Buf::default();
     let rep = Reporter::new(
@@ -1219,8 +1224,15 @@ fn credentials_are_printed_to_root_only() {
 // ---- the real binary: bad input is refused, nothing written ----
 
 fn binary(root: &Path, args: &[&str]) -> std::process::Output {
+    // As in `setup_edited`: open nodes unless the test says otherwise.
+    let open = args.first() == Some(&"setup")
+        && !args
+            .iter()
+            .any(|a| a.starts_with("--token") || *a == "--insecure");
     Proc::new(env!("CARGO_BIN_EXE_mesos-docker"))
         .args(args)
+        .args(open.then_some("--insecure"))
+        .env_remove("MESOS_DOCKER_TOKEN")
         .arg("--root")
         .arg(root)
         .stdin(std::process::Stdio::null())
@@ -2217,6 +2229,7 @@ fn proxies_go_into_drop_ins_and_leave_with_them() {
         let root_s = root.to_str().unwrap();
         let mut all = vec!["setup", "--root", root_s, "--output", "json", "--yes"];
         all.extend(role_args("agent"));
+        all.push("--insecure");
         let Command::Setup(mut a) = parse(&all) else {
             unreachable!()
         };
@@ -3285,6 +3298,7 @@ fn tarballs_unpack_whole_and_durably() {
             "--masters",
             MASTERS,
             "--no-marathon",
+            "--insecure",
         ])
         .args([
             "--yes",
@@ -3386,6 +3400,7 @@ fn proxy_passwords_land_only_in_a_root_only_file() {
         let root_s = root.to_str().unwrap();
         let mut all = vec!["setup", "--root", root_s, "--yes"];
         all.extend(role_args("standalone"));
+        all.push("--insecure");
         all.extend(extra);
         let Command::Setup(mut a) = parse(&all) else {
             unreachable!()
@@ -3856,4 +3871,119 @@ fn extra_flags_reach_the_env_file_and_unknown_ones_are_refused() {
         "{report}"
     );
     assert_eq!(tree(root), before);
+}
+
+// ---- the cluster token: the joining check on a running host ----
+
+/// The master at `addr` answering `GET /state` with `status`, to the
+/// master operator credentials of `token` (None: anonymous).
+fn state_answer(runner: &RecordingRunner, addr: &str, token: Option<&str>, status: &str) {
+    use base64::Engine as _;
+    use mesos_docker::setup::input::token::{ClusterToken, MasterPurpose};
+    let auth = token
+        .map(|t| {
+            let t = ClusterToken::parse(t, "test").unwrap();
+            let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+                "operator:{}",
+                t.secret(MasterPurpose::MasterHttp).expose()
+            ));
+            format!("Authorization: Basic {basic}\r\n")
+        })
+        .unwrap_or_default();
+    runner.answer(
+        &format!("tcp {addr} GET /state HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\n{auth}\r\n"),
+        Output::ok(&format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n")),
+    );
+}
+
+#[test]
+fn a_running_cluster_is_asked_whether_the_token_fits() {
+    const AB: &str = "mdt1_abababababababababababababababababababababababababababababababab";
+    const CD: &str = "mdt1_cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
+    let agent = ["--role", "agent", "--masters", "10.0.0.1,10.0.0.3"];
+    let with_token = |token: &'static str| {
+        move |a: &mut setup::input::options::SetupArgs| {
+            a.settings.insecure = None;
+            a.env_token = Some(setup::input::security::TokenText::new(token));
+        }
+    };
+    // A secured cluster refuses another cluster's token: nothing written,
+    // no package installed, no service touched.
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let runner = played_host(root);
+    state_answer(&runner, "10.0.0.1:5050", None, "401 Unauthorized");
+    state_answer(&runner, "10.0.0.1:5050", Some(AB), "200 OK");
+    state_answer(&runner, "10.0.0.1:5050", Some(CD), "401 Unauthorized");
+    let before = tree(root);
+    let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
+    let (code, report) = setup_edited(&sys, &agent, with_token(CD));
+    assert_eq!(code, ExitCode::from(2), "{report}");
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the token does not match the cluster at 10.0.0.1: its master refused the credentials derived from it (HTTP 401). Nothing was changed"),
+        "{report}"
+    );
+    assert_eq!(tree(root), before);
+    assert!(
+        !runner.calls().iter().any(|c| c.contains("apt-get install")),
+        "{:?}",
+        runner.calls()
+    );
+    // The right one is accepted, and the run goes on.
+    let (code, report) = setup_edited(&sys, &agent, with_token(AB));
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert!(
+        report["notes"]
+            .as_array()
+            .unwrap()
+            .contains(&"security: the master at 10.0.0.1 accepted the token".into()),
+        "{report}"
+    );
+
+    // A master that would start a cluster finds one secured already.
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let runner = played_host(root);
+    state_answer(&runner, "10.0.0.1:5050", None, "401 Unauthorized");
+    let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
+    let master = ["--role", "master", "--masters", "m2,10.0.0.1,10.0.0.3"];
+    let (code, report) = setup_edited(&sys, &master, |a| a.settings.insecure = None);
+    assert_eq!(code, ExitCode::from(2), "{report}");
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the cluster at 10.0.0.1 is secured"),
+        "{report}"
+    );
+    assert!(!root.join("var/lib/mesos-docker/manifest.json").exists());
+
+    // An open cluster is the move to the token; nobody answering, a warning.
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let runner = played_host(root);
+    state_answer(&runner, "10.0.0.3:5050", None, "200 OK");
+    let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
+    let (code, report) = setup_edited(&sys, &agent, with_token(AB));
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("the master at 10.0.0.3 still answers anonymously: the cluster is open"),
+        "{report}"
+    );
+    let dir = Host::debian12().build();
+    let root = dir.path();
+    let sys = System::live_for_tests(root, Box::new(Shared(played_host(root))));
+    let (code, report) = setup_edited(&sys, &agent, with_token(AB));
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert!(
+        report["warnings"]
+            .to_string()
+            .contains("no master answered on :5050 (10.0.0.1: 10.0.0.1:5050: connection refused"),
+        "{report}"
+    );
+    assert!(!report.to_string().contains(AB));
 }

@@ -237,6 +237,7 @@ fn standalone_with_standins_installs_starts_and_converges_on_a_running_systemd()
         "--role",
         "standalone",
         "--yes",
+        "--insecure",
         "--mesos-source",
         &mesos,
         "--marathon-source",
@@ -516,7 +517,8 @@ fn assert_nothing_installed(node: &Node, before: &str) {
 
 /// Runs setup; its exit code and stdout+stderr.
 fn setup(node: &Node, args: &[&str]) -> (Option<i32>, String) {
-    let out = node.exec(&[&[BINARY, "setup", "--yes"], args].concat());
+    // An open node, as before cluster tokens.
+    let out = node.exec(&[&[BINARY, "setup", "--yes", "--insecure"], args].concat());
     (
         out.status.code(),
         format!("{}{}", text(&out.stdout), text(&out.stderr)),

@@ -464,10 +464,17 @@ impl Node {
         self.copy_in(Path::new(env!("CARGO_BIN_EXE_mesos-docker")), BINARY);
     }
 
-    /// `mesos-docker setup ARGS` in the node.
+    /// `mesos-docker setup ARGS` in the node: an open node (`--insecure`,
+    /// as before cluster tokens) unless ARGS name a token or --insecure.
     pub fn setup(&self, args: &[&str]) -> Run {
         let mut all = vec![BINARY, "setup"];
         all.extend_from_slice(args);
+        if !args
+            .iter()
+            .any(|a| a.starts_with("--token") || *a == "--insecure")
+        {
+            all.push("--insecure");
+        }
         self.run(&all)
     }
 

@@ -161,6 +161,9 @@ pub fn run_bounded(program: &str, args: &[&str], timeout: Duration) -> io::Resul
     let mut child = Command::new(program)
         .args(args)
         .env("LC_ALL", "C")
+        // The cluster token setup may have been given in its environment
+        // is no business of apt's maintainer scripts, systemctl or docker.
+        .env_remove("MESOS_DOCKER_TOKEN")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

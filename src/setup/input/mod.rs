@@ -3,8 +3,10 @@
 //! [`options::Options`] before anything else looks at the host.
 
 pub mod flags;
+pub mod join;
 pub mod model;
 pub mod node_policy;
 pub mod options;
 pub mod proxy;
+pub mod security;
 pub mod token;

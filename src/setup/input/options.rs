@@ -42,6 +42,12 @@ pub struct SetupArgs {
     /// flag: library callers (tests, benchmarks) name a small one.
     #[arg(skip)]
     pub executor_source: Option<PathBuf>,
+    /// The cluster token on the command line: visible in `ps` and shell history (warned on every use); prefer --token-file or MESOS_DOCKER_TOKEN.
+    #[arg(long, value_name = "TOKEN", help_heading = "Security")]
+    pub token: Option<crate::setup::input::security::TokenText>,
+    /// MESOS_DOCKER_TOKEN of setup's environment (read by `main`).
+    #[arg(skip)]
+    pub env_token: Option<crate::setup::input::security::TokenText>,
     /// HTTP(S)_PROXY and NO_PROXY of setup's environment (read by `main`).
     #[arg(skip)]
     pub proxy: crate::setup::input::proxy::Proxy,
@@ -215,6 +221,25 @@ pub struct FileConfig {
         display_order = 1003
     )]
     pub require_pinned: Option<bool>,
+    /// A file holding the cluster token that `mesos-docker setup` printed on the first master; keeps it out of `ps` and shell history. In setup.toml: an absolute path.
+    #[arg(long, value_name = "FILE", help_heading = "Security")]
+    pub token_file: Option<PathBuf>,
+    /// An open node, as before tokens: no authentication on any endpoint (warned on every run).
+    #[arg(
+        long,
+        num_args = 0,
+        default_missing_value = "true",
+        help_heading = "Security"
+    )]
+    pub insecure: Option<bool>,
+    /// `token = "mdt1_…"`: accepted only from a setup.toml that root owns
+    /// and nobody else can read (see [`read_config`]).
+    #[arg(skip)]
+    pub token: Option<crate::setup::input::security::TokenText>,
+    /// The file's owner and mode, for the `token` key's check.
+    #[serde(skip)]
+    #[arg(skip)]
+    pub access: Option<(u32, u32)>,
     #[arg(skip)]
     pub sources: Option<FileSources>,
     /// Pins of catalog sources that publish none, by catalog id: written
@@ -281,6 +306,10 @@ pub fn merge(flags: &FileConfig, file: FileConfig) -> FileConfig {
         mirror_ca,
         allow_unverified,
         require_pinned,
+        token_file,
+        insecure,
+        token: _,
+        access: _,
         sources: _,
         pins: _,
         path: _,
@@ -316,6 +345,10 @@ pub fn merge(flags: &FileConfig, file: FileConfig) -> FileConfig {
         mirror_ca: mirror_ca.or(file.mirror_ca),
         allow_unverified: allow_unverified.or(file.allow_unverified),
         require_pinned: require_pinned.or(file.require_pinned),
+        token_file: token_file.or(file.token_file),
+        insecure: insecure.or(file.insecure),
+        token: file.token,
+        access: file.access,
         sources: file.sources,
         pins: file.pins,
         path: file.path,
@@ -365,6 +398,32 @@ pub struct Options {
 }
 
 impl Options {
+    /// The master hosts: the ensemble's, else the ZooKeeper hosts' (an
+    /// external ensemble, an agent).
+    pub fn master_hosts(&self) -> Vec<String> {
+        match &self.ensemble {
+            Some(e) => e.servers.clone(),
+            None => self
+                .zk_hosts
+                .split(',')
+                .filter_map(|hp| hp.rsplit_once(':').map(|(h, _)| h.to_owned()))
+                .collect(),
+        }
+    }
+
+    /// Where this node stands for its token: only a standalone node or the
+    /// first master listed starts a cluster (with an external ZooKeeper
+    /// nothing tells the masters apart; the joining check on real runs
+    /// catches a second cluster there).
+    pub fn place(&self) -> crate::setup::input::security::Place {
+        crate::setup::input::security::Place {
+            role: self.role,
+            me: self.hostname.clone(),
+            masters: self.master_hosts(),
+            may_start: self.ensemble.as_ref().is_none_or(|e| e.myid == 1),
+        }
+    }
+
     pub fn quorum(&self) -> usize {
         self.masters / 2 + 1
     }
@@ -422,7 +481,17 @@ pub fn read_config(root: &Path, explicit: Option<&Path>) -> Result<FileConfig, O
         Some(p) => (p.to_path_buf(), true),
         None => (root.join(CONFIG.trim_start_matches('/')), false),
     };
-    let text = match std::fs::read_to_string(&path) {
+    let opened = std::fs::File::open(&path).and_then(|mut f| {
+        use std::io::Read;
+        use std::os::unix::fs::MetadataExt;
+        // The owner and mode of the file read, not of whatever the path
+        // names a moment later.
+        let meta = f.metadata()?;
+        let mut text = String::new();
+        f.read_to_string(&mut text)?;
+        Ok((text, (meta.uid(), meta.mode())))
+    });
+    let (text, access) = match opened {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
             return Ok(FileConfig::default());
@@ -461,8 +530,34 @@ pub fn read_config(root: &Path, explicit: Option<&Path>) -> Result<FileConfig, O
             ca.display().to_string()
         )));
     }
+    if let Some(t) = file.token_file.as_ref().filter(|t| t.is_relative()) {
+        return Err(invalid_file(format!(
+            "token-file = {:?} is not an absolute path; write e.g. token-file = \"/root/mesos-docker.token\"",
+            t.display().to_string()
+        )));
+    }
+    file.access = Some(access);
     file.path = Some(path.display().to_string());
     Ok(file)
+}
+
+/// The token sources of the command line, the environment and setup.toml,
+/// each kept apart so a refusal can name it.
+pub fn token_inputs(args: &SetupArgs, file: &FileConfig) -> crate::setup::input::security::Inputs {
+    use crate::setup::input::security::{ConfigInputs, Inputs};
+    Inputs {
+        flag: args.token.clone(),
+        flag_file: args.settings.token_file.clone(),
+        env: args.env_token.clone(),
+        flag_insecure: args.settings.insecure == Some(true),
+        config: file.path.clone().map(|path| ConfigInputs {
+            path,
+            token: file.token.clone(),
+            token_file: file.token_file.clone(),
+            insecure: file.insecure == Some(true),
+            access: file.access,
+        }),
+    }
 }
 
 /// Asks for a missing choice; returns `None` when nobody can answer.
@@ -1120,6 +1215,37 @@ mod tests {
         // Found by address too.
         let (o, _) = run(args(Role::Standalone, &["10.0.0.9", "10.0.0.1", "x"])).unwrap();
         assert_eq!(o.ensemble.unwrap().myid, 2);
+    }
+
+    #[test]
+    fn only_a_standalone_node_or_the_first_master_may_start_a_cluster() {
+        for (role, masters, zk, may_start) in [
+            (Role::Standalone, &[][..], None, true),
+            (Role::Master, &[][..], None, true),
+            (Role::Master, &["node1", "a", "b"][..], None, true),
+            (Role::Master, &["a", "node1", "b"][..], None, false),
+            (Role::Standalone, &["a", "node1", "b"][..], None, false),
+            (
+                Role::Master,
+                &[][..],
+                Some("zk://z1:2181,z2:2181/mesos"),
+                true,
+            ),
+        ] {
+            let a = with(args(role, masters), |s| s.zk = zk.map(str::to_owned));
+            let (o, _) = run(a).unwrap();
+            let place = o.place();
+            assert_eq!(place.may_start, may_start, "{role:?} {masters:?} {zk:?}");
+            assert_eq!(place.me, "node1");
+        }
+        // An agent's masters are the ZooKeeper hosts, in order.
+        let (o, _) = run(args(Role::Agent, &["m1", "10.0.0.2"])).unwrap();
+        assert_eq!(o.place().masters, ["m1", "10.0.0.2"]);
+        let (o, _) = run(with(args(Role::Agent, &[]), |s| {
+            s.zk = Some("zk://z1:2181,z2:2181/mesos".into())
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.master_hosts(), ["z1", "z2"]);
     }
 
     #[test]

@@ -36,7 +36,7 @@ const KEY_BYTES: usize = 32;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
     #[error(
-        "{what} does not look like a mesos-docker {kind}: it must be {prefix} followed by 64 hex digits (the form `mesos-docker setup` printed on the first master; `mesos-docker credentials` shows it again there)"
+        "{what} does not look like a mesos-docker {kind}: it must be {prefix} followed by 64 hex digits (the form `mesos-docker setup` printed on the first master; `mesos-docker credentials --token` shows it again there)"
     )]
     Malformed {
         what: String,
@@ -261,35 +261,42 @@ impl Security {
     }
 }
 
+/// A node's security as reports and records show it: the mode and the
+/// fingerprints, never a key. Records keep it so a later run (and `status`)
+/// can tell which cluster a node belongs to without reading a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Fingerprints {
+    /// `insecure`, `token` (masters, standalone) or `agent-key` (agents).
+    pub mode: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_key_fingerprint: Option<String>,
+}
+
+impl Security {
+    pub fn fingerprints(&self) -> Fingerprints {
+        let (mode, token, key) = match self {
+            Self::Insecure => ("insecure", None, None),
+            Self::Cluster(t) => (
+                "token",
+                Some(t.fingerprint()),
+                Some(t.agent_key().fingerprint()),
+            ),
+            Self::Agent(k) => ("agent-key", None, Some(k.fingerprint())),
+        };
+        Fingerprints {
+            mode: mode.to_owned(),
+            token_fingerprint: token,
+            agent_key_fingerprint: key,
+        }
+    }
+}
+
 /// Reports and records name the mode and the fingerprints, never a key.
 impl Serialize for Security {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Public {
-            mode: &'static str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            token_fingerprint: Option<String>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            agent_key_fingerprint: Option<String>,
-        }
-        let public = match self {
-            Self::Insecure => Public {
-                mode: "insecure",
-                token_fingerprint: None,
-                agent_key_fingerprint: None,
-            },
-            Self::Cluster(t) => Public {
-                mode: "token",
-                token_fingerprint: Some(t.fingerprint()),
-                agent_key_fingerprint: Some(t.agent_key().fingerprint()),
-            },
-            Self::Agent(k) => Public {
-                mode: "agent-key",
-                token_fingerprint: None,
-                agent_key_fingerprint: Some(k.fingerprint()),
-            },
-        };
-        public.serialize(s)
+        self.fingerprints().serialize(s)
     }
 }
 
