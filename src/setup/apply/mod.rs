@@ -21,6 +21,8 @@ pub mod image;
 pub mod libraries;
 pub mod package;
 pub mod resource;
+#[cfg(test)]
+mod secret_tests;
 pub mod service;
 pub mod tarball;
 pub mod tools;
