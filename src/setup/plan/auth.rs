@@ -46,6 +46,15 @@ pub enum AuthError {
         "a {role} needs the cluster token, and this node has only an agent key: pass the token (--token-file) on masters and standalone nodes"
     )]
     AgentKeyOnMaster { role: &'static str },
+    /// An extra flag would override what authentication sets.
+    #[error(
+        "the extra {program} flag {name} is set by setup on a secured node (authentication); drop it from --{flag}-flag and [{flag}.flags], or pass --insecure for an open node"
+    )]
+    ExtraFlag {
+        program: &'static str,
+        flag: &'static str,
+        name: String,
+    },
 }
 
 /// Files written only where the program that reads them lists every flag of
@@ -282,12 +291,38 @@ pub fn executor_auth(
     Some((files, gated))
 }
 
-/// The flags secure mode writes itself, per daemon, for the extra-flags
-/// check (an extra flag may not override them).
-pub fn managed(daemon: Daemon) -> Vec<(&'static str, &'static str)> {
-    let by = "setup (authentication; --insecure leaves it out)";
-    let names: &[&'static str] = match daemon {
+/// Refuses extra flags that would override what a secured node's
+/// authentication sets (the environment file would hold both, the last
+/// one winning): a typo'd `authenticate_agents=false` must not open the
+/// node quietly.
+pub fn check_extra_flags(
+    security: &Security,
+    extra: &crate::setup::input::flags::ExtraFlags,
+) -> Result<(), AuthError> {
+    if !security.is_secure() {
+        return Ok(());
+    }
+    for (daemon, flags, flag) in [
+        (Daemon::Master, &extra.master, "master"),
+        (Daemon::Agent, &extra.agent, "agent"),
+    ] {
+        if let Some(name) = flags.keys().find(|n| managed(daemon).contains(&n.as_str())) {
+            return Err(AuthError::ExtraFlag {
+                program: daemon.program(),
+                flag,
+                name: name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The flags secure mode writes itself, per daemon (`zk` too on a master:
+/// its URL is the secret file's).
+pub fn managed(daemon: Daemon) -> &'static [&'static str] {
+    match daemon {
         Daemon::Master => &[
+            "zk",
             "authenticate_frameworks",
             "authenticate_agents",
             "credentials",
@@ -305,8 +340,7 @@ pub fn managed(daemon: Daemon) -> Vec<(&'static str, &'static str)> {
             "authenticate_http_executors",
             "executor_secret_key",
         ],
-    };
-    names.iter().map(|n| (*n, by)).collect()
+    }
 }
 
 #[cfg(test)]
@@ -598,6 +632,97 @@ pub(crate) mod tests {
         for purpose in MasterPurpose::ALL {
             assert!(!all.contains(t.secret(purpose).expose()), "{purpose:?}");
         }
+    }
+
+    #[test]
+    fn extra_flags_cannot_undo_authentication() {
+        let f = facts(Init::Systemd);
+        let mut opts = options(Role::Standalone, &f, Security::Cluster(token()));
+        opts.flags
+            .agent
+            .insert("authenticate_http_readwrite".into(), "false".into());
+        let err = plan(&opts, &f).unwrap_err().to_string();
+        assert!(
+            err.starts_with("the extra mesos-agent flag authenticate_http_readwrite is set by setup on a secured node"),
+            "{err}"
+        );
+        opts.flags.agent.clear();
+        opts.flags.master.insert("credentials".into(), "/x".into());
+        let err = plan(&opts, &f).unwrap_err().to_string();
+        assert!(err.contains("mesos-master flag credentials"), "{err}");
+        // Open nodes take them as before; other extra flags pass.
+        opts.security = Security::Insecure;
+        assert!(plan(&opts, &f).is_ok());
+        opts.security = Security::Cluster(token());
+        opts.flags.master.clear();
+        opts.flags
+            .master
+            .insert("max_agent_ping_timeouts".into(), "5".into());
+        assert!(plan(&opts, &f).is_ok());
+    }
+
+    /// Daemons in containers see the secret files their flags name,
+    /// Marathon its secret environment, the agent its executor flags.
+    #[test]
+    fn containers_get_the_secrets_they_read() {
+        let hex = "0123456789abcdef".repeat(4);
+        let f = facts(Init::Systemd);
+        let args = SetupArgs {
+            settings: FileConfig {
+                role: Some(Role::Standalone),
+                masters: Some(vec!["m2".into()]),
+                ..Default::default()
+            },
+            sources: crate::setup::input::options::FileSources {
+                mesos: Some(format!("docker:registry.local/mesos:1.11.0@sha256:{hex}")),
+                marathon: Some(format!("docker:registry.local/marathon:1.11@sha256:{hex}")),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut opts = resolve(&args, FileConfig::default(), &f, None).unwrap().0;
+        opts.security = Security::Cluster(token());
+        let p = plan(&opts, &f).unwrap();
+        let ro = "-v /etc/mesos-docker/secrets:/etc/mesos-docker/secrets:ro";
+        let unit = content(&p, "/etc/systemd/system/mesos-agent.service");
+        assert!(
+            unit.contains(&format!(
+                "{ro} -e MESOS_AUTHENTICATE_HTTP_EXECUTORS -e MESOS_EXECUTOR_SECRET_KEY --entrypoint mesos-agent registry.local/mesos:1.11.0@sha256:{hex}\n"
+            )) && unit.contains("EnvironmentFile=-/etc/mesos-docker/agent-executor-auth.env\n"),
+            "{unit}"
+        );
+        let unit = content(&p, "/etc/systemd/system/mesos-master.service");
+        assert!(
+            unit.contains(&format!("{ro} --entrypoint mesos-master")),
+            "{unit}"
+        );
+        let unit = content(&p, "/etc/systemd/system/marathon.service");
+        assert!(
+            unit.contains(&format!(
+                "--env-file /etc/mesos-docker/marathon.env --env-file {MARATHON_ENV} {ro} registry.local/marathon"
+            )),
+            "{unit}"
+        );
+        // Docker takes --env-file values literally: no quotes.
+        let env = content(&p, "/etc/mesos-docker/marathon.env");
+        assert!(env.contains("\nMARATHON_MESOS_AUTHENTICATION=\n"), "{env}");
+        assert!(
+            content(&p, "/etc/mesos-docker/master.env")
+                .contains("\nMESOS_ZK=file:///etc/mesos-docker/secrets/zk-mesos\n")
+        );
+        // The agent's flags are asked of the image.
+        assert_eq!(
+            p.gated[0].check.argv,
+            [
+                "/usr/bin/docker",
+                "run",
+                "--rm",
+                "--entrypoint",
+                "mesos-agent",
+                &format!("registry.local/mesos:1.11.0@sha256:{hex}"),
+                "--help"
+            ]
+        );
     }
 
     #[test]

@@ -99,6 +99,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, PlanError> {
         dir("/var/log/mesos"),
         dir(&opts.work_dir),
     ]);
+    auth::check_extra_flags(&opts.security, &opts.flags)?;
     // Before what names them; a service reading one restarts with it.
     r.extend(auth::secret_files(
         &opts.security,
