@@ -73,7 +73,6 @@ struct Names {
     secure: bool,
     zk_mesos_file: &'static str,
     mesos_credentials: &'static str,
-    master_http_credentials: &'static str,
     agent_credential: &'static str,
     agent_http_credentials: &'static str,
     marathon_secret: &'static str,
@@ -91,7 +90,6 @@ pub fn insert(ctx: &mut Context, security: &Security) {
             secure: security.is_secure(),
             zk_mesos_file: ZK_MESOS,
             mesos_credentials: MESOS_CREDENTIALS,
-            master_http_credentials: MASTER_HTTP_CREDENTIALS,
             agent_credential: AGENT_CREDENTIAL,
             agent_http_credentials: AGENT_HTTP_CREDENTIALS,
             marathon_secret: MARATHON_MESOS_SECRET,
@@ -157,15 +155,22 @@ pub fn secret_files(
 fn master_files(r: &mut Vec<Resource>, token: &ClusterToken, marathon: bool, zk_hosts: &str) {
     let s = |p: MasterPurpose| token.secret(p);
     let agent = token.agent_key().secret(AgentPurpose::Registration);
+    // A master has no --http_credentials (apache/mesos docs/authentication.md
+    // lists it for agents only; master.md has none, and an unknown MESOS_
+    // variable stops the master): its basic HTTP authenticator reads
+    // --credentials, so the operator is listed there too.
     r.push(secret_file(
         MESOS_CREDENTIALS,
         json!({"credentials": [
             {"principal": MARATHON, "secret": s(MasterPurpose::MarathonFramework).expose()},
             {"principal": AGENT, "secret": agent.expose()},
+            {"principal": OPERATOR, "secret": s(MasterPurpose::MasterHttp).expose()},
         ]})
         .to_string(),
         &["mesos-master"],
     ));
+    // The operator's credential on its own, for `status` and
+    // `mesos-docker credentials`; no flag names it.
     r.push(secret_file(
         MASTER_HTTP_CREDENTIALS,
         credentials(OPERATOR, s(MasterPurpose::MasterHttp).expose()),
@@ -330,7 +335,6 @@ pub fn managed(daemon: Daemon) -> &'static [&'static str] {
             "authenticate_http_readwrite",
             "authenticate_http_frameworks",
             "http_framework_authenticators",
-            "http_credentials",
         ],
         Daemon::Agent => &[
             "credential",
@@ -579,6 +583,7 @@ pub(crate) mod tests {
             json!({"credentials": [
                 {"principal": "marathon", "secret": m(MasterPurpose::MarathonFramework)},
                 {"principal": "agent", "secret": a(AgentPurpose::Registration)},
+                {"principal": "operator", "secret": m(MasterPurpose::MasterHttp)},
             ]})
         );
         assert_eq!(
@@ -616,6 +621,13 @@ pub(crate) mod tests {
                 m(MasterPurpose::MarathonHttp),
                 m(MasterPurpose::ZkMarathon)
             )
+        );
+        // Only the agent has --http_credentials: the master would stop on it.
+        assert!(!content(&p, "/etc/mesos-docker/master.env").contains("HTTP_CREDENTIALS"));
+        assert!(
+            content(&p, "/etc/mesos-docker/agent.env").contains(&format!(
+                "MESOS_HTTP_CREDENTIALS=\"{AGENT_HTTP_CREDENTIALS}\"\n"
+            ))
         );
         assert_eq!(
             content(&p, TOKEN_FILE),
