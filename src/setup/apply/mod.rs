@@ -137,12 +137,20 @@ fn step(
     rep: &mut Reporter,
 ) -> Result<(), Stopped> {
     let (sys, dry_run) = (run.sys, run.dry_run);
-    if let Resource::File { path, .. } = r
+    if let Resource::File { path, readers, .. } = r
         && let Some(g) = run.plan.gated.iter().find(|g| g.paths.contains(path))
     {
         match gate(run, g, manifest, walk, rep) {
             Gate::On => {}
             Gate::Off(_) => {
+                // Its readers drop the flags only with a restart.
+                if sys.exists(path) {
+                    for s in readers {
+                        if !walk.restart.contains(s) {
+                            walk.restart.push(s.clone());
+                        }
+                    }
+                }
                 let absent = Resource::Absent { path: path.clone() };
                 return step(run, &absent, manifest, walk, rep);
             }

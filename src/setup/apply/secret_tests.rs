@@ -94,19 +94,30 @@ impl Host {
 
     /// Runs the plan; returns what the reporter printed and the record.
     fn run(&self, p: &Plan, format: OutputFormat, dry_run: bool) -> (String, Manifest) {
+        let (out, manifest, _) = self.run_restarts(p, format, dry_run);
+        (out, manifest)
+    }
+
+    /// As [`Host::run`], with the services to restart.
+    fn run_restarts(
+        &self,
+        p: &Plan,
+        format: OutputFormat,
+        dry_run: bool,
+    ) -> (String, Manifest, Vec<String>) {
         let sys = self.sys();
         let buf = Buf::default();
         let mut rep = Reporter::new(format, "setup", dry_run, Box::new(buf.clone()));
         let mut manifest = Manifest::load(&sys).unwrap().unwrap_or_default();
         let apt = Apt::new(Duration::from_secs(1));
         let dl = Downloads::new(&sys, None, false);
-        apply(&sys, p, &mut manifest, &apt, &dl, dry_run, &mut rep).unwrap();
+        let restart = apply(&sys, p, &mut manifest, &apt, &dl, dry_run, &mut rep).unwrap();
         if !dry_run {
             manifest.save(&sys).unwrap();
         }
         rep.finish(&[], None);
         let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-        (out, manifest)
+        (out, manifest, restart)
     }
 
     fn read(&self, path: &str) -> Option<(u32, String)> {
@@ -194,7 +205,8 @@ fn executor_auth_only_where_the_agent_has_both_flags() {
     host.runner.answer(HELP, Output::ok(WITHOUT_SSL));
     let (out, _) = host.run(&p, OutputFormat::Text, true);
     assert_clean("the removal's dry run", &out, &every_secret(&t));
-    let (out, m) = host.run(&p, OutputFormat::Json, false);
+    let (out, m, restart) = host.run_restarts(&p, OutputFormat::Json, false);
+    assert_eq!(restart, ["mesos-agent"], "the agent drops the flags");
     assert!(host.read(EXECUTOR_SECRET_KEY).is_none());
     assert!(host.read(EXECUTOR_AUTH_ENV).is_none());
     let f = &m.features[EXECUTOR_AUTH];
