@@ -179,8 +179,8 @@ pub(crate) fn run_err(command: impl Into<String>, source: io::Error) -> Resource
 }
 
 /// The diff a dry run shows for a file's content; `hidden` (a secret file,
-/// or one only root may read) gives the sizes only: a report, a terminal
-/// or a CI log is readable by more people than the file.
+/// or a root-only one being removed) gives the sizes only: a report, a
+/// terminal or a CI log is readable by more people than the file.
 pub fn shown_diff(path: &str, old: &[u8], new: &str, hidden: bool) -> String {
     if !hidden {
         return diff(path, old, new);

@@ -25,10 +25,11 @@ fn ours(manifest: &Manifest, path: &str, bytes: &[u8]) -> bool {
         .is_some_and(|sha| sha == sha256_hex(bytes))
 }
 
-/// Whether a file's content stays out of diffs: a secret, or a file only
-/// its owner and group may read (what was there before setup, too).
-fn hidden(secret: bool, mode: u32) -> bool {
-    secret || mode & 0o004 == 0
+/// Whether a file on disk that setup removes keeps its content out of the
+/// diff: one others may not read (a secret setup no longer writes, the
+/// executor key where the agent lost executor authentication).
+fn private(mode: u32) -> bool {
+    mode & 0o004 == 0
 }
 
 pub fn check_file(
@@ -44,7 +45,7 @@ pub fn check_file(
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Ok(Check::Change {
                 change: Change::CreateFile,
-                diff: Some(shown_diff(path, b"", content, hidden(secret, mode))),
+                diff: Some(shown_diff(path, b"", content, secret)),
             });
         }
         Err(e) => return Err(io_err("cannot inspect", &p, e)),
@@ -59,9 +60,8 @@ pub fn check_file(
     let old = fs::read(&p).map_err(|e| io_err("cannot read", &p, e))?;
     if old != content.as_bytes() {
         let foreign = !ours(manifest, path, &old);
-        let hide = hidden(secret, mode) || hidden(false, meta.permissions().mode());
         return Ok(Check::Change {
-            diff: Some(shown_diff(path, &old, content, hide)),
+            diff: Some(shown_diff(path, &old, content, secret)),
             change: Change::ReplaceFile {
                 old: Old(old),
                 foreign,
@@ -136,7 +136,7 @@ pub fn check_absent(sys: &System, path: &str, manifest: &Manifest) -> Result<Che
         ))),
         Ok(m) => {
             let old = fs::read(&p).map_err(|e| io_err("cannot read", &p, e))?;
-            let hide = hidden(false, m.permissions().mode());
+            let hide = private(m.permissions().mode());
             Ok(Check::Change {
                 diff: Some(shown_diff(path, &old, "", hide)),
                 change: Change::Remove {

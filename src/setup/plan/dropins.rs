@@ -39,8 +39,8 @@ pub fn env_file(proxy: &Proxy, readers: &[&str]) -> Resource {
         mode: 0o600,
         content,
         readers: readers.iter().map(|r| r.to_string()).collect(),
-        // A proxy URL may hold a password.
-        secret: true,
+        // Its diff stays shown, passwords masked (see report::redact).
+        secret: false,
     }
 }
 
@@ -94,7 +94,7 @@ mod tests {
                           no_proxy=\"10.0.0.0/8\"\n"
                     .into(),
                 readers: vec!["docker".into()],
-                secret: true,
+                secret: false,
             }
         );
         let r = systemd_dropins(&p, &["docker.service"]);
