@@ -100,6 +100,20 @@ pub struct Manifest {
     /// to, so a later run refuses another cluster's token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<crate::setup::input::token::Fingerprints>,
+    /// Features setup turns on only where the installed programs have
+    /// them, by name (`executor-auth`): whether each is on, and why not.
+    /// `status` reads it.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub features: std::collections::BTreeMap<String, Feature>,
+}
+
+/// Whether a feature is on, as the last run decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feature {
+    pub enabled: bool,
+    /// Why it is off, in the operator's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -33,7 +33,7 @@ pub enum SetupError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error(transparent)]
-    Render(#[from] plan::RenderError),
+    Plan(#[from] plan::PlanError),
     #[error(
         "preflight failed: {0}. Fix that, or skip a check with --ignore-preflight NAME if you know better"
     )]
@@ -69,7 +69,7 @@ impl SetupError {
             SetupError::Stopped(_)
             | SetupError::Trust(_)
             | SetupError::Manifest(_)
-            | SetupError::Render(_)
+            | SetupError::Plan(plan::PlanError::Render(_))
             | SetupError::Busy(_) => ExitCode::FAILURE,
             _ => ExitCode::from(EXIT_BAD_INPUT),
         }

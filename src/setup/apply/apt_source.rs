@@ -157,7 +157,8 @@ pub fn check(
             s.key
         )));
     }
-    let list = crate::setup::apply::file::check_file(sys, s.path, 0o644, s.content, manifest)?;
+    let list =
+        crate::setup::apply::file::check_file(sys, s.path, 0o644, s.content, false, manifest)?;
     Ok(check_apt_source(sys, s.keyring, s.fingerprints, list))
 }
 

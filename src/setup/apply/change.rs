@@ -17,13 +17,24 @@ use crate::setup::host::system::System;
 use crate::setup::record::{Entry, Kind, Manifest, ManifestError};
 use crate::setup::sources::Artifact;
 
+/// A file's earlier bytes, kept for its backup. They may be a secret's (a
+/// credential file setup replaces), so `Debug` shows their size only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Old(pub Vec<u8>);
+
+impl std::fmt::Debug for Old {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Old({} bytes)", self.0.len())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     CreateFile,
     /// Different content; `foreign` when the file is not what setup last
     /// wrote (a packaged file or a hand edit), so it is backed up first.
     ReplaceFile {
-        old: Vec<u8>,
+        old: Old,
         foreign: bool,
     },
     Chmod {
@@ -165,6 +176,20 @@ pub(crate) fn run_err(command: impl Into<String>, source: io::Error) -> Resource
         command: command.into(),
         source,
     }
+}
+
+/// The diff a dry run shows for a file's content; `hidden` (a secret file,
+/// or a root-only one being removed) gives the sizes only: a report, a
+/// terminal or a CI log is readable by more people than the file.
+pub fn shown_diff(path: &str, old: &[u8], new: &str, hidden: bool) -> String {
+    if !hidden {
+        return diff(path, old, new);
+    }
+    format!(
+        "--- {path} (now)\n+++ {path} (setup)\n secret content, {} bytes now, {} bytes from setup, not shown\n",
+        old.len(),
+        new.len()
+    )
 }
 
 pub fn diff(path: &str, old: &[u8], new: &str) -> String {

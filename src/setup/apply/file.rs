@@ -9,8 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::setup::apply::change::{
-    Change, Check, ResourceError, blank, diff, ensure_parents, err, host_path, io_err,
-    mode_and_owner, save,
+    Change, Check, Old, ResourceError, blank, ensure_parents, err, host_path, io_err,
+    mode_and_owner, save, shown_diff,
 };
 use crate::setup::host::fsops;
 use crate::setup::host::system::System;
@@ -25,11 +25,19 @@ fn ours(manifest: &Manifest, path: &str, bytes: &[u8]) -> bool {
         .is_some_and(|sha| sha == sha256_hex(bytes))
 }
 
+/// Whether a file on disk that setup removes keeps its content out of the
+/// diff: one others may not read (a secret setup no longer writes, the
+/// executor key where the agent lost executor authentication).
+fn private(mode: u32) -> bool {
+    mode & 0o004 == 0
+}
+
 pub fn check_file(
     sys: &System,
     path: &str,
     mode: u32,
     content: &str,
+    secret: bool,
     manifest: &Manifest,
 ) -> Result<Check, ResourceError> {
     let p = sys.path(path);
@@ -37,7 +45,7 @@ pub fn check_file(
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Ok(Check::Change {
                 change: Change::CreateFile,
-                diff: Some(diff(path, b"", content)),
+                diff: Some(shown_diff(path, b"", content, secret)),
             });
         }
         Err(e) => return Err(io_err("cannot inspect", &p, e)),
@@ -53,8 +61,11 @@ pub fn check_file(
     if old != content.as_bytes() {
         let foreign = !ours(manifest, path, &old);
         return Ok(Check::Change {
-            diff: Some(diff(path, &old, content)),
-            change: Change::ReplaceFile { old, foreign },
+            diff: Some(shown_diff(path, &old, content, secret)),
+            change: Change::ReplaceFile {
+                old: Old(old),
+                foreign,
+            },
         });
     }
     Ok(mode_and_owner(&meta, mode))
@@ -123,10 +134,11 @@ pub fn check_absent(sys: &System, path: &str, manifest: &Manifest) -> Result<Che
             "{} should not exist and is not a regular file; move it away and run setup again",
             p.display()
         ))),
-        Ok(_) => {
+        Ok(m) => {
             let old = fs::read(&p).map_err(|e| io_err("cannot read", &p, e))?;
+            let hide = private(m.permissions().mode());
             Ok(Check::Change {
-                diff: Some(diff(path, &old, "")),
+                diff: Some(shown_diff(path, &old, "", hide)),
                 change: Change::Remove {
                     foreign: !ours(manifest, path, &old),
                 },
@@ -154,11 +166,12 @@ pub fn write(
     match change {
         Change::CreateFile => entry.created = true,
         Change::ReplaceFile { old, foreign: true } => {
-            let bak = fsops::backup_path(&p, old);
+            let bak = fsops::backup_path(&p, &old.0);
+            // Never more open than the file it copies.
             let old_mode = fs::metadata(&p)
                 .map(|m| m.permissions().mode() & 0o7777)
-                .unwrap_or(0o644);
-            fsops::write_atomic(&bak, old, old_mode, None)
+                .unwrap_or(0o600);
+            fsops::write_atomic(&bak, &old.0, old_mode, None)
                 .map_err(|e| io_err("cannot back up to", &bak, e))?;
             let bak_host = host_path(sys, &bak);
             note = Some(format!("copy at {bak_host}"));

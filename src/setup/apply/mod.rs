@@ -21,6 +21,8 @@ pub mod image;
 pub mod libraries;
 pub mod package;
 pub mod resource;
+#[cfg(test)]
+mod secret_tests;
 pub mod service;
 pub mod tarball;
 pub mod tools;
@@ -35,7 +37,7 @@ use crate::setup::apt::packages::Apt;
 use crate::setup::host::system::System;
 use crate::setup::input::flags::FlagCheckError;
 use crate::setup::plan::{Plan, Resource};
-use crate::setup::record::Manifest;
+use crate::setup::record::{Feature, Manifest};
 use crate::setup::report::{Line, Reporter, Status};
 
 /// What the walk learns as it goes: which services to restart, and what
@@ -46,6 +48,18 @@ struct Walk {
     units_changed: bool,
     reloaded: bool,
     libraries_changed: bool,
+    /// Gated features decided so far (see [`gate`]).
+    gates: std::collections::BTreeMap<&'static str, Gate>,
+}
+
+/// Whether a gated feature's files are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Gate {
+    On,
+    /// Removed where they were: the program lacks the flags.
+    Off(String),
+    /// Not decidable on this run (dry run before the install, offline root).
+    Later(String),
 }
 
 /// The run's fixed inputs, for each step of the walk.
@@ -123,6 +137,35 @@ fn step(
     rep: &mut Reporter,
 ) -> Result<(), Stopped> {
     let (sys, dry_run) = (run.sys, run.dry_run);
+    if let Resource::File { path, readers, .. } = r
+        && let Some(g) = run.plan.gated.iter().find(|g| g.paths.contains(path))
+    {
+        match gate(run, g, manifest, walk, rep) {
+            Gate::On => {}
+            Gate::Off(_) => {
+                // Its readers drop the flags only with a restart.
+                if sys.exists(path) {
+                    for s in readers {
+                        if !walk.restart.contains(s) {
+                            walk.restart.push(s.clone());
+                        }
+                    }
+                }
+                let absent = Resource::Absent { path: path.clone() };
+                return step(run, &absent, manifest, walk, rep);
+            }
+            Gate::Later(why) => {
+                rep.line(Line {
+                    status: Status::Skipped,
+                    kind: r.kind().into(),
+                    id: r.id().into(),
+                    detail: Some(why),
+                    diff: None,
+                });
+                return Ok(());
+            }
+        }
+    }
     if let Resource::File { path, .. } = r
         && let Some(check) = run.plan.flag_checks.iter().find(|c| c.env_file == *path)
     {
@@ -240,6 +283,64 @@ fn after_change(r: &Resource, walk: &mut Walk) {
             }
         }
     }
+}
+
+/// Whether a gated feature's files go in: the program that reads them must
+/// list every flag they set (asked once per run, after this run installed
+/// it). Off, fail-closed, when it cannot be asked; the decision and its
+/// reason go into the record for `status`.
+fn gate(
+    run: &Run,
+    g: &crate::setup::plan::auth::Gated,
+    manifest: &mut Manifest,
+    walk: &mut Walk,
+    rep: &mut Reporter,
+) -> Gate {
+    if let Some(decided) = walk.gates.get(g.feature) {
+        return decided.clone();
+    }
+    let check = &g.check;
+    let line = check.argv.join(" ");
+    let flags = check.names.join(" and --");
+    let decided = if !run.sys.is_live() {
+        Gate::Later(format!(
+            "{} is not the running system: a run on the host itself asks `{line}` whether it has --{flags}",
+            run.sys.root().display()
+        ))
+    } else {
+        match crate::setup::input::flags::missing_flags(run.sys, check) {
+            Ok(Some(missing)) if missing.is_empty() => Gate::On,
+            Ok(Some(missing)) => Gate::Off(format!(
+                "`{line}` does not list --{} (a Mesos built without SSL has no executor authentication)",
+                missing.join(", --")
+            )),
+            Ok(None) if run.dry_run => Gate::Later(format!(
+                "decided once {} is installed: on if `{line}` lists --{flags}",
+                check.program
+            )),
+            Ok(None) => Gate::Off(format!("{} is not there to ask", check.program)),
+            Err(e) => Gate::Off(crate::error_chain(&e)),
+        }
+    };
+    let feature = match &decided {
+        Gate::On => Some(Feature {
+            enabled: true,
+            reason: None,
+        }),
+        Gate::Off(why) => {
+            rep.note(format!("{}: off, because {why}", g.feature));
+            Some(Feature {
+                enabled: false,
+                reason: Some(why.clone()),
+            })
+        }
+        Gate::Later(_) => None,
+    };
+    if let Some(f) = feature {
+        manifest.features.insert(g.feature.to_owned(), f);
+    }
+    walk.gates.insert(g.feature, decided.clone());
+    decided
 }
 
 /// Extra flags against the program that reads them, before their file is

@@ -54,8 +54,9 @@ pub fn check(
             path,
             mode,
             content,
+            secret,
             ..
-        } => file::check_file(sys, path, *mode, content, manifest),
+        } => file::check_file(sys, path, *mode, content, *secret, manifest),
         Resource::Dir { path, mode } => file::check_dir(sys, path, *mode),
         Resource::Link { path, target } => file::check_link(sys, path, target),
         Resource::Absent { path } => file::check_absent(sys, path, manifest),

@@ -274,9 +274,13 @@ pub enum FlagCheckError {
     NoProgram { path: String, program: &'static str },
 }
 
-/// Asks the program for its flags and names those of `check` it lacks.
-/// `Ok(None)` when the program is not there yet (checked again once it is).
-pub fn unknown_flags(sys: &System, check: &FlagCheck) -> Result<Option<()>, FlagCheckError> {
+/// Asks the program for its flags and returns those of `check` it does
+/// not list (empty: it has them all). `Ok(None)` when the program is not
+/// there yet.
+pub fn missing_flags(
+    sys: &System,
+    check: &FlagCheck,
+) -> Result<Option<Vec<String>>, FlagCheckError> {
     if !sys.exists(&check.program) {
         return Ok(None);
     }
@@ -301,15 +305,26 @@ pub fn unknown_flags(sys: &System, check: &FlagCheck) -> Result<Option<()>, Flag
             program: check.daemon.program(),
         });
     }
-    let unknown: Vec<&str> = check
-        .names
-        .iter()
-        .filter(|n| !known.contains(n))
-        .map(String::as_str)
-        .collect();
+    Ok(Some(
+        check
+            .names
+            .iter()
+            .filter(|n| !known.contains(n))
+            .cloned()
+            .collect(),
+    ))
+}
+
+/// Asks the program for its flags and names those of `check` it lacks.
+/// `Ok(None)` when the program is not there yet (checked again once it is).
+pub fn unknown_flags(sys: &System, check: &FlagCheck) -> Result<Option<()>, FlagCheckError> {
+    let Some(unknown) = missing_flags(sys, check)? else {
+        return Ok(None);
+    };
     if unknown.is_empty() {
         return Ok(Some(()));
     }
+    let line = check.argv.join(" ");
     Err(FlagCheckError::Unknown(format!(
         "{} does not know the flag{} {} (`{line}` does not list {}); it would refuse to start. Remove {} from {} and {} in setup.toml",
         check.daemon.program(),

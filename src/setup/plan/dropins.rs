@@ -39,6 +39,8 @@ pub fn env_file(proxy: &Proxy, readers: &[&str]) -> Resource {
         mode: 0o600,
         content,
         readers: readers.iter().map(|r| r.to_string()).collect(),
+        // Its diff stays shown, passwords masked (see report::redact).
+        secret: false,
     }
 }
 
@@ -59,6 +61,7 @@ pub fn systemd_dropins(proxy: &Proxy, units: &[&str]) -> Vec<Resource> {
                     "# Written by mesos-docker setup from its environment's proxy settings.\n[Service]\nEnvironmentFile={ENV_FILE}\n"
                 ),
                 readers: vec![unit.strip_suffix(".service").unwrap_or(unit).to_owned()],
+                secret: false,
             }
         })
         .collect()
@@ -91,6 +94,7 @@ mod tests {
                           no_proxy=\"10.0.0.0/8\"\n"
                     .into(),
                 readers: vec!["docker".into()],
+                secret: false,
             }
         );
         let r = systemd_dropins(&p, &["docker.service"]);
@@ -104,6 +108,7 @@ mod tests {
                           EnvironmentFile=/etc/mesos-docker/proxy.env\n"
                     .into(),
                 readers: vec!["docker".into()],
+                secret: false,
             }]
         );
         assert_eq!(

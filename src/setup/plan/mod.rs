@@ -11,6 +11,7 @@ use crate::setup::input::flags::{Daemon, FlagCheck};
 use crate::setup::input::options::Options;
 use crate::setup::sources::{Component, Spec};
 
+pub mod auth;
 pub mod dropins;
 pub mod install;
 pub mod render;
@@ -18,6 +19,15 @@ pub mod resource;
 pub mod units;
 
 pub use render::RenderError;
+
+/// Why no plan could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+}
 pub use resource::Resource;
 
 use install::install;
@@ -40,6 +50,9 @@ pub struct Plan {
     /// This release's packages for the sonames a Mesos needs, for a Mesos
     /// package whose own dependencies leave some out.
     pub mesos_runtime: BTreeMap<String, String>,
+    /// Files written only where the installed program has the flags they
+    /// turn on (executor authentication), decided when they are reached.
+    pub gated: Vec<auth::Gated>,
 }
 
 impl Plan {
@@ -67,7 +80,7 @@ pub const EXECUTOR_LINK: &str = "/var/lib/mesos/executors/docker";
 /// What Mesos recommends for masters and agents; clamped to the host's limit.
 pub const WANTED_NOFILE: u64 = 65536;
 
-pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
+pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, PlanError> {
     let (nofile, warnings) = limits(opts, facts);
     let (ctx, tree) = context(opts, facts, nofile);
     let role = opts.role;
@@ -86,7 +99,16 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         dir("/var/log/mesos"),
         dir(&opts.work_dir),
     ]);
-    configuration(&mut r, opts, &launches, &ctx)?;
+    auth::check_extra_flags(&opts.security, &opts.flags)?;
+    // Before what names them; a service reading one restarts with it.
+    r.extend(auth::secret_files(
+        &opts.security,
+        role,
+        marathon,
+        &opts.zk_hosts,
+    )?);
+    let mut gated = Vec::new();
+    configuration(&mut r, &mut gated, opts, &launches, &ctx)?;
     let docker_service = role.is_agent() || opts.sources.runs_images();
     // The services that fetch, and so read the proxy (upstart's Docker job
     // is Docker's own).
@@ -135,6 +157,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
         pins_file: None,
         flag_checks,
         mesos_runtime: crate::setup::sources::libs::known(&facts.os),
+        gated,
     })
 }
 
@@ -177,6 +200,7 @@ fn context(opts: &Options, facts: &Facts, nofile: u64) -> (Context, Option<Strin
     ctx.insert("attributes", &opts.attributes);
     ctx.insert("resources", &opts.resources);
     ctx.insert("posix_reason", &facts.posix_reason());
+    auth::insert(&mut ctx, &opts.security);
     let tree = mesos_tree(opts, &mut ctx);
     ctx.insert("nofile", &nofile);
     ctx.insert("local_zk", &opts.ensemble.is_some());
@@ -253,6 +277,7 @@ fn programs(opts: &Options, launches: &Launches) -> Vec<(String, String)> {
 /// the executor and its link, the node policy.
 fn configuration(
     r: &mut Vec<Resource>,
+    gated: &mut Vec<auth::Gated>,
     opts: &Options,
     launches: &Launches,
     ctx: &Context,
@@ -300,6 +325,13 @@ fn configuration(
         env("agent.env", &launches.agent)?,
         &["mesos-agent"],
     ));
+    let help = help_argv(Daemon::Agent, &launches.agent);
+    if let Some((files, gate)) =
+        auth::executor_auth(&opts.security, role, help, &launches.agent.program)
+    {
+        r.extend(files);
+        gated.push(gate);
+    }
     if let Some(source) = &opts.executor_source {
         r.push(Resource::Executor {
             path: opts.binary.clone(),
@@ -375,6 +407,28 @@ fn flag_checks(opts: &Options, launches: &Launches) -> Vec<FlagCheck> {
     .collect()
 }
 
+/// What prints a daemon's flags: `--help` of the program its unit runs, or
+/// of the image's, through Docker.
+fn help_argv(daemon: Daemon, l: &Launch) -> Vec<String> {
+    if l.docker {
+        let image = l.exec.rsplit(' ').next().unwrap_or_default();
+        [
+            DOCKER,
+            "run",
+            "--rm",
+            "--entrypoint",
+            daemon.program(),
+            image,
+            "--help",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    } else {
+        vec![l.program.clone(), "--help".to_owned()]
+    }
+}
+
 /// The loader's configuration entry for a Mesos tree's lib/.
 pub const LD_CONF: &str = "/etc/ld.so.conf.d/mesos-docker-mesos.conf";
 
@@ -382,22 +436,13 @@ pub const LD_CONF: &str = "/etc/ld.so.conf.d/mesos-docker-mesos.conf";
 /// runs, or of the image's, through Docker.
 fn flag_check(daemon: Daemon, l: &Launch, flags: &crate::setup::input::flags::Flags) -> FlagCheck {
     let name = daemon.program();
-    let argv: Vec<String> = if l.docker {
-        let image = l.exec.rsplit(' ').next().unwrap_or_default();
-        [DOCKER, "run", "--rm", "--entrypoint", name, image, "--help"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    } else {
-        vec![l.program.clone(), "--help".to_owned()]
-    };
     FlagCheck {
         daemon,
         env_file: format!(
             "/etc/mesos-docker/{}.env",
             name.trim_start_matches("mesos-")
         ),
-        argv,
+        argv: help_argv(daemon, l),
         program: l.program.clone(),
         names: flags.keys().cloned().collect(),
     }

@@ -1,25 +1,35 @@
 //! One thing the node should have, as the plan states it, and the
 //! shorthands the plan builds them with.
 
+use std::fmt;
+
 use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
 
 use crate::setup::sources::Artifact;
 
 /// One thing the node should have. Owners are root throughout: every file
 /// here is configuration read by services that start as root.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// `Debug` shows the serialized form, so a secret file's content is as
+/// hidden there as in a report (see [`redacted`]).
+#[derive(Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Resource {
     Dir {
         path: String,
         mode: u32,
     },
+    #[serde(serialize_with = "serialize_file")]
     File {
         path: String,
         mode: u32,
         content: String,
         /// Services that read this file and need a restart when it changes.
         readers: Vec<String>,
+        /// Credentials: the content is written to the file (0600) and shown
+        /// nowhere else, not in diffs, reports, records or `Debug`.
+        secret: bool,
     },
     Link {
         path: String,
@@ -106,6 +116,42 @@ pub enum Resource {
     },
 }
 
+/// What stands for a secret file's content wherever the content itself
+/// would be shown: its size only.
+pub fn redacted(content: &str) -> String {
+    format!("(secret content, {} bytes, not shown)", content.len())
+}
+
+fn serialize_file<S: Serializer>(
+    path: &String,
+    mode: &u32,
+    content: &String,
+    readers: &Vec<String>,
+    secret: &bool,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut st = s.serialize_struct("File", 5)?;
+    st.serialize_field("path", path)?;
+    st.serialize_field("mode", mode)?;
+    if *secret {
+        st.serialize_field("content", &redacted(content))?;
+    } else {
+        st.serialize_field("content", content)?;
+    }
+    st.serialize_field("readers", readers)?;
+    st.serialize_field("secret", secret)?;
+    st.end()
+}
+
+impl fmt::Debug for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match serde_json::to_string(self) {
+            Ok(json) => f.write_str(&json),
+            Err(_) => write!(f, "{} {}", self.kind(), self.id()),
+        }
+    }
+}
+
 impl Resource {
     pub fn kind(&self) -> &'static str {
         match self {
@@ -148,6 +194,26 @@ pub fn file(path: &str, content: String, readers: &[&str]) -> Resource {
         mode: 0o644,
         content,
         readers: readers.iter().map(|s| s.to_string()).collect(),
+        secret: false,
+    }
+}
+
+/// A root-only file holding credentials: 0600, its content never shown.
+pub fn secret_file(path: &str, content: String, readers: &[&str]) -> Resource {
+    Resource::File {
+        path: path.to_owned(),
+        mode: 0o600,
+        content,
+        readers: readers.iter().map(|s| s.to_string()).collect(),
+        secret: true,
+    }
+}
+
+/// A directory only root may enter.
+pub fn private_dir(path: &str) -> Resource {
+    Resource::Dir {
+        path: path.to_owned(),
+        mode: 0o700,
     }
 }
 

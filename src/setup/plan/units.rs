@@ -113,6 +113,9 @@ pub fn launch(opts: &Options, facts: &Facts, unit: Unit) -> Launch {
                 }
                 Unit::Marathon => {}
             }
+            if opts.security.is_secure() {
+                docker_auth(&mut run, unit);
+            }
             // Marathon's image starts Marathon; a Mesos image holds both
             // daemons, so the unit names which.
             if unit != Unit::Marathon {
@@ -129,6 +132,22 @@ pub fn launch(opts: &Options, facts: &Facts, unit: Unit) -> Launch {
             }
         }
         _ => plain(packaged),
+    }
+}
+
+/// What a daemon in a container needs of the secure node: the secret files
+/// its flags name (read-only), Marathon's secret environment, and the
+/// agent's executor flags, passed by name from the unit's environment (set
+/// there only where setup wrote the fragment; an unset one stays unset).
+fn docker_auth(run: &mut String, unit: Unit) {
+    use crate::setup::input::token::SECRETS_DIR;
+    use crate::setup::plan::auth::MARATHON_ENV;
+    if unit == Unit::Marathon {
+        run.push_str(&format!(" --env-file {MARATHON_ENV}"));
+    }
+    run.push_str(&format!(" -v {SECRETS_DIR}:{SECRETS_DIR}:ro"));
+    if unit == Unit::Agent {
+        run.push_str(" -e MESOS_AUTHENTICATE_HTTP_EXECUTORS -e MESOS_EXECUTOR_SECRET_KEY");
     }
 }
 
@@ -237,10 +256,22 @@ pub fn upstart(
     launches: &Launches,
     ctx: &Context,
 ) -> Result<(), RenderError> {
+    let secure = crate::setup::plan::auth::is_secure(ctx);
     let job = |name: &str, description: &str, env: &str, exec: &str| {
         let mut c = ctx.clone();
         c.insert("description", description);
-        c.insert("env_file", env);
+        // Secure: Marathon's secret environment after its own, and the
+        // agent's executor fragment where setup wrote it.
+        let mut env_files = vec![env];
+        if secure && name == "marathon" {
+            env_files.push(crate::setup::plan::auth::MARATHON_ENV);
+        }
+        c.insert("env_files", &env_files);
+        c.insert(
+            "optional_env",
+            &(secure && name == "mesos-agent")
+                .then_some(crate::setup::plan::auth::EXECUTOR_AUTH_ENV),
+        );
         c.insert("exec", exec);
         c.insert("nofile", &nofile);
         // Upstart reads the job file at start: it is one of the job's inputs.
