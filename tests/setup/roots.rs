@@ -1534,7 +1534,7 @@ fn a_terminal_is_asked_for_missing_choices() {
     // Enter takes the first role offered: standalone.
     let screen = on_a_terminal(dir.path(), "setup", "\\r");
     assert!(screen.contains("Role of this node (--role)"), "{screen}");
-    assert!(screen.contains("25 changed, 0 failed"), "{screen}");
+    assert!(screen.contains("34 changed, 0 failed"), "{screen}");
     assert!(dir.path().join("etc/mesos-docker/agent.env").exists());
     assert!(dir.path().join("etc/mesos-docker/master.env").exists());
     // --yes never asks, even on a terminal: no role is a standalone node.
@@ -3878,21 +3878,36 @@ fn extra_flags_reach_the_env_file_and_unknown_ones_are_refused() {
 /// The master at `addr` answering `GET /state` with `status`, to the
 /// master operator credentials of `token` (None: anonymous).
 fn state_answer(runner: &RecordingRunner, addr: &str, token: Option<&str>, status: &str) {
-    use base64::Engine as _;
     use mesos_docker::setup::input::token::{ClusterToken, MasterPurpose};
-    let auth = token
-        .map(|t| {
-            let t = ClusterToken::parse(t, "test").unwrap();
-            let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-                "operator:{}",
-                t.secret(MasterPurpose::MasterHttp).expose()
-            ));
-            format!("Authorization: Basic {basic}\r\n")
-        })
-        .unwrap_or_default();
-    runner.answer(
-        &format!("tcp {addr} GET /state HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\n{auth}\r\n"),
-        Output::ok(&format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n")),
+    let secret = token.map(|t| {
+        ClusterToken::parse(t, "test")
+            .unwrap()
+            .secret(MasterPurpose::MasterHttp)
+    });
+    http_as(
+        runner,
+        addr,
+        "/state",
+        secret.as_ref().map(|s| s.expose()),
+        status,
+        "",
+    );
+}
+
+/// The agent on this host answering its health probe, which asks with the
+/// agent HTTP credentials derived from `token`.
+fn agent_answers_as(runner: &RecordingRunner, token: &str) {
+    let secret = setup::input::token::ClusterToken::parse(token, "test")
+        .unwrap()
+        .agent_key()
+        .secret(setup::input::token::AgentPurpose::AgentHttp);
+    http_as(
+        runner,
+        "127.0.0.1:5051",
+        "/state",
+        Some(secret.expose()),
+        "200 OK",
+        r#"{"version":"1.11.0","master_hostname":"m2"}"#,
     );
 }
 
@@ -3932,7 +3947,9 @@ fn a_running_cluster_is_asked_whether_the_token_fits() {
         "{:?}",
         runner.calls()
     );
-    // The right one is accepted, and the run goes on.
+    // The right one is accepted, and the run goes on; the agent's health
+    // probe then asks it with the agent's own HTTP credentials.
+    agent_answers_as(&runner, AB);
     let (code, report) = setup_edited(&sys, &agent, with_token(AB));
     assert_eq!(code, ExitCode::SUCCESS, "{report}");
     assert!(
@@ -3965,6 +3982,7 @@ fn a_running_cluster_is_asked_whether_the_token_fits() {
     let dir = Host::debian12().build();
     let root = dir.path();
     let runner = played_host(root);
+    agent_answers_as(&runner, AB);
     state_answer(&runner, "10.0.0.3:5050", None, "200 OK");
     let sys = System::live_for_tests(root, Box::new(Shared(runner.clone())));
     let (code, report) = setup_edited(&sys, &agent, with_token(AB));
@@ -3976,7 +3994,9 @@ fn a_running_cluster_is_asked_whether_the_token_fits() {
     );
     let dir = Host::debian12().build();
     let root = dir.path();
-    let sys = System::live_for_tests(root, Box::new(Shared(played_host(root))));
+    let runner = played_host(root);
+    agent_answers_as(&runner, AB);
+    let sys = System::live_for_tests(root, Box::new(Shared(runner)));
     let (code, report) = setup_edited(&sys, &agent, with_token(AB));
     assert_eq!(code, ExitCode::SUCCESS, "{report}");
     assert!(

@@ -510,7 +510,6 @@ fn a_token_in_setup_toml_needs_a_private_file() {
 /// i12-plan); until then the second run finds the record's token missing
 /// and is refused, as `a_stored_token_is_reused…` and the lib tests show.
 #[test]
-#[ignore = "needs the token file the plan writes (i12-plan)"]
 fn a_generated_token_is_reused_by_the_next_run() {
     let dir = host();
     let r = dir.path();

@@ -6,8 +6,8 @@
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
-use base64::Engine as _;
-
+use crate::setup::host::probes::request_as;
+use crate::setup::host::secrets::BasicAuth;
 use crate::setup::host::system::System;
 use crate::setup::input::token::{ClusterToken, MasterPurpose};
 
@@ -57,12 +57,16 @@ pub fn ask(sys: &System, masters: &[String], token: Option<&ClusterToken>) -> An
         let Some(token) = token else {
             return Answer::Secured { host: host.clone() };
         };
-        let secret = token.secret(MasterPurpose::MasterHttp);
-        let basic = base64::engine::general_purpose::STANDARD
-            .encode(format!("{OPERATOR}:{}", secret.expose()));
+        let basic = BasicAuth {
+            principal: OPERATOR.to_owned(),
+            secret: token.secret(MasterPurpose::MasterHttp),
+        };
         match status(sys, &addr, Some(&basic)) {
             Ok(401) => return Answer::Rejected { host: host.clone() },
-            Ok(200 | 307) => return Answer::Accepted { host: host.clone() },
+            // Mesos authenticates before its handlers run: a redirect to
+            // the leader, or "no leader elected" while an ensemble forms,
+            // comes only after the credentials were accepted.
+            Ok(200 | 307 | 503) => return Answer::Accepted { host: host.clone() },
             Ok(other) => why.push(format!(
                 "{host}: answered HTTP {other} to the token's credentials"
             )),
@@ -86,11 +90,8 @@ fn socket(host: &str) -> std::io::Result<String> {
 }
 
 /// The HTTP status of `GET /state`, with basic credentials when given.
-fn status(sys: &System, addr: &str, basic: Option<&str>) -> Result<u16, String> {
-    let auth = basic
-        .map(|b| format!("Authorization: Basic {b}\r\n"))
-        .unwrap_or_default();
-    let request = format!("GET /state HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\n{auth}\r\n");
+fn status(sys: &System, addr: &str, basic: Option<&BasicAuth>) -> Result<u16, String> {
+    let request = request_as(addr, "/state", basic);
     let reply = sys.talk(addr, &request).map_err(|e| e.to_string())?;
     reply
         .lines()
