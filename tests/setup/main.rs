@@ -4,6 +4,8 @@
 //! - `roots` (was tests/setup.rs): setup, status and uninstall against
 //!   temporary roots, with the renders snapshotted in tests/snapshots;
 //! - `fetch`: downloads against a real local mirror;
+//! - `standins`: the Mesos/Marathon stand-ins run directly, held to what the
+//!   real ones do with the secure flags (one ZooKeeper test `--ignored`);
 //! - `install_sh`: install.sh end to end (slow ones `--ignored`);
 //! - `systemd`, `ensemble`, `faults` (were tests/setup_*.rs): on Debian 12
 //!   containers booted with systemd, all `--ignored`. scripts/test runs each
@@ -18,4 +20,5 @@ mod faults;
 mod fetch;
 mod install_sh;
 mod roots;
+mod standins;
 mod systemd;

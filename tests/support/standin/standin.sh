@@ -70,13 +70,14 @@ if [ "${1:-}" = --serve ]; then
     exit 0
   }
   # guard CLASS: answers 401 unless CLASS is open or the request carries
-  # the basic credentials of a known principal. Builtins only: the secret
+  # the basic credentials of a known principal (scheme `Basic`, as
+  # libprocess' BasicAuthenticator reads it). Builtins only: the secret
   # reaches no command line.
   guard() {
     [ -f "$www/.auth/$1" ] || return 0
     realm=$("$bb" cat "$www/.auth/$1")
     case "$authz" in
-      [Bb][Aa][Ss][Ii][Cc]\ *)
+      Basic\ *)
         pair=$(printf '%s\n' "${authz#* }" | "$bb" base64 -d 2>/dev/null || true)
         while IFS= read -r known; do
           [ -n "$pair" ] && [ "$known" = "$pair" ] && return 0
@@ -414,6 +415,9 @@ credentials() {
       if (type[path ".secret"] != "string" && (path ".secret") in type)
         fail("Invalid credential format: secret is not a string")
       if (index(val[path ".principal"], ":")) fail("Invalid credential format: a principal with : cannot authenticate over HTTP")
+      # One credential a line in the stand-in'"'"'s table: no line breaks.
+      if (val[path ".principal"] val[path ".secret"] ~ /[[:cntrl:]]/)
+        fail("Invalid credential format: the stand-in takes no control characters")
       print val[path ".principal"] ":" val[path ".secret"]
     }
     { s = s $0 "\n" }
