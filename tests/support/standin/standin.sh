@@ -604,11 +604,13 @@ case "$zk" in
       # The session: once the ensemble answers, the path (each parent in
       # turn) and the candidacy, then stdin held open for as long as this
       # master lives. The digest goes in on stdin (never an argument), and
-      # the session's echo of it is dropped.
+      # the session's echo of it is dropped from its record (a line at a
+      # time, as the session goes).
       (
         until "$zkcli" -server "$servers" ls / 2>&1 | "$bb" grep -q '^\[.*zookeeper'; do
           "$bb" sleep 2
         done
+        # shellcheck disable=SC2016 # the dollar is awk's
         {
           "$bb" sleep 1
           [ -z "$auth" ] || printf 'addauth digest %s\n' "$auth"
@@ -619,8 +621,9 @@ case "$zk" in
           done
           echo "create -e -s $znode/json.info_ $data $acl"
           exec "$bb" sleep 2147483647
-        } | "$zkcli" -server "$servers" 2>&1 | "$bb" grep -v -i -e addauth -e digest \
-          >"$dir/$name.zk-session"
+        } | "$zkcli" -server "$servers" 2>&1 |
+          "$bb" awk 'tolower($0) !~ /addauth|digest/ { print; fflush() }' \
+            >"$dir/$name.zk-session"
       ) &
       # The leader: the lowest json.info_ under the path, asked now and then
       # (anonymously: anyone may read).
