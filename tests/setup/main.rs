@@ -5,6 +5,8 @@
 //!   temporary roots, with the renders snapshotted in tests/snapshots;
 //! - `fetch`: downloads against a real local mirror;
 //! - `tokens`: the cluster token through `--root` runs;
+//! - `standins`: the Mesos/Marathon stand-ins run directly, held to what the
+//!   real ones do with the secure flags (one ZooKeeper test `--ignored`);
 //! - `install_sh`: install.sh end to end (slow ones `--ignored`);
 //! - `systemd`, `ensemble`, `faults` (were tests/setup_*.rs): on Debian 12
 //!   containers booted with systemd, all `--ignored`. scripts/test runs each
@@ -19,5 +21,6 @@ mod faults;
 mod fetch;
 mod install_sh;
 mod roots;
+mod standins;
 mod systemd;
 mod tokens;

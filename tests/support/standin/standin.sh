@@ -3,38 +3,63 @@
 # runs as), for mesos-docker's tests only: Mesos and Marathon cannot be had
 # today, but setup must be seen to start them with the flags it planned. It
 # records its argv and environment under $MESOS_STANDIN_DIR (default
-# /var/lib/mesos-standin) as <name>.args (one argument a line) and <name>.env
-# (sorted), then answers the health endpoints setup probes in the foreground
-# (busybox httpd; the master with `busybox nc -ll`, this script answering each
-# request), so the service manager watches a real server. As the real ones:
-# `--help` lists the flags it knows and an unknown one (argument or MESOS_
-# variable) stops it ("Failed to load unknown flag"); masters are elected
-# through ZooKeeper when MESOS_ZK names one and zkCli.sh is there, and one
-# that does not lead answers 307 to the leader (503 while none leads).
+# /var/lib/mesos-standin, kept 0700, records 0600: they may hold secrets) as
+# <name>.args (one argument a line) and <name>.env (sorted), then answers
+# HTTP in the foreground (`busybox nc -ll`, this script answering each
+# request), so the service manager watches a real server. As the real ones
+# (Mesos 1.11, Marathon 1.x):
+# - `--help` lists the flags it knows and an unknown one (argument or MESOS_
+#   variable) stops it ("Failed to load unknown flag"); a stand-in "built
+#   with SSL" (a file `with-ssl` beside its busybox) also knows the agent's
+#   executor authentication flags;
+# - HTTP authentication: with --authenticate_http_readonly /
+#   --authenticate_http_readwrite every endpoint of that realm answers 401
+#   (WWW-Authenticate: Basic realm="mesos-master-readonly", ...) unless the
+#   request carries the basic credentials of a principal in the JSON file
+#   (--credentials on the master, --http_credentials on the agent); /health
+#   (and the master's /redirect) stay open. Marathon with --http_credentials
+#   (or MESOSPHERE_HTTP_CREDENTIALS) asks for them on every path, /ping too;
+# - credential files are parsed as JSON, a bad one stops it with Mesos'
+#   message, one others may read gets Mesos' warning;
+# - masters are elected through ZooKeeper when MESOS_ZK names one (zk://,
+#   zk://user:secret@ or file:// holding either) and zkCli.sh is there: with
+#   a digest user its znodes get Mesos' ACL (anyone reads, creator all); one
+#   that does not lead answers 307 to the leader (503 while none leads).
+# No secret is ever printed, put on a command line or served unauthenticated.
 set -eu
+umask 077
 
 name=${0##*/}
 self=$(readlink -f "$0")
 # Beside the script in a package or tarball (or the script itself in
 # lib/mesos-standin/, run by an ELF program); on PATH in an image.
-bb=${self%/*}/../lib/mesos-standin/busybox
+lib=${self%/*}/../lib/mesos-standin
+[ -d "$lib" ] || lib=${self%/*}
+bb=$lib/busybox
 [ -x "$bb" ] || bb=${self%/*}/busybox
 [ -x "$bb" ] || bb=$(command -v busybox) || {
   echo "$name (stand-in): no busybox next to $self or on PATH" >&2
   exit 1
 }
 
-# One HTTP exchange of the master (run by `nc -ll -e` per connection):
-# as a real master, /health always answers; /redirect and every other
-# endpoint go to the leader with 307 when another master leads, and answer
-# 503 "No leader elected" while none does.
+# One HTTP exchange (run by `nc -ll -e` per connection). $www/.auth/<realm
+# class> names the realm a class of endpoints asks credentials for (absent:
+# open); $www/.auth/credentials holds the accepted `principal:secret` lines.
 if [ "${1:-}" = --serve ]; then
   www=$2
+  me_name=$3
   read -r _ path _ || exit 0
-  while read -r header && [ "$(printf %s "$header" | "$bb" tr -d '\r')" != "" ]; do :; done
+  cr=$(printf '\r')
+  authz=
+  while read -r header; do
+    header=${header%"$cr"}
+    [ -n "$header" ] || break
+    case "$header" in
+      [Aa][Uu][Tt][Hh][Oo][Rr][Ii][Zz][Aa][Tt][Ii][Oo][Nn]:*) authz=${header#*:} ;;
+    esac
+  done
+  authz=${authz# }
   path=${path%%\?*}
-  leader=$("$bb" cat "$www/standin/leader" 2>/dev/null || true)
-  me=$("$bb" cat "$www/standin/me")
   reply() { # reply STATUS [FILE] [HEADER]
     len=0
     [ -n "${2:-}" ] && len=$("$bb" wc -c <"$2")
@@ -44,25 +69,69 @@ if [ "${1:-}" = --serve ]; then
     [ -n "${2:-}" ] && "$bb" cat "$2"
     exit 0
   }
+  # guard CLASS: answers 401 unless CLASS is open or the request carries
+  # the basic credentials of a known principal (scheme `Basic`, as
+  # libprocess' BasicAuthenticator reads it). Builtins only: the secret
+  # reaches no command line.
+  guard() {
+    [ -f "$www/.auth/$1" ] || return 0
+    realm=$("$bb" cat "$www/.auth/$1")
+    case "$authz" in
+      Basic\ *)
+        pair=$(printf '%s\n' "${authz#* }" | "$bb" base64 -d 2>/dev/null || true)
+        while IFS= read -r known; do
+          [ -n "$pair" ] && [ "$known" = "$pair" ] && return 0
+        done <"$www/.auth/credentials"
+        ;;
+    esac
+    reply "401 Unauthorized" "" "WWW-Authenticate: Basic realm=\"$realm\""
+  }
+  # The stand-in's own records, readable as the realm's other endpoints are.
   case "$path" in
-    /health | /master/health) reply "200 OK" ;;
-    /standin/*)
-      [ -f "$www$path" ] || reply "404 Not Found"
+    /standin/args | /standin/env)
+      guard readonly
       reply "200 OK" "$www$path"
       ;;
   esac
-  if [ -z "$leader" ]; then
-    printf 'No leader elected' >"$www/standin/503"
-    reply "503 Service Unavailable" "$www/standin/503"
-  fi
+  case "$me_name" in
+    marathon)
+      # Marathon's basic auth covers every path, /ping too
+      # (d2iq-archive/marathon#7207).
+      guard readonly
+      case "$path" in
+        /ping) reply "200 OK" "$www/ping" ;;
+        /v2/info) reply "200 OK" "$www/v2/info" ;;
+      esac
+      reply "404 Not Found"
+      ;;
+    mesos-agent | mesos-slave)
+      case "$path" in
+        /health | "/slave(1)/health") reply "200 OK" "$www/health" ;;
+        /state | /state.json | "/slave(1)/state" | "/slave(1)/state.json")
+          guard readonly
+          reply "200 OK" "$www/state"
+          ;;
+      esac
+      reply "404 Not Found"
+      ;;
+  esac
+  # The master: /health always answers; /redirect (open) and every other
+  # endpoint (after authentication) go to the leader with 307 when another
+  # master leads, and answer 503 "No leader elected" while none does.
+  leader=$("$bb" cat "$www/standin/leader" 2>/dev/null || true)
+  me=$("$bb" cat "$www/standin/me")
+  case "$path" in
+    /health | /master/health) reply "200 OK" "$www/health" ;;
+    /redirect | /master/redirect) ;;
+    /state | /master/state | /state.json | /master/state.json) guard readonly ;;
+    *) reply "404 Not Found" ;;
+  esac
+  [ -n "$leader" ] || reply "503 Service Unavailable" "$www/503"
   case "$path" in
     /redirect | /master/redirect) reply "307 Temporary Redirect" "" "Location: //$leader" ;;
   esac
   [ "$leader" = "$me" ] || reply "307 Temporary Redirect" "" "Location: //$leader$path"
-  case "$path" in
-    /state | /master/state | /state.json | /master/state.json) reply "200 OK" "$www/state" ;;
-    *) reply "404 Not Found" ;;
-  esac
+  reply "200 OK" "$www/state"
 fi
 
 case "$name" in
@@ -75,6 +144,11 @@ case "$name" in
     ;;
 esac
 
+# A Mesos built with SSL (--enable-ssl) has the agent's executor
+# authentication flags; one built without has not (and stops on them).
+ssl=false
+[ -e "$lib/with-ssl" ] && ssl=true
+
 # The flags a real Mesos 1.11 knows (a subset of apache/mesos
 # docs/configuration/{master,agent,master-and-agent}.md, enough for the
 # tests): `--help` lists them, and one it does not know, as a MESOS_
@@ -84,15 +158,19 @@ common="advertise_ip advertise_port authenticate_http_readonly authenticate_http
   log_dir logbufsecs logging_level modules port quiet version work_dir zk_session_timeout"
 case "$name" in
   mesos-master) known="$common acls agent_ping_timeout agent_removal_rate_limit allocator \
-    authenticate_agents authenticate_frameworks cluster credentials framework_sorter \
+    authenticate_agents authenticate_frameworks authenticate_http_frameworks authenticators \
+    cluster credentials framework_sorter http_framework_authenticators \
     max_agent_ping_timeouts max_completed_frameworks max_completed_tasks_per_framework \
     offer_timeout quorum registry registry_fetch_timeout roles webui_dir weights zk" ;;
-  mesos-agent | mesos-slave) known="$common attributes cgroups_enable_cfs cgroups_hierarchy \
+  mesos-agent | mesos-slave)
+    known="$common attributes authenticatee cgroups_enable_cfs cgroups_hierarchy \
     cgroups_root container_logger containerizers credential default_role docker \
     docker_config docker_stop_timeout executor_environment_variables \
-    executor_registration_timeout executor_shutdown_grace_period gc_delay isolation \
-    launcher launcher_dir master recover recovery_timeout resources strict switch_user \
-    systemd_enable_support systemd_runtime_directory" ;;
+    executor_registration_timeout executor_shutdown_grace_period gc_delay http_credentials \
+    isolation launcher launcher_dir master recover recovery_timeout resources strict \
+    switch_user systemd_enable_support systemd_runtime_directory"
+    [ "$ssl" = false ] || known="$known authenticate_http_executors executor_secret_key"
+    ;;
   *) known= ;;
 esac
 if [ -n "$known" ]; then
@@ -136,11 +214,15 @@ fi
 
 dir=${MESOS_STANDIN_DIR:-/var/lib/mesos-standin}
 www=$dir/$name.www
-"$bb" mkdir -p "$www/standin"
+"$bb" mkdir -p "$www/standin" "$www/.auth"
+# Records may hold secrets (an env's credentials): owner only, whatever an
+# earlier run or the service manager left.
+"$bb" chmod 0700 "$dir" "$www" "$www/standin" "$www/.auth"
 
 # Whole files only: a reader never sees half a record.
 put() { # put FILE (contents on stdin)
   "$bb" cat >"$1.tmp.$$"
+  "$bb" chmod 0600 "$1.tmp.$$"
   "$bb" mv -f "$1.tmp.$$" "$1"
 }
 
@@ -149,24 +231,34 @@ put() { # put FILE (contents on stdin)
   for arg in "$@"; do printf '%s\n' "$arg"; done
 } | put "$dir/$name.args"
 "$bb" env | "$bb" sort | put "$dir/$name.env"
-"$bb" cp "$dir/$name.args" "$www/standin/args"
-"$bb" cp "$dir/$name.env" "$www/standin/env"
+put "$www/standin/args" <"$dir/$name.args"
+put "$www/standin/env" <"$dir/$name.env"
 
 # The flags as the real program would see them: <PREFIX><FLAG> variables,
-# overridden by --flag=value / --flag value / --flag arguments. The port a
-# flag names is the one served.
+# overridden by --flag=value / --flag value / --flag / --no-flag arguments,
+# written one `name=value` a line to $www/.flags (read by `flag` below).
+# The port a flag names is the one served. Marathon's secrets stay out of
+# the served state.
+"$bb" rm -f "$www/.flags"
 # shellcheck disable=SC2016 # the dollars are awk's
 "$bb" awk -v prefix="$prefix" -v name="$name" -v host="$("$bb" hostname)" \
-  -v port="$port" -v portfile="$www/standin/port" -v hostfile="$www/standin/host" '
+  -v port="$port" -v portfile="$www/standin/port" -v hostfile="$www/standin/host" \
+  -v flagfile="$www/.flags" '
   function quote(s) {
     gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); gsub(/\t/, "\\t", s)
     return "\"" s "\""
   }
-  function set(k, v) { if (!(k in flag)) order[n++] = k; flag[k] = v }
+  function set(k, v) {
+    if (k ~ /^no-/) { k = substr(k, 4); v = "false" }
+    if (!(k in flag)) order[n++] = k
+    flag[k] = v
+  }
   BEGIN {
+    # Marathon takes a toggle from a variable set empty (MARATHON_HA=).
     for (k in ENVIRON)
       if (index(k, prefix) == 1 && k != prefix "STANDIN_DIR")
-        set(tolower(substr(k, length(prefix) + 1)), ENVIRON[k])
+        set(tolower(substr(k, length(prefix) + 1)), \
+          (ENVIRON[k] == "" && name == "marathon") ? "true" : ENVIRON[k])
   }
   NR == 1 { next }
   pending != "" {
@@ -174,6 +266,7 @@ put() { # put FILE (contents on stdin)
     set(pending, "true"); pending = ""
   }
   /^--[^=]+=/ { i = index($0, "="); set(substr($0, 3, i - 3), substr($0, i + 1)); next }
+  /^--no-/ { set(substr($0, 3), ""); next }
   /^--/ { pending = substr($0, 3); next }
   END {
     if (pending != "") set(pending, "true")
@@ -181,8 +274,14 @@ put() { # put FILE (contents on stdin)
     if (name != "marathon" && ("port" in flag)) port = flag["port"]
     ip = ("ip" in flag) ? flag["ip"] : "127.0.0.1"
     flags = ""
-    for (i = 0; i < n; i++)
-      flags = flags (i ? "," : "") quote(order[i]) ":" quote(flag[order[i]])
+    for (i = 0; i < n; i++) {
+      k = order[i]
+      printf "%s=%s\n", k, flag[k] >flagfile
+      if (name == "marathon" && (k == "http_credentials" || k == "mesos_authentication_secret"))
+        continue
+      flags = flags (flags == "" ? "" : ",") quote(k) ":" quote(flag[k])
+    }
+    close(flagfile)
     if ("hostname" in flag) host = flag["hostname"]
     common = "\"version\":\"1.11.0\",\"standin\":true,\"hostname\":" quote(host) \
       ",\"flags\":{" flags "}"
@@ -200,7 +299,254 @@ put() { # put FILE (contents on stdin)
     print port >portfile
     print host >hostfile
   }' "$dir/$name.args" | put "$www/state.json"
+"$bb" touch "$www/.flags"
+"$bb" chmod 0600 "$www/.flags"
 port=$("$bb" cat "$www/standin/port")
+
+# flag NAME: its value (empty when unset); is_set NAME; is_true NAME.
+flag() { "$bb" sed -n "s/^$1=//p" "$www/.flags" | "$bb" tail -n 1; }
+is_set() { "$bb" grep -q "^$1=" "$www/.flags"; }
+is_true() {
+  case "$(flag "$1")" in
+    true | 1) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+readable() { [ -f "$1" ] && [ -r "$1" ]; }
+die() {
+  echo "$*" >&2
+  exit 1
+}
+
+# credentials FILE KIND FLAG: parses a Mesos credentials file as Mesos does
+# (src/credentials/credentials.hpp): KIND `list` ({"credentials":[...]}) or
+# `one` ({"principal":…,"secret":…}); prints `principal:secret` lines;
+# warns when others may read it; stops on a bad one with Mesos' message.
+credentials() {
+  file=${1#file://}
+  noun=credentials
+  [ "$2" = one ] && noun=credential
+  readable "$file" ||
+    die "Failed to read $noun file '$file': No such file or not readable (see --$3 flag)"
+  if [ ! -s "$file" ]; then
+    [ "$2" = one ] && die "Empty credential file '$file' (see --$3 flag)"
+    die "Credentials file must contain at least one credential (see --$3 flag)"
+  fi
+  case "$("$bb" stat -c %A "$file")" in
+    *[rwx] | *[rwx]? | *[rwx]??)
+      echo "W $name (stand-in)] Permissions on $noun file '$file' are too open." \
+        "It is recommended that your $noun file is NOT accessible by others." >&2
+      ;;
+  esac
+  # A small JSON reader: strings (with \" \\ \/ \b \f \n \r \t \u00XX),
+  # numbers, literals, arrays and objects; `principal`/`secret` are taken
+  # where the protobuf would (Credential / Credentials.credentials[]).
+  # shellcheck disable=SC2016 # the dollars are awk's
+  "$bb" awk -v kind="$2" '
+    function fail(m) { print m > "/dev/stderr"; failed = 1; exit 1 }
+    function ws() { while (pos <= n && index(" \t\r\n", substr(s, pos, 1))) pos++ }
+    function hexval(h,   i, v) {
+      v = 0
+      for (i = 1; i <= length(h); i++) {
+        c = index("0123456789abcdef", tolower(substr(h, i, 1)))
+        if (!c) fail("Invalid json format: bad \\u escape")
+        v = v * 16 + c - 1
+      }
+      return v
+    }
+    function str(   c, out, v) {
+      pos++; out = ""
+      while (pos <= n) {
+        c = substr(s, pos, 1); pos++
+        if (c == "\"") return out
+        if (c == "\\") {
+          c = substr(s, pos, 1); pos++
+          if (c == "n") c = "\n"; else if (c == "t") c = "\t"
+          else if (c == "r") c = "\r"; else if (c == "b") c = "\b"
+          else if (c == "f") c = "\f"
+          else if (c == "u") {
+            v = hexval(substr(s, pos, 4)); pos += 4
+            if (v < 32 || v > 126) fail("Invalid json format: the stand-in reads \\u0020-\\u007e only")
+            c = sprintf("%c", v)
+          } else if (c != "\"" && c != "\\" && c != "/") fail("Invalid json format: bad escape \\" c)
+        } else if (c < " ") fail("Invalid json format: control character in a string")
+        out = out c
+      }
+      fail("Invalid json format: unterminated string")
+    }
+    function value(path,   c, k, i, t) {
+      ws(); c = substr(s, pos, 1)
+      if (c == "{") {
+        pos++; ws()
+        if (substr(s, pos, 1) == "}") { pos++; type[path] = "object"; return }
+        while (1) {
+          ws()
+          if (substr(s, pos, 1) != "\"") fail("Invalid json format: expected a member name at offset " pos)
+          k = str(); ws()
+          if (substr(s, pos, 1) != ":") fail("Invalid json format: expected : at offset " pos)
+          pos++
+          value(path "." k)
+          ws(); c = substr(s, pos, 1); pos++
+          if (c == "}") { type[path] = "object"; return }
+          if (c != ",") fail("Invalid json format: expected , or } at offset " (pos - 1))
+        }
+      }
+      if (c == "[") {
+        pos++; ws(); i = 0
+        if (substr(s, pos, 1) == "]") { pos++; type[path] = "array"; len[path] = 0; return }
+        while (1) {
+          value(path "[" i "]"); i++
+          ws(); c = substr(s, pos, 1); pos++
+          if (c == "]") { type[path] = "array"; len[path] = i; return }
+          if (c != ",") fail("Invalid json format: expected , or ] at offset " (pos - 1))
+        }
+      }
+      if (c == "\"") { val[path] = str(); type[path] = "string"; return }
+      t = substr(s, pos)
+      if (match(t, /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/) || \
+          match(t, /^(true|false|null)/)) {
+        val[path] = substr(t, 1, RLENGTH); type[path] = "scalar"; pos += RLENGTH; return
+      }
+      fail("Invalid json format: unexpected character at offset " pos)
+    }
+    function one(path,   f) {
+      if (type[path] != "object") fail("Invalid credential format: not an object")
+      if (type[path ".principal"] != "string") fail("Invalid credential format: Missing required fields: principal")
+      if (type[path ".secret"] != "string" && (path ".secret") in type)
+        fail("Invalid credential format: secret is not a string")
+      if (index(val[path ".principal"], ":")) fail("Invalid credential format: a principal with : cannot authenticate over HTTP")
+      # One credential a line in the stand-in'"'"'s table: no line breaks.
+      if (val[path ".principal"] val[path ".secret"] ~ /[[:cntrl:]]/)
+        fail("Invalid credential format: the stand-in takes no control characters")
+      print val[path ".principal"] ":" val[path ".secret"]
+    }
+    { s = s $0 "\n" }
+    END {
+      if (failed) exit 1
+      n = length(s); pos = 1
+      value("")
+      ws()
+      if (pos <= n) fail("Invalid json format: trailing characters at offset " pos)
+      if (type[""] != "object") fail("Invalid json format: not a JSON object")
+      if (kind == "one") { one(""); exit 0 }
+      if (type[".credentials"] != "array") fail("Invalid credentials format: Missing required fields: credentials")
+      for (i = 0; i < len[".credentials"]; i++) one(".credentials[" i "]")
+    }' "$file" 2>"$www/.auth/error" || die "$("$bb" cat "$www/.auth/error") (see --$3 flag)"
+}
+
+# authenticator REALM NAMES CREDS: as Mesos' initializeHttpAuthenticators
+# (src/common/http.cpp): every name must be one it has, and `basic` needs
+# credentials.
+authenticator() {
+  for a in $(printf %s "$2" | "$bb" tr , ' '); do
+    case "$a" in
+      basic)
+        [ -s "$3" ] || die "Failed to create HTTP authenticator module 'basic': No credentials" \
+          "provided for the default 'basic' HTTP authenticator for realm '$1'"
+        ;;
+      jwt) [ "$ssl" = true ] || die "Failed to create HTTP authenticator module 'jwt': HTTP" \
+        "authenticator 'jwt' not found. Check the spelling (compare to 'basic') or verify that" \
+        "the authenticator was loaded successfully (see --modules)" ;;
+      *) die "Failed to create HTTP authenticator module '$a': HTTP authenticator '$a' not" \
+        "found. Check the spelling (compare to 'basic') or verify that the authenticator was" \
+        "loaded successfully (see --modules)" ;;
+    esac
+  done
+}
+
+creds=$www/.auth/credentials
+: | put "$creds"
+"$bb" rm -f "$www/.auth/readonly" "$www/.auth/readwrite"
+case "$name" in
+  mesos-master)
+    if is_set credentials; then
+      credentials "$(flag credentials)" list credentials >"$creds.new" || exit 1
+      put "$creds" <"$creds.new"
+      "$bb" rm -f "$creds.new"
+    fi
+    if { is_true authenticate_frameworks || is_true authenticate_agents; } && [ ! -s "$creds" ]; then
+      echo "W $name (stand-in)] No credentials provided, authentication requests will be refused" >&2
+    fi
+    authenticators=$(flag http_authenticators)
+    authenticators=${authenticators:-basic}
+    if is_true authenticate_http_readonly; then
+      authenticator mesos-master-readonly "$authenticators" "$creds"
+      echo mesos-master-readonly | put "$www/.auth/readonly"
+    fi
+    if is_true authenticate_http_readwrite; then
+      authenticator mesos-master-readwrite "$authenticators" "$creds"
+      echo mesos-master-readwrite | put "$www/.auth/readwrite"
+    fi
+    if is_true authenticate_http_frameworks; then
+      is_set http_framework_authenticators || die "Missing \`--http_framework_authenticators\`" \
+        "flag. This must be used in conjunction with \`--authenticate_http_frameworks\`"
+      authenticator mesos-master-scheduler "$(flag http_framework_authenticators)" "$creds"
+    fi
+    ;;
+  mesos-agent | mesos-slave)
+    if is_set credential; then
+      principal=$(credentials "$(flag credential)" one credential)
+      echo "I $name (stand-in)] Agent using credential for: ${principal%%:*}" >&2
+    fi
+    if is_set http_credentials; then
+      credentials "$(flag http_credentials)" list http_credentials >"$creds.new" || exit 1
+      put "$creds" <"$creds.new"
+      "$bb" rm -f "$creds.new"
+    fi
+    authenticators=$(flag http_authenticators)
+    if [ -z "$authenticators" ]; then
+      authenticators=basic
+      if [ "$ssl" = true ] && is_true authenticate_http_executors; then authenticators=basic,jwt; fi
+    fi
+    if [ "$ssl" = true ] && is_true authenticate_http_executors; then
+      is_set executor_secret_key || die "--executor_secret_key must be specified when" \
+        "--authenticate_http_executors is set to true"
+      key=$(flag executor_secret_key)
+      readable "${key#file://}" ||
+        die "Failed to read the file specified by --executor_secret_key"
+      authenticator mesos-agent-executor "$authenticators" "$creds"
+    fi
+    if is_true authenticate_http_readonly; then
+      authenticator mesos-agent-readonly "$authenticators" "$creds"
+      echo mesos-agent-readonly | put "$www/.auth/readonly"
+    fi
+    if is_true authenticate_http_readwrite; then
+      authenticator mesos-agent-readwrite "$authenticators" "$creds"
+      echo mesos-agent-readwrite | put "$www/.auth/readwrite"
+    fi
+    ;;
+  marathon)
+    # --http_credentials user:password, else MESOSPHERE_HTTP_CREDENTIALS
+    # (Marathon's docs); the realm is --http_realm (default Mesosphere).
+    pair=$(flag http_credentials)
+    [ -n "$pair" ] || pair=${MESOSPHERE_HTTP_CREDENTIALS:-}
+    if [ -n "$pair" ]; then
+      case "$pair" in
+        *:*) ;;
+        *) die "marathon (stand-in): http credentials must be username:password" ;;
+      esac
+      printf '%s\n' "$pair" | put "$creds"
+      realm=$(flag http_realm)
+      echo "${realm:-Mesosphere}" | put "$www/.auth/readonly"
+    fi
+    # Framework authentication (MarathonConf): --mesos_authentication needs
+    # a principal; the secret comes from a file or the flag, not both; the
+    # driver reads the file at start, so one it cannot read stops it.
+    if is_true mesos_authentication && ! is_set mesos_authentication_principal; then
+      die "marathon (stand-in): --mesos_authentication needs --mesos_authentication_principal"
+    fi
+    if is_set mesos_authentication_secret && is_set mesos_authentication_secret_file; then
+      die "marathon (stand-in): --mesos_authentication_secret and" \
+        "--mesos_authentication_secret_file are mutually exclusive"
+    fi
+    if is_set mesos_authentication_secret_file; then
+      secret=$(flag mesos_authentication_secret_file)
+      if [ ! -s "$secret" ] || ! readable "$secret"; then
+        die "marathon (stand-in): cannot read the Mesos authentication secret file '$secret'"
+      fi
+    fi
+    ;;
+esac
 
 case "$name" in
   marathon)
@@ -211,10 +557,12 @@ case "$name" in
   *)
     "$bb" mv -f "$www/state.json" "$www/state"
     : | put "$www/health"
+    printf 'No leader elected' | put "$www/503"
     ;;
 esac
 
-[ "$name" = mesos-master ] || exec "$bb" httpd -f -p "$port" -h "$www"
+serve() { exec "$bb" nc -ll -p "$port" -e "$self" --serve "$www" "$name"; }
+[ "$name" = mesos-master ] || serve
 
 # The master: elected through ZooKeeper as a real one is, when its
 # MESOS_ZK names an ensemble and ZooKeeper's CLI is here (the masters
@@ -227,6 +575,12 @@ me=$host:$port
 printf %s "$me" | put "$www/standin/me"
 zkcli=/usr/share/zookeeper/bin/zkCli.sh
 zk=${MESOS_ZK:-}
+case "$zk" in
+  file://*)
+    [ -r "${zk#file://}" ] || die "Failed to read the ZooKeeper URL from '${zk#file://}'"
+    zk=$("$bb" cat "${zk#file://}")
+    ;;
+esac
 "$bb" rm -f "$www/standin/leader"
 case "$zk" in
   zk://*)
@@ -234,21 +588,45 @@ case "$zk" in
       servers=${zk#zk://}
       znode=/${servers#*/}
       servers=${servers%%/*}
+      # zk://user:secret@hosts: a digest identity. As Mesos
+      # (src/zookeeper/group.cpp) its znodes are then readable by anyone
+      # and writable by their creator only; without one, open to all.
+      auth=
+      acl=world:anyone:cdrwa
+      case "$servers" in
+        *@*)
+          auth=${servers%@*}
+          servers=${servers##*@}
+          acl=world:anyone:r,auth::cdrwa
+          ;;
+      esac
       data="{\"hostname\":\"$host\",\"port\":$port}"
-      # The session: once the ensemble serves (a write goes through), the
-      # candidacy, then stdin held open for as long as this master lives.
+      # The session: once the ensemble answers, the path (each parent in
+      # turn) and the candidacy, then stdin held open for as long as this
+      # master lives. The digest goes in on stdin (never an argument), and
+      # the session's echo of it is dropped from its record (a line at a
+      # time, as the session goes).
       (
-        until "$zkcli" -server "$servers" create "$znode" '""' 2>&1 |
-          "$bb" grep -q -e '^Created' -e 'already exists'; do
+        until "$zkcli" -server "$servers" ls / 2>&1 | "$bb" grep -q '^\[.*zookeeper'; do
           "$bb" sleep 2
         done
+        # shellcheck disable=SC2016 # the dollar is awk's
         {
           "$bb" sleep 1
-          echo "create -e -s $znode/json.info_ $data"
+          [ -z "$auth" ] || printf 'addauth digest %s\n' "$auth"
+          parent=
+          for part in $(printf %s "${znode#/}" | "$bb" tr / ' '); do
+            parent=$parent/$part
+            echo "create $parent \"\" $acl"
+          done
+          echo "create -e -s $znode/json.info_ $data $acl"
           exec "$bb" sleep 2147483647
-        } | "$zkcli" -server "$servers" >"$dir/$name.zk-session" 2>&1
+        } | "$zkcli" -server "$servers" 2>&1 |
+          "$bb" awk 'tolower($0) !~ /addauth|digest/ { print; fflush() }' \
+            >"$dir/$name.zk-session"
       ) &
-      # The leader: the lowest json.info_ under the path, asked now and then.
+      # The leader: the lowest json.info_ under the path, asked now and then
+      # (anonymously: anyone may read).
       (
         while :; do
           first=$("$zkcli" -server "$servers" ls "$znode" 2>/dev/null |
@@ -268,4 +646,4 @@ case "$zk" in
   *) printf %s "$me" | put "$www/standin/leader" ;;
 esac
 
-exec "$bb" nc -ll -p "$port" -e "$self" --serve "$www"
+serve

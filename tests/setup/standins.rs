@@ -1,0 +1,981 @@
+//! The Mesos and Marathon stand-ins (tests/support/standin/standin.sh) run
+//! directly on this host with its static busybox, checked against what the
+//! real Mesos 1.11 and Marathon do with the secure flags of issue 12: basic
+//! auth per realm from the JSON credentials file (401 with
+//! `WWW-Authenticate`, `/health` open), credential files read as JSON,
+//! executor flags only in a Mesos built with SSL, Marathon's HTTP and
+//! framework authentication, private records, no secret printed. The tests
+//! of setup lean on these answers, so a stand-in that let anything through
+//! would prove nothing. One test (`--ignored`) runs a master against a real
+//! ZooKeeper in a systemd container.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::mirror::text;
+use crate::support::standins::{self, Answer, basic, http_get_with};
+
+const SECRET: &str = "5ec2e7a1b2c3d4e5f60718293a4b5c6d";
+const OTHER: &str = "0ther5ecret0000000000000000000000";
+
+/// The three stand-ins laid out in a temporary directory, with a records
+/// directory and a place for credential files.
+struct Tree {
+    dir: tempfile::TempDir,
+}
+
+impl Tree {
+    fn new(ssl: bool) -> Tree {
+        let dir = tempfile::tempdir().unwrap();
+        standins::lay_out(dir.path(), ssl);
+        Tree { dir }
+    }
+
+    fn records(&self) -> PathBuf {
+        self.dir.path().join("records")
+    }
+
+    /// Writes `contents` to `name` beside the stand-ins with `mode`.
+    fn file(&self, name: &str, contents: &str, mode: u32) -> String {
+        let path = self.dir.path().join(name);
+        fs::write(&path, contents).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    /// `program` with only the variables given here (cargo's own MESOS_*
+    /// would be unknown flags), its output in `<program>.out` / `.err`.
+    fn command(&self, program: &str, env: &[(&str, &str)], args: &[&str]) -> Command {
+        let mut cmd = Command::new(self.dir.path().join("sbin").join(program));
+        cmd.env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("MESOS_STANDIN_DIR", self.records())
+            .envs(env.iter().copied())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(self.output(program, "out")).unwrap())
+            .stderr(fs::File::create(self.output(program, "err")).unwrap());
+        cmd
+    }
+
+    fn output(&self, program: &str, stream: &str) -> PathBuf {
+        self.dir.path().join(format!("{program}.{stream}"))
+    }
+
+    /// What `program` printed on stdout and stderr.
+    fn printed(&self, program: &str) -> String {
+        ["out", "err"]
+            .map(|s| fs::read_to_string(self.output(program, s)).unwrap_or_default())
+            .concat()
+    }
+
+    /// Starts `program` serving on a free port; panics with its output if
+    /// it exits instead.
+    fn serve(&self, program: &str, env: &[(&str, &str)], args: &[&str]) -> Serving {
+        let port = free_port();
+        let port_var = if program == "marathon" {
+            "MARATHON_HTTP_PORT"
+        } else {
+            "MESOS_PORT"
+        };
+        let port_text = port.to_string();
+        let mut all = vec![(port_var, port_text.as_str())];
+        all.extend_from_slice(env);
+        let child = self.command(program, &all, args).spawn().unwrap();
+        let mut serving = Serving {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = serving.child.try_wait().unwrap() {
+                panic!(
+                    "{program} exited ({status}) instead of serving:\n{}",
+                    self.printed(program)
+                );
+            }
+            if http_get_with(serving.addr, "/", None).is_ok() {
+                return serving;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        serving.child.kill().unwrap();
+        panic!(
+            "{program} did not serve within 10 s:\n{}",
+            self.printed(program)
+        );
+    }
+
+    /// Runs `program` expecting it to stop by itself: its exit code and
+    /// stderr.
+    fn refused(&self, program: &str, env: &[(&str, &str)], args: &[&str]) -> (i32, String) {
+        let port = free_port().to_string();
+        let mut all = vec![("MESOS_PORT", port.as_str()), ("MARATHON_HTTP_PORT", &port)];
+        if program == "marathon" {
+            all.remove(0);
+        } else {
+            all.remove(1);
+        }
+        all.extend_from_slice(env);
+        let mut child = self.command(program, &all, args).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                let err = fs::read_to_string(self.output(program, "err")).unwrap();
+                return (status.code().unwrap_or(-1), err);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.kill().unwrap();
+        let _ = child.wait();
+        panic!(
+            "{program} kept running where it must stop:\n{}",
+            self.printed(program)
+        );
+    }
+}
+
+/// A stand-in serving; killed on drop.
+struct Serving {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Serving {
+    fn get(&self, path: &str, authorization: Option<&str>) -> Answer {
+        http_get_with(self.addr, path, authorization)
+            .unwrap_or_else(|e| panic!("GET {path} on {}: {e}", self.addr))
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn credentials_json(pairs: &[(&str, &str)]) -> String {
+    let list: Vec<serde_json::Value> = pairs
+        .iter()
+        .map(|(p, s)| serde_json::json!({"principal": p, "secret": s}))
+        .collect();
+    serde_json::json!({ "credentials": list }).to_string()
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Asserts `answer` is basic auth's refusal for `realm`.
+fn assert_refused(answer: &Answer, realm: &str, what: &str) {
+    assert_eq!(answer.status, 401, "{what}: {answer:?}");
+    assert_eq!(
+        answer.header("WWW-Authenticate"),
+        Some(format!("Basic realm=\"{realm}\"").as_str()),
+        "{what}: {answer:?}"
+    );
+}
+
+#[test]
+fn the_master_asks_basic_auth_on_all_but_health_and_redirect() {
+    let tree = Tree::new(false);
+    let creds = tree.file(
+        "mesos-credentials.json",
+        &credentials_json(&[("marathon", OTHER), ("operator", SECRET)]),
+        0o600,
+    );
+    let master = tree.serve(
+        "mesos-master",
+        &[
+            ("MESOS_AUTHENTICATE_HTTP_READONLY", "true"),
+            ("MESOS_AUTHENTICATE_HTTP_READWRITE", "true"),
+            ("MESOS_CREDENTIALS", &format!("file://{creds}")),
+        ],
+        &["--work_dir=/var/lib/mesos/master"],
+    );
+    let operator = basic("operator", SECRET);
+    // As src/master/master.cpp routes them: /health and /redirect with no
+    // realm, /state in mesos-master-readonly.
+    for open in ["/health", "/master/health"] {
+        assert_eq!(master.get(open, None).status, 200, "{open}");
+    }
+    let redirect = master.get("/redirect", None);
+    assert_eq!(redirect.status, 307, "{redirect:?}");
+    for path in [
+        "/state",
+        "/master/state",
+        "/state.json",
+        "/standin/env",
+        "/standin/args",
+    ] {
+        assert_refused(
+            &master.get(path, None),
+            "mesos-master-readonly",
+            "anonymous",
+        );
+        for (what, wrong) in [
+            ("a wrong secret", basic("operator", "nope")),
+            ("another principal's secret", basic("operator", OTHER)),
+            ("an unknown principal", basic("root", SECRET)),
+            ("no secret", basic("operator", "")),
+            ("a principal alone", basic("operator", "").replace(':', "")),
+            ("not base64", "Basic %%%".to_owned()),
+            ("another scheme", format!("Bearer {SECRET}")),
+        ] {
+            assert_refused(
+                &master.get(path, Some(&wrong)),
+                "mesos-master-readonly",
+                what,
+            );
+        }
+        let answer = master.get(path, Some(&operator));
+        assert_eq!(answer.status, 200, "{path}: {answer:?}");
+    }
+    let state: serde_json::Value =
+        serde_json::from_str(&master.get("/state", Some(&operator)).body).unwrap();
+    assert_eq!(state["flags"]["authenticate_http_readonly"], "true");
+    // Any principal of the file is one.
+    assert_eq!(
+        master.get("/state", Some(&basic("marathon", OTHER))).status,
+        200
+    );
+    // The stand-in's private files are not endpoints, however asked for.
+    for sneaky in [
+        "/standin/../.auth/credentials",
+        "/.auth/credentials",
+        "/standin/port",
+        "/standin/../../mesos-master.env",
+    ] {
+        let answer = master.get(sneaky, Some(&operator));
+        assert_eq!(answer.status, 404, "{sneaky}: {answer:?}");
+        assert!(!answer.body.contains(SECRET), "{sneaky}: {answer:?}");
+    }
+    assert!(!tree.printed("mesos-master").contains(SECRET));
+}
+
+#[test]
+fn the_agent_asks_basic_auth_from_its_http_credentials_and_health_stays_open() {
+    let tree = Tree::new(false);
+    let creds = tree.file(
+        "agent-http-credentials.json",
+        &credentials_json(&[("operator", SECRET)]),
+        0o600,
+    );
+    let credential = tree.file(
+        "agent-credential.json",
+        &serde_json::json!({"principal": "agent", "secret": OTHER}).to_string(),
+        0o600,
+    );
+    let agent = tree.serve(
+        "mesos-agent",
+        &[
+            ("MESOS_AUTHENTICATE_HTTP_READONLY", "true"),
+            ("MESOS_AUTHENTICATE_HTTP_READWRITE", "true"),
+            ("MESOS_HTTP_CREDENTIALS", &creds),
+            ("MESOS_CREDENTIAL", &credential),
+        ],
+        &["--master=zk://127.0.0.1:2181/mesos"],
+    );
+    assert_eq!(agent.get("/health", None).status, 200);
+    let operator = basic("operator", SECRET);
+    for path in ["/state", "/state.json", "/slave(1)/state", "/standin/env"] {
+        assert_refused(&agent.get(path, None), "mesos-agent-readonly", path);
+        // The agent's registration credential opens no HTTP endpoint.
+        assert_refused(
+            &agent.get(path, Some(&basic("agent", OTHER))),
+            "mesos-agent-readonly",
+            path,
+        );
+        assert_eq!(agent.get(path, Some(&operator)).status, 200, "{path}");
+    }
+    let printed = tree.printed("mesos-agent");
+    assert!(
+        printed.contains("Agent using credential for: agent"),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains(SECRET) && !printed.contains(OTHER),
+        "{printed}"
+    );
+}
+
+#[test]
+fn only_the_realms_the_flags_name_ask_for_credentials() {
+    let tree = Tree::new(false);
+    let creds = tree.file(
+        "creds.json",
+        &credentials_json(&[("operator", SECRET)]),
+        0o600,
+    );
+    // Read-write alone leaves the read-only endpoints open, as in Mesos.
+    let master = tree.serve(
+        "mesos-master",
+        &[
+            ("MESOS_AUTHENTICATE_HTTP_READWRITE", "true"),
+            ("MESOS_CREDENTIALS", &creds),
+        ],
+        &[],
+    );
+    assert_eq!(master.get("/state", None).status, 200);
+    // No flag, no credentials: today's open node.
+    let agent = tree.serve("mesos-agent", &[], &[]);
+    assert_eq!(agent.get("/state", None).status, 200);
+    let marathon = tree.serve("marathon", &[], &[]);
+    assert_eq!(marathon.get("/ping", None).body, "pong");
+}
+
+#[test]
+fn the_master_has_no_http_credentials_flag_it_authenticates_http_from_credentials() {
+    let tree = Tree::new(false);
+    let creds = tree.file(
+        "creds.json",
+        &credentials_json(&[("operator", SECRET)]),
+        0o600,
+    );
+    // docs/configuration/master.md lists no --http_credentials: only the
+    // agent has it (src/slave/flags.cpp).
+    for (env, args) in [
+        (vec![("MESOS_HTTP_CREDENTIALS", creds.as_str())], vec![]),
+        (vec![], vec![format!("--http_credentials={creds}")]),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, err) = tree.refused("mesos-master", &env, &args);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("Failed to load unknown flag 'http_credentials'"),
+            "{err}"
+        );
+    }
+    let help = tree
+        .command("mesos-master", &[], &["--help"])
+        .output()
+        .unwrap();
+    let help =
+        fs::read_to_string(tree.output("mesos-master", "out")).unwrap() + &text(&help.stdout);
+    for flag in [
+        "credentials",
+        "authenticate_agents",
+        "authenticate_frameworks",
+        "authenticate_http_frameworks",
+        "http_framework_authenticators",
+        "authenticate_http_readonly",
+        "authenticate_http_readwrite",
+    ] {
+        assert!(help.contains(&format!("  --{flag}=")), "{flag}: {help}");
+    }
+    assert!(!help.contains("--http_credentials="), "{help}");
+}
+
+#[test]
+fn a_realm_without_credentials_stops_mesos_with_its_message() {
+    let tree = Tree::new(false);
+    let creds = tree.file(
+        "creds.json",
+        &credentials_json(&[("operator", SECRET)]),
+        0o600,
+    );
+    let no_credentials = |realm: &str| {
+        format!(
+            "Failed to create HTTP authenticator module 'basic': No credentials provided for \
+             the default 'basic' HTTP authenticator for realm '{realm}'"
+        )
+    };
+    for (program, env, wanted) in [
+        (
+            "mesos-master",
+            vec![("MESOS_AUTHENTICATE_HTTP_READONLY", "true")],
+            no_credentials("mesos-master-readonly"),
+        ),
+        (
+            "mesos-master",
+            vec![("MESOS_AUTHENTICATE_HTTP_READWRITE", "true")],
+            no_credentials("mesos-master-readwrite"),
+        ),
+        (
+            "mesos-master",
+            vec![
+                ("MESOS_AUTHENTICATE_HTTP_FRAMEWORKS", "true"),
+                ("MESOS_CREDENTIALS", creds.as_str()),
+            ],
+            "Missing `--http_framework_authenticators` flag. This must be used in conjunction \
+             with `--authenticate_http_frameworks`"
+                .to_owned(),
+        ),
+        (
+            "mesos-master",
+            vec![
+                ("MESOS_AUTHENTICATE_HTTP_FRAMEWORKS", "true"),
+                ("MESOS_HTTP_FRAMEWORK_AUTHENTICATORS", "basic"),
+            ],
+            no_credentials("mesos-master-scheduler"),
+        ),
+        (
+            "mesos-master",
+            vec![
+                ("MESOS_AUTHENTICATE_HTTP_READONLY", "true"),
+                ("MESOS_HTTP_AUTHENTICATORS", "kerberos"),
+                ("MESOS_CREDENTIALS", creds.as_str()),
+            ],
+            "Failed to create HTTP authenticator module 'kerberos': HTTP authenticator \
+             'kerberos' not found"
+                .to_owned(),
+        ),
+        (
+            "mesos-agent",
+            vec![("MESOS_AUTHENTICATE_HTTP_READONLY", "true")],
+            no_credentials("mesos-agent-readonly"),
+        ),
+        (
+            // The master's file is not the agent's: --credentials is unknown.
+            "mesos-agent",
+            vec![
+                ("MESOS_AUTHENTICATE_HTTP_READONLY", "true"),
+                ("MESOS_CREDENTIALS", creds.as_str()),
+            ],
+            "Failed to load unknown flag 'credentials'".to_owned(),
+        ),
+    ] {
+        let (code, err) = tree.refused(program, &env, &[]);
+        assert_eq!(code, 1, "{program} {env:?}: {err}");
+        assert!(err.contains(&wanted), "{program} {env:?}: {err}");
+    }
+    // With HTTP frameworks and basic, the credentials file serves them too.
+    let master = tree.serve(
+        "mesos-master",
+        &[
+            ("MESOS_AUTHENTICATE_HTTP_FRAMEWORKS", "true"),
+            ("MESOS_HTTP_FRAMEWORK_AUTHENTICATORS", "basic"),
+            ("MESOS_CREDENTIALS", &creds),
+        ],
+        &[],
+    );
+    assert_eq!(master.get("/health", None).status, 200);
+}
+
+#[test]
+fn credential_files_are_read_as_json_as_mesos_reads_them() {
+    let tree = Tree::new(false);
+    let cases: &[(&str, &str, &str, &str)] = &[
+        // (flag, contents, what stops it, the flag it names)
+        (
+            "MESOS_CREDENTIAL",
+            &format!("agent {SECRET}\n"),
+            "Invalid json format",
+            "(see --credential flag)",
+        ),
+        (
+            "MESOS_CREDENTIAL",
+            &format!("{{\"secret\":\"{SECRET}\"}}"),
+            "Invalid credential format: Missing required fields: principal",
+            "(see --credential flag)",
+        ),
+        (
+            "MESOS_CREDENTIAL",
+            &format!("{{\"principal\":\"agent\",\"secret\":\"{SECRET}\""),
+            "Invalid json format",
+            "(see --credential flag)",
+        ),
+        (
+            "MESOS_CREDENTIAL",
+            "",
+            "Empty credential file",
+            "(see --credential flag)",
+        ),
+        (
+            "MESOS_HTTP_CREDENTIALS",
+            &format!("operator {SECRET}\n"),
+            "Invalid json format",
+            "(see --http_credentials flag)",
+        ),
+        (
+            "MESOS_HTTP_CREDENTIALS",
+            &format!("{{\"principal\":\"operator\",\"secret\":\"{SECRET}\"}}"),
+            "Missing required fields: credentials",
+            "(see --http_credentials flag)",
+        ),
+        (
+            "MESOS_HTTP_CREDENTIALS",
+            "{\"credentials\":[]} trailing",
+            "Invalid json format",
+            "(see --http_credentials flag)",
+        ),
+    ];
+    for (i, (flag, contents, wanted, names)) in cases.iter().enumerate() {
+        let file = tree.file(&format!("cred{i}"), contents, 0o600);
+        let (code, err) = tree.refused("mesos-agent", &[(flag, &file)], &[]);
+        assert_eq!(code, 1, "{flag}={contents:?}: {err}");
+        assert!(
+            err.contains(wanted) && err.contains(names),
+            "{flag}={contents:?}: {err}"
+        );
+        assert!(
+            !err.contains(SECRET),
+            "{flag}={contents:?} printed the secret: {err}"
+        );
+    }
+    let (code, err) = tree.refused("mesos-agent", &[("MESOS_CREDENTIAL", "/nonexistent")], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Failed to read credential file '/nonexistent'"),
+        "{err}"
+    );
+    let (code, err) = tree.refused(
+        "mesos-master",
+        &[("MESOS_CREDENTIALS", &tree.file("e.json", "", 0o600))],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(
+            "Credentials file must contain at least one credential (see --credentials flag)"
+        ),
+        "{err}"
+    );
+
+    // A good file others may read: it starts, with Mesos' warning.
+    let credential = serde_json::json!({"principal": "agent", "secret": SECRET}).to_string();
+    let open = tree.file("open.json", &credential, 0o644);
+    let agent = tree.serve("mesos-agent", &[("MESOS_CREDENTIAL", &open)], &[]);
+    drop(agent);
+    let printed = tree.printed("mesos-agent");
+    assert!(
+        printed.contains(&format!(
+            "Permissions on credential file '{open}' are too open. It is recommended that \
+             your credential file is NOT accessible by others."
+        )),
+        "{printed}"
+    );
+    let private = tree.file("private.json", &credential, 0o600);
+    let agent = tree.serve("mesos-agent", &[("MESOS_CREDENTIAL", &private)], &[]);
+    drop(agent);
+    let printed = tree.printed("mesos-agent");
+    assert!(!printed.contains("too open"), "{printed}");
+    assert!(!printed.contains(SECRET), "{printed}");
+}
+
+#[test]
+fn executor_authentication_flags_exist_only_in_a_mesos_built_with_ssl() {
+    let plain = Tree::new(false);
+    for (env, args) in [
+        (vec![("MESOS_AUTHENTICATE_HTTP_EXECUTORS", "true")], vec![]),
+        (vec![], vec!["--authenticate_http_executors"]),
+    ] {
+        let (code, err) = plain.refused("mesos-agent", &env, &args);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("Failed to load unknown flag 'authenticate_http_executors'"),
+            "{err}"
+        );
+    }
+    let (_, err) = plain.refused(
+        "mesos-agent",
+        &[("MESOS_EXECUTOR_SECRET_KEY", "/etc/key")],
+        &[],
+    );
+    assert!(
+        err.contains("Failed to load unknown flag 'executor_secret_key'"),
+        "{err}"
+    );
+    let help = |tree: &Tree| {
+        let out = tree
+            .command("mesos-agent", &[], &["--help"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        fs::read_to_string(tree.output("mesos-agent", "out")).unwrap()
+    };
+    let plain_help = help(&plain);
+    assert!(
+        !plain_help.contains("--authenticate_http_executors"),
+        "{plain_help}"
+    );
+    assert!(
+        !plain_help.contains("--executor_secret_key"),
+        "{plain_help}"
+    );
+
+    let ssl = Tree::new(true);
+    let ssl_help = help(&ssl);
+    assert!(
+        ssl_help.contains("  --authenticate_http_executors="),
+        "{ssl_help}"
+    );
+    assert!(ssl_help.contains("  --executor_secret_key="), "{ssl_help}");
+    let key = ssl.file("executor-secret-key", SECRET, 0o600);
+    let creds = ssl.file(
+        "creds.json",
+        &credentials_json(&[("operator", SECRET)]),
+        0o600,
+    );
+    let (code, err) = ssl.refused(
+        "mesos-agent",
+        &[
+            ("MESOS_AUTHENTICATE_HTTP_EXECUTORS", "true"),
+            ("MESOS_EXECUTOR_SECRET_KEY", &key),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "Failed to create HTTP authenticator module 'basic': No credentials provided for \
+             the default 'basic' HTTP authenticator for realm 'mesos-agent-executor'"
+        ),
+        "{err}"
+    );
+    let (_, err) = ssl.refused(
+        "mesos-agent",
+        &[
+            ("MESOS_AUTHENTICATE_HTTP_EXECUTORS", "true"),
+            ("MESOS_HTTP_CREDENTIALS", &creds),
+        ],
+        &[],
+    );
+    assert!(
+        err.contains(
+            "--executor_secret_key must be specified when --authenticate_http_executors is set"
+        ),
+        "{err}"
+    );
+    let (_, err) = ssl.refused(
+        "mesos-agent",
+        &[
+            ("MESOS_AUTHENTICATE_HTTP_EXECUTORS", "true"),
+            ("MESOS_HTTP_CREDENTIALS", &creds),
+            ("MESOS_EXECUTOR_SECRET_KEY", "/nonexistent"),
+        ],
+        &[],
+    );
+    assert!(
+        err.contains("Failed to read the file specified by --executor_secret_key"),
+        "{err}"
+    );
+    let agent = ssl.serve(
+        "mesos-agent",
+        &[
+            ("MESOS_AUTHENTICATE_HTTP_EXECUTORS", "true"),
+            ("MESOS_EXECUTOR_SECRET_KEY", &key),
+            ("MESOS_AUTHENTICATE_HTTP_READONLY", "true"),
+            ("MESOS_HTTP_CREDENTIALS", &creds),
+        ],
+        &[],
+    );
+    assert_refused(&agent.get("/state", None), "mesos-agent-readonly", "ssl");
+    assert_eq!(
+        agent.get("/state", Some(&basic("operator", SECRET))).status,
+        200
+    );
+    assert!(!ssl.printed("mesos-agent").contains(SECRET));
+}
+
+#[test]
+fn the_tarball_built_with_ssl_has_the_executor_flags_and_the_plain_one_not() {
+    for (artifact, has) in [
+        (standins::mesos_tgz(), false),
+        (standins::mesos_tgz_with_ssl(), true),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        crate::support::mirror::run_checked(
+            Command::new("tar")
+                .arg("-C")
+                .arg(tmp.path())
+                .arg("-xzf")
+                .arg(&artifact.path),
+        );
+        let out = Command::new(tmp.path().join("sbin/mesos-agent"))
+            .env_clear()
+            .env("MESOS_STANDIN_DIR", tmp.path().join("records"))
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let help = text(&out.stdout);
+        assert_eq!(
+            help.contains("--authenticate_http_executors=")
+                && help.contains("--executor_secret_key="),
+            has,
+            "{}: {help}",
+            artifact.path.display()
+        );
+    }
+}
+
+#[test]
+fn records_are_private_and_no_secret_is_printed_or_served_anonymously() {
+    let tree = Tree::new(false);
+    // An existing records directory open to all is closed.
+    fs::create_dir_all(tree.records()).unwrap();
+    fs::set_permissions(tree.records(), fs::Permissions::from_mode(0o755)).unwrap();
+    let pair = format!("operator:{SECRET}");
+    let marathon = tree.serve(
+        "marathon",
+        &[("MESOSPHERE_HTTP_CREDENTIALS", &pair)],
+        &["--master", "zk://127.0.0.1:2181/mesos"],
+    );
+    assert_eq!(mode(&tree.records()), 0o700);
+    for record in ["marathon.args", "marathon.env"] {
+        assert_eq!(mode(&tree.records().join(record)), 0o600, "{record}");
+    }
+    for entry in walk(&tree.records()) {
+        let m = mode(&entry);
+        assert_eq!(m & 0o077, 0, "{} is {m:o}", entry.display());
+    }
+    // The record holds what Marathon was given (that is its point) ...
+    let env = fs::read_to_string(tree.records().join("marathon.env")).unwrap();
+    assert!(env.contains(&format!("MESOSPHERE_HTTP_CREDENTIALS={pair}\n")));
+    // ... but serves it to the credentialed only, and prints nothing of it.
+    assert_refused(&marathon.get("/standin/env", None), "Mesosphere", "env");
+    let served = marathon.get("/standin/env", Some(&basic("operator", SECRET)));
+    assert_eq!(served.body, env);
+    let info = marathon.get("/v2/info", Some(&basic("operator", SECRET)));
+    assert_eq!(info.status, 200);
+    assert!(!info.body.contains(SECRET), "{}", info.body);
+    drop(marathon);
+    assert!(!tree.printed("marathon").contains(SECRET));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            all.extend(walk(&path));
+        }
+        all.push(path);
+    }
+    all
+}
+
+#[test]
+fn marathon_http_credentials_guard_every_path_ping_too() {
+    let tree = Tree::new(false);
+    let pair = format!("operator:{SECRET}");
+    let operator = basic("operator", SECRET);
+    // MESOSPHERE_HTTP_CREDENTIALS, and --http_credentials with its realm.
+    for (env, args, realm) in [
+        (
+            vec![("MESOSPHERE_HTTP_CREDENTIALS", pair.as_str())],
+            vec![],
+            "Mesosphere",
+        ),
+        (
+            vec![],
+            vec!["--http_credentials", pair.as_str(), "--http_realm", "Ops"],
+            "Ops",
+        ),
+    ] {
+        let marathon = tree.serve("marathon", &env, &args);
+        for path in ["/ping", "/v2/info", "/v2/apps", "/"] {
+            assert_refused(&marathon.get(path, None), realm, path);
+            assert_refused(
+                &marathon.get(path, Some(&basic("operator", "nope"))),
+                realm,
+                path,
+            );
+        }
+        let ping = marathon.get("/ping", Some(&operator));
+        assert_eq!((ping.status, ping.body.as_str()), (200, "pong"));
+        let info = marathon.get("/v2/info", Some(&operator));
+        assert_eq!(info.status, 200);
+        let info: serde_json::Value = serde_json::from_str(&info.body).unwrap();
+        assert!(info["marathon_config"].get("http_credentials").is_none());
+    }
+    let (code, err) = tree.refused(
+        "marathon",
+        &[("MESOSPHERE_HTTP_CREDENTIALS", "no-colon")],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("username:password"), "{err}");
+}
+
+#[test]
+fn marathon_framework_authentication_needs_a_principal_and_a_readable_secret_file() {
+    let tree = Tree::new(false);
+    let secret = tree.file("marathon-mesos-secret", SECRET, 0o600);
+    let empty = tree.file("empty-secret", "", 0o600);
+    let dir = tree.dir.path().to_str().unwrap().to_owned();
+    for (env, wanted) in [
+        (
+            // A toggle set empty, as Marathon's docs say (MARATHON_HA=).
+            vec![("MARATHON_MESOS_AUTHENTICATION", "")],
+            "--mesos_authentication needs --mesos_authentication_principal",
+        ),
+        (
+            vec![
+                ("MARATHON_MESOS_AUTHENTICATION", "true"),
+                ("MARATHON_MESOS_AUTHENTICATION_PRINCIPAL", "marathon"),
+                ("MARATHON_MESOS_AUTHENTICATION_SECRET_FILE", "/nonexistent"),
+            ],
+            "cannot read the Mesos authentication secret file '/nonexistent'",
+        ),
+        (
+            vec![
+                ("MARATHON_MESOS_AUTHENTICATION_PRINCIPAL", "marathon"),
+                ("MARATHON_MESOS_AUTHENTICATION_SECRET_FILE", dir.as_str()),
+            ],
+            "cannot read the Mesos authentication secret file",
+        ),
+        (
+            vec![
+                ("MARATHON_MESOS_AUTHENTICATION_PRINCIPAL", "marathon"),
+                ("MARATHON_MESOS_AUTHENTICATION_SECRET_FILE", empty.as_str()),
+            ],
+            "cannot read the Mesos authentication secret file",
+        ),
+        (
+            vec![
+                ("MARATHON_MESOS_AUTHENTICATION_PRINCIPAL", "marathon"),
+                ("MARATHON_MESOS_AUTHENTICATION_SECRET_FILE", secret.as_str()),
+                ("MARATHON_MESOS_AUTHENTICATION_SECRET", "inline"),
+            ],
+            "mutually exclusive",
+        ),
+    ] {
+        let (code, err) = tree.refused("marathon", &env, &[]);
+        assert_eq!(code, 1, "{env:?}: {err}");
+        assert!(err.contains(wanted), "{env:?}: {err}");
+    }
+    let marathon = tree.serve(
+        "marathon",
+        &[
+            ("MARATHON_MESOS_AUTHENTICATION", "true"),
+            ("MARATHON_MESOS_AUTHENTICATION_PRINCIPAL", "marathon"),
+            ("MARATHON_MESOS_AUTHENTICATION_SECRET_FILE", &secret),
+        ],
+        &[],
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&marathon.get("/v2/info", None).body).unwrap();
+    assert_eq!(
+        info["marathon_config"]["mesos_authentication_principal"],
+        "marathon"
+    );
+    drop(marathon);
+    assert!(!tree.printed("marathon").contains(SECRET));
+}
+
+const ZK_CLI: &str = "/usr/share/zookeeper/bin/zkCli.sh";
+
+/// What zkCli answers to `commands` fed on its stdin, as the `digest`
+/// user when given (stdin: nothing reaches `ps`).
+fn zk_session(
+    node: &crate::support::systemd::Node,
+    digest: Option<&str>,
+    commands: &str,
+) -> String {
+    let auth = digest.map_or_else(String::new, |d| format!("addauth digest {d}\n"));
+    node.write(
+        "/root/zk-commands",
+        format!("{auth}{commands}\nquit\n").as_bytes(),
+    );
+    node.sh(&format!(
+        "{ZK_CLI} -server 127.0.0.1:2181 </root/zk-commands 2>&1; rm -f /root/zk-commands"
+    ))
+}
+
+#[test]
+#[ignore = "slow (a systemd container, zookeeperd from Debian's archive); scripts/test runs it with --ignored"]
+fn a_master_with_a_digest_user_guards_its_znodes_as_mesos_does_and_shows_no_secret() {
+    let node = crate::support::systemd::Node::boot();
+    node.sh_ok(
+        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeperd \
+         >/dev/null",
+    );
+    node.copy_in(&standins::mesos_tgz().path, "/root/mesos.tgz");
+    node.sh_ok("mkdir -p /opt/standin && tar -C /opt/standin -xzf /root/mesos.tgz");
+    // As setup writes it: the URL with the digest user in a 0600 file.
+    node.write(
+        "/etc/zk-mesos",
+        format!("zk://mesos:{SECRET}@127.0.0.1:2181/mesos").as_bytes(),
+    );
+    node.sh_ok("chmod 0600 /etc/zk-mesos");
+    node.sh_ok(&format!(
+        "for i in $(seq 60); do {ZK_CLI} -server 127.0.0.1:2181 ls / 2>&1 | grep -q '^\\[.*zookeeper' \
+         && exit 0; sleep 1; done; exit 1"
+    ));
+    node.sh_ok(
+        "systemd-run --unit standin-master -p Environment=MESOS_ZK=file:///etc/zk-mesos \
+         -p Environment=MESOS_QUORUM=1 -p Environment=MESOS_WORK_DIR=/var/lib/mesos \
+         /opt/standin/sbin/mesos-master",
+    );
+    // Elected through the znode its session created.
+    let state = node.await_http("127.0.0.1", 5050, "/state", Duration::from_secs(120));
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(state["flags"]["zk"], "file:///etc/zk-mesos");
+
+    // src/zookeeper/group.cpp with credentials: anyone reads, the creator
+    // (digest mesos) does all; the path and the candidacy alike.
+    let listing = zk_session(&node, None, "ls /mesos");
+    let candidate = listing
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .find(|w| w.starts_with("json.info_"))
+        .unwrap_or_else(|| panic!("no candidacy under /mesos: {listing}"))
+        .to_owned();
+    for znode in ["/mesos".to_owned(), format!("/mesos/{candidate}")] {
+        let acl = zk_session(&node, None, &format!("getAcl {znode}"));
+        assert!(acl.contains("'world,'anyone\n: r\n"), "{znode}: {acl}");
+        assert!(acl.contains("'digest,'mesos:"), "{znode}: {acl}");
+        assert!(acl.contains(": cdrwa"), "{znode}: {acl}");
+        assert!(!acl.contains("'world,'anyone\n: cdrwa"), "{znode}: {acl}");
+        assert!(!acl.contains(SECRET), "{znode}: {acl}");
+    }
+    // Anonymous: may read the leader, may not write, create or delete.
+    let anonymous = zk_session(
+        &node,
+        None,
+        &format!(
+            "get /mesos/{candidate}\ncreate /mesos/json.info_0 hijack\nset /mesos x\n\
+             delete /mesos/{candidate}"
+        ),
+    );
+    assert!(anonymous.contains("\"hostname\""), "{anonymous}");
+    assert_eq!(
+        anonymous.matches("Insufficient permission").count(),
+        3,
+        "{anonymous}"
+    );
+    assert!(
+        !anonymous.contains("Created /mesos/json.info_0"),
+        "{anonymous}"
+    );
+    // The digest user may.
+    let mesos = zk_session(
+        &node,
+        Some(&format!("mesos:{SECRET}")),
+        "create /mesos/probe x\ndelete /mesos/probe",
+    );
+    assert!(mesos.contains("Created /mesos/probe"), "{mesos}");
+
+    // The secret reaches no argument list, journal or record readable by
+    // others; the session's own record leaves it out.
+    let cmdlines = node.sh("cat /proc/[0-9]*/cmdline | tr '\\0' ' '");
+    assert!(
+        cmdlines.contains("zkCli"),
+        "the session is not running: {cmdlines}"
+    );
+    assert!(!cmdlines.contains(SECRET), "{cmdlines}");
+    let journal = node.journal("standin-master");
+    assert!(!journal.contains(SECRET), "{journal}");
+    let session = node.sh_ok("cat /var/lib/mesos-standin/mesos-master.zk-session");
+    assert!(session.contains("Created /mesos/json.info_"), "{session}");
+    assert!(!session.contains(SECRET), "{session}");
+    let open = node.sh(&format!(
+        "grep -rlF {SECRET} /etc /var /run /tmp /root /opt 2>/dev/null | \
+         while read -r f; do [ $((0$(stat -c %a \"$f\") & 7)) -eq 0 ] || echo \"$f\"; done"
+    ));
+    assert_eq!(open.trim(), "", "files others may read hold the secret");
+}
