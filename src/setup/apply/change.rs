@@ -61,6 +61,8 @@ pub enum Change {
     ReplaceBinary {
         from: String,
     },
+    /// Create a ZooKeeper path or fix its ACLs.
+    Znode(crate::setup::apply::znode::ZnodeFix),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +145,17 @@ pub enum ResourceError {
         action: String,
         cause: io::Error,
         fix: &'static str,
+    },
+    /// ZooKeeper refused or did not answer; the cause is shown inside the
+    /// message, because the advice must follow it.
+    #[error(
+        "cannot protect {path} in ZooKeeper: {}; {advice}",
+        crate::error_chain(cause)
+    )]
+    Zookeeper {
+        path: String,
+        cause: Box<crate::setup::host::zk::ZkError>,
+        advice: String,
     },
     #[error("{0}")]
     Refused(String),

@@ -11,3 +11,4 @@ pub mod probes;
 pub mod system;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod zk;

@@ -16,6 +16,7 @@ pub mod install;
 pub mod render;
 pub mod resource;
 pub mod units;
+pub mod znodes;
 
 pub use render::RenderError;
 pub use resource::Resource;
@@ -127,6 +128,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, RenderError> {
     if !proxy_set {
         r.push(proxy_file);
     }
+    znodes::znodes(&mut r, opts, marathon, facts.init == Init::Systemd);
     let flag_checks = flag_checks(opts, &launches);
     Ok(Plan {
         resources: r,

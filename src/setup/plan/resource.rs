@@ -3,6 +3,9 @@
 
 use serde::Serialize;
 
+use crate::setup::host::zk::ZnodeAcl;
+use crate::setup::input::token::Secret;
+use crate::setup::plan::znodes::Foreign;
 use crate::setup::sources::Artifact;
 
 /// One thing the node should have. Owners are root throughout: every file
@@ -104,6 +107,24 @@ pub enum Resource {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         first_use: Option<String>,
     },
+    /// A ZooKeeper path with its ACL, on a secured master: created when
+    /// missing; its ACL, and the open nodes below it, fixed.
+    Znode {
+        path: String,
+        /// The ensemble, `h1:2181,h2:2181`.
+        hosts: String,
+        /// The digest user setup acts as (the one Mesos or Marathon uses).
+        user: String,
+        /// Never in a plan printed or saved.
+        #[serde(skip)]
+        password: Secret,
+        acl: Vec<ZnodeAcl>,
+        foreign: Foreign,
+        /// How to start the local ZooKeeper member first (a master that
+        /// runs one); none for an external ensemble.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start: Option<Vec<String>>,
+    },
 }
 
 impl Resource {
@@ -121,6 +142,7 @@ impl Resource {
             Resource::Tarball { .. } => "tarball",
             Resource::Image { .. } => "image",
             Resource::Executor { .. } => "executor",
+            Resource::Znode { .. } => "znode",
         }
     }
 
@@ -132,7 +154,8 @@ impl Resource {
             | Resource::Link { path, .. }
             | Resource::Absent { path }
             | Resource::AptSource { path, .. }
-            | Resource::Executor { path, .. } => path,
+            | Resource::Executor { path, .. }
+            | Resource::Znode { path, .. } => path,
             Resource::Package { name, .. } | Resource::Service { name, .. } => name,
             Resource::Unavailable { component, .. } => component,
             Resource::Deb { location, .. } => location,
