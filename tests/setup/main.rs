@@ -19,3 +19,4 @@ mod fetch;
 mod install_sh;
 mod roots;
 mod systemd;
+mod znodes;

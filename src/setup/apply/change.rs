@@ -62,7 +62,27 @@ pub enum Change {
         from: String,
     },
     /// Create a ZooKeeper path or fix its ACLs.
-    Znode(crate::setup::apply::znode::ZnodeFix),
+    Znode(ZnodeFix),
+}
+
+/// What must change for the path to be as planned.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ZnodeFix {
+    /// The local ZooKeeper member does not serve yet (and why).
+    pub waiting: Option<String>,
+    pub create: bool,
+    /// The path's ACL now, when it differs from the plan.
+    pub acl_was: Option<Vec<crate::setup::host::zk::ZnodeAcl>>,
+    /// Persistent nodes below that get the path's ACL.
+    pub protect: Vec<String>,
+    /// Nodes below that are removed, deepest first.
+    pub remove: Vec<String>,
+}
+
+impl ZnodeFix {
+    pub fn is_empty(&self) -> bool {
+        *self == ZnodeFix::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,11 +18,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::setup::apply::change::{Change, Check, ResourceError, err};
+use crate::setup::apply::change::{Change, Check, ResourceError, ZnodeFix, err};
 use crate::setup::host::system::System;
 use crate::setup::host::zk::{ADMIN, NodeInfo, READ, Session, ZkError, ZnodeAcl};
 use crate::setup::input::token::Secret;
-use crate::setup::plan::znodes::Foreign;
+use crate::setup::plan::resource::Foreign;
 
 /// How long to wait for a session once ZooKeeper serves.
 const CONNECT: Duration = Duration::from_secs(10);
@@ -38,20 +38,6 @@ pub struct Znode<'a> {
     pub acl: &'a [ZnodeAcl],
     pub foreign: &'a Foreign,
     pub start: Option<&'a [String]>,
-}
-
-/// What must change for the path to be as planned.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ZnodeFix {
-    /// The local ZooKeeper member does not serve yet (and why).
-    pub waiting: Option<String>,
-    pub create: bool,
-    /// The path's ACL now, when it differs from the plan.
-    pub acl_was: Option<Vec<ZnodeAcl>>,
-    /// Persistent nodes below that get the path's ACL.
-    pub protect: Vec<String>,
-    /// Nodes below that are removed, deepest first.
-    pub remove: Vec<String>,
 }
 
 /// One node of the tree as read: its path, what it is, how deep.
@@ -135,12 +121,6 @@ pub fn fix(
     out
 }
 
-impl ZnodeFix {
-    pub fn is_empty(&self) -> bool {
-        *self == ZnodeFix::default()
-    }
-}
-
 /// One line for the report.
 pub fn describe(fix: &ZnodeFix) -> String {
     if let Some(why) = &fix.waiting {
@@ -151,7 +131,7 @@ pub fn describe(fix: &ZnodeFix) -> String {
         parts.push("created with the planned ACL".to_owned());
     }
     if let Some(was) = &fix.acl_was {
-        let was: Vec<String> = was.iter().map(ZnodeAcl::to_string).collect();
+        let was: Vec<String> = was.iter().map(ZnodeAcl::redacted).collect();
         parts.push(format!("ACL was {}, set as planned", was.join(",")));
     }
     if !fix.protect.is_empty() {
@@ -381,7 +361,8 @@ mod tests {
 
     #[test]
     fn protected_table() {
-        let table: [(&[(&str, &str, u8)], bool); 8] = [
+        type Entries<'a> = &'a [(&'a str, &'a str, u8)];
+        let table: [(Entries, bool); 8] = [
             (&[("world", "anyone", READ), ("digest", ID, ALL)], true),
             (&[("digest", ID, ALL)], true),
             (&[("world", "anyone", ALL)], false),

@@ -4,7 +4,9 @@
 //! error, never a hang.
 //!
 //! The wire protocol is zookeeper-client's (kezhuw); this only bounds it in
-//! time and turns its answers into setup's types.
+//! time and turns its answers into setup's types. The session is served
+//! only while a call runs (a current-thread runtime): keep it short, as
+//! setup's steps do; one left idle for longer than its timeout is lost.
 
 use std::time::Duration;
 
@@ -22,7 +24,7 @@ pub const ADMIN: u8 = 16;
 pub const ALL: u8 = READ | WRITE | CREATE | DELETE | ADMIN;
 
 /// One entry of a znode's ACL: `scheme:id:perms` as zkCli prints it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ZnodeAcl {
     pub scheme: String,
     pub id: String,
@@ -61,6 +63,28 @@ impl std::fmt::Display for ZnodeAcl {
         .map(|(_, l)| *l)
         .collect();
         write!(f, "{}:{}:{letters}", self.scheme, self.id)
+    }
+}
+
+impl ZnodeAcl {
+    /// As ZooKeeper (3.7 on) shows it to a client without ADMIN: a digest
+    /// id's hash replaced by `x`. The hash of a derived secret is no key,
+    /// but it need not be printed either.
+    pub fn redacted(&self) -> String {
+        let mut shown = self.clone();
+        if shown.scheme == "digest"
+            && let Some((user, _)) = shown.id.split_once(':')
+        {
+            shown.id = format!("{user}:x");
+        }
+        shown.to_string()
+    }
+}
+
+/// Plans and reports show the redacted form.
+impl Serialize for ZnodeAcl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
     }
 }
 

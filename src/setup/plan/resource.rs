@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use crate::setup::host::zk::ZnodeAcl;
 use crate::setup::input::token::Secret;
-use crate::setup::plan::znodes::Foreign;
 use crate::setup::sources::Artifact;
 
 /// One thing the node should have. Owners are root throughout: every file
@@ -163,6 +162,21 @@ impl Resource {
             Resource::Image { image, .. } => image,
         }
     }
+}
+
+/// What a node below the protected path that is not protected (an open
+/// cluster's, or someone else's) becomes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Foreign {
+    /// Persistent nodes get the path's ACL (their data is kept); ephemeral
+    /// ones belong to a session that did not authenticate and are removed.
+    Protect,
+    /// Only the persistent nodes named (relative to the path) are kept and
+    /// protected; every other unprotected node is removed. For Mesos, whose
+    /// members are ephemeral sequence nodes: a persistent `info_…` an
+    /// attacker planted would otherwise stay a "member" forever.
+    Keep(Vec<String>),
 }
 
 pub fn file(path: &str, content: String, readers: &[&str]) -> Resource {

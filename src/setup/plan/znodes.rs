@@ -10,28 +10,12 @@
 //! ACLs before either starts, and migrates a tree an open cluster left.
 
 use base64::Engine;
-use serde::Serialize;
 use sha1::{Digest, Sha1};
 
 use crate::setup::host::zk::ZnodeAcl;
 use crate::setup::input::options::Options;
 use crate::setup::input::token::{MasterPurpose, Secret, Security};
-use crate::setup::plan::Resource;
-
-/// What a node below the protected path that is not protected (an open
-/// cluster's, or someone else's) becomes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Foreign {
-    /// Persistent nodes get the path's ACL (their data is kept); ephemeral
-    /// ones belong to a session that did not authenticate and are removed.
-    Protect,
-    /// Only the persistent nodes named (relative to the path) are kept and
-    /// protected; every other unprotected node is removed. For Mesos, whose
-    /// members are ephemeral sequence nodes: a persistent `info_…` an
-    /// attacker planted would otherwise stay a "member" forever.
-    Keep(Vec<String>),
-}
+use crate::setup::plan::resource::{Foreign, Resource};
 
 /// The ZooKeeper digest id of a user: `user:base64(sha1(user:password))`
 /// (ZooKeeper's DigestAuthenticationProvider.generateDigest).
