@@ -8,6 +8,7 @@
 //! - `standins`: the Mesos/Marathon stand-ins run directly, held to what the
 //!   real ones do with the secure flags (one ZooKeeper test `--ignored`);
 //! - `install_sh`: install.sh end to end (slow ones `--ignored`);
+//! - `znodes`: ZooKeeper ACLs against a real zookeeperd (`--ignored`);
 //! - `systemd`, `ensemble`, `faults` (were tests/setup_*.rs): on Debian 12
 //!   containers booted with systemd, all `--ignored`. scripts/test runs each
 //!   set on its own, e.g.
@@ -24,3 +25,4 @@ mod roots;
 mod standins;
 mod systemd;
 mod tokens;
+mod znodes;

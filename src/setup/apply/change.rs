@@ -72,6 +72,28 @@ pub enum Change {
     ReplaceBinary {
         from: String,
     },
+    /// Create a ZooKeeper path or fix its ACLs.
+    Znode(ZnodeFix),
+}
+
+/// What must change for the path to be as planned.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ZnodeFix {
+    /// The local ZooKeeper member does not serve yet (and why).
+    pub waiting: Option<String>,
+    pub create: bool,
+    /// The path's ACL now, when it differs from the plan.
+    pub acl_was: Option<Vec<crate::setup::host::zk::ZnodeAcl>>,
+    /// Persistent nodes below that get the path's ACL.
+    pub protect: Vec<String>,
+    /// Nodes below that are removed, deepest first.
+    pub remove: Vec<String>,
+}
+
+impl ZnodeFix {
+    pub fn is_empty(&self) -> bool {
+        *self == ZnodeFix::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +176,17 @@ pub enum ResourceError {
         action: String,
         cause: io::Error,
         fix: &'static str,
+    },
+    /// ZooKeeper refused or did not answer; the cause is shown inside the
+    /// message, because the advice must follow it.
+    #[error(
+        "cannot protect {path} in ZooKeeper: {}; {advice}",
+        crate::error_chain(cause)
+    )]
+    Zookeeper {
+        path: String,
+        cause: Box<crate::setup::host::zk::ZkError>,
+        advice: String,
     },
     #[error("{0}")]
     Refused(String),

@@ -27,6 +27,7 @@ pub mod service;
 pub mod tarball;
 pub mod tools;
 pub mod trust;
+pub mod znode;
 
 use crate::setup::apply::change::{Change, Check, ResourceError, Stopped};
 use crate::setup::apply::downloads::Downloads;

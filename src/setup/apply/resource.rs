@@ -5,7 +5,7 @@ use crate::setup::apply::change::{Change, Check, ResourceError, artifact, err};
 use crate::setup::apply::downloads::Downloads;
 use crate::setup::apply::service::UnitStates;
 use crate::setup::apply::tools::Tools;
-use crate::setup::apply::{apt_source, binary, deb, file, image, package, service, tarball};
+use crate::setup::apply::{apt_source, binary, deb, file, image, package, service, tarball, znode};
 use crate::setup::host::system::System;
 use crate::setup::plan::Resource;
 use crate::setup::record::Manifest;
@@ -63,6 +63,31 @@ pub fn check(
         Resource::Package { name, version, .. } => package::check(sys, name, version.as_deref()),
         Resource::Executor { path, source } => binary::check(sys, path, source, manifest),
         Resource::Service { name, enabled } => service::check(sys, units, name, *enabled),
+        Resource::Znode { .. } => znode::check(sys, &znode_of(r)),
+    }
+}
+
+/// A znode resource's fields, for [`znode`].
+fn znode_of(r: &Resource) -> znode::Znode<'_> {
+    match r {
+        Resource::Znode {
+            path,
+            hosts,
+            user,
+            password,
+            acl,
+            foreign,
+            start,
+        } => znode::Znode {
+            path,
+            hosts,
+            user,
+            password,
+            acl,
+            foreign,
+            start: start.as_deref(),
+        },
+        _ => unreachable!("znode_of is called with znodes only"),
     }
 }
 
@@ -80,6 +105,7 @@ pub fn apply(
         (Resource::Executor { path, source }, _) => {
             binary::apply(sys, path, source, change, manifest)
         }
+        (Resource::Znode { .. }, Change::Znode(_)) => znode::apply(sys, &znode_of(r)),
         (
             Resource::File { .. }
             | Resource::Dir { .. }
@@ -249,5 +275,6 @@ pub fn describe(change: &Change) -> String {
         Change::InstallBinary { .. } | Change::ReplaceBinary { .. } => {
             binary::describe(change).unwrap_or_default()
         }
+        Change::Znode(fix) => znode::describe(fix),
     }
 }

@@ -13,3 +13,4 @@ pub mod secrets;
 pub mod system;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod zk;

@@ -17,6 +17,7 @@ pub mod install;
 pub mod render;
 pub mod resource;
 pub mod units;
+pub mod znodes;
 
 pub use render::RenderError;
 
@@ -149,6 +150,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, PlanError> {
     if !proxy_set {
         r.push(proxy_file);
     }
+    znodes::znodes(&mut r, opts, marathon, facts.init == Init::Systemd);
     let flag_checks = flag_checks(opts, &launches);
     Ok(Plan {
         resources: r,
@@ -719,5 +721,47 @@ mod tests {
         let unit = content(&p, "/etc/systemd/system/mesos-agent.service");
         assert!(unit.contains("KillMode=process"));
         assert!(unit.contains("After=network-online.target docker.service\n"));
+    }
+
+    #[test]
+    fn secured_masters_protect_their_znodes_and_never_show_the_password() {
+        use crate::setup::input::token::{ClusterToken, MasterPurpose, Security};
+        let f = facts(None, None);
+        let token = ClusterToken::parse(&format!("mdt1_{}", "ab".repeat(32)), "test").unwrap();
+        let znodes = |role| {
+            let mut o = options(role, &f);
+            o.security = Security::Cluster(token.clone());
+            plan(&o, &f).unwrap()
+        };
+        let p = znodes(Role::Standalone);
+        let paths: Vec<&str> = p
+            .resources
+            .iter()
+            .filter(|r| r.kind() == "znode")
+            .map(Resource::id)
+            .collect();
+        assert_eq!(paths, ["/mesos", "/marathon"]);
+        let json = serde_json::to_string(&p.resources).unwrap();
+        for purpose in [MasterPurpose::ZkMesos, MasterPurpose::ZkMarathon] {
+            let secret = token.secret(purpose);
+            assert!(!json.contains(secret.expose()));
+            assert!(!format!("{p:?}").contains(secret.expose()));
+        }
+        assert!(json.contains("\"kind\":\"znode\""), "{json}");
+        // Not even the digest (ZooKeeper itself hides it from non-admins).
+        assert!(json.contains("\"digest:mesos:x:cdrwa\""), "{json}");
+        assert!(!json.contains(&crate::setup::plan::znodes::digest_id(
+            "mesos",
+            &token.secret(MasterPurpose::ZkMesos)
+        )));
+        // Agents keep no ZooKeeper secret; insecure nodes stay open.
+        assert!(
+            !znodes(Role::Agent)
+                .resources
+                .iter()
+                .any(|r| r.kind() == "znode")
+        );
+        let open = plan(&options(Role::Master, &f), &f).unwrap();
+        assert!(!open.resources.iter().any(|r| r.kind() == "znode"));
     }
 }

@@ -6,6 +6,8 @@ use std::fmt;
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 
+use crate::setup::host::zk::ZnodeAcl;
+use crate::setup::input::token::Secret;
 use crate::setup::sources::Artifact;
 
 /// One thing the node should have. Owners are root throughout: every file
@@ -114,6 +116,24 @@ pub enum Resource {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         first_use: Option<String>,
     },
+    /// A ZooKeeper path with its ACL, on a secured master: created when
+    /// missing; its ACL, and the open nodes below it, fixed.
+    Znode {
+        path: String,
+        /// The ensemble, `h1:2181,h2:2181`.
+        hosts: String,
+        /// The digest user setup acts as (the one Mesos or Marathon uses).
+        user: String,
+        /// Never in a plan printed or saved.
+        #[serde(skip)]
+        password: Secret,
+        acl: Vec<ZnodeAcl>,
+        foreign: Foreign,
+        /// How to start the local ZooKeeper member first (a master that
+        /// runs one); none for an external ensemble.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start: Option<Vec<String>>,
+    },
 }
 
 /// What stands for a secret file's content wherever the content itself
@@ -167,6 +187,7 @@ impl Resource {
             Resource::Tarball { .. } => "tarball",
             Resource::Image { .. } => "image",
             Resource::Executor { .. } => "executor",
+            Resource::Znode { .. } => "znode",
         }
     }
 
@@ -178,7 +199,8 @@ impl Resource {
             | Resource::Link { path, .. }
             | Resource::Absent { path }
             | Resource::AptSource { path, .. }
-            | Resource::Executor { path, .. } => path,
+            | Resource::Executor { path, .. }
+            | Resource::Znode { path, .. } => path,
             Resource::Package { name, .. } | Resource::Service { name, .. } => name,
             Resource::Unavailable { component, .. } => component,
             Resource::Deb { location, .. } => location,
@@ -186,6 +208,21 @@ impl Resource {
             Resource::Image { image, .. } => image,
         }
     }
+}
+
+/// What a node below the protected path that is not protected (an open
+/// cluster's, or someone else's) becomes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Foreign {
+    /// Persistent nodes get the path's ACL (their data is kept); ephemeral
+    /// ones belong to a session that did not authenticate and are removed.
+    Protect,
+    /// Only the persistent nodes named (relative to the path) are kept and
+    /// protected; every other unprotected node is removed. For Mesos, whose
+    /// members are ephemeral sequence nodes: a persistent `info_…` an
+    /// attacker planted would otherwise stay a "member" forever.
+    Keep(Vec<String>),
 }
 
 pub fn file(path: &str, content: String, readers: &[&str]) -> Resource {
