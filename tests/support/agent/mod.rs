@@ -13,7 +13,7 @@ pub mod validate;
 pub use launch::{ExecutorProcess, LaunchEnv, stout_duration};
 #[allow(unused_imports)]
 pub use state::{
-    AckMode, Availability, RecordedRefusal, RecordedUpdate, UpdateFailures, UpdateVia,
+    AckMode, Availability, RecordedRefusal, RecordedUpdate, SeenCall, UpdateFailures, UpdateVia,
 };
 
 use mesos_docker::proto::executor::{Call, event};
@@ -512,6 +512,11 @@ impl TestAgent {
     /// of the shutdown grace period (status 0). Tests assert it is empty.
     pub fn refusals(&self) -> Vec<RecordedRefusal> {
         self.shared.lock().refusals.clone()
+    }
+
+    /// Every call that passed authentication and validation, in order.
+    pub fn calls(&self) -> Vec<SeenCall> {
+        self.shared.lock().calls.clone()
     }
 
     /// The SUBSCRIBE calls received from the executor, decoded.
