@@ -56,6 +56,12 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Wraps secret text made elsewhere in setup (a private key's PEM), so
+    /// it gets the same redaction as a derived secret.
+    pub(crate) fn wrap(text: String) -> Self {
+        Self(text)
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -78,15 +84,20 @@ pub enum MasterPurpose {
     ZkMesos,
     /// Marathon's ZooKeeper digest user `marathon`.
     ZkMarathon,
+    /// The seed of the cluster CA's P-256 key (TLS between Mesos
+    /// components): every node holding the token derives the same CA, and
+    /// the key itself is never written anywhere.
+    TlsCa,
 }
 
 impl MasterPurpose {
-    pub const ALL: [MasterPurpose; 5] = [
+    pub const ALL: [MasterPurpose; 6] = [
         Self::MarathonFramework,
         Self::MasterHttp,
         Self::MarathonHttp,
         Self::ZkMesos,
         Self::ZkMarathon,
+        Self::TlsCa,
     ];
     fn label(self) -> &'static str {
         match self {
@@ -95,6 +106,7 @@ impl MasterPurpose {
             Self::MarathonHttp => "marathon http operator",
             Self::ZkMesos => "zookeeper digest mesos",
             Self::ZkMarathon => "zookeeper digest marathon",
+            Self::TlsCa => "tls cluster ca key",
         }
     }
 }
