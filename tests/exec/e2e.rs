@@ -530,6 +530,107 @@ async fn the_token_is_sent_and_never_reaches_the_container() {
     assert_clean(&agent, &tid);
 }
 
+/// The cluster CA of `token_byte` and a certificate from it for the test
+/// agent's address, as setup issues them; the CA file is written to `dir`.
+fn agent_tls(
+    token_byte: &str,
+    dir: &std::path::Path,
+) -> (support::agent::TlsIdentity, std::path::PathBuf) {
+    use mesos_docker::setup::input::token::ClusterToken;
+    use mesos_docker::setup::plan::tls::{NodeName, issue};
+    let token = ClusterToken::parse(&format!("mdt1_{}", token_byte.repeat(32)), "test").unwrap();
+    let node = NodeName {
+        hostname: "localhost".into(),
+        ips: vec!["127.0.0.1".parse().unwrap()],
+    };
+    let tls = issue(&token, &node).unwrap();
+    let ca = dir.join(format!("ca-{token_byte}.pem"));
+    std::fs::write(&ca, &tls.ca_pem).unwrap();
+    let identity = support::agent::TlsIdentity {
+        cert_pem: tls.cert_pem,
+        key_pem: tls.key_pem.expose().to_owned(),
+    };
+    (identity, ca)
+}
+
+/// With the agent's libprocess on TLS (LIBPROCESS_SSL_ENABLED in the
+/// environment executors inherit), the executor speaks HTTPS, checks the
+/// agent against the cluster CA and runs the task as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_the_executor_checks_the_agent_and_runs_the_task() {
+    let image = images::ensure_busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, ca) = agent_tls("ab", dir.path());
+    let agent = TestAgent::start(AgentOptions {
+        authenticate: true,
+        tls: Some(identity),
+        node_env: vec![
+            ("LIBPROCESS_SSL_ENABLED".into(), "true".into()),
+            ("LIBPROCESS_SSL_CA_FILE".into(), ca.display().to_string()),
+        ],
+        ..AgentOptions::default()
+    })
+    .await;
+    let app = MarathonApp::new("/tls", &format!("{image} sh -c 'echo over tls'"));
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
+    agent
+        .wait_for_state(&tid, TaskState::TaskFinished, secs(60))
+        .await;
+    assert!(
+        process.expect_exit(secs(20)).await.success(),
+        "{}",
+        agent.report()
+    );
+    let token = agent.token(process.executor_id()).unwrap();
+    assert_every_call_carried(&agent, process.executor_id(), &token);
+    assert!(
+        agent.tls_failures().is_empty(),
+        "{:?}",
+        agent.tls_failures()
+    );
+    assert!(process.stdout().contains("over tls"));
+    assert_clean(&agent, &tid);
+}
+
+/// Attack: something answers on the agent's address with a certificate
+/// another CA issued (a man in the middle, or another cluster's agent).
+/// The executor refuses the handshake, so its token never leaves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_an_agent_of_another_ca_never_gets_the_token() {
+    let image = images::ensure_busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let (_ours, our_ca) = agent_tls("ab", dir.path());
+    let (impostor, _) = agent_tls("cd", dir.path());
+    let agent = TestAgent::start(AgentOptions {
+        authenticate: true,
+        tls: Some(impostor),
+        recovery_timeout: secs(3),
+        node_env: vec![
+            ("LIBPROCESS_SSL_ENABLED".into(), "true".into()),
+            (
+                "LIBPROCESS_SSL_CA_FILE".into(),
+                our_ca.display().to_string(),
+            ),
+        ],
+        ..AgentOptions::default()
+    })
+    .await;
+    let app = MarathonApp::new("/mitm", &format!("{image} true"));
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
+    process.expect_exit(secs(60)).await;
+    assert!(
+        !agent.tls_failures().is_empty(),
+        "the executor never tried: {}",
+        process.logs()
+    );
+    assert!(agent.calls().is_empty(), "{:?}", agent.calls());
+    assert!(agent.refusals().is_empty(), "{}", agent.report());
+    assert!(agent.states(&tid).is_empty());
+    assert!(containers_of(&tid).is_empty(), "no task ran");
+    let logs = process.logs();
+    assert!(logs.to_lowercase().contains("certificate"), "{logs}");
+}
+
 /// A pass-through to the real daemon at `socket` that keeps every byte the
 /// executor sent it.
 fn recording_docker_proxy(socket: &std::path::Path) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {

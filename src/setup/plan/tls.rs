@@ -82,6 +82,87 @@ pub fn ssl_build(agent_help: &str) -> bool {
         .any(|w| w == SSL_ONLY_AGENT_FLAG || w == "--[no-]authenticate_http_executors")
 }
 
+/// What `status` tells from an installed env file (master.env, agent.env):
+/// the node runs TLS exactly when setup wrote [`env_lines`] there.
+pub fn transport_of(env_file: &str) -> Transport {
+    let enabled = env_file.lines().any(|l| {
+        matches!(
+            l.trim().split_once('='),
+            Some(("LIBPROCESS_SSL_ENABLED", v)) if matches!(v.trim_matches('"'), "true" | "1")
+        )
+    });
+    if enabled {
+        Transport::Encrypted
+    } else {
+        Transport::NotEncrypted
+    }
+}
+
+/// Who can sign this node's certificate on this run.
+#[derive(Debug, Clone, Copy)]
+pub enum Signer<'a> {
+    /// A master, a standalone node, or an agent joining: the token is in
+    /// memory.
+    Token(&'a ClusterToken),
+    /// An agent re-run with its agent key only: it cannot sign, and keeps
+    /// the certificate it was given at join time. `kept` says whether
+    /// [`NODE_CERT`] and [`NODE_KEY`] are there.
+    AgentKeyOnly { kept: bool },
+}
+
+/// The apply-time decision, once the Mesos package is installed.
+#[derive(Debug, Clone)]
+pub struct TlsDecision {
+    pub transport: Transport,
+    /// The public files (see [`public_resources`]); empty when nothing is
+    /// to be written.
+    pub resources: Vec<Resource>,
+    /// The node's key, to be written at [`NODE_KEY`] 0600 root like the
+    /// other secrets (never in a diff, a report or the record's content).
+    pub node_key: Option<Secret>,
+    /// Lines for master.env, agent.env and Marathon's environment; empty
+    /// without SSL.
+    pub env: Vec<(&'static str, String)>,
+}
+
+/// The one entry point the run wires: `agent_help` is the installed
+/// `mesos-agent --help` output (the same probe that decides executor
+/// authentication). Without SSL nothing is written and status says
+/// "authenticated, not encrypted".
+pub fn decide(
+    agent_help: &str,
+    signer: Signer,
+    node: &NodeName,
+    readers: &[&str],
+) -> Result<TlsDecision, TlsError> {
+    if !ssl_build(agent_help) {
+        return Ok(TlsDecision {
+            transport: Transport::NotEncrypted,
+            resources: Vec::new(),
+            node_key: None,
+            env: Vec::new(),
+        });
+    }
+    let (resources, node_key) = match signer {
+        Signer::Token(token) => {
+            let tls = issue(token, node)?;
+            (public_resources(&tls, readers), Some(tls.key_pem))
+        }
+        Signer::AgentKeyOnly { kept: true } => (Vec::new(), None),
+        Signer::AgentKeyOnly { kept: false } => {
+            return Err(TlsError::NoCertificate {
+                hostname: node.hostname.clone(),
+            });
+        }
+    };
+    Ok(TlsDecision {
+        transport: Transport::Encrypted,
+        resources,
+        node_key,
+        env: env_lines(),
+    })
+}
+
 /// The names a node's certificate covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeName {
@@ -93,12 +174,16 @@ pub struct NodeName {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot issue a TLS certificate for {what}: {source}")]
+    #[error("cannot issue a TLS certificate for {what}")]
     Issue {
         what: String,
         #[source]
         source: rcgen::Error,
     },
+    #[error(
+        "this Mesos has SSL, so {hostname} needs a TLS certificate from the cluster CA, and this agent keeps none ({NODE_CERT}, {NODE_KEY}): run setup again with the cluster token (--token-file or MESOS_DOCKER_TOKEN) so it can sign one; the token is not stored"
+    )]
+    NoCertificate { hostname: String },
     #[error(
         "the hostname {0:?} cannot be named in a TLS certificate; set `hostname` in setup.toml (or --hostname) to a DNS name"
     )]
@@ -592,5 +677,47 @@ mod tests {
             &path("node.pem"),
         ]);
         assert!(!ok, "another CA: {out}");
+    }
+
+    #[test]
+    fn the_decision_follows_the_build_and_who_can_sign() {
+        let t = token("ab");
+        let n = node("agent-1", "10.0.0.9");
+        let ssl = "  --[no-]authenticate_http_executors  only with SSL\n";
+        let plain = decide(
+            "  --[no-]authenticate_http_readonly\n",
+            Signer::Token(&t),
+            &n,
+            &["mesos-agent"],
+        )
+        .unwrap();
+        assert_eq!(plain.transport, Transport::NotEncrypted);
+        assert!(plain.resources.is_empty() && plain.node_key.is_none() && plain.env.is_empty());
+        let joined = decide(ssl, Signer::Token(&t), &n, &["mesos-agent"]).unwrap();
+        assert_eq!(joined.transport, Transport::Encrypted);
+        assert_eq!(joined.resources.len(), 3);
+        assert_eq!(joined.node_key, Some(issue(&t, &n).unwrap().key_pem));
+        assert_eq!(joined.env, env_lines());
+        let rerun = decide(ssl, Signer::AgentKeyOnly { kept: true }, &n, &[]).unwrap();
+        assert_eq!(rerun.transport, Transport::Encrypted);
+        assert!(rerun.resources.is_empty() && rerun.node_key.is_none());
+        assert_eq!(rerun.env, env_lines());
+        let e = decide(ssl, Signer::AgentKeyOnly { kept: false }, &n, &[]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("run setup again with the cluster token"),
+            "{e}"
+        );
+        let env_file: String = joined
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect();
+        assert_eq!(transport_of(&env_file), Transport::Encrypted);
+        assert_eq!(
+            transport_of("MESOS_ZK=x\nLIBPROCESS_SSL_ENABLED=false\n"),
+            Transport::NotEncrypted
+        );
+        assert_eq!(transport_of(""), Transport::NotEncrypted);
     }
 }

@@ -128,6 +128,9 @@ pub struct State {
     /// Every call that passed authentication and validation, with the
     /// bearer token it carried (None when authentication is off).
     pub calls: Vec<SeenCall>,
+    /// TLS handshakes that failed (a client that does not trust the
+    /// agent's certificate aborts here, before sending anything).
+    pub tls_failures: Vec<String>,
     pub messages: Vec<(String, Vec<u8>)>,
     pub ack_mode: AckMode,
     pub availability: Availability,
@@ -165,6 +168,7 @@ impl Shared {
                 dropped: Vec::new(),
                 refusals: Vec::new(),
                 calls: Vec::new(),
+                tls_failures: Vec::new(),
                 messages: Vec::new(),
                 ack_mode: AckMode::Immediate,
                 availability: Availability::Up,
