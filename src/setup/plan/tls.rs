@@ -720,4 +720,92 @@ mod tests {
         );
         assert_eq!(transport_of(""), Transport::NotEncrypted);
     }
+
+    /// Two libprocess peers as OpenSSL sees them: a server with the node's
+    /// files, a client that verifies it by IP against the cluster CA and
+    /// shows its own certificate, as with LIBPROCESS_SSL_VERIFY_CERT and
+    /// _VERIFY_IPADD. A client trusting another token's CA fails.
+    #[test]
+    fn openssl_peers_complete_a_mutual_handshake_with_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |n: &str| dir.path().join(n).display().to_string();
+        let t = token("ab");
+        let server = issue(&t, &node("master-1", "127.0.0.1")).unwrap();
+        let client = issue(&t, &node("agent-1", "127.0.0.1")).unwrap();
+        let other = issue(&token("cd"), &node("agent-1", "127.0.0.1")).unwrap();
+        for (name, content) in [
+            ("ca.pem", server.ca_pem.as_str()),
+            ("other-ca.pem", other.ca_pem.as_str()),
+            ("server.pem", server.cert_pem.as_str()),
+            ("server.key", server.key_pem.expose()),
+            ("client.pem", client.cert_pem.as_str()),
+            ("client.key", client.key_pem.expose()),
+        ] {
+            std::fs::write(path(name), content).unwrap();
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+            .to_string();
+        let mut s_server = std::process::Command::new("openssl")
+            // -www: answers on the connection, never reads stdin (whose
+            // EOF would end each connection before its handshake).
+            .args([
+                "s_server", "-www", "-accept", &port, "-naccept", "2", "-tls1_2",
+            ])
+            .args(["-cert", &path("server.pem"), "-key", &path("server.key")])
+            .args([
+                "-CAfile",
+                &path("ca.pem"),
+                "-Verify",
+                "2",
+                "-verify_return_error",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(path("s_server.log")).unwrap())
+            .stderr(std::fs::File::create(path("s_server.err")).unwrap())
+            .spawn()
+            .expect("openssl s_server");
+        let connect = |ca: &str| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let out = std::process::Command::new("openssl")
+                    .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+                    .args([
+                        "-CAfile",
+                        &path(ca),
+                        "-verify_return_error",
+                        "-verify_ip",
+                        "127.0.0.1",
+                    ])
+                    .args(["-cert", &path("client.pem"), "-key", &path("client.key")])
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .expect("openssl s_client");
+                let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&out.stderr);
+                if !text.contains("Connection refused") || std::time::Instant::now() > deadline {
+                    return (out.status.success(), text);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        };
+        let (ok, text) = connect("ca.pem");
+        let (bad_ok, bad_text) = connect("other-ca.pem");
+        let _ = s_server.kill();
+        let _ = s_server.wait();
+        let server_log = std::fs::read_to_string(path("s_server.err")).unwrap_or_default()
+            + &std::fs::read_to_string(path("s_server.log")).unwrap_or_default();
+        assert!(
+            ok && text.contains("Verify return code: 0 (ok)"),
+            "{text}\n--- s_server ---\n{server_log}"
+        );
+        assert!(
+            !bad_ok,
+            "a client trusting another CA connected: {bad_text}"
+        );
+        assert!(bad_text.contains("certificate verify failed"), "{bad_text}");
+    }
 }
