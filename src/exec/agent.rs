@@ -83,7 +83,22 @@ impl AgentClient {
             // other call gets a fresh connection, as the agent expects.
             .pool_max_idle_per_host(0)
             .no_proxy();
-        if !url.starts_with("https://") {
+        if let Some(tls) = &config.agent_tls {
+            if let Some(ca) = &tls.ca_pem {
+                // Only the cluster CA: a certificate any public CA issued
+                // for the agent's address is not the agent.
+                builder = builder.tls_certs_only(
+                    reqwest::Certificate::from_pem_bundle(ca)
+                        .expect("checked when the configuration was read"),
+                );
+            }
+            if let Some(identity) = &tls.identity_pem {
+                builder = builder.identity(
+                    reqwest::Identity::from_pem(identity.expose().as_bytes())
+                        .expect("checked when the configuration was read"),
+                );
+            }
+        } else if !url.starts_with("https://") {
             // Plain HTTP to the agent: skip loading the system's root
             // certificates, which would cost every executor memory for nothing.
             builder = builder.tls_certs_only([]);

@@ -81,6 +81,105 @@ pub struct Config {
     pub log_rotation: Rotation,
     /// A Docker client config with registry credentials (MESOS_DOCKER_CONFIG).
     pub docker_config: Option<PathBuf>,
+    /// TLS to the agent: set when the agent's libprocess runs with SSL.
+    pub agent_tls: Option<AgentTls>,
+}
+
+/// How to reach an agent whose libprocess speaks TLS. Executors inherit the
+/// agent's environment, and Mesos' own executor library switches to https
+/// when `LIBPROCESS_SSL_ENABLED` is set there (src/executor/executor.cpp):
+/// the agent then accepts nothing else (unless it allows downgrades).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentTls {
+    /// The CA the agent's certificate must chain to (`LIBPROCESS_SSL_CA_FILE`);
+    /// None: the system's roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// This node's certificate and key (`LIBPROCESS_SSL_CERT_FILE`,
+    /// `_KEY_FILE`), shown to an agent that requires client certificates.
+    pub identity_pem: Option<Secret>,
+}
+
+impl AgentTls {
+    /// Reads libprocess' SSL variables (`LIBPROCESS_SSL_*`, or the older
+    /// `SSL_*`) and the files they name; an unreadable or malformed file is
+    /// an error naming its variable, so the executor never falls back to
+    /// plain HTTP or to an unchecked agent.
+    pub fn from_lookup(
+        get: &impl Fn(&str) -> Option<String>,
+        read: impl Fn(&str) -> std::io::Result<Vec<u8>>,
+    ) -> Result<Option<AgentTls>, ConfigError> {
+        let var = |name: &'static str| {
+            [("LIBPROCESS_SSL_", name), ("SSL_", name)]
+                .into_iter()
+                .find_map(|(prefix, n)| get(&format!("{prefix}{n}")).map(|v| (prefix, n, v)))
+        };
+        let enabled = match var("ENABLED") {
+            None => false,
+            Some((_, _, v)) => match v.as_str() {
+                "true" | "1" => true,
+                "false" | "0" | "" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: "LIBPROCESS_SSL_ENABLED",
+                        value: v,
+                        why: "expected true, false, 1 or 0".into(),
+                    });
+                }
+            },
+        };
+        if !enabled {
+            return Ok(None);
+        }
+        let file = |name: &'static str,
+                    var_name: &'static str|
+         -> Result<Option<(String, Vec<u8>)>, ConfigError> {
+            let Some((_, _, path)) = var(name).filter(|(_, _, p)| !p.is_empty()) else {
+                return Ok(None);
+            };
+            read(&path)
+                .map(|b| Some((path.clone(), b)))
+                .map_err(|e| ConfigError::Invalid {
+                    var: var_name,
+                    value: path,
+                    why: format!("cannot read it: {e}"),
+                })
+        };
+        let ca = file("CA_FILE", "LIBPROCESS_SSL_CA_FILE")?;
+        if let Some((path, ca)) = &ca {
+            reqwest::Certificate::from_pem_bundle(ca)
+                .ok()
+                .filter(|certs| !certs.is_empty())
+                .ok_or_else(|| ConfigError::Invalid {
+                    var: "LIBPROCESS_SSL_CA_FILE",
+                    value: path.clone(),
+                    why: "holds no PEM certificate".into(),
+                })?;
+        }
+        let identity_pem = match (
+            file("CERT_FILE", "LIBPROCESS_SSL_CERT_FILE")?,
+            file("KEY_FILE", "LIBPROCESS_SSL_KEY_FILE")?,
+        ) {
+            (Some((_, cert)), Some((key_path, key))) => {
+                let mut pem = String::from_utf8_lossy(&cert).into_owned();
+                pem.push('\n');
+                pem.push_str(&String::from_utf8_lossy(&key));
+                crate::install_crypto_provider();
+                reqwest::Identity::from_pem(pem.as_bytes()).map_err(|e| ConfigError::Invalid {
+                    var: "LIBPROCESS_SSL_KEY_FILE",
+                    value: key_path,
+                    why: format!(
+                        "with LIBPROCESS_SSL_CERT_FILE, not a PEM certificate and key: {e}"
+                    ),
+                })?;
+                Some(Secret(pem))
+            }
+            _ => None,
+        };
+        Ok(Some(AgentTls {
+            ca_pem: ca.map(|(_, pem)| pem),
+            identity_pem,
+        }))
+    }
 }
 
 impl Config {
@@ -171,6 +270,7 @@ impl Config {
             auth_token: get("MESOS_EXECUTOR_AUTHENTICATION_TOKEN")
                 .filter(|t| !t.is_empty())
                 .map(Secret),
+            agent_tls: AgentTls::from_lookup(&get, |p| std::fs::read(p))?,
         })
     }
 
@@ -180,10 +280,15 @@ impl Config {
 
     /// The executor API URL of the agent.
     pub fn executor_api_url(&self) -> String {
+        let scheme = if self.agent_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let base = if self.agent_endpoint.contains("://") {
             self.agent_endpoint.trim_end_matches('/').to_string()
         } else {
-            format!("http://{}", self.agent_endpoint)
+            format!("{scheme}://{}", self.agent_endpoint)
         };
         format!("{base}/api/v1/executor")
     }
@@ -311,5 +416,102 @@ mod tests {
         assert_eq!(c.auth_token.as_ref().map(Secret::expose), Some("s3cr3t"));
         assert!(c.checkpoint);
         assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn an_agent_with_ssl_is_reached_over_https_checked_against_its_ca() {
+        let token = crate::setup::input::token::ClusterToken::parse(
+            &format!("mdt1_{}", "ab".repeat(32)),
+            "test",
+        )
+        .unwrap();
+        let tls = crate::setup::plan::tls::issue(
+            &token,
+            &crate::setup::plan::tls::NodeName {
+                hostname: "agent-1".into(),
+                ips: vec!["127.0.0.1".parse().unwrap()],
+            },
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = |n: &str| dir.path().join(n).display().to_string();
+        std::fs::write(path("ca.pem"), &tls.ca_pem).unwrap();
+        std::fs::write(path("node.pem"), &tls.cert_pem).unwrap();
+        std::fs::write(path("node.key"), tls.key_pem.expose()).unwrap();
+        std::fs::write(path("junk.pem"), "not a certificate").unwrap();
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs: Vec<(String, String)> = BASE
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            let refs: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            Config::from_lookup(env(&refs))
+        };
+        let ca = path("ca.pem");
+        let (cert, key) = (path("node.pem"), path("node.key"));
+        let c = with(&[
+            ("LIBPROCESS_SSL_ENABLED", "true"),
+            ("LIBPROCESS_SSL_CA_FILE", &ca),
+            ("LIBPROCESS_SSL_CERT_FILE", &cert),
+            ("LIBPROCESS_SSL_KEY_FILE", &key),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.executor_api_url(),
+            "https://127.0.0.1:5051/api/v1/executor"
+        );
+        let agent_tls = c.agent_tls.as_ref().unwrap();
+        assert_eq!(agent_tls.ca_pem.as_deref(), Some(tls.ca_pem.as_bytes()));
+        assert!(agent_tls.identity_pem.is_some());
+        assert!(
+            !format!("{c:?}").contains("PRIVATE KEY"),
+            "the key is never printed"
+        );
+        // Mesos' older names, and SSL off.
+        let legacy = with(&[("SSL_ENABLED", "1"), ("SSL_CA_FILE", &ca)]).unwrap();
+        assert!(legacy.executor_api_url().starts_with("https://"));
+        for off in [vec![], vec![("LIBPROCESS_SSL_ENABLED", "false")]] {
+            let c = with(&off).unwrap();
+            assert!(c.agent_tls.is_none());
+            assert!(c.executor_api_url().starts_with("http://"));
+        }
+        // What cannot be used fails: never plain HTTP, never unchecked.
+        let missing = path("nope.pem");
+        let junk = path("junk.pem");
+        for (bad, var) in [
+            (
+                vec![("LIBPROCESS_SSL_ENABLED", "yes")],
+                "LIBPROCESS_SSL_ENABLED",
+            ),
+            (
+                vec![
+                    ("LIBPROCESS_SSL_ENABLED", "true"),
+                    ("LIBPROCESS_SSL_CA_FILE", missing.as_str()),
+                ],
+                "LIBPROCESS_SSL_CA_FILE",
+            ),
+            (
+                vec![
+                    ("LIBPROCESS_SSL_ENABLED", "true"),
+                    ("LIBPROCESS_SSL_CA_FILE", junk.as_str()),
+                ],
+                "LIBPROCESS_SSL_CA_FILE",
+            ),
+            (
+                vec![
+                    ("LIBPROCESS_SSL_ENABLED", "true"),
+                    ("LIBPROCESS_SSL_CERT_FILE", cert.as_str()),
+                    ("LIBPROCESS_SSL_KEY_FILE", junk.as_str()),
+                ],
+                "LIBPROCESS_SSL_KEY_FILE",
+            ),
+        ] {
+            let e = with(&bad).unwrap_err().to_string();
+            assert!(e.contains(var), "{e}");
+        }
     }
 }

@@ -201,6 +201,9 @@ impl Executor {
         // checkpointing, the agent must be back before this deadline.
         let mut give_up_at: Option<Instant> = Some(Instant::now() + self.config.recovery_timeout);
         let mut all_accepted_since: Option<Instant> = None;
+        // Why the last SUBSCRIBE failed, with its causes (an untrusted
+        // certificate is three levels down): the recovery timeout names it.
+        let mut last_failure: Option<String> = None;
 
         loop {
             if let Some(ending) = self.finished(&mut all_accepted_since) {
@@ -225,7 +228,9 @@ impl Executor {
                                 return self.end(Ending::Failed(format!("lost the agent and the framework does not checkpoint: {e}"))).await;
                             }
                             let delay = backoff.next_delay();
-                            warn!("subscribing failed, retrying in {delay:?}: {e}");
+                            let why = crate::error_chain(&e);
+                            warn!("subscribing failed, retrying in {delay:?}: {why}");
+                            last_failure = Some(why);
                             retry_at = Some(Instant::now() + delay);
                         }
                     }
@@ -265,10 +270,13 @@ impl Executor {
                     connecting = Some(self.spawn_subscribe());
                 }
                 () = sleep_opt(give_up_at), if stream.is_none() => {
-                    let why = format!(
+                    let mut why = format!(
                         "the agent did not come back within the recovery timeout ({:?})",
                         self.config.recovery_timeout
                     );
+                    if let Some(last) = &last_failure {
+                        why.push_str(&format!("; the last attempt: {last}"));
+                    }
                     return self.end(Ending::Failed(why)).await;
                 }
                 Some(report) = self.reports.recv() => {

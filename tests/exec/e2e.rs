@@ -463,6 +463,10 @@ async fn shutdown_kills_within_the_grace_period_and_exits_zero() {
     assert_clean(&agent, &tid);
 }
 
+/// Executor authentication on (the agent's `--authenticate_http_executors`):
+/// every call carries the executor's own token, and the token goes nowhere
+/// else: not into the container's configuration, its environment, the
+/// sandbox or the executor's output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_is_sent_and_never_reaches_the_container() {
     let image = images::ensure_busybox();
@@ -471,7 +475,103 @@ async fn the_token_is_sent_and_never_reaches_the_container() {
         ..AgentOptions::default()
     })
     .await;
-    let app = MarathonApp::new("/env", &format!("{image} env"));
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("docker.sock");
+    let docker_saw = recording_docker_proxy(&socket);
+    // The task copies what it sees into the shared sandbox and stays up long
+    // enough for its container to be inspected.
+    let app = MarathonApp::new(
+        "/env",
+        &format!("{image} sh -c 'env; env > /mnt/mesos/sandbox/task-env; sleep 3'"),
+    )
+    .env("DOCKER_HOST", &format!("unix://{}", socket.display()));
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
+    let token = agent
+        .token(process.executor_id())
+        .expect("a token was issued");
+    agent
+        .wait_for_state(&tid, TaskState::TaskRunning, secs(60))
+        .await;
+    let containers = containers_of(&tid);
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    let inspect = images::docker(&["inspect", &containers[0]]);
+    assert!(inspect.contains("MESOS_TASK_ID="), "{inspect}");
+    assert!(
+        !inspect.contains(&token) && !inspect.contains("MESOS_EXECUTOR_AUTHENTICATION_TOKEN"),
+        "the token reached the container's configuration: {inspect}"
+    );
+    agent
+        .wait_for_state(&tid, TaskState::TaskFinished, secs(60))
+        .await;
+    assert!(
+        process.expect_exit(secs(20)).await.success(),
+        "{}",
+        agent.report()
+    );
+    assert_every_call_carried(&agent, process.executor_id(), &token);
+    let to_docker = String::from_utf8_lossy(&docker_saw.lock().unwrap()).into_owned();
+    assert!(to_docker.contains("/containers/create"), "{to_docker}");
+    assert!(
+        !to_docker.contains(&token) && !to_docker.to_ascii_lowercase().contains("bearer"),
+        "the token was sent to the Docker daemon: {to_docker}"
+    );
+    let env = process.stdout();
+    assert!(env.contains("MESOS_SANDBOX=/mnt/mesos/sandbox"), "{env}");
+    assert!(
+        !env.contains("MESOS_EXECUTOR_ID"),
+        "the executor's own environment leaked: {env}"
+    );
+    let scanned = scan_for(process.sandbox(), &token);
+    assert!(
+        scanned.iter().any(|p| p.ends_with("task-env")),
+        "the task's copy of its environment is in the sandbox: {scanned:?}"
+    );
+    assert!(scanned.len() >= 3, "stdout, stderr, task-env: {scanned:?}");
+    assert_clean(&agent, &tid);
+}
+
+/// The cluster CA of `token_byte` and a certificate from it for the test
+/// agent's address, as setup issues them; the CA file is written to `dir`.
+fn agent_tls(
+    token_byte: &str,
+    dir: &std::path::Path,
+) -> (support::agent::TlsIdentity, std::path::PathBuf) {
+    use mesos_docker::setup::input::token::ClusterToken;
+    use mesos_docker::setup::plan::tls::{NodeName, issue};
+    let token = ClusterToken::parse(&format!("mdt1_{}", token_byte.repeat(32)), "test").unwrap();
+    let node = NodeName {
+        hostname: "localhost".into(),
+        ips: vec!["127.0.0.1".parse().unwrap()],
+    };
+    let tls = issue(&token, &node).unwrap();
+    let ca = dir.join(format!("ca-{token_byte}.pem"));
+    std::fs::write(&ca, &tls.ca_pem).unwrap();
+    let identity = support::agent::TlsIdentity {
+        cert_pem: tls.cert_pem,
+        key_pem: tls.key_pem.expose().to_owned(),
+    };
+    (identity, ca)
+}
+
+/// With the agent's libprocess on TLS (LIBPROCESS_SSL_ENABLED in the
+/// environment executors inherit), the executor speaks HTTPS, checks the
+/// agent against the cluster CA and runs the task as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_the_executor_checks_the_agent_and_runs_the_task() {
+    let image = images::ensure_busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, ca) = agent_tls("ab", dir.path());
+    let agent = TestAgent::start(AgentOptions {
+        authenticate: true,
+        tls: Some(identity),
+        node_env: vec![
+            ("LIBPROCESS_SSL_ENABLED".into(), "true".into()),
+            ("LIBPROCESS_SSL_CA_FILE".into(), ca.display().to_string()),
+        ],
+        ..AgentOptions::default()
+    })
+    .await;
+    let app = MarathonApp::new("/tls", &format!("{image} sh -c 'echo over tls'"));
     let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
     agent
         .wait_for_state(&tid, TaskState::TaskFinished, secs(60))
@@ -481,22 +581,133 @@ async fn the_token_is_sent_and_never_reaches_the_container() {
         "{}",
         agent.report()
     );
-    let token = agent
-        .token(process.executor_id())
-        .expect("a token was issued");
-    let env = process.stdout();
-    assert!(env.contains("MESOS_SANDBOX=/mnt/mesos/sandbox"), "{env}");
-    assert!(env.contains("MESOS_TASK_ID="), "{env}");
+    let token = agent.token(process.executor_id()).unwrap();
+    assert_every_call_carried(&agent, process.executor_id(), &token);
     assert!(
-        !env.contains(&token),
-        "the token leaked into the container: {env}"
+        agent.tls_failures().is_empty(),
+        "{:?}",
+        agent.tls_failures()
     );
-    assert!(
-        !env.contains("MESOS_EXECUTOR_ID"),
-        "the executor's own environment leaked: {env}"
-    );
-    assert!(!process.logs().contains(&token), "the token was logged");
+    assert!(process.stdout().contains("over tls"));
     assert_clean(&agent, &tid);
+}
+
+/// Attack: something answers on the agent's address with a certificate
+/// another CA issued (a man in the middle, or another cluster's agent).
+/// The executor refuses the handshake, so its token never leaves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_an_agent_of_another_ca_never_gets_the_token() {
+    let image = images::ensure_busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let (_ours, our_ca) = agent_tls("ab", dir.path());
+    let (impostor, _) = agent_tls("cd", dir.path());
+    let agent = TestAgent::start(AgentOptions {
+        authenticate: true,
+        tls: Some(impostor),
+        recovery_timeout: secs(3),
+        node_env: vec![
+            ("LIBPROCESS_SSL_ENABLED".into(), "true".into()),
+            (
+                "LIBPROCESS_SSL_CA_FILE".into(),
+                our_ca.display().to_string(),
+            ),
+        ],
+        ..AgentOptions::default()
+    })
+    .await;
+    let app = MarathonApp::new("/mitm", &format!("{image} true"));
+    let (process, tid) = agent.launch_app(app, Era::Marathon110).await;
+    process.expect_exit(secs(60)).await;
+    assert!(
+        !agent.tls_failures().is_empty(),
+        "the executor never tried: {}",
+        process.logs()
+    );
+    assert!(agent.calls().is_empty(), "{:?}", agent.calls());
+    assert!(agent.refusals().is_empty(), "{}", agent.report());
+    assert!(agent.states(&tid).is_empty());
+    assert!(containers_of(&tid).is_empty(), "no task ran");
+    let logs = process.logs();
+    assert!(logs.to_lowercase().contains("certificate"), "{logs}");
+}
+
+/// A pass-through to the real daemon at `socket` that keeps every byte the
+/// executor sent it.
+fn recording_docker_proxy(socket: &std::path::Path) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = tokio::net::UnixListener::bind(socket).unwrap();
+    let record = std::sync::Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = tokio::net::UnixStream::connect("/var/run/docker.sock")
+                .await
+                .expect("the Docker daemon's socket");
+            let (mut up_read, mut up_write) = upstream.into_split();
+            let (mut client_read, mut client_write) = client.into_split();
+            let record = std::sync::Arc::clone(&record);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = client_read.read(&mut buf).await {
+                    record.lock().unwrap().extend_from_slice(&buf[..n]);
+                    if up_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = up_write.shutdown().await;
+            });
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut up_read, &mut client_write).await;
+            });
+        }
+    });
+    seen
+}
+
+/// The agent refused nothing (a missing or foreign token is a 401 it
+/// records), and every call it took for `eid` carried `token`: the
+/// subscription and each task update.
+fn assert_every_call_carried(agent: &TestAgent, eid: &str, token: &str) {
+    use mesos_docker::proto::executor::call::Type;
+    let calls: Vec<_> = agent
+        .calls()
+        .into_iter()
+        .filter(|c| c.executor_id == eid)
+        .collect();
+    assert!(
+        calls.iter().all(|c| c.token.as_deref() == Some(token)),
+        "{calls:?}"
+    );
+    let count = |kind| calls.iter().filter(|c| c.kind == kind).count();
+    assert!(count(Type::Subscribe) >= 1, "{calls:?}");
+    // TASK_STARTING, TASK_RUNNING, TASK_FINISHED.
+    assert!(count(Type::Update) >= 3, "{calls:?}");
+    assert!(agent.refusals().is_empty(), "{}", agent.report());
+}
+
+/// Every regular file under `dir` (the executor's sandbox), read whole:
+/// panics naming the file that holds `secret`; returns the files read.
+fn scan_for(dir: &std::path::Path, secret: &str) -> Vec<std::path::PathBuf> {
+    let mut read = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).expect("reading the sandbox") {
+            let path = entry.expect("a sandbox entry").path();
+            let kind = std::fs::symlink_metadata(&path).expect("stat").file_type();
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() {
+                let bytes = std::fs::read(&path).expect("reading a sandbox file");
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "the token is in {}",
+                    path.display()
+                );
+                read.push(path);
+            }
+        }
+    }
+    read
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

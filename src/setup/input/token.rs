@@ -57,7 +57,9 @@ impl Secret {
         &self.0
     }
 
-    /// A secret read back from a file setup wrote (status, `credentials`).
+    /// Secret text setup did not derive itself: read back from a file it
+    /// wrote (status, `credentials`) or made elsewhere (a private key's
+    /// PEM), so it gets the same redaction as a derived secret.
     pub fn from_stored(text: String) -> Self {
         Secret(text)
     }
@@ -83,15 +85,20 @@ pub enum MasterPurpose {
     ZkMesos,
     /// Marathon's ZooKeeper digest user `marathon`.
     ZkMarathon,
+    /// The seed of the cluster CA's P-256 key (TLS between Mesos
+    /// components): every node holding the token derives the same CA, and
+    /// the key itself is never written anywhere.
+    TlsCa,
 }
 
 impl MasterPurpose {
-    pub const ALL: [MasterPurpose; 5] = [
+    pub const ALL: [MasterPurpose; 6] = [
         Self::MarathonFramework,
         Self::MasterHttp,
         Self::MarathonHttp,
         Self::ZkMesos,
         Self::ZkMarathon,
+        Self::TlsCa,
     ];
     fn label(self) -> &'static str {
         match self {
@@ -100,6 +107,7 @@ impl MasterPurpose {
             Self::MarathonHttp => "marathon http operator",
             Self::ZkMesos => "zookeeper digest mesos",
             Self::ZkMarathon => "zookeeper digest marathon",
+            Self::TlsCa => "tls cluster ca key",
         }
     }
 }

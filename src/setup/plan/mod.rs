@@ -16,6 +16,7 @@ pub mod dropins;
 pub mod install;
 pub mod render;
 pub mod resource;
+pub mod tls;
 pub mod units;
 pub mod znodes;
 

@@ -13,7 +13,7 @@ pub mod validate;
 pub use launch::{ExecutorProcess, LaunchEnv, stout_duration};
 #[allow(unused_imports)]
 pub use state::{
-    AckMode, Availability, RecordedRefusal, RecordedUpdate, UpdateFailures, UpdateVia,
+    AckMode, Availability, RecordedRefusal, RecordedUpdate, SeenCall, UpdateFailures, UpdateVia,
 };
 
 use mesos_docker::proto::executor::{Call, event};
@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::wire;
 use server::Server;
+pub use server::TlsIdentity;
 use state::{Executor, Phase, Shared};
 
 #[derive(Clone, Debug)]
@@ -48,6 +49,8 @@ pub struct AgentOptions {
     /// an operator sets node settings such as MESOS_DOCKER_POLICY), under
     /// the command's.
     pub node_env: Vec<(String, String)>,
+    /// Serve HTTPS with this certificate (an agent with LIBPROCESS_SSL_ENABLED).
+    pub tls: Option<TlsIdentity>,
 }
 
 impl Default for AgentOptions {
@@ -64,6 +67,7 @@ impl Default for AgentOptions {
             subscription_backoff_max: Duration::from_secs(2),
             ack_mode: AckMode::Immediate,
             node_env: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -81,8 +85,12 @@ impl TestAgent {
         let agent_id = format!("{}-S0", uuid::Uuid::new_v4());
         let shared = Shared::new(agent_id.clone());
         shared.lock().ack_mode = options.ack_mode;
-        let server = Server::bind(Arc::clone(&shared), options.authenticate)
-            .expect("binding the test agent on 127.0.0.1");
+        let server = Server::bind(
+            Arc::clone(&shared),
+            options.authenticate,
+            options.tls.as_ref(),
+        )
+        .expect("binding the test agent on 127.0.0.1");
         let framework = FrameworkInfo {
             user: options.user.clone(),
             name: options.framework_name.clone(),
@@ -512,6 +520,16 @@ impl TestAgent {
     /// of the shutdown grace period (status 0). Tests assert it is empty.
     pub fn refusals(&self) -> Vec<RecordedRefusal> {
         self.shared.lock().refusals.clone()
+    }
+
+    /// Failed TLS handshakes, with rustls' reason.
+    pub fn tls_failures(&self) -> Vec<String> {
+        self.shared.lock().tls_failures.clone()
+    }
+
+    /// Every call that passed authentication and validation, in order.
+    pub fn calls(&self) -> Vec<SeenCall> {
+        self.shared.lock().calls.clone()
     }
 
     /// The SUBSCRIBE calls received from the executor, decoded.

@@ -24,16 +24,48 @@ pub struct Server {
     pub shared: Arc<Shared>,
     pub addr: SocketAddr,
     pub auth: bool,
+    /// HTTPS, as an agent whose libprocess runs with LIBPROCESS_SSL_ENABLED.
+    tls: Option<tokio_rustls::TlsAcceptor>,
     tasks: Mutex<Vec<AbortHandle>>,
 }
 
+/// A certificate chain and key in PEM, for an agent that speaks TLS.
+#[derive(Clone, Debug)]
+pub struct TlsIdentity {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+fn acceptor(identity: &TlsIdentity) -> tokio_rustls::TlsAcceptor {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(identity.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("a PEM certificate chain");
+    let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).expect("a PEM key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("the certificate and its key");
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
 impl Server {
-    pub fn bind(shared: Arc<Shared>, auth: bool) -> std::io::Result<Arc<Self>> {
+    pub fn bind(
+        shared: Arc<Shared>,
+        auth: bool,
+        tls: Option<&TlsIdentity>,
+    ) -> std::io::Result<Arc<Self>> {
         let listener = listen("127.0.0.1:0".parse().expect("an address"))?;
         let server = Arc::new(Server {
             shared,
             addr: listener.local_addr()?,
             auth,
+            tls: tls.map(acceptor),
             tasks: Mutex::new(Vec::new()),
         });
         server.serve(listener);
@@ -49,13 +81,27 @@ impl Server {
                 };
                 let conn_me = Arc::clone(&me);
                 let conn = tokio::spawn(async move {
+                    let tls = conn_me.tls.clone();
+                    let shared = Arc::clone(&conn_me.shared);
                     let service = hyper::service::service_fn(move |req| {
                         let me = Arc::clone(&conn_me);
                         async move { Ok::<_, std::convert::Infallible>(me.answer(req).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tcp), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(tcp), service).await;
+                        }
+                        Some(acceptor) => match acceptor.accept(tcp).await {
+                            Ok(stream) => {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                            Err(e) => {
+                                shared.lock().tls_failures.push(e.to_string());
+                                shared.changed.notify_waiters();
+                            }
+                        },
+                    }
                 });
                 me.track(conn.abort_handle());
             }

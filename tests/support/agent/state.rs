@@ -64,6 +64,14 @@ pub struct RecordedRefusal {
     pub at: std::time::Instant,
 }
 
+/// A call the agent took past authentication and validation.
+#[derive(Clone, Debug)]
+pub struct SeenCall {
+    pub executor_id: String,
+    pub kind: call::Type,
+    pub token: Option<String>,
+}
+
 /// UPDATE calls the agent fails on purpose while the subscription stays up,
 /// with `State::update_failure_answer` (500 unless a test sets another).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +125,12 @@ pub struct State {
     pub agent_updates: Vec<TaskStatus>,
     pub dropped: Vec<String>,
     pub refusals: Vec<RecordedRefusal>,
+    /// Every call that passed authentication and validation, with the
+    /// bearer token it carried (None when authentication is off).
+    pub calls: Vec<SeenCall>,
+    /// TLS handshakes that failed (a client that does not trust the
+    /// agent's certificate aborts here, before sending anything).
+    pub tls_failures: Vec<String>,
     pub messages: Vec<(String, Vec<u8>)>,
     pub ack_mode: AckMode,
     pub availability: Availability,
@@ -153,6 +167,8 @@ impl Shared {
                 agent_updates: Vec::new(),
                 dropped: Vec::new(),
                 refusals: Vec::new(),
+                calls: Vec::new(),
+                tls_failures: Vec::new(),
                 messages: Vec::new(),
                 ack_mode: AckMode::Immediate,
                 availability: Availability::Up,
@@ -190,6 +206,11 @@ impl Shared {
     pub fn dispatch(self: &Arc<Self>, call: Call, token: Option<&str>) -> Reply {
         let eid = call.executor_id.value.clone();
         let fid = call.framework_id.value.clone();
+        self.lock().calls.push(SeenCall {
+            executor_id: eid.clone(),
+            kind: call::Type::try_from(call.r#type.unwrap_or(0)).unwrap_or(call::Type::Unknown),
+            token: token.map(str::to_owned),
+        });
         let refusal = {
             let st = self.lock();
             match st.executors.get(&eid) {
