@@ -106,6 +106,7 @@ fn status(sys: &System, addr: &str, basic: Option<&BasicAuth>) -> Result<u16, St
 mod tests {
     use super::*;
     use crate::setup::host::system::{Output, Runner};
+    use base64::Engine as _;
     use std::collections::HashMap;
 
     /// A network of masters: per address, the status to anonymous and to
