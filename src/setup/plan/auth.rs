@@ -766,7 +766,10 @@ pub(crate) mod tests {
         );
         let unit = content(&p, "/etc/systemd/system/mesos-master.service");
         assert!(
-            unit.contains(&format!("{ro} --entrypoint mesos-master")),
+            unit.contains(&format!(
+                " -v {acls}:{acls}:ro {ro} --entrypoint mesos-master",
+                acls = crate::setup::plan::acls::MESOS_ACLS
+            )),
             "{unit}"
         );
         let unit = content(&p, "/etc/systemd/system/marathon.service");
