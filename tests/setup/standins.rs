@@ -566,6 +566,104 @@ fn credential_files_are_read_as_json_as_mesos_reads_them() {
     assert!(!printed.contains(SECRET), "{printed}");
 }
 
+/// The master's `--acls` as setup renders it starts the stand-in; a file
+/// that is not JSON, or misspells a kind, an object field or an entity type
+/// (which a real Mesos would skip silently, dropping the rule: see
+/// standin.sh), stops it; a rule without its object stops it as it stops
+/// Mesos ("Missing required fields").
+#[test]
+fn the_master_reads_its_acls_and_refuses_a_misspelled_one() {
+    use mesos_docker::setup::plan::acls::{KINDS, render};
+    let tree = Tree::new(false);
+    let rendered = render();
+    for (i, value) in [
+        tree.file("mesos-acls.json", &rendered, 0o644),
+        format!("file://{}", tree.file("b.json", &rendered, 0o644)),
+        r#"{"permissive": false, "view_flags": [{"principals": {"type": "ANY"}, "flags": {"type": "NONE"}}]}"#.to_owned(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let master = tree.serve("mesos-master", &[("MESOS_ACLS", value)], &[]);
+        assert_eq!(master.get("/health", None).status, 200, "{i}");
+    }
+    // The stand-in knows the same kinds as the renderer: each alone is one.
+    for k in &KINDS {
+        let one = format!(
+            r#"{{"{}": [{{"principals": {{"values": ["agent"]}}, "{}": {{"type": "NONE"}}}}]}}"#,
+            k.name, k.object
+        );
+        drop(tree.serve("mesos-master", &[("MESOS_ACLS", &one)], &[]));
+    }
+    let cases: &[(&str, String, &str)] = &[
+        (
+            "not JSON",
+            "permissive: true".into(),
+            "Invalid json format",
+        ),
+        (
+            "cut short",
+            rendered[..rendered.len() / 2].into(),
+            "Invalid json format",
+        ),
+        (
+            "a kind misspelled",
+            rendered.replace("\"register_agents\"", "\"register_agent\""),
+            "unknown ACL kind register_agent",
+        ),
+        (
+            "a kind from after 1.11",
+            rendered.replace("\n}", ",\n  \"view_everything\": []\n}"),
+            "unknown ACL kind view_everything",
+        ),
+        (
+            "an object field misspelled",
+            rendered.replacen("\"roles\":", "\"role\":", 1),
+            "unknown field role in register_frameworks[0]",
+        ),
+        (
+            "an entity type misspelled",
+            rendered.replacen("\"NONE\"", "\"NON\"", 1),
+            "unknown entity type NON",
+        ),
+        (
+            "a rule without its object",
+            r#"{"run_tasks": [{"principals": {"values": ["agent"]}}]}"#.into(),
+            "Missing required fields: run_tasks[0].users",
+        ),
+        (
+            "a value list on an implicit object",
+            r#"{"register_agents": [{"principals": {"type": "ANY"}, "agents": {"values": ["a1"]}}]}"#.into(),
+            "register_agents[0].agents is given implicitly",
+        ),
+        (
+            "a kind that is not a list",
+            r#"{"run_tasks": {"principals": {"type": "ANY"}, "users": {"type": "ANY"}}}"#.into(),
+            "Not expecting a JSON object for field run_tasks",
+        ),
+        (
+            "permissive not a boolean",
+            r#"{"permissive": "yes"}"#.into(),
+            "for field permissive",
+        ),
+    ];
+    for (i, (what, contents, wanted)) in cases.iter().enumerate() {
+        let file = tree.file(&format!("acls{i}.json"), contents, 0o644);
+        let (code, err) = tree.refused("mesos-master", &[("MESOS_ACLS", &file)], &[]);
+        assert_eq!(code, 1, "{what}: {err}");
+        assert!(
+            err.starts_with("Failed to load flag 'acls': ") && err.contains(wanted),
+            "{what}: {err}"
+        );
+    }
+    let (code, err) = tree.refused("mesos-master", &[("MESOS_ACLS", "/nonexistent.json")], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Failed to load flag 'acls': Error reading file '/nonexistent.json'"),
+        "{err}"
+    );
+}
+
 #[test]
 fn executor_authentication_flags_exist_only_in_a_mesos_built_with_ssl() {
     let plain = Tree::new(false);

@@ -55,6 +55,14 @@ pub enum AuthError {
         flag: &'static str,
         name: String,
     },
+    /// Mesos authorizes an agent's static reservations as its principal
+    /// reserving resources, which the masters' ACLs deny (plan/acls.rs):
+    /// the agent would start and never register.
+    #[error(
+        "{place} reserves this agent's resources for role {role:?} statically; on a secured cluster the masters deny that to the agent principal (reserve_resources in {acls}, so that root on an agent cannot reserve the cluster's resources), and Mesos would refuse the agent: leave the role out and reserve dynamically as the operator, or pass --insecure for an open node",
+        acls = crate::setup::plan::acls::MESOS_ACLS
+    )]
+    StaticReservation { place: String, role: String },
 }
 
 /// Files written only where the program that reads them lists every flag of
@@ -73,6 +81,7 @@ struct Names {
     secure: bool,
     zk_mesos_file: &'static str,
     mesos_credentials: &'static str,
+    mesos_acls: &'static str,
     agent_credential: &'static str,
     agent_http_credentials: &'static str,
     marathon_secret: &'static str,
@@ -90,6 +99,7 @@ pub fn insert(ctx: &mut Context, security: &Security) {
             secure: security.is_secure(),
             zk_mesos_file: ZK_MESOS,
             mesos_credentials: MESOS_CREDENTIALS,
+            mesos_acls: crate::setup::plan::acls::MESOS_ACLS,
             agent_credential: AGENT_CREDENTIAL,
             agent_http_credentials: AGENT_HTTP_CREDENTIALS,
             marathon_secret: MARATHON_MESOS_SECRET,
@@ -322,6 +332,56 @@ pub fn check_extra_flags(
     Ok(())
 }
 
+/// Refuses an agent whose resources carry a role (a static reservation) on
+/// a secured cluster: see [`AuthError::StaticReservation`].
+pub fn check_static_reservations(
+    security: &Security,
+    role: Role,
+    resources: Option<&str>,
+    extra: &crate::setup::input::flags::ExtraFlags,
+) -> Result<(), AuthError> {
+    if !security.is_secure() || !role.is_agent() {
+        return Ok(());
+    }
+    let refuse = |place: &str, role: &str| {
+        Err(AuthError::StaticReservation {
+            place: place.to_owned(),
+            role: role.to_owned(),
+        })
+    };
+    // The unreserved role is `*`: naming it reserves nothing.
+    let reserved = |role: &str| role != "*";
+    if let Some(role) = extra.agent.get("default_role").filter(|r| reserved(r)) {
+        return refuse("--agent-flag default_role", role);
+    }
+    for (place, text) in [
+        ("--resources", resources),
+        (
+            "--agent-flag resources",
+            extra.agent.get("resources").map(String::as_str),
+        ),
+    ] {
+        let Some(text) = text else { continue };
+        // The JSON form names its role (or reservations) in fields.
+        if text.trim_start().starts_with('[') {
+            if text.contains("\"role\"") || text.contains("\"reservations\"") {
+                return refuse(place, "(in the JSON)");
+            }
+            continue;
+        }
+        for item in text.split(';') {
+            let name = item.split(':').next().unwrap_or_default();
+            if let Some((_, role)) = name.split_once('(') {
+                let role = role.trim_end_matches(')');
+                if reserved(role) {
+                    return refuse(place, role);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The flags secure mode writes itself, per daemon (`zk` too on a master:
 /// its URL is the secret file's).
 pub fn managed(daemon: Daemon) -> &'static [&'static str] {
@@ -331,6 +391,7 @@ pub fn managed(daemon: Daemon) -> &'static [&'static str] {
             "authenticate_frameworks",
             "authenticate_agents",
             "credentials",
+            "acls",
             "authenticate_http_readonly",
             "authenticate_http_readwrite",
             "authenticate_http_frameworks",
@@ -705,7 +766,10 @@ pub(crate) mod tests {
         );
         let unit = content(&p, "/etc/systemd/system/mesos-master.service");
         assert!(
-            unit.contains(&format!("{ro} --entrypoint mesos-master")),
+            unit.contains(&format!(
+                " -v {acls}:{acls}:ro {ro} --entrypoint mesos-master",
+                acls = crate::setup::plan::acls::MESOS_ACLS
+            )),
             "{unit}"
         );
         let unit = content(&p, "/etc/systemd/system/marathon.service");
@@ -735,6 +799,53 @@ pub(crate) mod tests {
                 "--help"
             ]
         );
+    }
+
+    /// An attack test's other side: the ACLs deny the agent principal
+    /// reserve_resources, so an agent that reserves statically is refused
+    /// at setup instead of never registering; open nodes and `*` pass.
+    #[test]
+    fn static_reservations_are_refused_on_secured_agents() {
+        let f = facts(Init::Systemd);
+        let key = Security::Agent(token().agent_key());
+        let refused = |opts: &Options| plan(opts, &f).unwrap_err().to_string();
+        for (resources, role) in [
+            ("cpus(web):4;mem:1024", "\"web\""),
+            ("cpus:4;ports(ops):[31000-32000]", "\"ops\""),
+        ] {
+            for (r, security) in [
+                (Role::Agent, key.clone()),
+                (Role::Standalone, Security::Cluster(token())),
+            ] {
+                let mut opts = options(r, &f, security);
+                opts.resources = Some(resources.into());
+                let err = refused(&opts);
+                assert!(
+                    err.starts_with(&format!(
+                        "--resources reserves this agent's resources for role {role} statically"
+                    )),
+                    "{err}"
+                );
+                opts.security = Security::Insecure;
+                assert!(plan(&opts, &f).is_ok());
+            }
+        }
+        let mut opts = options(Role::Agent, &f, key.clone());
+        opts.resources = Some("cpus(*):4;mem:1024".into());
+        assert!(plan(&opts, &f).is_ok());
+        opts.flags.agent.insert("default_role".into(), "web".into());
+        assert!(refused(&opts).starts_with("--agent-flag default_role reserves"));
+        opts.flags.agent.insert("default_role".into(), "*".into());
+        assert!(plan(&opts, &f).is_ok());
+        opts.flags.agent.insert(
+            "resources".into(),
+            r#"[{"name":"cpus","type":"SCALAR","scalar":{"value":2},"role":"web"}]"#.into(),
+        );
+        assert!(refused(&opts).starts_with("--agent-flag resources reserves"));
+        // A master keeps no agent resources: nothing to refuse.
+        let mut opts = options(Role::Master, &f, Security::Cluster(token()));
+        opts.flags.agent.insert("default_role".into(), "web".into());
+        assert!(plan(&opts, &f).is_ok());
     }
 
     #[test]

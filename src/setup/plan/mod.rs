@@ -11,6 +11,7 @@ use crate::setup::input::flags::{Daemon, FlagCheck};
 use crate::setup::input::options::Options;
 use crate::setup::sources::{Component, Spec};
 
+pub mod acls;
 pub mod auth;
 pub mod dropins;
 pub mod install;
@@ -102,6 +103,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, PlanError> {
         dir(&opts.work_dir),
     ]);
     auth::check_extra_flags(&opts.security, &opts.flags)?;
+    auth::check_static_reservations(&opts.security, role, opts.resources.as_deref(), &opts.flags)?;
     // Before what names them; a service reading one restarts with it.
     r.extend(auth::secret_files(
         &opts.security,
@@ -109,6 +111,10 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, PlanError> {
         marathon,
         &opts.zk_hosts,
     )?);
+    // What each principal may do, on a master that authenticates them.
+    if opts.security.is_secure() && role.is_master() {
+        r.push(file(acls::MESOS_ACLS, acls::render(), &["mesos-master"]));
+    }
     let mut gated = Vec::new();
     configuration(&mut r, &mut gated, opts, &launches, &ctx)?;
     let docker_service = role.is_agent() || opts.sources.runs_images();

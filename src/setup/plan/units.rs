@@ -136,14 +136,19 @@ pub fn launch(opts: &Options, facts: &Facts, unit: Unit) -> Launch {
 }
 
 /// What a daemon in a container needs of the secure node: the secret files
-/// its flags name (read-only), Marathon's secret environment, and the
-/// agent's executor flags, passed by name from the unit's environment (set
-/// there only where setup wrote the fragment; an unset one stays unset).
+/// its flags name and the master's ACLs (read-only), Marathon's secret
+/// environment, and the agent's executor flags, passed by name from the
+/// unit's environment (set there only where setup wrote the fragment; an
+/// unset one stays unset).
 fn docker_auth(run: &mut String, unit: Unit) {
     use crate::setup::input::token::SECRETS_DIR;
     use crate::setup::plan::auth::MARATHON_ENV;
     if unit == Unit::Marathon {
         run.push_str(&format!(" --env-file {MARATHON_ENV}"));
+    }
+    if unit == Unit::Master {
+        use crate::setup::plan::acls::MESOS_ACLS;
+        run.push_str(&format!(" -v {MESOS_ACLS}:{MESOS_ACLS}:ro"));
     }
     run.push_str(&format!(" -v {SECRETS_DIR}:{SECRETS_DIR}:ro"));
     if unit == Unit::Agent {

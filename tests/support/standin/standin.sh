@@ -21,6 +21,8 @@
 #   (or MESOSPHERE_HTTP_CREDENTIALS) asks for them on every path, /ping too;
 # - credential files are parsed as JSON, a bad one stops it with Mesos'
 #   message, one others may read gets Mesos' warning;
+# - the master's --acls is parsed as Mesos parses it, and refused where Mesos
+#   refuses it and also where it would skip a misspelled name (see `acls`);
 # - masters are elected through ZooKeeper when MESOS_ZK names one (zk://,
 #   zk://user:secret@ or file:// holding either) and zkCli.sh is there: with
 #   a digest user its znodes get Mesos' ACL (anyone reads, creator all); one
@@ -318,31 +320,12 @@ die() {
   exit 1
 }
 
-# credentials FILE KIND FLAG: parses a Mesos credentials file as Mesos does
-# (src/credentials/credentials.hpp): KIND `list` ({"credentials":[...]}) or
-# `one` ({"principal":…,"secret":…}); prints `principal:secret` lines;
-# warns when others may read it; stops on a bad one with Mesos' message.
-credentials() {
-  file=${1#file://}
-  noun=credentials
-  [ "$2" = one ] && noun=credential
-  readable "$file" ||
-    die "Failed to read $noun file '$file': No such file or not readable (see --$3 flag)"
-  if [ ! -s "$file" ]; then
-    [ "$2" = one ] && die "Empty credential file '$file' (see --$3 flag)"
-    die "Credentials file must contain at least one credential (see --$3 flag)"
-  fi
-  case "$("$bb" stat -c %A "$file")" in
-    *[rwx] | *[rwx]? | *[rwx]??)
-      echo "W $name (stand-in)] Permissions on $noun file '$file' are too open." \
-        "It is recommended that your $noun file is NOT accessible by others." >&2
-      ;;
-  esac
-  # A small JSON reader: strings (with \" \\ \/ \b \f \n \r \t \u00XX),
-  # numbers, literals, arrays and objects; `principal`/`secret` are taken
-  # where the protobuf would (Credential / Credentials.credentials[]).
-  # shellcheck disable=SC2016 # the dollars are awk's
-  "$bb" awk -v kind="$2" '
+# A small JSON reader for the stand-in's awk programs: strings (with
+# \" \\ \/ \b \f \n \r \t \u00XX), numbers, literals, arrays and objects,
+# into type[path], val[path], len[path] (arrays) and key[path, i] /
+# nkeys[path] (objects' member names); `parse()` reads the whole input.
+# shellcheck disable=SC2016 # the dollars are awk's
+json_awk='
     function fail(m) { print m > "/dev/stderr"; failed = 1; exit 1 }
     function ws() { while (pos <= n && index(" \t\r\n", substr(s, pos, 1))) pos++ }
     function hexval(h,   i, v) {
@@ -383,6 +366,9 @@ credentials() {
           ws()
           if (substr(s, pos, 1) != "\"") fail("Invalid json format: expected a member name at offset " pos)
           k = str(); ws()
+          # The member names of each object, in order, for readers that
+          # check them.
+          nkeys[path]++; key[path, nkeys[path]] = k
           if (substr(s, pos, 1) != ":") fail("Invalid json format: expected : at offset " pos)
           pos++
           value(path "." k)
@@ -409,6 +395,40 @@ credentials() {
       }
       fail("Invalid json format: unexpected character at offset " pos)
     }
+    { s = s $0 "\n" }
+    function parse() {
+      n = length(s); pos = 1
+      value("")
+      ws()
+      if (pos <= n) fail("Invalid json format: trailing characters at offset " pos)
+      if (type[""] != "object") fail("Invalid json format: not a JSON object")
+    }
+'
+
+# credentials FILE KIND FLAG: parses a Mesos credentials file as Mesos does
+# (src/credentials/credentials.hpp): KIND `list` ({"credentials":[...]}) or
+# `one` ({"principal":…,"secret":…}); prints `principal:secret` lines;
+# warns when others may read it; stops on a bad one with Mesos' message.
+credentials() {
+  file=${1#file://}
+  noun=credentials
+  [ "$2" = one ] && noun=credential
+  readable "$file" ||
+    die "Failed to read $noun file '$file': No such file or not readable (see --$3 flag)"
+  if [ ! -s "$file" ]; then
+    [ "$2" = one ] && die "Empty credential file '$file' (see --$3 flag)"
+    die "Credentials file must contain at least one credential (see --$3 flag)"
+  fi
+  case "$("$bb" stat -c %A "$file")" in
+    *[rwx] | *[rwx]? | *[rwx]??)
+      echo "W $name (stand-in)] Permissions on $noun file '$file' are too open." \
+        "It is recommended that your $noun file is NOT accessible by others." >&2
+      ;;
+  esac
+  # `principal`/`secret` are taken where the protobuf would (Credential /
+  # Credentials.credentials[]).
+  # shellcheck disable=SC2016 # the dollars are awk's
+  "$bb" awk -v kind="$2" "$json_awk"'
     function one(path,   f) {
       if (type[path] != "object") fail("Invalid credential format: not an object")
       if (type[path ".principal"] != "string") fail("Invalid credential format: Missing required fields: principal")
@@ -420,18 +440,123 @@ credentials() {
         fail("Invalid credential format: the stand-in takes no control characters")
       print val[path ".principal"] ":" val[path ".secret"]
     }
-    { s = s $0 "\n" }
     END {
       if (failed) exit 1
-      n = length(s); pos = 1
-      value("")
-      ws()
-      if (pos <= n) fail("Invalid json format: trailing characters at offset " pos)
-      if (type[""] != "object") fail("Invalid json format: not a JSON object")
+      parse()
       if (kind == "one") { one(""); exit 0 }
       if (type[".credentials"] != "array") fail("Invalid credentials format: Missing required fields: credentials")
       for (i = 0; i < len[".credentials"]; i++) one(".credentials[" i "]")
     }' "$file" 2>"$www/.auth/error" || die "$("$bb" cat "$www/.auth/error") (see --$3 flag)"
+}
+
+# The ACL kinds of a real Mesos 1.11 master, as facts: every repeated field
+# of `message ACLs` in apache/mesos include/mesos/authorizer/acls.proto
+# (1.11.0), each as KIND:OBJECT (the field of its object entity beside
+# `principals`), `:implicit` where the proto says the object is "given
+# implicitly" (type ANY or NONE only). src/setup/plan/acls.rs keeps the same
+# list.
+acl_kinds="register_frameworks:roles run_tasks:users reserve_resources:roles
+unreserve_resources:reserver_principals create_volumes:roles
+destroy_volumes:creator_principals teardown_frameworks:framework_principals
+update_weights:roles get_endpoints:paths get_quotas:roles update_quotas:roles
+view_frameworks:users view_tasks:users view_executors:users
+access_sandboxes:users access_mesos_logs:logs:implicit view_roles:roles
+view_flags:flags:implicit launch_nested_containers_as_user:users
+launch_nested_containers_under_parent_with_user:users
+kill_nested_containers:users wait_nested_containers:users
+launch_nested_container_sessions_as_user:users
+launch_nested_container_sessions_under_parent_with_user:users
+attach_containers_input:users attach_containers_output:users
+view_containers:users set_log_level:level:implicit remove_nested_containers:users
+register_agents:agents:implicit update_maintenance_schedules:machines:implicit
+get_maintenance_schedules:machines:implicit start_maintenances:machines:implicit
+stop_maintenances:machines:implicit get_maintenance_statuses:machines:implicit
+drain_agents:agents:implicit deactivate_agents:agents:implicit
+reactivate_agents:agents:implicit mark_agents_gone:agents:implicit
+launch_standalone_containers:users:implicit kill_standalone_containers:users:implicit
+wait_standalone_containers:users:implicit remove_standalone_containers:users:implicit
+view_standalone_containers:users:implicit
+modify_resource_provider_configs:resource_providers:implicit
+mark_resource_providers_gone:resource_providers:implicit
+view_resource_providers:resource_providers:implicit prune_images:images:implicit
+resize_volumes:roles create_block_disks:roles destroy_block_disks:roles
+create_mount_disks:roles destroy_mount_disks:roles destroy_raw_disks:roles"
+
+# acls VALUE: reads --acls as Mesos does (a JSON object, or a path, plain or
+# file://, to one) into the ACLs message, and stops on what Mesos stops on:
+# not JSON, a JSON type the field does not take, a rule missing its subject
+# or object ("Missing required fields"). Stricter than Mesos on purpose:
+# stout's JSON-to-protobuf parse skips a member name the message does not
+# have and reads an unknown entity type as SOME (matching nobody), so a
+# misspelled kind, field or type would silently drop a rule; the stand-in
+# refuses each, so such a typo fails the tests. It also refuses a value list
+# on an implicit object, which the proto says takes ANY or NONE.
+acls() {
+  case "$1" in
+    file://* | /*)
+      file=${1#file://}
+      readable "$file" || die "Failed to load flag 'acls': Error reading file '$file'"
+      ;;
+    *)
+      file=$www/.auth/acls.json
+      printf '%s\n' "$1" | put "$file"
+      ;;
+  esac
+  # shellcheck disable=SC2016 # the dollars are awk's
+  "$bb" awk -v kinds="$acl_kinds" "$json_awk"'
+    function entity(p, where, implicit,   i, k, t, w) {
+      w = substr(where, 2)
+      if (!(p in type) || type[p] == "scalar" && val[p] == "null")
+        fail("Missing required fields: " w)
+      if (type[p] != "object") fail("Not expecting a JSON " type[p] " for field " w)
+      for (i = 1; i <= nkeys[p]; i++) {
+        k = key[p, i]
+        if (k != "type" && k != "values") fail("unknown field " k " in " w " (Entity has type and values)")
+      }
+      t = "SOME"
+      if ((p ".type") in type) {
+        if (type[p ".type"] != "string") fail("Not expecting a JSON " type[p ".type"] " for field " w ".type")
+        t = val[p ".type"]
+        if (t != "SOME" && t != "ANY" && t != "NONE") fail("unknown entity type " t " in " w " (SOME, ANY or NONE)")
+      }
+      if ((p ".values") in type) {
+        if (type[p ".values"] != "array") fail("Not expecting a JSON " type[p ".values"] " for field " w ".values")
+        for (i = 0; i < len[p ".values"]; i++)
+          if (type[p ".values[" i "]"] != "string") fail("Not expecting a non-string value in " w ".values")
+      }
+      if (implicit && t == "SOME") fail(w " is given implicitly: its type must be ANY or NONE")
+    }
+    function rule(p, kind,   i, f) {
+      if (type[p] != "object") fail("Not expecting a JSON " type[p] " for an element of field " kind)
+      for (i = 1; i <= nkeys[p]; i++) {
+        f = key[p, i]
+        if (f != "principals" && f != object[kind])
+          fail("unknown field " f " in " substr(p, 2) " (it has principals and " object[kind] ")")
+      }
+      entity(p ".principals", p ".principals", 0)
+      entity(p "." object[kind], p "." object[kind], implicit[kind])
+    }
+    END {
+      if (failed) exit 1
+      nk = split(kinds, list, /[ \n]+/)
+      for (i = 1; i <= nk; i++) {
+        split(list[i], f, ":")
+        object[f[1]] = f[2]
+        implicit[f[1]] = (f[3] == "implicit")
+      }
+      parse()
+      for (i = 1; i <= nkeys[""]; i++) {
+        k = key["", i]
+        if (k == "permissive") {
+          if (type[".permissive"] != "scalar" || (val[".permissive"] != "true" && val[".permissive"] != "false"))
+            fail("Not expecting a JSON " type[".permissive"] " for field permissive")
+          continue
+        }
+        if (!(k in object)) fail("unknown ACL kind " k ": not a field of Mesos 1.11 ACLs (include/mesos/authorizer/acls.proto)")
+        if (type["." k] != "array") fail("Not expecting a JSON " type["." k] " for field " k)
+        for (j = 0; j < len["." k]; j++) rule("." k "[" j "]", k)
+      }
+    }' "$file" 2>"$www/.auth/error" || die "Failed to load flag 'acls': $("$bb" cat "$www/.auth/error")"
 }
 
 # authenticator REALM NAMES CREDS: as Mesos' initializeHttpAuthenticators
@@ -467,6 +592,7 @@ case "$name" in
     if { is_true authenticate_frameworks || is_true authenticate_agents; } && [ ! -s "$creds" ]; then
       echo "W $name (stand-in)] No credentials provided, authentication requests will be refused" >&2
     fi
+    if is_set acls; then acls "$(flag acls)"; fi
     authenticators=$(flag http_authenticators)
     authenticators=${authenticators:-basic}
     if is_true authenticate_http_readonly; then
