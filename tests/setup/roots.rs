@@ -4008,3 +4008,86 @@ fn a_running_cluster_is_asked_whether_the_token_fits() {
     );
     assert!(!report.to_string().contains(AB));
 }
+
+// ---- issue 12: Marathon's launcher and its ZooKeeper password ----
+
+/// Marathon's Debian-package launcher (extra-defines.bash): every
+/// MARATHON_X=v becomes `--x v` on the java command line.
+const CONVERTING_LAUNCHER: &str = "#!/bin/bash\n# stand-in for Marathon's package launcher\naddApp() { app_commands+=(\"$1\"); }\nfor env_op in `env | grep -v ^MARATHON_APP | grep ^MARATHON_ | awk '{gsub(/MARATHON_/,\"\"); gsub(/=/,\" \"); printf(\"%s%s \", \"--\", tolower($1)); for(i=2;i<=NF;i++){printf(\"%s \", $i)}}'`; do\n  addApp \"$env_op\"\ndone\nexec java -jar /usr/share/marathon/marathon.jar \"${app_commands[@]}\"\n";
+
+/// The attack: a launcher that would put MARATHON_ZK (its ZooKeeper
+/// password) in `ps`. The run fails naming the launcher, Marathon's secret
+/// environment is not written, and marathon is never started; the same
+/// run with a launcher that leaves MARATHON_* to Marathon goes through.
+#[test]
+fn a_launcher_that_puts_marathon_env_in_ps_gets_no_secret() {
+    const AB: &str = "mdt1_abababababababababababababababababababababababababababababababab";
+    let secure = |a: &mut setup::input::options::SetupArgs| {
+        a.settings.insecure = None;
+        a.env_token = Some(setup::input::security::TokenText::new(AB));
+    };
+    let launcher = "usr/share/marathon/bin/marathon";
+    let zk_secret = setup::input::token::ClusterToken::parse(AB, "test")
+        .unwrap()
+        .secret(setup::input::token::MasterPurpose::ZkMarathon);
+    for (case, live) in [("offline root", false), ("running host", true)] {
+        let dir = Host::debian12().build();
+        let root = dir.path();
+        fs::write(root.join(launcher), CONVERTING_LAUNCHER).unwrap();
+        let runner = played_host(root);
+        serving(&runner, "10.0.0.2");
+        let sys = if live {
+            System::live_for_tests(root, Box::new(Shared(runner.clone())))
+        } else {
+            System::new(root, Box::new(HostRunner))
+        };
+        let (code, report) = setup_edited(&sys, &standalone_at_10_0_0_2(), secure);
+        assert_ne!(code, ExitCode::SUCCESS, "{case}: {report}");
+        let line = report_line(&report, "launcher", "/usr/share/marathon/bin/marathon");
+        assert_eq!(line["status"], "failed", "{case}: {line}");
+        let detail = line["detail"].as_str().unwrap();
+        for want in [
+            "/usr/share/marathon/bin/marathon turns MARATHON_* environment variables into command-line arguments (line 4:",
+            "would be visible to every local user in `ps`",
+            "--insecure",
+        ] {
+            assert!(detail.contains(want), "{case}: {detail}");
+        }
+        assert!(
+            !root.join("etc/mesos-docker/secrets/marathon.env").exists(),
+            "{case}"
+        );
+        assert!(
+            !report.to_string().contains(zk_secret.expose()),
+            "{case}: {report}"
+        );
+        assert!(
+            !runner.calls().iter().any(|c| c.contains("marathon.service")
+                && (c.contains(" start ") || c.contains(" restart "))),
+            "{case}: {:?}",
+            runner.calls()
+        );
+
+        // The launcher replaced by one that leaves MARATHON_* to Marathon
+        // (offline: the running host's secured health probes are another
+        // test's).
+        if live {
+            continue;
+        }
+        fs::write(
+            root.join(launcher),
+            "#!/bin/sh\nexec java -jar /usr/share/marathon/marathon.jar \"$@\"\n",
+        )
+        .unwrap();
+        let (code, report) = setup_edited(&sys, &standalone_at_10_0_0_2(), secure);
+        assert_eq!(code, ExitCode::SUCCESS, "{case}: {report}");
+        assert!(
+            !report.to_string().contains("\"kind\":\"launcher\""),
+            "{case}: {report}"
+        );
+        assert!(
+            root.join("etc/mesos-docker/secrets/marathon.env").exists(),
+            "{case}: {report}"
+        );
+    }
+}

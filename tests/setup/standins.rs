@@ -1077,3 +1077,61 @@ fn a_master_with_a_digest_user_guards_its_znodes_as_mesos_does_and_shows_no_secr
     ));
     assert_eq!(open.trim(), "", "files others may read hold the secret");
 }
+
+/// Marathon's launcher read out of an image on the real Docker daemon (a
+/// container created, never started, and removed): the stand-in's
+/// entrypoint passes; the same image with the package launcher's
+/// MARATHON_* loop as its entrypoint is refused, naming it.
+#[test]
+fn the_launcher_is_read_out_of_a_marathon_image() {
+    use mesos_docker::setup::apply::launcher::{LauncherError, Verdict, check};
+    use mesos_docker::setup::host::system::System;
+    use mesos_docker::setup::plan::launcher::Launcher;
+    let image = standins::image();
+    let load = Command::new("docker")
+        .args(["load", "-i"])
+        .arg(&image.archive.path)
+        .output()
+        .unwrap();
+    assert!(load.status.success(), "{}", text(&load.stderr));
+    let sys = System::host();
+    assert_eq!(
+        check(&sys, &Launcher::Image(standins::IMAGE.into()), false).unwrap(),
+        Verdict::Clean
+    );
+    const CONVERTING: &str = "mesos-docker-test/converting-launcher:latest";
+    let dockerfile = format!(
+        "FROM {}\nRUN printf '%s\\n' '#!/bin/sh' 'for env_op in `env | grep -v ^MARATHON_APP | grep ^MARATHON_`; do set -- \"$@\" \"--$env_op\"; done' 'exec java -jar marathon.jar \"$@\"' > /usr/share/marathon/bin/marathon\n",
+        standins::IMAGE
+    );
+    let mut build = Command::new("docker")
+        .args(["build", "-q", "-t", CONVERTING, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    build
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dockerfile.as_bytes())
+        .unwrap();
+    let built = build.wait_with_output().unwrap();
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    let got = check(&sys, &Launcher::Image(CONVERTING.into()), false);
+    let _ = Command::new("docker").args(["rmi", CONVERTING]).output();
+    match got {
+        Err(e @ LauncherError::Converts { .. }) => {
+            let why = e.to_string();
+            assert!(
+                why.starts_with(&format!(
+                    "/usr/share/marathon/bin/marathon (the entrypoint of {CONVERTING}) turns MARATHON_* environment variables into command-line arguments (line 2:"
+                )),
+                "{why}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

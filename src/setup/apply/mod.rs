@@ -18,6 +18,7 @@ pub mod downloads;
 pub mod fetch;
 pub mod file;
 pub mod image;
+pub mod launcher;
 pub mod libraries;
 pub mod package;
 pub mod resource;
@@ -138,6 +139,12 @@ fn step(
     rep: &mut Reporter,
 ) -> Result<(), Stopped> {
     let (sys, dry_run) = (run.sys, run.dry_run);
+    if let Resource::File { path, .. } = r
+        && path == crate::setup::plan::auth::MARATHON_ENV
+        && let Some(l) = &run.plan.marathon_launcher
+    {
+        marathon_launcher(run, l, rep)?;
+    }
     if let Resource::File { path, readers, .. } = r
         && let Some(g) = run.plan.gated.iter().find(|g| g.paths.contains(path))
     {
@@ -342,6 +349,41 @@ fn gate(
     }
     walk.gates.insert(g.feature, decided.clone());
     decided
+}
+
+/// Marathon's launcher, before Marathon's secret environment is written:
+/// one that puts MARATHON_* on its command line stops the run there, so
+/// Marathon is never started with the secret.
+fn marathon_launcher(
+    run: &Run,
+    l: &crate::setup::plan::launcher::Launcher,
+    rep: &mut Reporter,
+) -> Result<(), Stopped> {
+    use crate::setup::plan::launcher::Launcher;
+    let reason = match launcher::check(run.sys, l, run.dry_run) {
+        Ok(launcher::Verdict::Clean) => return Ok(()),
+        Ok(launcher::Verdict::Later(why)) => {
+            rep.warn(why);
+            return Ok(());
+        }
+        Err(e) => crate::error_chain(&e),
+    };
+    let id = match l {
+        Launcher::Script(path) => path.clone(),
+        Launcher::Image(image) => image.clone(),
+    };
+    rep.line(Line {
+        status: Status::Failed,
+        kind: "launcher".into(),
+        id: id.clone(),
+        detail: Some(reason.clone()),
+        diff: None,
+    });
+    Err(Stopped {
+        kind: "launcher".into(),
+        id,
+        reason,
+    })
 }
 
 /// Extra flags against the program that reads them, before their file is

@@ -71,6 +71,10 @@ impl Host {
         let program = dir.path().join("usr/sbin/mesos-agent");
         fs::create_dir_all(program.parent().unwrap()).unwrap();
         fs::write(&program, "").unwrap();
+        // Marathon's launcher is read before its secret environment.
+        let launcher = dir.path().join("usr/share/marathon/bin/marathon");
+        fs::create_dir_all(launcher.parent().unwrap()).unwrap();
+        fs::write(&launcher, "#!/bin/sh\nexec java -jar marathon.jar \"$@\"\n").unwrap();
         let runner = Arc::new(RecordingRunner::new());
         runner.answer(HELP, Output::ok(help));
         Host { dir, runner }

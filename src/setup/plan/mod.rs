@@ -15,6 +15,7 @@ pub mod acls;
 pub mod auth;
 pub mod dropins;
 pub mod install;
+pub mod launcher;
 pub mod render;
 pub mod resource;
 pub mod tls;
@@ -56,6 +57,9 @@ pub struct Plan {
     /// Files written only where the installed program has the flags they
     /// turn on (executor authentication), decided when they are reached.
     pub gated: Vec<auth::Gated>,
+    /// Marathon's launcher, read before its secret environment is written
+    /// (a secure master with Marathon only).
+    pub marathon_launcher: Option<launcher::Launcher>,
 }
 
 impl Plan {
@@ -159,6 +163,16 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, PlanError> {
     }
     znodes::znodes(&mut r, opts, marathon, facts.init == Init::Systemd);
     let flag_checks = flag_checks(opts, &launches);
+    let marathon_launcher = (marathon && opts.security.is_secure()).then(|| {
+        match opts
+            .sources
+            .get(Component::Marathon)
+            .and_then(|s| s.spec.image_ref())
+        {
+            Some(image) if launches.marathon.docker => launcher::Launcher::Image(image),
+            _ => launcher::Launcher::Script(launches.marathon.program.clone()),
+        }
+    });
     Ok(Plan {
         resources: r,
         warnings,
@@ -167,6 +181,7 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, PlanError> {
         flag_checks,
         mesos_runtime: crate::setup::sources::libs::known(&facts.os),
         gated,
+        marathon_launcher,
     })
 }
 
