@@ -138,7 +138,7 @@ pub fn files_holding(
     );
     assert!(wrote.status.success(), "{}: {wrote:?}", node.name);
     let out = node.sh(&format!(
-        "find {trees} -xdev {select} -type f {filter} -print0 2>/dev/null \
+        "find {trees} -xdev {select} -type f ! -path {PATTERNS} {filter} -print0 2>/dev/null \
          | xargs -0 -r grep -l -s -F -f {PATTERNS}; rm -f {PATTERNS}"
     ));
     out.lines().map(str::to_owned).collect()
