@@ -493,6 +493,206 @@ fn standalone_with_standins_installs_starts_and_converges_on_a_running_systemd()
     eprintln!("the whole test took {:?}", began.elapsed());
 }
 
+/// An HTTP endpoint of a node: its name in `status` and `credentials`, its
+/// port, the path `status` asks, and what it answers to the credentials
+/// (200; 307 from a Mesos master that does not lead).
+pub(crate) type Endpoint<'a> = (&'a str, u16, &'a str, u16);
+
+/// The HTTP endpoints of a standalone node.
+const ENDPOINTS: [Endpoint; 3] = [
+    ("mesos-master", 5050, "/state", 200),
+    ("mesos-agent", 5051, "/state", 200),
+    ("marathon", 8080, "/v2/info", 200),
+];
+
+/// `status` (as root) on a secured node: exit 0, and each endpoint of
+/// `endpoints` verified protected (anonymous refused, credentials taken).
+pub(crate) fn assert_status_protected(node: &Node, endpoints: &[Endpoint]) -> String {
+    let run = node.run(&[BINARY, "status"]);
+    assert!(run.success(), "{}: {run}", node.name);
+    let status = run.stdout;
+    assert!(
+        status.contains("security: secured (authentication on)\n"),
+        "{}: {status}",
+        node.name
+    );
+    for (name, port, path, code) in endpoints {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(&format!("endpoint {name} (http://")))
+            .unwrap_or_else(|| panic!("{}: no endpoint {name} in {status}", node.name));
+        assert!(
+            line.contains(&format!(
+                ":{port}{path}): protected: anonymous GET {path} refused (401), \
+                 operator's credentials accepted ({code}), a wrong secret refused"
+            )),
+            "{}: {line}",
+            node.name
+        );
+    }
+    status
+}
+
+/// Inside the node, each endpoint refuses an anonymous GET with 401 and
+/// answers its code to the credentials `mesos-docker credentials --output json`
+/// gives root; the command refuses anyone else.
+pub(crate) fn assert_endpoints_need_the_credentials(node: &Node, endpoints: &[Endpoint]) {
+    let creds = node.run(&[BINARY, "credentials", "--output", "json"]).ok();
+    let creds: serde_json::Value = serde_json::from_str(&creds.stdout).unwrap();
+    let services = creds["services"].as_array().expect("services");
+    assert_eq!(services.len(), endpoints.len(), "{}: {creds}", node.name);
+    for (name, port, path, code) in endpoints {
+        let c = services
+            .iter()
+            .find(|s| s["name"] == *name)
+            .unwrap_or_else(|| panic!("{}: no credentials for {name}", node.name));
+        assert!(
+            c["url"].as_str().unwrap().ends_with(&format!(":{port}")),
+            "{c}"
+        );
+        let (principal, secret) = (
+            c["principal"].as_str().unwrap(),
+            c["secret"].as_str().unwrap(),
+        );
+        assert_eq!(principal, "operator");
+        let anonymous = node.http_get_as("127.0.0.1", *port, path, None);
+        assert_eq!(anonymous.map(|a| a.0), Some(401), "{}: {name}", node.name);
+        let wrong = node.http_get_as("127.0.0.1", *port, path, Some((principal, "0000")));
+        assert_eq!(wrong.map(|a| a.0), Some(401), "{}: {name}", node.name);
+        let known = node.http_get_as("127.0.0.1", *port, path, Some((principal, secret)));
+        assert_eq!(known.map(|a| a.0), Some(*code), "{}: {name}", node.name);
+    }
+    let nobody = node.run(&[
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        BINARY,
+        "credentials",
+    ]);
+    assert_eq!(nobody.status.code(), Some(1), "{nobody}");
+    assert!(
+        nobody
+            .stderr
+            .contains("this prints secrets and runs only as root (effective uid 65534)"),
+        "{nobody}"
+    );
+    assert_eq!(nobody.stdout, "", "{nobody}");
+}
+
+#[test]
+#[ignore = "slow (a systemd container, apt from Debian's archive, Docker inside); scripts/test runs it with --ignored"]
+fn a_standalone_node_is_secured_by_default_and_no_secret_leaks() {
+    let began = std::time::Instant::now();
+    let node = Node::boot();
+    node.install_binary();
+    let served = Served::to(&node);
+    let mesos = apt_source(&served, "mesos");
+    // Marathon from its tarball, under systemd: in Docker, its secret
+    // environment (`--env-file`) lands in Docker's and containerd's records
+    // of the container, readable by any user (see the report of issue 12's
+    // end-to-end tests); this scan finds it there.
+    let marathon = format!(
+        "tgz:{},sha256={}",
+        served.url("marathon.tgz"),
+        standins::marathon_tgz().sha256
+    );
+    let args = [
+        "--role",
+        "standalone",
+        "--yes",
+        "--mesos-source",
+        &mesos,
+        "--marathon-source",
+        &marathon,
+    ];
+
+    // No security flag: the token is generated, kept, and shown this once
+    // with the commands that join other nodes.
+    let first = node.setup_secure(&args).ok();
+    eprintln!("first setup done after {:?}", began.elapsed());
+    let kept = node.sh_ok("cat /etc/mesos-docker/secrets/token");
+    let token = kept.trim();
+    let secrets = support::secret_scan::Secrets::of_token(token);
+    assert_eq!(first.stdout.matches(token).count(), 1, "{first}");
+    for join in [
+        "mesos-docker setup --role agent ",
+        " --token-file /root/mesos-docker.token",
+    ] {
+        assert!(first.has(join), "{join:?} not in {first}");
+    }
+    assert!(first.has(" 0 failed"), "{first}");
+    secrets.assert_absent(
+        "the first run's report, past the token shown once",
+        &first.stdout.replace(token, ""),
+    );
+    secrets.assert_absent("the first run's stderr", &first.stderr);
+    assert_eq!(
+        node.sh("test -e /etc/mesos-docker/secrets/agent.key; echo $?")
+            .trim(),
+        "1"
+    );
+
+    // Again: nothing to do, the token not shown again.
+    let again = node.setup_secure(&args).ok();
+    assert!(again.has(" 0 changed, 0 failed"), "{again}");
+    assert!(!again.has("restarted"), "{again}");
+    assert!(!again.stdout.contains("mdt1_"), "{again}");
+    secrets.assert_absent(
+        "the second run's report",
+        &format!("{}{}", again.stdout, again.stderr),
+    );
+    let json = node
+        .setup_secure(&[&args[..], &["--output", "json"]].concat())
+        .ok();
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(report["security"]["origin"], "stored", "{report}");
+    secrets.assert_absent(
+        "the JSON report",
+        &format!("{}{}", json.stdout, json.stderr),
+    );
+
+    // status, and the endpoints asked by hand, with and without credentials.
+    assert_status_protected(&node, &ENDPOINTS);
+    // TODO(i12-zk): ZooKeeper's line in status and the ACLs of /mesos and
+    // /marathon (anonymous create/set/delete refused, the digest users
+    // allowed) are asserted here once the ZooKeeper-ACL step is merged.
+    assert_endpoints_need_the_credentials(&node, &ENDPOINTS);
+
+    // A secret file changed by hand: the dry run says so without showing
+    // either side, in text and JSON; the real run puts it back, silently.
+    let file = "/etc/mesos-docker/secrets/master-http-credentials.json";
+    let digest = node.sh_ok(&format!("sha256sum {file}"));
+    node.sh_ok(&format!(
+        "printf '%s' '{{\"credentials\":[{{\"principal\":\"operator\",\"secret\":\"tampered\"}}]}}' > {file}"
+    ));
+    for format in ["text", "json"] {
+        let dry = node
+            .setup_secure(&[&args[..], &["--dry-run", "--output", format]].concat())
+            .ok();
+        assert!(dry.has(file), "{format}: {dry}");
+        assert!(!dry.has("tampered"), "{format}: {dry}");
+        secrets.assert_absent(
+            &format!("the {format} dry run"),
+            &format!("{}{}", dry.stdout, dry.stderr),
+        );
+    }
+    let fix = node.setup_secure(&args).ok();
+    assert!(fix.has(&format!("changed  file    {file}")), "{fix}");
+    assert!(!fix.has("tampered"), "{fix}");
+    secrets.assert_absent(
+        "the repairing run",
+        &format!("{}{}", fix.stdout, fix.stderr),
+    );
+    assert_eq!(node.sh_ok(&format!("sha256sum {file}")), digest);
+    assert_status_protected(&node, &ENDPOINTS);
+
+    let scan = std::time::Instant::now();
+    support::secret_scan::assert_node_clean(&node, &secrets);
+    eprintln!("the scan took {:?}", scan.elapsed());
+    eprintln!("the whole test took {:?}", began.elapsed());
+}
+
 /// After a failed run: setup's record (kept so that uninstall can undo a
 /// run stopped half-way) lists nothing, and the rest of the node is as
 /// `before`.

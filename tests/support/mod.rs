@@ -73,6 +73,8 @@
 //!   system; every test and bench that boots one uses it.
 //! - `aventer`: a stand-in of AVENTER's apt repository and its `aventer-mesos`
 //!   package, laid out as the real ones.
+//! - `secret_scan`: every secret of a secured node, derived from the key it
+//!   keeps, and the scan of its files, journal and processes for them.
 //! - `standins`: stand-ins for mesos-master, mesos-agent and Marathon, as a
 //!   .deb in a signed apt repository, tarballs and a saved Docker image.
 #![allow(dead_code)]
@@ -84,6 +86,7 @@ pub mod fixtures;
 pub mod images;
 pub mod mirror;
 pub mod procmem;
+pub mod secret_scan;
 pub mod standins;
 pub mod systemd;
 pub mod wire;

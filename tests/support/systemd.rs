@@ -478,6 +478,33 @@ impl Node {
         self.run(&all)
     }
 
+    /// `mesos-docker setup ARGS` in the node, exactly as given: with no
+    /// token named, a first master (or standalone node) generates the
+    /// cluster token, as on a fresh secure install.
+    pub fn setup_secure(&self, args: &[&str]) -> Run {
+        let mut all = vec![BINARY, "setup"];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
+    /// Runs `args` in the node with `input` on their stdin (how a secret
+    /// goes in without showing in any argument list).
+    pub fn exec_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new("docker")
+            .args(["exec", "-i", &self.id])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("docker exec {args:?}: {e}"));
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    }
+
     /// Puts the Mesos stand-in tarball (`sbin/mesos-master`,
     /// `sbin/mesos-agent`: no build of Mesos can be had) in the node and
     /// returns the `--mesos-source` that installs it, pinned.
@@ -561,6 +588,41 @@ impl Node {
                  printf 'GET {path} HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n' >&3 && cat <&3"
             ),
         ]);
+        if !out.status.success() {
+            return None;
+        }
+        let answer = text(&out.stdout);
+        let (head, body) = answer.split_once("\r\n\r\n")?;
+        let status = head.split_whitespace().nth(1)?.parse().ok()?;
+        Some((status, body.to_owned()))
+    }
+
+    /// `http_get` with HTTP basic auth as `user` (or anonymous with
+    /// `None`): the request goes in on stdin, so the secret is in no
+    /// argument list in the node or on the host.
+    pub fn http_get_as(
+        &self,
+        host: &str,
+        port: u16,
+        path: &str,
+        user: Option<(&str, &str)>,
+    ) -> Option<(u16, String)> {
+        use base64::Engine as _;
+        let auth = user.map_or_else(String::new, |(name, secret)| {
+            let pair = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{secret}"));
+            format!("Authorization: Basic {pair}\r\n")
+        });
+        let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n{auth}\r\n");
+        let out = self.exec_with_input(
+            &[
+                "timeout",
+                "5",
+                "bash",
+                "-c",
+                &format!("exec 3<>/dev/tcp/{host}/{port} && cat >&3 && cat <&3"),
+            ],
+            request.as_bytes(),
+        );
         if !out.status.success() {
             return None;
         }
