@@ -444,9 +444,26 @@ fn three_masters_and_an_agent_are_secured_by_the_first_masters_token() {
         acl.contains("'digest,'mesos:") && acl.contains("'world,'anyone\n: r\n"),
         "{acl}"
     );
-    // TODO(i12-zk): the ZooKeeper-ACL step's assertions go here: anonymous
-    // create/set/delete under /mesos (and /marathon) refused on each
-    // member, the digest users allowed, and status's ZooKeeper line.
+    // On every member, an anonymous client can read /mesos but can neither
+    // create under it, change it nor delete it (the digest user can: the
+    // masters elected their leader under it).
+    for n in &nodes {
+        for (what, cmd) in [
+            ("create", "create /mesos/intruder x"),
+            ("set", "set /mesos x"),
+            ("delete", "deleteall /mesos"),
+            ("setAcl", "setAcl /mesos world:anyone:cdrwa"),
+        ] {
+            let out = n.sh(&format!("{ZK_CLI} -server 127.0.0.1:2181 {cmd} 2>&1"));
+            assert!(
+                out.contains("Insufficient permission"),
+                "{}: anonymous {what} under /mesos was not refused: {out}",
+                n.name
+            );
+        }
+        let ls = n.sh(&format!("{ZK_CLI} -server 127.0.0.1:2181 ls /mesos 2>&1"));
+        assert!(ls.contains("json.info_"), "{}: {ls}", n.name);
+    }
 
     // Each master: status and its endpoint protected, a re-run changes
     // nothing and shows no token, the scan finds no secret.

@@ -654,9 +654,30 @@ fn a_standalone_node_is_secured_by_default_and_no_secret_leaks() {
 
     // status, and the endpoints asked by hand, with and without credentials.
     assert_status_protected(&node, &ENDPOINTS);
-    // TODO(i12-zk): ZooKeeper's line in status and the ACLs of /mesos and
-    // /marathon (anonymous create/set/delete refused, the digest users
-    // allowed) are asserted here once the ZooKeeper-ACL step is merged.
+    // ZooKeeper: an anonymous client may read /mesos (the leader's address)
+    // but not write under it, and may not even read /marathon (its state
+    // holds the apps' environments).
+    let zk = |cmd: &str| {
+        node.sh(&format!(
+            "/usr/share/zookeeper/bin/zkCli.sh -server 127.0.0.1:2181 {cmd} 2>&1"
+        ))
+    };
+    for cmd in [
+        "create /mesos/intruder x",
+        "set /mesos x",
+        "deleteall /mesos",
+        "create /marathon/intruder x",
+        "ls /marathon",
+        "deleteall /marathon",
+    ] {
+        let out = zk(cmd);
+        assert!(
+            out.contains("Insufficient permission"),
+            "anonymous `{cmd}` was not refused: {out}"
+        );
+    }
+    let ls = zk("ls /mesos");
+    assert!(ls.contains("json.info_"), "{ls}");
     assert_endpoints_need_the_credentials(&node, &ENDPOINTS);
 
     // A secret file changed by hand: the dry run says so without showing
