@@ -139,6 +139,14 @@ fn step(
     rep: &mut Reporter,
 ) -> Result<(), Stopped> {
     let (sys, dry_run) = (run.sys, run.dry_run);
+    if let Resource::Znode {
+        start: Some(start), ..
+    } = r
+        && !dry_run
+        && walk.restart.iter().any(|s| s == "zookeeper")
+    {
+        zookeeper_first(sys, start, walk, rep)?;
+    }
     if let Resource::File { path, .. } = r
         && path == crate::setup::plan::auth::MARATHON_ENV
         && let Some(l) = &run.plan.marathon_launcher
@@ -271,6 +279,60 @@ fn make(
 
 /// What a change means for the rest of the walk: units systemd must
 /// re-read, services to restart, libraries the loader must learn.
+/// The local ZooKeeper restarted now rather than with the other services:
+/// znodes made before a restart onto this run's configuration were seen to
+/// be gone after it (a fresh package's member serves from its own defaults
+/// until then), so the ACL step must talk to the member as configured.
+fn zookeeper_first(
+    sys: &System,
+    start: &[String],
+    walk: &mut Walk,
+    rep: &mut Reporter,
+) -> Result<(), Stopped> {
+    let restart: Vec<&str> = start
+        .iter()
+        .map(|a| if a == "start" { "restart" } else { a.as_str() })
+        .collect();
+    let Some((program, args)) = restart.split_first() else {
+        return Ok(());
+    };
+    let line = |status, detail: String| Line {
+        status,
+        kind: "active".into(),
+        id: "zookeeper.service".into(),
+        detail: Some(detail),
+        diff: None,
+    };
+    match sys.run(program, args) {
+        Ok(out) if out.success => {
+            walk.restart.retain(|s| s != "zookeeper");
+            rep.line(line(
+                Status::Changed,
+                "restarted: an input it reads changed (before its znodes are checked)".into(),
+            ));
+            Ok(())
+        }
+        Ok(out) => {
+            let why = format!("{} failed: {}", restart.join(" "), out.stderr.trim());
+            rep.line(line(Status::Failed, why.clone()));
+            Err(zookeeper_stopped(why))
+        }
+        Err(e) => {
+            let why = format!("cannot run {}: {e}", restart.join(" "));
+            rep.line(line(Status::Failed, why.clone()));
+            Err(zookeeper_stopped(why))
+        }
+    }
+}
+
+fn zookeeper_stopped(reason: String) -> Stopped {
+    Stopped {
+        kind: "active".into(),
+        id: "zookeeper.service".into(),
+        reason,
+    }
+}
+
 fn after_change(r: &Resource, walk: &mut Walk) {
     // A proxy drop-in removed: systemd must forget it, the unit restart.
     if let Resource::Absent { path } = r
