@@ -143,6 +143,8 @@ fn step(
         start: Some(start), ..
     } = r
         && !dry_run
+        && sys.is_live()
+        && sys.is_real_root()
         && walk.restart.iter().any(|s| s == "zookeeper")
     {
         zookeeper_first(sys, start, walk, rep)?;
