@@ -671,13 +671,20 @@ fn a_standalone_node_is_secured_by_default_and_no_secret_leaks() {
         "deleteall /marathon",
     ] {
         let out = zk(cmd);
+        // zkCli words a NoAuth refusal by command: either form is the ACL.
         assert!(
-            out.contains("Insufficient permission"),
+            out.contains("Insufficient permission") || out.contains("NoAuth"),
             "anonymous `{cmd}` was not refused: {out}"
         );
     }
+    // And nothing happened: both are there, the intruder is not.
     let ls = zk("ls /mesos");
-    assert!(ls.contains("json.info_"), "{ls}");
+    assert!(
+        ls.contains("json.info_") && !ls.contains("intruder"),
+        "{ls}"
+    );
+    let stat = zk("stat /marathon");
+    assert!(stat.contains("cZxid"), "{stat}");
     assert_endpoints_need_the_credentials(&node, &ENDPOINTS);
 
     // A secret file changed by hand: the dry run says so without showing
