@@ -17,14 +17,14 @@ use crate::setup::input::token::{
 use crate::setup::plan::resource::{Resource, file, private_dir, secret_file};
 
 pub const MESOS_CREDENTIALS: &str = "/etc/mesos-docker/secrets/mesos-credentials.json";
-pub const MASTER_HTTP_CREDENTIALS: &str = "/etc/mesos-docker/secrets/master-http-credentials.json";
+pub const MASTER_HTTP_CREDENTIALS: &str = crate::setup::host::secrets::MASTER_HTTP;
 pub const ZK_MESOS: &str = "/etc/mesos-docker/secrets/zk-mesos";
 pub const AGENT_CREDENTIAL: &str = "/etc/mesos-docker/secrets/agent-credential.json";
-pub const AGENT_HTTP_CREDENTIALS: &str = "/etc/mesos-docker/secrets/agent-http-credentials.json";
+pub const AGENT_HTTP_CREDENTIALS: &str = crate::setup::host::secrets::AGENT_HTTP;
 pub const EXECUTOR_SECRET_KEY: &str = "/etc/mesos-docker/secrets/executor-secret-key";
 pub const MARATHON_MESOS_SECRET: &str = "/etc/mesos-docker/secrets/marathon-mesos-secret";
 /// Marathon's secret environment: read after /etc/mesos-docker/marathon.env.
-pub const MARATHON_ENV: &str = "/etc/mesos-docker/secrets/marathon.env";
+pub const MARATHON_ENV: &str = crate::setup::host::secrets::MARATHON_ENV;
 /// The agent's executor authentication flags, written only where the
 /// installed agent has them (see [`executor_auth`]); no secret in it.
 pub const EXECUTOR_AUTH_ENV: &str = "/etc/mesos-docker/agent-executor-auth.env";
