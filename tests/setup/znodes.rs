@@ -20,7 +20,7 @@ use mesos_docker::setup::host::system::{HostRunner, System};
 use mesos_docker::setup::host::zk::{ALL, READ, Session, ZnodeAcl};
 use mesos_docker::setup::input::token::{ClusterToken, MasterPurpose, Secret};
 use mesos_docker::setup::plan::resource::Foreign;
-use mesos_docker::setup::plan::znodes::digest_id;
+use mesos_docker::setup::plan::znodes::{digest_id, root_acl};
 
 use crate::support::systemd::Node;
 
@@ -82,6 +82,7 @@ struct Tree {
     marathon: Secret,
     mesos_acl: Vec<ZnodeAcl>,
     marathon_acl: Vec<ZnodeAcl>,
+    root_acl: Vec<ZnodeAcl>,
 }
 
 fn tree() -> Tree {
@@ -93,11 +94,13 @@ fn tree() -> Tree {
         ZnodeAcl::digest_all(&digest_id("mesos", &mesos)),
     ];
     let marathon_acl = vec![ZnodeAcl::digest_all(&digest_id("marathon", &marathon))];
+    let root_acl = root_acl(&digest_id("mesos", &mesos));
     Tree {
         mesos,
         marathon,
         mesos_acl,
         marathon_acl,
+        root_acl,
     }
 }
 
@@ -160,6 +163,7 @@ fn open_tree_is_protected_and_a_rerun_changes_nothing() {
         password: &t.mesos,
         acl: &t.mesos_acl,
         foreign: &keep,
+        root_acl: Some(&t.root_acl),
         start: None,
     };
     let marathon = Znode {
@@ -169,6 +173,7 @@ fn open_tree_is_protected_and_a_rerun_changes_nothing() {
         password: &t.marathon,
         acl: &t.marathon_acl,
         foreign: &Foreign::Protect,
+        root_acl: None,
         start: None,
     };
     for z in [&mesos, &marathon] {
@@ -245,12 +250,33 @@ fn fresh_ensemble_gets_both_paths_and_a_node_of_another_identity_is_refused() {
         password: &t.mesos,
         acl: &t.mesos_acl,
         foreign: &Foreign::Keep(vec!["log_replicas".into()]),
+        root_acl: Some(&t.root_acl),
         start: None,
     };
     assert_eq!(
         znode::apply(&sys, &mesos).unwrap().as_deref(),
-        Some("created with the planned ACL")
+        Some(
+            "created with the planned ACL; the root znode's ACL was world:anyone:cdrwa, now only the digest user may delete under it"
+        )
     );
+    // The attack the root's ACL stops: every master down, /mesos empty;
+    // an anonymous client deletes it and makes it again, open, so the next
+    // master joins a group it can plant a leader in. (`delete`, not
+    // `deleteall`: zkCli 3.8's deleteall prints nothing when refused.)
+    for cmd in ["delete /mesos", "setAcl / world:anyone:cdrwa"] {
+        let out = anonymous(&node, cmd);
+        assert!(refused(&out), "anonymous `{cmd}` was not refused:\n{out}");
+    }
+    let out = anonymous(&node, "stat /mesos");
+    assert!(out.contains("cZxid"), "/mesos is gone:\n{out}");
+    // Other tools sharing the ensemble may still make their own nodes.
+    let out = anonymous(&node, "create /other x");
+    assert!(out.contains("Created /other"), "{out}");
+    let out = anonymous(&node, "delete /other");
+    assert!(refused(&out), "{out}");
+    let out = as_user(&node, "mesos", &t.mesos, "delete /other");
+    assert!(!refused(&out), "{out}");
+    assert_eq!(znode::check(&sys, &mesos).unwrap(), Check::Ok);
     // ZooKeeper shows digest ids whole only to a client with ADMIN.
     let owner =
         Session::connect(&hosts, Some(("mesos", &t.mesos)), Duration::from_secs(10)).unwrap();
@@ -281,6 +307,7 @@ fn fresh_ensemble_gets_both_paths_and_a_node_of_another_identity_is_refused() {
         password: &t.marathon,
         acl: &t.marathon_acl,
         foreign: &Foreign::Protect,
+        root_acl: None,
         start: None,
     };
     let e = znode::apply(&sys, &marathon).unwrap_err();
@@ -301,6 +328,7 @@ fn unreachable_ensemble_fails_fast_with_advice() {
         password: &t.mesos,
         acl: &t.mesos_acl,
         foreign: &Foreign::Protect,
+        root_acl: None,
         start: None,
     };
     let begun = Instant::now();

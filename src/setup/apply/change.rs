@@ -84,6 +84,8 @@ pub struct ZnodeFix {
     pub create: bool,
     /// The path's ACL now, when it differs from the plan.
     pub acl_was: Option<Vec<crate::setup::host::zk::ZnodeAcl>>,
+    /// The root znode's ACL now, when setup guards it and it differs.
+    pub root_acl_was: Option<Vec<crate::setup::host::zk::ZnodeAcl>>,
     /// Persistent nodes below that get the path's ACL.
     pub protect: Vec<String>,
     /// Nodes below that are removed, deepest first.

@@ -77,6 +77,7 @@ fn znode_of(r: &Resource) -> znode::Znode<'_> {
             password,
             acl,
             foreign,
+            root_acl,
             start,
         } => znode::Znode {
             path,
@@ -85,6 +86,7 @@ fn znode_of(r: &Resource) -> znode::Znode<'_> {
             password,
             acl,
             foreign,
+            root_acl: root_acl.as_deref(),
             start: start.as_deref(),
         },
         _ => unreachable!("znode_of is called with znodes only"),

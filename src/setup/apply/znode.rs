@@ -13,6 +13,10 @@
 //! themselves once they connect with their digest users; the next setup run
 //! that finds a quorum (on any master) checks the tree.
 //!
+//! On an ensemble setup runs, the `/mesos` step also guards the root znode
+//! (see `plan::znodes::root_acl`): deleting a node takes DELETE on its
+//! parent, and ZooKeeper's default root ACL gives that to anyone.
+//!
 //! Uninstall leaves the ACLs: the tree belongs to the whole ensemble, and
 //! opening it from one master would open the others' data too.
 
@@ -37,6 +41,8 @@ pub struct Znode<'a> {
     pub password: &'a Secret,
     pub acl: &'a [ZnodeAcl],
     pub foreign: &'a Foreign,
+    /// The root znode's planned ACL, when setup guards it.
+    pub root_acl: Option<&'a [ZnodeAcl]>,
     pub start: Option<&'a [String]>,
 }
 
@@ -133,6 +139,13 @@ pub fn describe(fix: &ZnodeFix) -> String {
     if let Some(was) = &fix.acl_was {
         let was: Vec<String> = was.iter().map(ZnodeAcl::redacted).collect();
         parts.push(format!("ACL was {}, set as planned", was.join(",")));
+    }
+    if let Some(was) = &fix.root_acl_was {
+        let was: Vec<String> = was.iter().map(ZnodeAcl::redacted).collect();
+        parts.push(format!(
+            "the root znode's ACL was {}, now only the digest user may delete under it",
+            was.join(",")
+        ));
     }
     if !fix.protect.is_empty() {
         parts.push(format!("{} node(s) below given the ACL", fix.protect.len()));
@@ -245,7 +258,16 @@ fn read(session: &Session, z: &Znode) -> Result<ZnodeFix, ResourceError> {
     }
     // Parents before children, as `fix` expects.
     below.sort_by_key(|s| s.path.matches('/').count());
-    Ok(fix(z.path, root.as_ref(), &below, z.acl, z.foreign))
+    let mut out = fix(z.path, root.as_ref(), &below, z.acl, z.foreign);
+    if let Some(planned) = z.root_acl {
+        let now = session
+            .node("/")
+            .map_err(|e| zk_err(z, e))?
+            .map(|n| n.acl)
+            .unwrap_or_default();
+        out.root_acl_was = (!same_acl(&now, planned)).then_some(now);
+    }
+    Ok(out)
 }
 
 /// Starts the local member when it is down, and waits (bounded) for it to
@@ -303,6 +325,9 @@ pub fn apply(sys: &System, z: &Znode) -> Result<Option<String>, ResourceError> {
 }
 
 fn execute(session: &Session, z: &Znode, fix: &ZnodeFix) -> Result<(), ZkError> {
+    if let (Some(_), Some(planned)) = (&fix.root_acl_was, z.root_acl) {
+        session.set_acl("/", planned)?;
+    }
     if fix.create {
         // Parents first, with the same ACL (as Mesos creates them).
         let mut at = String::new();
@@ -461,5 +486,14 @@ mod tests {
             ..ZnodeFix::default()
         };
         assert_eq!(describe(&f), "ACL was world:anyone:cdrwa, set as planned");
+        let f = ZnodeFix {
+            root_acl_was: Some(open()),
+            ..ZnodeFix::default()
+        };
+        assert_eq!(
+            describe(&f),
+            "the root znode's ACL was world:anyone:cdrwa, now only the digest user may delete under it"
+        );
+        assert!(!f.is_empty());
     }
 }

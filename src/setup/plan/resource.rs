@@ -129,6 +129,13 @@ pub enum Resource {
         password: Secret,
         acl: Vec<ZnodeAcl>,
         foreign: Foreign,
+        /// The ACL of the root znode `/`, on an ensemble setup runs (never
+        /// on someone else's `--zk`): ZooKeeper's default lets anyone
+        /// delete an empty `/mesos` and make it again, open, while the
+        /// masters are down; the next master would then join a group an
+        /// attacker can plant a leader in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        root_acl: Option<Vec<ZnodeAcl>>,
         /// How to start the local ZooKeeper member first (a master that
         /// runs one); none for an external ensemble.
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -46,6 +46,22 @@ fn starter(opts: &Options, systemd: bool) -> Option<Vec<String>> {
     })
 }
 
+/// The root znode of an ensemble setup runs: everyone may read it and
+/// create top-level nodes (other tools sharing the ensemble keep working),
+/// only the mesos digest user may delete under it or change its ACL.
+/// Deleting a znode takes DELETE on its parent, so this is what keeps an
+/// empty `/mesos` (all masters down) from being removed and re-made open.
+pub fn root_acl(mesos_id: &str) -> Vec<ZnodeAcl> {
+    vec![
+        ZnodeAcl {
+            scheme: "world".into(),
+            id: "anyone".into(),
+            perms: crate::setup::host::zk::READ | crate::setup::host::zk::CREATE,
+        },
+        ZnodeAcl::digest_all(mesos_id),
+    ]
+}
+
 /// `/mesos` and `/marathon` (when Marathon runs) with their ACLs, on a
 /// secured master or standalone node; nothing on agents or `--insecure`.
 pub fn znodes(r: &mut Vec<Resource>, opts: &Options, marathon: bool, systemd: bool) {
@@ -64,6 +80,7 @@ pub fn znodes(r: &mut Vec<Resource>, opts: &Options, marathon: bool, systemd: bo
         password: mesos,
         acl: vec![ZnodeAcl::world_read(), ZnodeAcl::digest_all(&mesos_id)],
         foreign: Foreign::Keep(vec!["log_replicas".into()]),
+        root_acl: opts.ensemble.as_ref().map(|_| root_acl(&mesos_id)),
         start: starter(opts, systemd),
     });
     if marathon {
@@ -76,6 +93,8 @@ pub fn znodes(r: &mut Vec<Resource>, opts: &Options, marathon: bool, systemd: bo
             password: secret,
             acl: vec![ZnodeAcl::digest_all(&id)],
             foreign: Foreign::Protect,
+            // Set once, by the /mesos step (as mesos: marathon may not).
+            root_acl: None,
             start: starter(opts, systemd),
         });
     }
