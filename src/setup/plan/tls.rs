@@ -37,6 +37,12 @@ pub const CA_CERT: &str = "/etc/mesos-docker/tls/ca.pem";
 pub const NODE_CERT: &str = "/etc/mesos-docker/tls/node.pem";
 /// The node's private key: root-only, beside the other secrets.
 pub const NODE_KEY: &str = "/etc/mesos-docker/secrets/tls-node.key";
+/// The `LIBPROCESS_SSL_*` lines ([`env_lines`]), read by the master, agent
+/// and Marathon units (`EnvironmentFile=-`): written only where the
+/// installed Mesos has SSL, so its presence is what `status` reads.
+pub const TLS_ENV: &str = "/etc/mesos-docker/tls.env";
+/// The key of TLS in the record's features.
+pub const FEATURE: &str = "tls";
 
 /// The flag only a Mesos built with SSL (`USE_SSL_SOCKET`) has: the agent
 /// registers it under `#ifdef USE_SSL_SOCKET` in src/slave/flags.cpp. No
