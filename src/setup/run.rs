@@ -207,6 +207,8 @@ fn run_inner(
     // given another cluster's token changes nothing.
     let decision = secure_node(sys, &opts, &offered, &manifest, live_run, rep)?;
     opts.security = decision.security.clone();
+    opts.join_token = decision.join_token.clone();
+    opts.kept_tls = decision.kept_tls.clone();
     let progress = args.output == OutputFormat::Text && std::io::stderr().is_terminal();
     let dl = downloads::Downloads::new(sys, opts.mirror_ca.as_deref(), progress);
     let pins = trust::pins_file(sys, args.config.as_deref());
@@ -221,6 +223,8 @@ fn run_inner(
         let file = options::read_config(sys.root(), args.config.as_deref())?;
         (opts, option_warnings) = options::resolve(args, file, &facts, prompter)?;
         opts.security = decision.security.clone();
+        opts.join_token = decision.join_token.clone();
+        opts.kept_tls = decision.kept_tls.clone();
     }
     let mut warnings = token_warnings;
     warnings.extend(option_warnings);
@@ -256,6 +260,8 @@ fn run_inner(
         let (mut again, _) = options::resolve(args, file, &facts, prompter)?;
         again.executor_source = opts.executor_source.clone();
         again.security = opts.security.clone();
+        again.join_token = opts.join_token.clone();
+        again.kept_tls = opts.kept_tls.clone();
         plan = plan::plan(&again, &facts)?;
         plan.pins_file = Some(pins);
         for s in apply::apply(sys, &plan, &mut manifest, &apt, &dl, dry_run, rep)? {
@@ -307,7 +313,8 @@ fn secure_node(
     rep: &mut Reporter,
 ) -> Result<Decision, SetupError> {
     let stored = security::stored(sys, manifest.security.clone())?;
-    let decision = security::decide(&opts.place(), offered, &stored, ClusterToken::generate)?;
+    let mut decision = security::decide(&opts.place(), offered, &stored, ClusterToken::generate)?;
+    decision.kept_tls = stored.tls.clone();
     let masters = others(opts);
     if !live_run || masters.is_empty() {
         return Ok(decision);

@@ -1534,8 +1534,9 @@ fn a_terminal_is_asked_for_missing_choices() {
     // Enter takes the first role offered: standalone.
     let screen = on_a_terminal(dir.path(), "setup", "\\r");
     assert!(screen.contains("Role of this node (--role)"), "{screen}");
-    // A secured standalone node: the master's ACLs file is one of them.
-    assert!(screen.contains("35 changed, 0 failed"), "{screen}");
+    // A secured standalone node: the master's ACLs file is one of them,
+    // and the TLS directory (its files wait for `mesos-agent --help`).
+    assert!(screen.contains("36 changed, 0 failed"), "{screen}");
     assert!(dir.path().join("etc/mesos-docker/agent.env").exists());
     assert!(dir.path().join("etc/mesos-docker/master.env").exists());
     // --yes never asks, even on a terminal: no role is a standalone node.

@@ -159,7 +159,11 @@ fn step(
         && let Some(g) = run.plan.gated.iter().find(|g| g.paths.contains(path))
     {
         match gate(run, g, manifest, walk, rep) {
-            Gate::On => {}
+            Gate::On => {
+                if let Some(why) = &g.blocked {
+                    return Err(stopped(rep, r, why.clone()));
+                }
+            }
             Gate::Off(_) => {
                 // Its readers drop the flags only with a restart.
                 if sys.exists(path) {
@@ -383,8 +387,9 @@ fn gate(
         match crate::setup::input::flags::missing_flags(run.sys, check) {
             Ok(Some(missing)) if missing.is_empty() => Gate::On,
             Ok(Some(missing)) => Gate::Off(format!(
-                "`{line}` does not list --{} (a Mesos built without SSL has no executor authentication)",
-                missing.join(", --")
+                "`{line}` does not list --{} ({})",
+                missing.join(", --"),
+                g.off_because
             )),
             Ok(None) if run.dry_run => Gate::Later(format!(
                 "decided once {} is installed: on if `{line}` lists --{flags}",

@@ -395,6 +395,13 @@ pub struct Options {
     /// The cluster token or agent key every credential derives from, or
     /// `--insecure`.
     pub security: crate::setup::input::token::Security,
+    /// An agent's token given on this run, in memory only: it signs the
+    /// agent's TLS certificate (plan::tls).
+    #[serde(skip)]
+    pub join_token: Option<crate::setup::input::token::ClusterToken>,
+    /// The TLS files the node holds, for an agent re-run without the token.
+    #[serde(skip)]
+    pub kept_tls: Option<crate::setup::input::token::KeptTls>,
 }
 
 impl Options {
@@ -638,6 +645,8 @@ pub fn resolve(
             proxy: args.proxy.clone(),
             flags,
             security: Default::default(),
+            join_token: None,
+            kept_tls: None,
         },
         warnings,
     ))

@@ -15,7 +15,8 @@ use std::path::PathBuf;
 use crate::setup::host::system::System;
 use crate::setup::input::model::Role;
 use crate::setup::input::token::{
-    AGENT_KEY_FILE, AgentKey, ClusterToken, Fingerprints, Security, TOKEN_FILE, TokenError,
+    AGENT_KEY_FILE, AgentKey, ClusterToken, Fingerprints, KeptTls, Secret, Security, TLS_CA,
+    TLS_CERT, TLS_KEY, TOKEN_FILE, TokenError,
 };
 
 /// The environment variable a token may come in (read by `main`).
@@ -285,6 +286,8 @@ pub struct Stored {
     pub token: Option<ClusterToken>,
     pub agent_key: Option<AgentKey>,
     pub recorded: Option<Fingerprints>,
+    /// The TLS files, when all three are there.
+    pub tls: Option<KeptTls>,
 }
 
 /// Reads TOKEN_FILE and AGENT_KEY_FILE under the root. A file that exists
@@ -306,10 +309,23 @@ pub fn stored(sys: &System, recorded: Option<Fingerprints>) -> Result<Stored, Se
     let agent_key = read(sys, AGENT_KEY_FILE)?
         .map(|t| AgentKey::parse(&t, &sys.path(AGENT_KEY_FILE).display().to_string()))
         .transpose()?;
+    let tls = match (
+        read(sys, TLS_CA)?,
+        read(sys, TLS_CERT)?,
+        read(sys, TLS_KEY)?,
+    ) {
+        (Some(ca_pem), Some(cert_pem), Some(key)) => Some(KeptTls {
+            ca_pem,
+            cert_pem,
+            key_pem: Secret::from_stored(key),
+        }),
+        _ => None,
+    };
     Ok(Stored {
         token,
         agent_key,
         recorded,
+        tls,
     })
 }
 
@@ -340,6 +356,11 @@ pub enum Origin {
 pub struct Decision {
     pub security: Security,
     pub origin: Origin,
+    /// The token an agent was given on this run: held in memory only, so
+    /// that it can sign the agent's TLS certificate; never written.
+    pub join_token: Option<ClusterToken>,
+    /// The TLS files the node holds ([`Stored::tls`]).
+    pub kept_tls: Option<KeptTls>,
 }
 
 /// The node's security from what was given, what it holds and where it
@@ -361,18 +382,22 @@ pub fn decide(
         return Ok(Decision {
             security: Security::Insecure,
             origin: Origin::Insecure,
+            join_token: None,
+            kept_tls: None,
         });
     }
     if let Some(g) = &given.token {
         check_same_cluster(g, stored)?;
-        let security = if place.role.is_master() {
-            Security::Cluster(g.token.clone())
+        let (security, join_token) = if place.role.is_master() {
+            (Security::Cluster(g.token.clone()), None)
         } else {
-            Security::Agent(g.token.agent_key())
+            (Security::Agent(g.token.agent_key()), Some(g.token.clone()))
         };
         return Ok(Decision {
             security,
             origin: Origin::Given(g.source.clone()),
+            join_token,
+            kept_tls: None,
         });
     }
     let recorded = stored.recorded.as_ref();
@@ -403,6 +428,8 @@ pub fn decide(
         return Ok(Decision {
             security: Security::Cluster(generate()?),
             origin: Origin::Generated,
+            join_token: None,
+            kept_tls: None,
         });
     }
     if let Some(k) = &stored.agent_key {
@@ -427,6 +454,8 @@ fn stored_decision(security: Security) -> Decision {
     Decision {
         security,
         origin: Origin::Stored,
+        join_token: None,
+        kept_tls: None,
     }
 }
 

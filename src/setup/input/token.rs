@@ -28,6 +28,21 @@ pub const SECRETS_DIR: &str = "/etc/mesos-docker/secrets";
 pub const TOKEN_FILE: &str = "/etc/mesos-docker/secrets/token";
 /// Where an agent keeps its agent key.
 pub const AGENT_KEY_FILE: &str = "/etc/mesos-docker/secrets/agent.key";
+/// TLS material, for a Mesos built with SSL (plan::tls writes it): the
+/// cluster CA and the node's certificate are public, its key is a secret.
+pub const TLS_DIR: &str = "/etc/mesos-docker/tls";
+pub const TLS_CA: &str = "/etc/mesos-docker/tls/ca.pem";
+pub const TLS_CERT: &str = "/etc/mesos-docker/tls/node.pem";
+pub const TLS_KEY: &str = "/etc/mesos-docker/secrets/tls-node.key";
+
+/// A node's TLS files as found: what an agent keeps from the run that
+/// joined it, since only the token (which it does not keep) can sign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptTls {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: Secret,
+}
 
 /// HKDF's salt: fixes the derivation to this tool and this version.
 const SALT: &[u8] = b"mesos-docker cluster token v1";

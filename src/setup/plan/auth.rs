@@ -73,6 +73,11 @@ pub struct Gated {
     pub feature: &'static str,
     pub check: FlagCheck,
     pub paths: Vec<String>,
+    /// What the missing flags mean, for the record and `status`.
+    pub off_because: &'static str,
+    /// Why the feature cannot be had on this run although the program
+    /// lists the flags: the run stops there, with this as the error.
+    pub blocked: Option<String>,
 }
 
 /// What the templates see of the node's security.
@@ -87,6 +92,7 @@ struct Names {
     marathon_secret: &'static str,
     marathon_env: &'static str,
     executor_auth_env: &'static str,
+    tls_env: &'static str,
 }
 
 /// The template values: the environment files name the secret files, and
@@ -105,6 +111,7 @@ pub fn insert(ctx: &mut Context, security: &Security) {
             marathon_secret: MARATHON_MESOS_SECRET,
             marathon_env: MARATHON_ENV,
             executor_auth_env: EXECUTOR_AUTH_ENV,
+            tls_env: crate::setup::plan::tls::TLS_ENV,
         },
     );
 }
@@ -302,6 +309,8 @@ pub fn executor_auth(
             names: EXECUTOR_AUTH_FLAGS.iter().map(|s| s.to_string()).collect(),
         },
         paths: files.iter().map(|f| f.id().to_owned()).collect(),
+        off_because: "a Mesos built without SSL has no executor authentication",
+        blocked: None,
     };
     Some((files, gated))
 }
@@ -414,6 +423,7 @@ pub(crate) mod tests {
     use crate::setup::host::facts::{Distro, Facts, Init, Installed, Os};
     use crate::setup::input::options::{FileConfig, Options, SetupArgs, resolve};
     use crate::setup::input::token::TOKEN_PREFIX;
+    use crate::setup::plan::tls;
     use crate::setup::plan::{Plan, plan};
 
     pub fn token() -> ClusterToken {
@@ -514,6 +524,8 @@ pub(crate) mod tests {
             MESOS_CREDENTIALS,
             MASTER_HTTP_CREDENTIALS,
             ZK_MESOS,
+            // Signed with the token (an agent without it signs nothing).
+            tls::NODE_KEY,
         ];
         let with_marathon = [MARATHON_MESOS_SECRET, MARATHON_ENV];
         let agent = [
@@ -579,17 +591,24 @@ pub(crate) mod tests {
                     );
                     assert_eq!(secret, mode == 0o600, "{case}: {path} {mode:o}");
                 }
-                // The executor's key and fragment wait for --help.
+                // The executor's key and fragment, and TLS, wait for --help.
                 let gated: Vec<&str> = p
                     .gated
                     .iter()
                     .flat_map(|g| g.paths.iter().map(String::as_str))
                     .collect();
-                if role.is_agent() {
-                    assert_eq!(gated, [EXECUTOR_SECRET_KEY, EXECUTOR_AUTH_ENV], "{case}");
+                let tls: &[&str] = match security {
+                    Security::Cluster(_) => {
+                        &[tls::CA_CERT, tls::NODE_CERT, tls::NODE_KEY, tls::TLS_ENV]
+                    }
+                    _ => &[tls::TLS_ENV],
+                };
+                let executor: &[&str] = if role.is_agent() {
+                    &[EXECUTOR_SECRET_KEY, EXECUTOR_AUTH_ENV]
                 } else {
-                    assert!(gated.is_empty(), "{case}");
-                }
+                    &[]
+                };
+                assert_eq!(gated, [executor, tls].concat(), "{case}");
             }
         }
     }
@@ -757,26 +776,30 @@ pub(crate) mod tests {
         opts.security = Security::Cluster(token());
         let p = plan(&opts, &f).unwrap();
         let ro = "-v /etc/mesos-docker/secrets:/etc/mesos-docker/secrets:ro";
+        // Each daemon: the TLS files and libprocess' variables by name.
+        let tls = "-v /etc/mesos-docker/tls:/etc/mesos-docker/tls:ro -e LIBPROCESS_SSL_ENABLED -e LIBPROCESS_SSL_SUPPORT_DOWNGRADE -e LIBPROCESS_SSL_CERT_FILE -e LIBPROCESS_SSL_KEY_FILE -e LIBPROCESS_SSL_CA_FILE -e LIBPROCESS_SSL_VERIFY_CERT -e LIBPROCESS_SSL_VERIFY_IPADD -e LIBPROCESS_SSL_REQUIRE_CERT";
+        let optional = "EnvironmentFile=-/etc/mesos-docker/tls.env\n";
         let unit = content(&p, "/etc/systemd/system/mesos-agent.service");
         assert!(
             unit.contains(&format!(
-                "{ro} -e MESOS_AUTHENTICATE_HTTP_EXECUTORS -e MESOS_EXECUTOR_SECRET_KEY --entrypoint mesos-agent registry.local/mesos:1.11.0@sha256:{hex}\n"
-            )) && unit.contains("EnvironmentFile=-/etc/mesos-docker/agent-executor-auth.env\n"),
+                "{ro} -e MESOS_AUTHENTICATE_HTTP_EXECUTORS -e MESOS_EXECUTOR_SECRET_KEY {tls} --entrypoint mesos-agent registry.local/mesos:1.11.0@sha256:{hex}\n"
+            )) && unit.contains("EnvironmentFile=-/etc/mesos-docker/agent-executor-auth.env\n")
+                && unit.contains(optional),
             "{unit}"
         );
         let unit = content(&p, "/etc/systemd/system/mesos-master.service");
         assert!(
             unit.contains(&format!(
-                " -v {acls}:{acls}:ro {ro} --entrypoint mesos-master",
+                " -v {acls}:{acls}:ro {ro} {tls} --entrypoint mesos-master",
                 acls = crate::setup::plan::acls::MESOS_ACLS
-            )),
+            )) && unit.contains(optional),
             "{unit}"
         );
         let unit = content(&p, "/etc/systemd/system/marathon.service");
         assert!(
             unit.contains(&format!(
-                "--env-file /etc/mesos-docker/marathon.env --env-file {MARATHON_ENV} {ro} registry.local/marathon"
-            )),
+                "--env-file /etc/mesos-docker/marathon.env --env-file {MARATHON_ENV} {ro} {tls} registry.local/marathon"
+            )) && unit.contains(optional),
             "{unit}"
         );
         // Docker takes --env-file values literally: no quotes.

@@ -31,6 +31,8 @@ pub enum PlanError {
     Render(#[from] RenderError),
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 pub use resource::Resource;
 
@@ -121,6 +123,10 @@ pub fn plan(opts: &Options, facts: &Facts) -> Result<Plan, PlanError> {
     }
     let mut gated = Vec::new();
     configuration(&mut r, &mut gated, opts, &launches, &ctx)?;
+    if let Some((files, gate)) = transport(opts, facts, &launches)? {
+        r.extend(files);
+        gated.push(gate);
+    }
     let docker_service = role.is_agent() || opts.sources.runs_images();
     // The services that fetch, and so read the proxy (upstart's Docker job
     // is Docker's own).
@@ -375,6 +381,54 @@ fn configuration(
         ));
     }
     Ok(())
+}
+
+/// TLS for a secured node's Mesos daemons and Marathon's driver, should
+/// the installed Mesos have SSL (decided at apply time: see [`tls::gated`]).
+/// The agent program answers for the build; a master's package or tree
+/// holds one too.
+fn transport(
+    opts: &Options,
+    facts: &Facts,
+    launches: &Launches,
+) -> Result<Option<(Vec<Resource>, auth::Gated)>, tls::TlsError> {
+    if !opts.security.is_secure() {
+        return Ok(None);
+    }
+    let role = opts.role;
+    let readers: Vec<&str> = [
+        (role.is_master(), "mesos-master"),
+        (role.is_master() && opts.marathon, "marathon"),
+        (role.is_agent(), "mesos-agent"),
+    ]
+    .into_iter()
+    .filter_map(|(wanted, unit)| wanted.then_some(unit))
+    .collect();
+    // Peers connect by IP and check it (LIBPROCESS_SSL_VERIFY_IPADD): the
+    // advertised one, else every global address; probes ask 127.0.0.1.
+    let mut ips: Vec<std::net::IpAddr> = match opts.ip {
+        Some(ip) => vec![ip],
+        None => facts.addresses.clone(),
+    };
+    ips.push(std::net::Ipv4Addr::LOCALHOST.into());
+    ips.dedup();
+    let node = tls::NodeName {
+        hostname: opts.hostname.clone(),
+        ips,
+    };
+    let check = FlagCheck {
+        daemon: Daemon::Agent,
+        env_file: tls::TLS_ENV.to_owned(),
+        argv: help_argv(Daemon::Agent, &launches.agent),
+        program: launches.agent.program.clone(),
+        names: vec![tls::SSL_ONLY_AGENT_FLAG.trim_start_matches('-').to_owned()],
+    };
+    let signer = tls::Signer::of(
+        &opts.security,
+        opts.join_token.as_ref(),
+        opts.kept_tls.as_ref(),
+    );
+    tls::gated(signer, &node, check, &readers).map(Some)
 }
 
 /// The extra flags of the daemon reading environment file `name`.

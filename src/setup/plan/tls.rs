@@ -28,15 +28,17 @@ use rcgen::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::setup::input::token::{ClusterToken, MasterPurpose, Secret};
-use crate::setup::plan::resource::Resource;
+use crate::setup::input::flags::FlagCheck;
+use crate::setup::input::token::{ClusterToken, KeptTls, MasterPurpose, Secret, Security};
+use crate::setup::plan::auth::Gated;
+use crate::setup::plan::resource::{Resource, file, secret_file};
 
 /// Public TLS material: the CA and the node's certificate (0644).
-pub const TLS_DIR: &str = "/etc/mesos-docker/tls";
-pub const CA_CERT: &str = "/etc/mesos-docker/tls/ca.pem";
-pub const NODE_CERT: &str = "/etc/mesos-docker/tls/node.pem";
+pub const TLS_DIR: &str = crate::setup::input::token::TLS_DIR;
+pub const CA_CERT: &str = crate::setup::input::token::TLS_CA;
+pub const NODE_CERT: &str = crate::setup::input::token::TLS_CERT;
 /// The node's private key: root-only, beside the other secrets.
-pub const NODE_KEY: &str = "/etc/mesos-docker/secrets/tls-node.key";
+pub const NODE_KEY: &str = crate::setup::input::token::TLS_KEY;
 /// The `LIBPROCESS_SSL_*` lines ([`env_lines`]), read by the master, agent
 /// and Marathon units (`EnvironmentFile=-`): written only where the
 /// installed Mesos has SSL, so its presence is what `status` reads.
@@ -104,69 +106,106 @@ pub fn transport_of(env_file: &str) -> Transport {
     }
 }
 
-/// Who can sign this node's certificate on this run.
+/// Who provides this node's certificate on this run.
 #[derive(Debug, Clone, Copy)]
 pub enum Signer<'a> {
     /// A master, a standalone node, or an agent joining: the token is in
     /// memory.
     Token(&'a ClusterToken),
     /// An agent re-run with its agent key only: it cannot sign, and keeps
-    /// the certificate it was given at join time. `kept` says whether
-    /// [`NODE_CERT`] and [`NODE_KEY`] are there.
-    AgentKeyOnly { kept: bool },
+    /// the files it was given at join time.
+    Kept(&'a KeptTls),
+    /// An agent with neither: fine while the installed Mesos has no SSL.
+    Nothing,
 }
 
-/// The apply-time decision, once the Mesos package is installed.
-#[derive(Debug, Clone)]
-pub struct TlsDecision {
-    pub transport: Transport,
-    /// The public files (see [`public_resources`]); empty when nothing is
-    /// to be written.
-    pub resources: Vec<Resource>,
-    /// The node's key, to be written at [`NODE_KEY`] 0600 root like the
-    /// other secrets (never in a diff, a report or the record's content).
-    pub node_key: Option<Secret>,
-    /// Lines for master.env, agent.env and Marathon's environment; empty
-    /// without SSL.
-    pub env: Vec<(&'static str, String)>,
+impl<'a> Signer<'a> {
+    pub fn of(
+        security: &'a Security,
+        join_token: Option<&'a ClusterToken>,
+        kept: Option<&'a KeptTls>,
+    ) -> Self {
+        match (security, join_token, kept) {
+            (Security::Cluster(t), _, _) | (_, Some(t), _) => Signer::Token(t),
+            (_, None, Some(k)) => Signer::Kept(k),
+            (_, None, None) => Signer::Nothing,
+        }
+    }
 }
 
-/// The one entry point the run wires: `agent_help` is the installed
-/// `mesos-agent --help` output (the same probe that decides executor
-/// authentication). Without SSL nothing is written and status says
-/// "authenticated, not encrypted".
-pub fn decide(
-    agent_help: &str,
+/// The TLS files of a secured node that runs Mesos daemons, gated on the
+/// installed Mesos having SSL (`check`: the agent program's `--help`
+/// listing [`SSL_ONLY_AGENT_FLAG`]); the apply walk decides, once the
+/// package is in. `readers` are the daemons that restart when they change.
+/// An agent that can show no certificate gets only [`TLS_ENV`] in the
+/// plan, blocked: should its Mesos have SSL, the run stops there and says
+/// to bring the token.
+pub fn gated(
     signer: Signer,
     node: &NodeName,
+    check: FlagCheck,
     readers: &[&str],
-) -> Result<TlsDecision, TlsError> {
-    if !ssl_build(agent_help) {
-        return Ok(TlsDecision {
-            transport: Transport::NotEncrypted,
-            resources: Vec::new(),
-            node_key: None,
-            env: Vec::new(),
-        });
-    }
-    let (resources, node_key) = match signer {
+) -> Result<(Vec<Resource>, Gated), TlsError> {
+    let public = |path: &str, content: String| file(path, content, readers);
+    let mut files = Vec::new();
+    let mut blocked = None;
+    match signer {
         Signer::Token(token) => {
             let tls = issue(token, node)?;
-            (public_resources(&tls, readers), Some(tls.key_pem))
+            files.push(public(CA_CERT, tls.ca_pem));
+            files.push(public(NODE_CERT, tls.cert_pem));
+            files.push(secret_file(
+                NODE_KEY,
+                tls.key_pem.expose().to_owned(),
+                readers,
+            ));
         }
-        Signer::AgentKeyOnly { kept: true } => (Vec::new(), None),
-        Signer::AgentKeyOnly { kept: false } => {
-            return Err(TlsError::NoCertificate {
-                hostname: node.hostname.clone(),
-            });
+        Signer::Kept(k) => {
+            files.push(public(CA_CERT, k.ca_pem.clone()));
+            files.push(public(NODE_CERT, k.cert_pem.clone()));
+            files.push(secret_file(
+                NODE_KEY,
+                k.key_pem.expose().to_owned(),
+                readers,
+            ));
         }
+        Signer::Nothing => {
+            blocked = Some(
+                TlsError::NoCertificate {
+                    hostname: node.hostname.clone(),
+                }
+                .to_string(),
+            );
+        }
+    }
+    files.push(public(TLS_ENV, env_file()));
+    let gate = Gated {
+        feature: FEATURE,
+        check,
+        paths: files.iter().map(|f| f.id().to_owned()).collect(),
+        off_because: "a Mesos built without SSL has no TLS: its traffic is authenticated, not encrypted",
+        blocked,
     };
-    Ok(TlsDecision {
-        transport: Transport::Encrypted,
-        resources,
-        node_key,
-        env: env_lines(),
-    })
+    let mut resources = vec![Resource::Dir {
+        path: TLS_DIR.to_owned(),
+        mode: 0o755,
+    }];
+    resources.extend(files);
+    Ok((resources, gate))
+}
+
+/// [`TLS_ENV`]'s text: values are paths and booleans, unquoted, so systemd,
+/// sh (upstart) and Docker (`-e NAME` from the unit) read them alike.
+fn env_file() -> String {
+    let mut text = String::from(
+        "# Written by mesos-docker setup, because the installed Mesos has SSL:\n\
+         # libprocess (master, agent, Marathon's driver, executors) speaks TLS\n\
+         # with the cluster CA. Removed where the installed Mesos has no SSL.\n",
+    );
+    for (name, value) in env_lines() {
+        text.push_str(&format!("{name}={value}\n"));
+    }
+    text
 }
 
 /// The names a node's certificate covers.
@@ -204,28 +243,6 @@ pub struct NodeTls {
     pub ca_pem: String,
     pub cert_pem: String,
     pub key_pem: Secret,
-}
-
-/// The public files: [`TLS_DIR`], the CA and the node's certificate, read
-/// by `readers` (restarted when they change). The key is the caller's to
-/// write as a secret file at [`NODE_KEY`].
-pub fn public_resources(tls: &NodeTls, readers: &[&str]) -> Vec<Resource> {
-    let readers: Vec<String> = readers.iter().map(|r| r.to_string()).collect();
-    let file = |path: &str, content: &str| Resource::File {
-        path: path.to_owned(),
-        mode: 0o644,
-        content: content.to_owned(),
-        readers: readers.clone(),
-        secret: false,
-    };
-    vec![
-        Resource::Dir {
-            path: TLS_DIR.to_owned(),
-            mode: 0o755,
-        },
-        file(CA_CERT, &tls.ca_pem),
-        file(NODE_CERT, &tls.cert_pem),
-    ]
 }
 
 /// The libprocess variables for master.env, agent.env and Marathon's
@@ -541,31 +558,71 @@ mod tests {
         assert!(!format!("{tls:?}").contains(tls.key_pem.expose()));
     }
 
-    #[test]
-    fn the_public_files_are_world_readable_and_the_key_is_not_among_them() {
-        let tls = issue(&token("ab"), &node("node-1", "10.0.0.5")).unwrap();
-        let r = public_resources(&tls, &["mesos-master"]);
-        let modes: Vec<(&str, u32)> = r
-            .iter()
+    fn check() -> FlagCheck {
+        FlagCheck {
+            daemon: crate::setup::input::flags::Daemon::Agent,
+            env_file: TLS_ENV.into(),
+            argv: vec!["/usr/sbin/mesos-agent".into(), "--help".into()],
+            program: "/usr/sbin/mesos-agent".into(),
+            names: vec!["authenticate_http_executors".into()],
+        }
+    }
+
+    /// (path, mode, secret, content) of each file, the directory first.
+    fn files(r: &[Resource]) -> Vec<(String, u32, bool, String)> {
+        r.iter()
             .map(|r| match r {
-                Resource::Dir { path, mode } => (path.as_str(), *mode),
+                Resource::Dir { path, mode } => (path.clone(), *mode, false, String::new()),
                 Resource::File {
                     path,
                     mode,
                     content,
+                    secret,
                     ..
-                } => {
-                    assert!(!content.contains("PRIVATE KEY"), "{path}");
-                    (path.as_str(), *mode)
-                }
+                } => (path.clone(), *mode, *secret, content.clone()),
                 other => panic!("{other:?}"),
             })
+            .collect()
+    }
+
+    #[test]
+    fn the_files_are_world_readable_but_the_key_which_is_a_secret() {
+        let t = token("ab");
+        let n = node("node-1", "10.0.0.5");
+        let (r, gate) = gated(Signer::Token(&t), &n, check(), &["mesos-master"]).unwrap();
+        let tls = issue(&t, &n).unwrap();
+        let got = files(&r);
+        let shape: Vec<(&str, u32, bool)> = got
+            .iter()
+            .map(|(p, m, s, _)| (p.as_str(), *m, *s))
             .collect();
         assert_eq!(
-            modes,
-            vec![(TLS_DIR, 0o755), (CA_CERT, 0o644), (NODE_CERT, 0o644)]
+            shape,
+            vec![
+                (TLS_DIR, 0o755, false),
+                (CA_CERT, 0o644, false),
+                (NODE_CERT, 0o644, false),
+                (NODE_KEY, 0o600, true),
+                (TLS_ENV, 0o644, false),
+            ]
         );
         assert!(NODE_KEY.starts_with(crate::setup::input::token::SECRETS_DIR));
+        for (path, _, secret, content) in &got {
+            assert_eq!(
+                content.contains("PRIVATE KEY"),
+                path == NODE_KEY,
+                "{path}: secret {secret}"
+            );
+        }
+        assert_eq!(got[3].3, tls.key_pem.expose());
+        // Every file is gated, the directory (a mount's source) is not.
+        assert_eq!(gate.paths, [CA_CERT, NODE_CERT, NODE_KEY, TLS_ENV]);
+        assert_eq!(gate.feature, FEATURE);
+        assert!(gate.blocked.is_none());
+        assert!(r.iter().skip(1).all(|f| matches!(
+            f,
+            Resource::File { readers, .. } if readers == &["mesos-master"]
+        )));
     }
 
     #[test]
@@ -687,40 +744,54 @@ mod tests {
     }
 
     #[test]
-    fn the_decision_follows_the_build_and_who_can_sign() {
+    fn who_signs_follows_what_the_node_holds() {
         let t = token("ab");
         let n = node("agent-1", "10.0.0.9");
-        let ssl = "  --[no-]authenticate_http_executors  only with SSL\n";
-        let plain = decide(
-            "  --[no-]authenticate_http_readonly\n",
-            Signer::Token(&t),
-            &n,
-            &["mesos-agent"],
-        )
-        .unwrap();
-        assert_eq!(plain.transport, Transport::NotEncrypted);
-        assert!(plain.resources.is_empty() && plain.node_key.is_none() && plain.env.is_empty());
-        let joined = decide(ssl, Signer::Token(&t), &n, &["mesos-agent"]).unwrap();
-        assert_eq!(joined.transport, Transport::Encrypted);
-        assert_eq!(joined.resources.len(), 3);
-        assert_eq!(joined.node_key, Some(issue(&t, &n).unwrap().key_pem));
-        assert_eq!(joined.env, env_lines());
-        let rerun = decide(ssl, Signer::AgentKeyOnly { kept: true }, &n, &[]).unwrap();
-        assert_eq!(rerun.transport, Transport::Encrypted);
-        assert!(rerun.resources.is_empty() && rerun.node_key.is_none());
-        assert_eq!(rerun.env, env_lines());
-        let e = decide(ssl, Signer::AgentKeyOnly { kept: false }, &n, &[]).unwrap_err();
+        let kept = KeptTls {
+            ca_pem: "kept ca".into(),
+            cert_pem: "kept cert".into(),
+            key_pem: Secret::from_stored("kept key".into()),
+        };
+        let master = Security::Cluster(t.clone());
+        let agent = Security::Agent(t.agent_key());
+        assert!(matches!(Signer::of(&master, None, None), Signer::Token(_)));
+        assert!(matches!(
+            Signer::of(&agent, Some(&t), Some(&kept)),
+            Signer::Token(_)
+        ));
+        assert!(matches!(
+            Signer::of(&agent, None, Some(&kept)),
+            Signer::Kept(_)
+        ));
+        assert!(matches!(Signer::of(&agent, None, None), Signer::Nothing));
+
+        // An agent joining signs what a master would sign for it.
+        let readers = ["mesos-agent"];
+        let (joined, _) = gated(Signer::of(&agent, Some(&t), None), &n, check(), &readers).unwrap();
+        let (by_master, _) = gated(Signer::Token(&t), &n, check(), &readers).unwrap();
+        assert_eq!(joined, by_master);
+        // A re-run with the agent key keeps what it has, byte for byte.
+        let (rerun, gate) = gated(Signer::Kept(&kept), &n, check(), &readers).unwrap();
+        let contents: Vec<String> = files(&rerun).into_iter().map(|f| f.3).collect();
+        assert_eq!(contents[1..4], ["kept ca", "kept cert", "kept key"]);
+        assert!(gate.blocked.is_none());
+        // Nothing to show: only the env file is planned, and the run stops
+        // there should the installed Mesos have SSL.
+        let (none, gate) = gated(Signer::Nothing, &n, check(), &readers).unwrap();
+        assert_eq!(files(&none).len(), 2);
+        assert_eq!(gate.paths, [TLS_ENV]);
+        let why = gate.blocked.expect("blocked");
         assert!(
-            e.to_string()
-                .contains("run setup again with the cluster token"),
-            "{e}"
+            why.contains("run setup again with the cluster token"),
+            "{why}"
         );
-        let env_file: String = joined
-            .env
-            .iter()
-            .map(|(k, v)| format!("{k}={v}\n"))
-            .collect();
-        assert_eq!(transport_of(&env_file), Transport::Encrypted);
+        assert!(why.contains("agent-1"), "{why}");
+
+        let env = &files(&joined)[4].3;
+        assert_eq!(transport_of(env), Transport::Encrypted);
+        for (name, value) in env_lines() {
+            assert!(env.contains(&format!("\n{name}={value}\n")), "{env}");
+        }
         assert_eq!(
             transport_of("MESOS_ZK=x\nLIBPROCESS_SSL_ENABLED=false\n"),
             Transport::NotEncrypted

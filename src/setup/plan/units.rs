@@ -137,9 +137,9 @@ pub fn launch(opts: &Options, facts: &Facts, unit: Unit) -> Launch {
 
 /// What a daemon in a container needs of the secure node: the secret files
 /// its flags name and the master's ACLs (read-only), Marathon's secret
-/// environment, and the agent's executor flags, passed by name from the
-/// unit's environment (set there only where setup wrote the fragment; an
-/// unset one stays unset).
+/// environment, the agent's executor flags and everyone's TLS variables,
+/// passed by name from the unit's environment (set there only where setup
+/// wrote the fragment; an unset one stays unset).
 fn docker_auth(run: &mut String, unit: Unit) {
     use crate::setup::input::token::SECRETS_DIR;
     use crate::setup::plan::auth::MARATHON_ENV;
@@ -153,6 +153,13 @@ fn docker_auth(run: &mut String, unit: Unit) {
     run.push_str(&format!(" -v {SECRETS_DIR}:{SECRETS_DIR}:ro"));
     if unit == Unit::Agent {
         run.push_str(" -e MESOS_AUTHENTICATE_HTTP_EXECUTORS -e MESOS_EXECUTOR_SECRET_KEY");
+    }
+    // TLS, where setup wrote tls.env: the certificates (the key is in the
+    // secrets above) and libprocess' variables, by name.
+    let tls_dir = crate::setup::plan::tls::TLS_DIR;
+    run.push_str(&format!(" -v {tls_dir}:{tls_dir}:ro"));
+    for (name, _) in crate::setup::plan::tls::env_lines() {
+        run.push_str(&format!(" -e {name}"));
     }
 }
 
@@ -272,11 +279,16 @@ pub fn upstart(
             env_files.push(crate::setup::plan::auth::MARATHON_ENV);
         }
         c.insert("env_files", &env_files);
-        c.insert(
-            "optional_env",
-            &(secure && name == "mesos-agent")
-                .then_some(crate::setup::plan::auth::EXECUTOR_AUTH_ENV),
-        );
+        // Fragments setup writes only where the installed Mesos has the
+        // flags: the agent's executor authentication, everyone's TLS.
+        let mut optional_env = Vec::new();
+        if secure && name == "mesos-agent" {
+            optional_env.push(crate::setup::plan::auth::EXECUTOR_AUTH_ENV);
+        }
+        if secure {
+            optional_env.push(crate::setup::plan::tls::TLS_ENV);
+        }
+        c.insert("optional_env", &optional_env);
         c.insert("exec", exec);
         c.insert("nofile", &nofile);
         // Upstart reads the job file at start: it is one of the job's inputs.
