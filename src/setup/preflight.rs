@@ -3,8 +3,6 @@
 //! `--ignore-preflight NAME` (or `all`). They read the host through the
 //! [`System`] seam: files under the root, commands only where they reach it.
 
-use std::net::IpAddr;
-
 use serde::Serialize;
 
 use crate::setup::host::facts::Facts;
@@ -202,18 +200,7 @@ fn ports(sys: &System, opts: &Options) -> Finding {
     }
 }
 
-/// The addresses /etc/hosts gives a name.
-pub fn hosts_lookup(hosts: &str, name: &str) -> Vec<IpAddr> {
-    hosts
-        .lines()
-        .filter_map(|l| {
-            let l = l.split('#').next()?;
-            let mut words = l.split_whitespace();
-            let addr: IpAddr = words.next()?.parse().ok()?;
-            words.any(|w| w.eq_ignore_ascii_case(name)).then_some(addr)
-        })
-        .collect()
-}
+pub use crate::setup::host::facts::hosts_lookup;
 
 fn hostname(sys: &System, opts: &Options) -> Finding {
     let multi_node = opts.masters > 1 || opts.role == crate::setup::input::model::Role::Agent;
@@ -362,11 +349,11 @@ mod tests {
         let hosts = "127.0.0.1 localhost\n127.0.1.1 m2.example m2 # debian\n10.0.0.2 m3\n";
         assert_eq!(
             hosts_lookup(hosts, "m2"),
-            vec!["127.0.1.1".parse::<IpAddr>().unwrap()]
+            vec!["127.0.1.1".parse::<std::net::IpAddr>().unwrap()]
         );
         assert_eq!(
             hosts_lookup(hosts, "m3"),
-            vec!["10.0.0.2".parse::<IpAddr>().unwrap()]
+            vec!["10.0.0.2".parse::<std::net::IpAddr>().unwrap()]
         );
         assert!(hosts_lookup(hosts, "m4").is_empty());
     }

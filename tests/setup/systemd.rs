@@ -116,6 +116,7 @@ impl Served {
         std::os::unix::fs::symlink(&standins::apt_repo().root, root.path().join("apt")).unwrap();
         for (name, artifact) in [
             ("mesos.tgz", standins::mesos_tgz()),
+            ("mesos-ssl.tgz", standins::mesos_tgz_with_ssl()),
             ("marathon.tgz", standins::marathon_tgz()),
             ("standins.tar", &standins::image().archive),
         ] {
@@ -516,11 +517,17 @@ pub(crate) fn assert_status_protected(node: &Node, endpoints: &[Endpoint]) -> St
         "{}: {status}",
         node.name
     );
+    let tls = runs_tls(node);
     for (name, port, path, code) in endpoints {
+        let scheme = if tls && *port != 8080 {
+            "https"
+        } else {
+            "http"
+        };
         let line = status
             .lines()
-            .find(|l| l.starts_with(&format!("endpoint {name} (http://")))
-            .unwrap_or_else(|| panic!("{}: no endpoint {name} in {status}", node.name));
+            .find(|l| l.starts_with(&format!("endpoint {name} ({scheme}://")))
+            .unwrap_or_else(|| panic!("{}: no {scheme} endpoint {name} in {status}", node.name));
         assert!(
             line.contains(&format!(
                 ":{port}{path}): protected: anonymous GET {path} refused (401), \
@@ -533,10 +540,55 @@ pub(crate) fn assert_status_protected(node: &Node, endpoints: &[Endpoint]) -> St
     status
 }
 
+/// Whether setup turned TLS on on the node (it writes tls.env only then).
+fn runs_tls(node: &Node) -> bool {
+    node.sh("grep -s '^LIBPROCESS_SSL_ENABLED=true$' /etc/mesos-docker/tls.env")
+        .contains("LIBPROCESS_SSL_ENABLED")
+}
+
+/// GET over TLS from this test process to the node's address, trusting
+/// only the cluster CA the node holds, so its certificate must name that
+/// address (as libprocess peers check it): the status and body, or `None`
+/// when no HTTP answer came over a verified connection.
+fn https_get_as(
+    node: &Node,
+    port: u16,
+    path: &str,
+    user: Option<(&str, &str)>,
+) -> Option<(u16, String)> {
+    mesos_docker::install_crypto_provider();
+    let ca = node.sh_ok("cat /etc/mesos-docker/tls/ca.pem");
+    let url = format!("https://{}:{port}{path}", node.ip().trim());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .tls_certs_only(reqwest::Certificate::from_pem_bundle(ca.as_bytes()).unwrap())
+            .no_proxy()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let mut request = client.get(&url);
+        if let Some((principal, secret)) = user {
+            request = request.basic_auth(principal, Some(secret));
+        }
+        match request.send().await {
+            Ok(r) => Some((r.status().as_u16(), r.text().await.unwrap_or_default())),
+            Err(e) => {
+                eprintln!("{}: GET {url}: {e:?}", node.name);
+                None
+            }
+        }
+    })
+}
+
 /// Inside the node, each endpoint refuses an anonymous GET with 401 and
 /// answers its code to the credentials `mesos-docker credentials --output json`
 /// gives root; the command refuses anyone else.
 pub(crate) fn assert_endpoints_need_the_credentials(node: &Node, endpoints: &[Endpoint]) {
+    let tls = runs_tls(node);
     let creds = node.run(&[BINARY, "credentials", "--output", "json"]).ok();
     let creds: serde_json::Value = serde_json::from_str(&creds.stdout).unwrap();
     let services = creds["services"].as_array().expect("services");
@@ -555,12 +607,23 @@ pub(crate) fn assert_endpoints_need_the_credentials(node: &Node, endpoints: &[En
             c["secret"].as_str().unwrap(),
         );
         assert_eq!(principal, "operator");
-        let anonymous = node.http_get_as("127.0.0.1", *port, path, None);
-        assert_eq!(anonymous.map(|a| a.0), Some(401), "{}: {name}", node.name);
-        let wrong = node.http_get_as("127.0.0.1", *port, path, Some((principal, "0000")));
+        let get = |user| {
+            if tls && *port != 8080 {
+                https_get_as(node, *port, path, user)
+            } else {
+                node.http_get_as("127.0.0.1", *port, path, user)
+            }
+        };
+        assert_eq!(get(None).map(|a| a.0), Some(401), "{}: {name}", node.name);
+        let wrong = get(Some((principal, "0000")));
         assert_eq!(wrong.map(|a| a.0), Some(401), "{}: {name}", node.name);
-        let known = node.http_get_as("127.0.0.1", *port, path, Some((principal, secret)));
+        let known = get(Some((principal, secret)));
         assert_eq!(known.map(|a| a.0), Some(*code), "{}: {name}", node.name);
+        if tls && *port != 8080 {
+            // TLS only (no downgrade): plain HTTP gets no HTTP answer.
+            let plain = node.http_get_as("127.0.0.1", *port, path, Some((principal, secret)));
+            assert_eq!(plain, None, "{}: {name} answered plain HTTP", node.name);
+        }
     }
     let nobody = node.run(&[
         "setpriv",
@@ -587,7 +650,13 @@ fn a_standalone_node_is_secured_by_default_and_no_secret_leaks() {
     let node = Node::boot();
     node.install_binary();
     let served = Served::to(&node);
-    let mesos = apt_source(&served, "mesos");
+    // A Mesos built with SSL: setup turns TLS on (and executor
+    // authentication), and everything below is checked over it.
+    let mesos = format!(
+        "tgz:{},sha256={}",
+        served.url("mesos-ssl.tgz"),
+        standins::mesos_tgz_with_ssl().sha256
+    );
     // Marathon from its tarball, under systemd: in Docker, its secret
     // environment (`--env-file`) lands in Docker's and containerd's records
     // of the container, readable by any user (see the report of issue 12's
@@ -613,7 +682,24 @@ fn a_standalone_node_is_secured_by_default_and_no_secret_leaks() {
     eprintln!("first setup done after {:?}", began.elapsed());
     let kept = node.sh_ok("cat /etc/mesos-docker/secrets/token");
     let token = kept.trim();
-    let secrets = support::secret_scan::Secrets::of_token(token);
+    let mut secrets = support::secret_scan::Secrets::of_token(token);
+    secrets.add_tls_key(&node);
+    // TLS and executor authentication are on, as the build allows; the
+    // record says so for status.
+    let record: serde_json::Value =
+        serde_json::from_str(&node.sh_ok("cat /var/lib/mesos-docker/manifest.json")).unwrap();
+    for feature in ["tls", "executor-auth"] {
+        assert_eq!(
+            record["features"][feature]["enabled"], true,
+            "{feature}: {}",
+            record["features"]
+        );
+    }
+    assert!(runs_tls(&node));
+    assert_eq!(
+        node.sh_ok("stat -c '%a %U' /etc/mesos-docker/tls/ca.pem /etc/mesos-docker/tls/node.pem /etc/mesos-docker/secrets/tls-node.key"),
+        "644 root\n644 root\n600 root\n"
+    );
     assert_eq!(first.stdout.matches(token).count(), 1, "{first}");
     for join in [
         "mesos-docker setup --role agent ",
@@ -653,7 +739,12 @@ fn a_standalone_node_is_secured_by_default_and_no_secret_leaks() {
     );
 
     // status, and the endpoints asked by hand, with and without credentials.
-    assert_status_protected(&node, &ENDPOINTS);
+    let status = assert_status_protected(&node, &ENDPOINTS);
+    let transport = status
+        .lines()
+        .find(|l| l.starts_with("transport: "))
+        .unwrap_or_default();
+    assert!(transport.contains("TLS"), "{status}");
     // ZooKeeper: an anonymous client may read /mesos (the leader's address)
     // but not write under it, and may not even read /marathon (its state
     // holds the apps' environments).

@@ -44,6 +44,7 @@ impl Secrets {
             MasterPurpose::MarathonHttp,
             MasterPurpose::ZkMesos,
             MasterPurpose::ZkMarathon,
+            MasterPurpose::TlsCa,
         ] {
             named.push((
                 format!("{purpose:?}'s secret"),
@@ -60,7 +61,7 @@ impl Secrets {
     /// master purposes' secrets, not the agent key nor what derives from it.
     pub fn masters_only(text: &str) -> Secrets {
         let mut all = Secrets::of_token(text);
-        all.named.truncate(7);
+        all.named.truncate(8);
         all
     }
 
@@ -85,14 +86,33 @@ impl Secrets {
         Secrets { named }
     }
 
-    /// What the node keeps: its token, else its agent key.
+    /// What the node keeps: its token, else its agent key; and its TLS
+    /// key, where setup wrote one.
     pub fn of_node(node: &Node) -> Secrets {
         let token = node.sh(&format!("cat {SECRETS_DIR}/token 2>/dev/null"));
-        if !token.trim().is_empty() {
-            return Secrets::of_token(&token);
+        let mut all = if !token.trim().is_empty() {
+            Secrets::of_token(&token)
+        } else {
+            let key = node.sh_ok(&format!("cat {SECRETS_DIR}/agent.key"));
+            Secrets::of_agent_key(&key)
+        };
+        all.add_tls_key(node);
+        all
+    }
+
+    /// The node's TLS private key (`secrets/tls-node.key`), when there is
+    /// one: each line of its PEM body, a leak of any part being a leak.
+    pub fn add_tls_key(&mut self, node: &Node) {
+        let pem = node.sh(&format!("cat {SECRETS_DIR}/tls-node.key 2>/dev/null"));
+        let body = pem
+            .lines()
+            .filter(|l| !l.starts_with("-----") && l.len() >= 16);
+        for (i, line) in body.enumerate() {
+            self.named.push((
+                format!("line {} of the node's TLS key", i + 1),
+                line.to_owned(),
+            ));
         }
-        let key = node.sh_ok(&format!("cat {SECRETS_DIR}/agent.key"));
-        Secrets::of_agent_key(&key)
     }
 
     /// The names of the secrets `text` holds.

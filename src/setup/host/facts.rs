@@ -188,7 +188,7 @@ pub fn gather(sys: &System, overrides: &Overrides) -> Result<Facts, FactsError> 
         None
     }
     .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
-    let addresses = if reach {
+    let mut addresses = if reach {
         sys.run("ip", &["-o", "addr", "show", "scope", "global"])
             .ok()
             .filter(|o| o.success)
@@ -197,6 +197,15 @@ pub fn gather(sys: &System, overrides: &Overrides) -> Result<Facts, FactsError> 
     } else {
         Vec::new()
     };
+    // What the hostname resolves to is the address libprocess advertises
+    // when none is given (and minimal images have no `ip`): peers reach
+    // the node there, so it is one of its addresses.
+    let hosts = sys.read("/etc/hosts").unwrap_or_default();
+    for a in hosts_lookup(&hosts, &hostname) {
+        if !a.is_loopback() && !addresses.contains(&a) {
+            addresses.push(a);
+        }
+    }
     let cgroup = if sys.exists("/sys/fs/cgroup/cgroup.controllers") {
         Some(Cgroup::V2)
     } else if sys.exists("/sys/fs/cgroup") {
@@ -386,6 +395,19 @@ pub fn parse_nofile_hard(text: &str) -> Option<u64> {
     }
 }
 
+/// The addresses /etc/hosts gives a name.
+pub fn hosts_lookup(hosts: &str, name: &str) -> Vec<IpAddr> {
+    hosts
+        .lines()
+        .filter_map(|l| {
+            let l = l.split('#').next()?;
+            let mut words = l.split_whitespace();
+            let addr: IpAddr = words.next()?.parse().ok()?;
+            words.any(|w| w.eq_ignore_ascii_case(name)).then_some(addr)
+        })
+        .collect()
+}
+
 /// Addresses from `ip -o addr show scope global`.
 pub fn parse_ip_addr(text: &str) -> Vec<IpAddr> {
     text.lines()
@@ -515,6 +537,35 @@ mod tests {
                 "fd00::5".parse().unwrap()
             ]
         );
+    }
+
+    /// Where `ip` gives nothing (minimal images), the address /etc/hosts
+    /// gives the hostname is the node's; a loopback one is not.
+    #[test]
+    fn the_hostnames_address_is_one_of_the_nodes() {
+        let root = tempfile::tempdir().unwrap();
+        let put = |path: &str, text: &str| {
+            let p = root.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        put("etc/os-release", "ID=debian\nVERSION_ID=\"12\"\n");
+        put("etc/hostname", "node-7\n");
+        put(
+            "etc/hosts",
+            "127.0.0.1 localhost\n127.0.1.1 node-7\n10.1.2.3 node-7.example node-7 # eth0\n",
+        );
+        let sys = System::new(
+            root.path(),
+            Box::new(crate::setup::host::testkit::RecordingRunner::new()),
+        );
+        let overrides = Overrides {
+            init: Some(Init::Systemd),
+            ..Overrides::default()
+        };
+        let facts = gather(&sys, &overrides).unwrap();
+        assert_eq!(facts.hostname, "node-7");
+        assert_eq!(facts.addresses, ["10.1.2.3".parse::<IpAddr>().unwrap()]);
     }
 
     #[test]
