@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use mesos_docker::setup::apply::change::Check;
 use mesos_docker::setup::apply::znode::{self, Znode};
 use mesos_docker::setup::host::system::{HostRunner, System};
-use mesos_docker::setup::host::zk::{ALL, READ, Session, ZnodeAcl};
+use mesos_docker::setup::host::zk::{
+    ALL, AnonymousProbe, Attempt, READ, Session, ZnodeAcl, probe_anonymously,
+};
 use mesos_docker::setup::input::token::{ClusterToken, MasterPurpose, Secret};
 use mesos_docker::setup::plan::resource::Foreign;
 use mesos_docker::setup::plan::znodes::{digest_id, root_acl};
@@ -154,6 +156,17 @@ fn open_tree_is_protected_and_a_rerun_changes_nothing() {
             .unwrap()
     );
 
+    // What status' anonymous probe finds on the open tree.
+    let open_probe = probe_anonymously(&hosts, Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        open_probe,
+        AnonymousProbe {
+            create_under_mesos: Attempt::Allowed,
+            read_marathon: Attempt::Allowed,
+            root_world: ALL,
+        }
+    );
+
     let sys = System::new("/", Box::new(HostRunner));
     let keep = Foreign::Keep(vec!["log_replicas".into()]);
     let mesos = Znode {
@@ -206,6 +219,16 @@ fn open_tree_is_protected_and_a_rerun_changes_nothing() {
         let out = anonymous(&node, cmd);
         assert!(refused(&out), "anonymous `{cmd}` was not refused:\n{out}");
     }
+    // status' probe agrees, and left nothing behind.
+    let probe = probe_anonymously(&hosts, Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        probe,
+        AnonymousProbe {
+            create_under_mesos: Attempt::Refused,
+            read_marathon: Attempt::Refused,
+            root_world: READ | mesos_docker::setup::host::zk::CREATE,
+        }
+    );
     // Mesos' tree stays readable: agents find the leader anonymously.
     let ls = anonymous(&node, "ls /mesos");
     assert!(ls.contains("[log_replicas]"), "{ls}");

@@ -296,6 +296,77 @@ impl Session {
     }
 }
 
+/// What an anonymous client got when it tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Attempt {
+    Refused,
+    Allowed,
+    /// The path is not there.
+    Missing,
+}
+
+/// What an anonymous client can do to the paths a secured master protects,
+/// tried for real (for `status`): create a node under `/mesos` (an
+/// ephemeral one, removed at once if it was let in), read `/marathon`, and
+/// what the root znode lets everyone do. Nothing is deleted: a delete that
+/// got through would be the damage itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnonymousProbe {
+    pub create_under_mesos: Attempt,
+    pub read_marathon: Attempt,
+    /// The root znode's permissions for `world:anyone`.
+    pub root_world: u8,
+}
+
+/// The node an anonymous probe tries to create under `/mesos`: not a
+/// member's name (`json.info_…`, `log_replicas`), so Mesos ignores it.
+pub const PROBE_NODE: &str = "/mesos/mesos-docker-status-probe";
+
+pub fn probe_anonymously(hosts: &str, within: Duration) -> Result<AnonymousProbe, ZkError> {
+    let s = Session::connect(hosts, None, within)?;
+    let open = [ZnodeAcl {
+        scheme: "world".into(),
+        id: "anyone".into(),
+        perms: ALL,
+    }];
+    let create_under_mesos = match s.create_ephemeral(PROBE_NODE, b"", &open) {
+        Ok(created) => {
+            if created {
+                s.delete(PROBE_NODE)?;
+            }
+            Attempt::Allowed
+        }
+        Err(e) if e.is_no_auth() => Attempt::Refused,
+        Err(ZkError::Op {
+            source: zk::Error::NoNode,
+            ..
+        }) => Attempt::Missing,
+        Err(e) => return Err(e),
+    };
+    // Reading a node's ACL takes READ (or ADMIN) on it.
+    let read_marathon = match s.node("/marathon") {
+        Ok(Some(_)) => Attempt::Allowed,
+        Ok(None) => Attempt::Missing,
+        Err(e) if e.is_no_auth() => Attempt::Refused,
+        Err(e) => return Err(e),
+    };
+    let root_world = s
+        .node("/")?
+        .map(|n| {
+            n.acl
+                .iter()
+                .filter(|a| a.scheme == "world" && a.id == "anyone")
+                .fold(0, |p, a| p | a.perms)
+        })
+        .unwrap_or(0);
+    Ok(AnonymousProbe {
+        create_under_mesos,
+        read_marathon,
+        root_world,
+    })
+}
+
 fn from_zk(acl: &zk::Acl) -> ZnodeAcl {
     ZnodeAcl {
         scheme: acl.scheme().to_owned(),
