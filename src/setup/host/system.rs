@@ -325,4 +325,67 @@ mod tests {
             ]
         );
     }
+
+    /// How the host runner's TLS exchange fails, by what the peer does.
+    #[test]
+    fn tls_failures_are_told_apart() {
+        use std::io::{Read, Write};
+        let token = |b: &str| {
+            crate::setup::input::token::ClusterToken::parse(&format!("mdt1_{}", b.repeat(32)), "t")
+                .unwrap()
+        };
+        let ca = crate::setup::plan::tls::cluster_ca_pem(&token("ab")).unwrap();
+        let peer = TlsPeer {
+            ca_pem: &ca,
+            server_name: "127.0.0.1",
+        };
+        // A plain server that closes on what it cannot parse, and one that
+        // answers it with an HTTP error.
+        for answer in [&b""[..], b"HTTP/1.1 400 Bad Request\r\n\r\n"] {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap().to_string();
+            std::thread::spawn(move || {
+                let (mut s, _) = l.accept().unwrap();
+                let _ = s.read(&mut [0u8; 512]);
+                let _ = s.write_all(answer);
+            });
+            let e = HostRunner
+                .talk_tls(&addr, "GET / HTTP/1.0\r\n\r\n", &peer)
+                .unwrap_err();
+            assert!(matches!(e, TlsTalkError::NotTls(_)), "{answer:?}: {e:?}");
+        }
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = free.local_addr().unwrap().to_string();
+        drop(free);
+        let e = HostRunner.talk_tls(&addr, "x", &peer).unwrap_err();
+        assert!(
+            matches!(e, TlsTalkError::Io(ref io) if io.kind() == io::ErrorKind::ConnectionRefused),
+            "{e:?}"
+        );
+        let bad = TlsPeer {
+            ca_pem: "no certificate",
+            server_name: "127.0.0.1",
+        };
+        let e = HostRunner.talk_tls(&addr, "x", &bad).unwrap_err();
+        assert!(matches!(e, TlsTalkError::BadCa { .. }), "{e:?}");
+        // A runner that has no TLS says so rather than talking in clear.
+        let r = RecordingRunner::new();
+        struct Plain(RecordingRunner);
+        impl Runner for Plain {
+            fn run(&self, p: &str, a: &[&str]) -> io::Result<Output> {
+                self.0.run(p, a)
+            }
+            fn talk(&self, addr: &str, send: &str) -> io::Result<String> {
+                self.0.talk(addr, send)
+            }
+            fn is_host(&self) -> bool {
+                false
+            }
+        }
+        let e = Plain(r).talk_tls(&addr, "x", &peer).unwrap_err();
+        assert!(
+            matches!(e, TlsTalkError::Io(ref io) if io.kind() == io::ErrorKind::Unsupported),
+            "{e:?}"
+        );
+    }
 }

@@ -445,13 +445,20 @@ pub fn tls_line(addr: &str, send: &str, peer: &TlsPeer) -> String {
 /// carried basic credentials) and a `{}` body. Every request that got past
 /// the handshake is logged by its decoded credentials, so a test can prove
 /// what a server it must not trust never received.
+type Answer = std::sync::Arc<dyn Fn(Option<&str>) -> u16 + Send + Sync>;
+
 pub struct TlsServer {
     pub addr: String,
     pub seen: std::sync::Arc<Mutex<Vec<Option<String>>>>,
 }
 
 impl TlsServer {
-    pub fn start(cert_pem: &str, key_pem: &str, answer: fn(Option<&str>) -> u16) -> TlsServer {
+    pub fn start(
+        cert_pem: &str,
+        key_pem: &str,
+        answer: impl Fn(Option<&str>) -> u16 + Send + Sync + 'static,
+    ) -> TlsServer {
+        let answer: Answer = std::sync::Arc::new(answer);
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
@@ -474,8 +481,8 @@ impl TlsServer {
         std::thread::spawn(move || {
             for sock in l.incoming() {
                 let Ok(sock) = sock else { continue };
-                let (config, log) = (config.clone(), log.clone());
-                std::thread::spawn(move || Self::serve(config, sock, &log, answer));
+                let (config, log, answer) = (config.clone(), log.clone(), answer.clone());
+                std::thread::spawn(move || Self::serve(config, sock, &log, &*answer));
             }
         });
         TlsServer { addr, seen }
@@ -485,7 +492,7 @@ impl TlsServer {
         config: std::sync::Arc<rustls::ServerConfig>,
         mut sock: std::net::TcpStream,
         log: &Mutex<Vec<Option<String>>>,
-        answer: fn(Option<&str>) -> u16,
+        answer: &(dyn Fn(Option<&str>) -> u16 + Send + Sync),
     ) -> Option<()> {
         use base64::Engine;
         use std::io::{Read, Write};
