@@ -413,12 +413,21 @@ impl Runner for RecordingRunner {
     /// Recorded as [`tls_line`] and answered from the table under it, as
     /// [`talk`](Runner::talk) is: the line names the server name and the
     /// CA, so a test proves which ones were asked for. It verifies
-    /// nothing: real handshakes are tested against real servers.
+    /// nothing: real handshakes are tested against real servers. An
+    /// address the table answers only in plain text is a server without
+    /// TLS (it answers a TLS hello with bytes that are not TLS).
     fn talk_tls(&self, addr: &str, send: &str, peer: &TlsPeer) -> Result<String, TlsTalkError> {
         let line = tls_line(addr, send, peer);
         self.calls.lock().expect("runner calls").push(line.clone());
-        match self.answers.lock().expect("runner table").get(&line) {
+        let answers = self.answers.lock().expect("runner table");
+        match answers.get(&line) {
             Some(out) if out.success => Ok(out.stdout.clone()),
+            _ if answers
+                .keys()
+                .any(|k| k.starts_with(&format!("tcp {addr} "))) =>
+            {
+                Err(TlsTalkError::NotTls("it answered bytes that are not TLS"))
+            }
             _ => Err(TlsTalkError::Io(io::Error::new(
                 io::ErrorKind::ConnectionRefused,
                 format!("{addr}: connection refused (test runner)"),
