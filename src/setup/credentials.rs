@@ -7,6 +7,10 @@
 //! The ready-made forms keep secrets off command lines, where `ps` shows
 //! them to every user: a curl config file (`curl -K`), a netrc file (`curl
 //! --netrc-file`) and a marathonctl properties file (`marathonctl -c`).
+//!
+//! Where the node's Mesos speaks TLS ([`probes::mesos_tls_on`], the decision
+//! the probes follow), the master and agent URLs are https and every form
+//! names the cluster CA to verify them with; Marathon stays http.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -19,6 +23,7 @@ use crate::setup::host::secrets::{self, SecretReadError, Service};
 use crate::setup::host::system::{HostRunner, System};
 use crate::setup::input::model::OutputFormat;
 use crate::setup::input::token::{SECRETS_DIR, TOKEN_FILE};
+use crate::setup::plan::tls::CA_CERT;
 
 /// `mesos-docker credentials`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -55,6 +60,8 @@ pub enum CredentialsError {
     NoToken { path: String },
     #[error("reading the credentials")]
     Read(#[source] SecretReadError),
+    #[error("telling whether this node's Mesos speaks TLS")]
+    Tls(#[source] probes::TlsEnvError),
 }
 
 /// One service's credentials and the forms an operator uses them in.
@@ -64,6 +71,9 @@ pub struct ServiceCredentials {
     pub url: String,
     pub principal: String,
     pub secret: String,
+    /// The CA to verify an https URL with (the cluster CA); none for http.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cacert: Option<&'static str>,
     /// A curl config file's content, for `curl -K FILE URL`.
     pub curl_config: String,
     /// A netrc line, for `curl --netrc-file FILE URL`.
@@ -76,10 +86,19 @@ pub struct ServiceCredentials {
 /// What the node keeps for each service it serves over HTTP.
 pub fn gather(sys: &System) -> Result<Vec<ServiceCredentials>, CredentialsError> {
     let ip = probes::advertised_ip(sys);
+    let tls = probes::mesos_tls_on(sys).map_err(CredentialsError::Tls)?;
     let mut found = Vec::new();
     for service in Service::ALL {
+        // Marathon's API is its own HTTP server, never libprocess'.
+        let cacert = (tls && service != Service::Marathon).then_some(CA_CERT);
         match secrets::http_credential(sys, service) {
-            Ok(auth) => found.push(forms(service, ip, &auth.principal, auth.secret.expose())),
+            Ok(auth) => found.push(forms(
+                service,
+                ip,
+                cacert,
+                &auth.principal,
+                auth.secret.expose(),
+            )),
             Err(SecretReadError::Missing { .. }) => {}
             Err(e) => return Err(CredentialsError::Read(e)),
         }
@@ -95,15 +114,21 @@ pub fn gather(sys: &System) -> Result<Vec<ServiceCredentials>, CredentialsError>
 fn forms(
     service: Service,
     ip: Option<IpAddr>,
+    cacert: Option<&'static str>,
     principal: &str,
     secret: &str,
 ) -> ServiceCredentials {
-    let url = format!("http://{}", probes::address(ip, service.port()));
+    let scheme = if cacert.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}", probes::address(ip, service.port()));
     // netrc names a host without brackets or port.
     let host = ip.map_or_else(|| "127.0.0.1".to_owned(), |i| i.to_string());
+    let ca_line = cacert
+        .map(|c| format!("cacert = \"{c}\"\n"))
+        .unwrap_or_default();
     ServiceCredentials {
         name: service.unit(),
-        curl_config: format!("user = \"{principal}:{secret}\"\n"),
+        cacert,
+        curl_config: format!("user = \"{principal}:{secret}\"\n{ca_line}"),
         netrc: format!("machine {host} login {principal} password {secret}\n"),
         marathonctl_config: (service == Service::Marathon).then(|| {
             format!(
@@ -144,13 +169,22 @@ pub fn text(found: &[ServiceCredentials]) -> String {
             "\n{}\n  url:       {}\n  principal: {}\n  secret:    {}\n",
             c.name, c.url, c.principal, c.secret
         ));
+        if let Some(ca) = c.cacert {
+            out.push_str(&format!("  cacert:    {ca} (the cluster CA)\n"));
+        }
         out.push_str(&format!(
             "  curl config, for: curl -K FILE {}{probe}\n{}",
             c.url,
             indent(&c.curl_config)
         ));
+        // netrc holds no CA: curl is told it on the command line (a path,
+        // no secret).
+        let ca = c
+            .cacert
+            .map(|p| format!("--cacert {p} "))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "  netrc, for: curl --netrc-file FILE {}{probe}\n{}",
+            "  netrc, for: curl {ca}--netrc-file FILE {}{probe}\n{}",
             c.url,
             indent(&c.netrc)
         ));
@@ -318,6 +352,68 @@ mod tests {
             serde_json::from_str(&run(&args(d.path(), OutputFormat::Json, true), 0).unwrap())
                 .unwrap();
         assert_eq!(j["token"], t.encode().expose());
+    }
+
+    /// TLS on: the Mesos URLs are https and every form names the cluster
+    /// CA; Marathon's stay http. An unreadable tls.env is an error, not a
+    /// guess.
+    #[test]
+    fn a_tls_node_gets_https_urls_and_the_ca_in_each_form() {
+        let d = master();
+        write(
+            d.path(),
+            crate::setup::plan::tls::TLS_ENV,
+            "LIBPROCESS_SSL_ENABLED=true\nLIBPROCESS_SSL_SUPPORT_DOWNGRADE=false\n",
+        );
+        let m = token().secret(MasterPurpose::MasterHttp);
+        let out = run(&args(d.path(), OutputFormat::Text, false), 0).unwrap();
+        for want in [
+            "mesos-master\n  url:       https://10.0.0.2:5050\n".to_owned(),
+            "  cacert:    /etc/mesos-docker/tls/ca.pem (the cluster CA)\n".to_owned(),
+            format!(
+                "  curl config, for: curl -K FILE https://10.0.0.2:5050/state\n    user = \"operator:{}\"\n    cacert = \"/etc/mesos-docker/tls/ca.pem\"\n",
+                m.expose()
+            ),
+            "  netrc, for: curl --cacert /etc/mesos-docker/tls/ca.pem --netrc-file FILE https://10.0.0.2:5050/state\n".to_owned(),
+            "  netrc, for: curl --netrc-file FILE http://10.0.0.2:8080/v2/info\n".to_owned(),
+            "    marathon.host: http://10.0.0.2:8080\n".to_owned(),
+        ] {
+            assert!(out.contains(&want), "{out}\nlacks\n{want}");
+        }
+        let json: serde_json::Value =
+            serde_json::from_str(&run(&args(d.path(), OutputFormat::Json, false), 0).unwrap())
+                .unwrap();
+        let s = &json["services"];
+        assert_eq!(s[0]["url"], "https://10.0.0.2:5050");
+        assert_eq!(s[0]["cacert"], "/etc/mesos-docker/tls/ca.pem");
+        assert!(
+            s[0]["curl_config"]
+                .as_str()
+                .unwrap()
+                .ends_with("cacert = \"/etc/mesos-docker/tls/ca.pem\"\n")
+        );
+        assert_eq!(s[1]["url"], "http://10.0.0.2:8080");
+        assert!(s[1].get("cacert").is_none(), "{json}");
+        // TLS off again: plain http, no CA anywhere.
+        write(
+            d.path(),
+            crate::setup::plan::tls::TLS_ENV,
+            "LIBPROCESS_SSL_ENABLED=false\n",
+        );
+        let out = run(&args(d.path(), OutputFormat::Text, false), 0).unwrap();
+        assert!(
+            !out.contains("https://") && !out.contains("cacert"),
+            "{out}"
+        );
+        // A tls.env that cannot be read (a directory here) is an error.
+        let env = d.path().join(&crate::setup::plan::tls::TLS_ENV[1..]);
+        fs::remove_file(&env).unwrap();
+        fs::create_dir(&env).unwrap();
+        let e = run(&args(d.path(), OutputFormat::Text, false), 0).unwrap_err();
+        assert!(
+            crate::error_chain(&e).contains("cannot read /etc/mesos-docker/tls.env"),
+            "{e:?}"
+        );
     }
 
     #[test]

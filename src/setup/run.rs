@@ -336,6 +336,12 @@ fn secure_node(
         join::Answer::Secured { host } => {
             return Err(SecurityError::SecuredWithoutToken { host }.into());
         }
+        join::Answer::SecuredTls { host } => {
+            return Err(SecurityError::SecuredTlsWithoutToken { host }.into());
+        }
+        join::Answer::Foreign { host, why } => {
+            return Err(SecurityError::ForeignMaster { host, why }.into());
+        }
         join::Answer::Accepted { host } => {
             rep.note(format!("security: the master at {host} accepted the token"))
         }

@@ -12,10 +12,11 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use crate::setup::host::probes::{self, Auth, Protection};
+use crate::setup::host::probes::{self, Auth, Protection, Wire};
 use crate::setup::host::secrets::{self, SecretReadError, Service};
 use crate::setup::host::system::{HostRunner, System};
 use crate::setup::input::model::OutputFormat;
+use crate::setup::plan::tls::{CA_CERT, TLS_ENV};
 use crate::setup::record::{self, Kind, Manifest, sha256_hex};
 
 /// Exit code when the node is not as setup left it: a file drifted or went
@@ -97,6 +98,9 @@ pub struct Security {
     /// "TLS …", "authenticated, not encrypted" or "not authenticated, not
     /// encrypted".
     pub transport: String,
+    /// TLS is on but its CA cannot be used: what to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport_problem: Option<String>,
     /// What is wrong with how the secret files are kept.
     pub secret_files: Vec<String>,
     /// Why they could not be checked (not root).
@@ -270,12 +274,14 @@ fn security(
         ),
         Err(e) => (vec![crate::error_chain(&e)], None),
     };
+    let (transport, transport_problem) = transport(sys, secured);
     Security {
         mode: if secured { "secured" } else { "insecure" },
         endpoints,
         executor_authentication: matches!(role, Some("agent" | "standalone"))
             .then(|| executor_authentication(sys, secured)),
-        transport: transport(sys, secured),
+        transport,
+        transport_problem,
         secret_files,
         secret_files_unverified,
     }
@@ -284,10 +290,13 @@ fn security(
 fn endpoint(sys: &System, service: Service, ip: Option<IpAddr>) -> Endpoint {
     let addr = probes::address(ip, service.port());
     let path = probes::protected_path(service);
-    let verdict = probes::verify(sys, &addr, path, &Auth::for_unit(sys, service.unit()));
+    // Marathon's API is its own HTTP server, never libprocess'.
+    let wire = Wire::of(sys, service != Service::Marathon);
+    let auth = Auth::for_unit(sys, service.unit());
+    let verdict = probes::verify(sys, &wire, &addr, path, &auth);
     Endpoint {
         name: service.unit().to_owned(),
-        url: format!("http://{addr}{path}"),
+        url: format!("{}://{addr}{path}", wire.scheme()),
         verdict: verdict.word(),
         detail: verdict.detail().to_owned(),
     }
@@ -297,8 +306,12 @@ fn endpoint(sys: &System, service: Service, ip: Option<IpAddr>) -> Endpoint {
 /// refusing anonymous requests), and every exposed secret. An insecure node
 /// is open by choice: said, not failed.
 fn security_problems(s: &Security) -> Vec<String> {
+    let broken_tls = s
+        .transport_problem
+        .iter()
+        .map(|p| format!("transport: {p}"));
     if s.mode != "secured" {
-        return Vec::new();
+        return broken_tls.collect();
     }
     let ok = [
         Protection::Protected(String::new()).word(),
@@ -309,6 +322,7 @@ fn security_problems(s: &Security) -> Vec<String> {
         .filter(|e| !ok.contains(&e.verdict))
         .map(|e| format!("{} ({}) is {}: {}", e.name, e.url, e.verdict, e.detail))
         .chain(s.secret_files.iter().cloned())
+        .chain(broken_tls)
         .collect()
 }
 
@@ -381,34 +395,19 @@ fn has_executor_flags(help: &str) -> bool {
         .all(|f| help.contains(f))
 }
 
-/// Whether Mesos traffic is encrypted: an environment file of setup's
-/// turns libprocess' SSL on. The one place status decides it.
-pub fn transport(sys: &System, secured: bool) -> String {
-    let dir = sys.path("/etc/mesos-docker");
-    let mut envs: Vec<String> = fs::read_dir(&dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".env"))
-                .collect()
-        })
-        .unwrap_or_default();
-    envs.sort();
-    let tls = envs.iter().find(|n| {
-        sys.read(&format!("/etc/mesos-docker/{n}")).is_ok_and(|t| {
-            t.lines().any(|l| {
-                let v = l
-                    .trim()
-                    .strip_prefix("LIBPROCESS_SSL_ENABLED=")
-                    .map(|v| v.trim_matches('"'));
-                matches!(v, Some("true" | "1"))
-            })
-        })
-    });
-    match (tls, secured) {
-        (Some(n), _) => format!("TLS (LIBPROCESS_SSL_ENABLED in /etc/mesos-docker/{n})"),
-        (None, true) => "authenticated, not encrypted: this Mesos has no TLS, anyone on the network path can read the traffic".to_owned(),
-        (None, false) => "not authenticated, not encrypted".to_owned(),
+/// Whether Mesos traffic is encrypted, by the decision the probes follow
+/// ([`Wire`]): the line, and the problem when TLS is on but unusable.
+pub fn transport(sys: &System, secured: bool) -> (String, Option<String>) {
+    match Wire::of(sys, true) {
+        Wire::Tls { .. } => (
+            format!(
+                "TLS (cluster CA; LIBPROCESS_SSL_ENABLED in {TLS_ENV}): the Mesos master and agent are asked over https, their certificates verified against {CA_CERT}"
+            ),
+            None,
+        ),
+        Wire::Broken(why) => (format!("TLS, broken: {why}"), Some(why)),
+        Wire::Plain if secured => ("authenticated, not encrypted: this Mesos has no TLS, anyone on the network path can read the traffic".to_owned(), None),
+        Wire::Plain => ("not authenticated, not encrypted".to_owned(), None),
     }
 }
 
@@ -523,7 +522,10 @@ fn health_of(sys: &System, name: &str, ip: Option<IpAddr>) -> Option<Health> {
             checks.first()?;
             let endpoint = checks
                 .iter()
-                .map(|c| format!("http://{}{}", probes::address(ip, c.port), c.path))
+                .map(|c| {
+                    let scheme = Wire::of(sys, c.libprocess).scheme();
+                    format!("{scheme}://{}{}", probes::address(ip, c.port), c.path)
+                })
                 .collect::<Vec<_>>()
                 .join(" ");
             let auth = Auth::for_unit(sys, base);
@@ -905,12 +907,133 @@ mod tests {
         );
         let sys = System::new(d.path(), Box::new(RecordingRunner::new()));
         let s = security(&sys, Some("agent"), &[], None);
-        assert!(s.executor_authentication.unwrap().enabled);
+        assert!(s.executor_authentication.as_ref().unwrap().enabled);
+        // TLS on without its CA: said, and a problem, even offline.
+        assert!(s.transport.starts_with("TLS, broken: "), "{}", s.transport);
         assert_eq!(
-            s.transport,
-            "TLS (LIBPROCESS_SSL_ENABLED in /etc/mesos-docker/tls.env)"
+            security_problems(&s),
+            [
+                "transport: TLS is on (/etc/mesos-docker/tls.env) but the cluster CA /etc/mesos-docker/tls/ca.pem is missing: run mesos-docker setup again to write it"
+            ]
         );
+        write(d.path(), CA_CERT, &ca("ab"), 0o644);
         let s = security(&sys, Some("master"), &[], None);
         assert_eq!(s.executor_authentication, None);
+        assert_eq!(
+            s.transport,
+            "TLS (cluster CA; LIBPROCESS_SSL_ENABLED in /etc/mesos-docker/tls.env): the Mesos master and agent are asked over https, their certificates verified against /etc/mesos-docker/tls/ca.pem"
+        );
+        assert!(security_problems(&s).is_empty());
+    }
+
+    fn ca(b: &str) -> String {
+        let t =
+            crate::setup::input::token::ClusterToken::parse(&format!("mdt1_{}", b.repeat(32)), "t")
+                .unwrap();
+        crate::setup::plan::tls::cluster_ca_pem(&t).unwrap()
+    }
+
+    /// With TLS on, the master and agent are verified over https against
+    /// the CA file, named by the IP asked; Marathon over http. The text
+    /// and JSON say so, and the transport line agrees.
+    #[test]
+    fn a_tls_node_verifies_mesos_over_https() {
+        use crate::setup::host::system::TlsPeer;
+        use crate::setup::host::testkit::tls_line;
+        let d = node(true);
+        let ca_pem = ca("ab");
+        write(d.path(), CA_CERT, &ca_pem, 0o644);
+        write(d.path(), TLS_ENV, "LIBPROCESS_SSL_ENABLED=true\n", 0o644);
+        let r = RecordingRunner::new();
+        let peer = TlsPeer {
+            ca_pem: &ca_pem,
+            server_name: "10.0.0.2",
+        };
+        for (port, secret) in [(5050, MASTER_S), (5051, AGENT_S)] {
+            let addr = format!("10.0.0.2:{port}");
+            for (s, status) in [
+                (None, "401 X"),
+                (Some(WRONG), "401 X"),
+                (Some(secret), "200 OK"),
+            ] {
+                let auth = s.map(|s| BasicAuth {
+                    principal: "operator".into(),
+                    secret: Secret::from_stored(s.into()),
+                });
+                r.answer(
+                    &tls_line(&addr, &request_as(&addr, "/state", auth.as_ref()), &peer),
+                    Output::ok(&format!(
+                        "HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\n{{}}"
+                    )),
+                );
+            }
+        }
+        answer(&r, 8080, "/v2/info", None, "401 Unauthorized");
+        answer(&r, 8080, "/v2/info", Some(WRONG), "401 Unauthorized");
+        answer(&r, 8080, "/v2/info", Some(MARATHON_S), "200 OK");
+        let sys = System::live_for_tests(d.path(), Box::new(r));
+        let s = security(
+            &sys,
+            Some("standalone"),
+            &running(),
+            probes::advertised_ip(&sys),
+        );
+        let urls: Vec<(&str, &str)> = s
+            .endpoints
+            .iter()
+            .map(|e| (e.url.as_str(), e.verdict))
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                ("https://10.0.0.2:5050/state", "protected"),
+                ("https://10.0.0.2:5051/state", "protected"),
+                ("http://10.0.0.2:8080/v2/info", "protected"),
+            ]
+        );
+        assert!(
+            security_problems(&s).is_empty(),
+            "{:?}",
+            security_problems(&s)
+        );
+        assert!(
+            s.transport.starts_with("TLS (cluster CA"),
+            "{}",
+            s.transport
+        );
+        let text = security_text(&s);
+        assert!(
+            text.contains("endpoint mesos-agent (https://10.0.0.2:5051/state): protected: "),
+            "{text}"
+        );
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["endpoints"][0]["url"], "https://10.0.0.2:5050/state");
+        assert!(json.get("transport_problem").is_none(), "{json}");
+
+        // The CA gone: every Mesos endpoint broken, nothing sent in clear.
+        fs::remove_file(d.path().join(&CA_CERT[1..])).unwrap();
+        let s = security(
+            &sys,
+            Some("standalone"),
+            &running(),
+            probes::advertised_ip(&sys),
+        );
+        assert_eq!(
+            s.endpoints.iter().map(|e| e.verdict).collect::<Vec<_>>(),
+            ["broken", "broken", "protected"]
+        );
+        assert!(
+            s.endpoints[0]
+                .detail
+                .contains("is missing: run mesos-docker setup again"),
+            "{:?}",
+            s.endpoints[0]
+        );
+        assert_eq!(
+            security_problems(&s).len(),
+            3,
+            "{:?}",
+            security_problems(&s)
+        );
     }
 }

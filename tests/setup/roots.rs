@@ -1010,6 +1010,14 @@ impl Runner for Shared {
     fn talk(&self, addr: &str, send: &str) -> std::io::Result<String> {
         self.0.talk(addr, send)
     }
+    fn talk_tls(
+        &self,
+        addr: &str,
+        send: &str,
+        peer: &mesos_docker::setup::host::system::TlsPeer,
+    ) -> Result<String, mesos_docker::setup::host::system::TlsTalkError> {
+        self.0.talk_tls(addr, send, peer)
+    }
     fn is_host(&self) -> bool {
         false
     }
@@ -3140,6 +3148,14 @@ impl Runner for Faulty {
     }
     fn talk(&self, addr: &str, send: &str) -> std::io::Result<String> {
         self.inner.talk(addr, send)
+    }
+    fn talk_tls(
+        &self,
+        addr: &str,
+        send: &str,
+        peer: &mesos_docker::setup::host::system::TlsPeer,
+    ) -> Result<String, mesos_docker::setup::host::system::TlsTalkError> {
+        self.inner.talk_tls(addr, send, peer)
     }
     fn is_host(&self) -> bool {
         false

@@ -8,14 +8,20 @@
 //! request itself: never through a command line, where `ps` would show them.
 //! [`verify`] proves an endpoint's protection: anonymous refused, the
 //! credentials accepted, a wrong secret refused.
+//!
+//! Where [`TLS_ENV`] turns libprocess' SSL on, the Mesos master and agent
+//! speak only TLS: they are asked over https, trusting only the cluster CA
+//! ([`CA_CERT`]) and checking the certificate names the IP asked ([`Wire`],
+//! the one decision). Marathon's API is its own HTTP server: plain http.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use base64::Engine;
 
 use crate::setup::host::secrets::{self, BasicAuth, SecretReadError, Service};
-use crate::setup::host::system::System;
+use crate::setup::host::system::{System, TlsPeer, TlsTalkError, trust_anchors};
 use crate::setup::input::token::{SECRETS_DIR, Secret};
+use crate::setup::plan::tls::{CA_CERT, TLS_ENV, Transport, transport_of};
 
 /// What a reply must hold to count as healthy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +44,9 @@ pub struct HttpCheck {
     /// endpoint does not require authentication": apache/mesos
     /// docs/endpoints/master/health.md), so no secret is sent there.
     pub authenticated: bool,
+    /// Served by libprocess (a Mesos master or agent): over TLS where the
+    /// node turns it on (see [`Wire`]).
+    pub libprocess: bool,
 }
 
 const fn http(port: u16, path: &'static str, expect: Expect) -> HttpCheck {
@@ -46,6 +55,7 @@ const fn http(port: u16, path: &'static str, expect: Expect) -> HttpCheck {
         path,
         expect,
         authenticated: true,
+        libprocess: true,
     }
 }
 
@@ -60,7 +70,10 @@ pub fn checks_of(unit: &str) -> &'static [HttpCheck] {
         http(5050, "/state", Expect::State),
     ];
     const AGENT: &[HttpCheck] = &[http(5051, "/state", Expect::State)];
-    const MARATHON: &[HttpCheck] = &[http(8080, "/ping", Expect::Body("pong"))];
+    const MARATHON: &[HttpCheck] = &[HttpCheck {
+        libprocess: false,
+        ..http(8080, "/ping", Expect::Body("pong"))
+    }];
     match unit.strip_suffix(".service").unwrap_or(unit) {
         "mesos-master" => MASTER,
         "mesos-agent" => AGENT,
@@ -89,6 +102,141 @@ pub fn advertised_ip(sys: &System) -> Option<IpAddr> {
         l.strip_prefix("MESOS_IP=")
             .and_then(|v| v.trim_matches('"').parse().ok())
     })
+}
+
+/// How an endpoint of this node is reached: the one decision every probe,
+/// `status` and `credentials` follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wire {
+    Plain,
+    /// TLS, trusting only this CA (PEM, as read from [`CA_CERT`]).
+    Tls {
+        ca_pem: String,
+    },
+    /// TLS is on, but the CA cannot be used: what is wrong and what to do.
+    /// Never a reason to fall back to plain http.
+    Broken(String),
+}
+
+/// Why [`TLS_ENV`] could not be read (it exists, 0644, where TLS is on).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {TLS_ENV}, which says whether this node's Mesos speaks TLS")]
+pub struct TlsEnvError(#[source] pub std::io::Error);
+
+/// Whether this node's Mesos master and agent speak TLS: [`TLS_ENV`]
+/// exists and turns `LIBPROCESS_SSL_ENABLED` on.
+pub fn mesos_tls_on(sys: &System) -> Result<bool, TlsEnvError> {
+    match sys.read(TLS_ENV) {
+        Ok(text) => Ok(transport_of(&text) == Transport::Encrypted),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(TlsEnvError(e)),
+    }
+}
+
+impl Wire {
+    /// For an endpoint of this node: libprocess ones (Mesos) follow
+    /// [`TLS_ENV`]; others (Marathon) are plain http.
+    pub fn of(sys: &System, libprocess: bool) -> Wire {
+        if !libprocess {
+            return Wire::Plain;
+        }
+        Wire::decide(mesos_tls_on(sys), || sys.read(CA_CERT))
+    }
+
+    /// The decision from what was read: whether TLS is on, and the CA file.
+    pub fn decide(
+        tls_on: Result<bool, TlsEnvError>,
+        ca: impl FnOnce() -> std::io::Result<String>,
+    ) -> Wire {
+        match tls_on {
+            Ok(false) => return Wire::Plain,
+            Ok(true) => {}
+            Err(e) => return Wire::Broken(crate::error_chain(&e)),
+        }
+        let again = "run mesos-docker setup again to write it";
+        match ca() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Wire::Broken(format!(
+                "TLS is on ({TLS_ENV}) but the cluster CA {CA_CERT} is missing: {again}"
+            )),
+            Err(e) => Wire::Broken(format!(
+                "TLS is on ({TLS_ENV}) but the cluster CA {CA_CERT} cannot be read ({e}): fix its permissions (0644) or {again}"
+            )),
+            Ok(pem) => match trust_anchors(&pem) {
+                Ok(_) => Wire::Tls { ca_pem: pem },
+                Err(e) => Wire::Broken(format!(
+                    "TLS is on ({TLS_ENV}) but {CA_CERT} is not a usable CA certificate ({e}): {again}"
+                )),
+            },
+        }
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            Wire::Plain => "http",
+            Wire::Tls { .. } | Wire::Broken(_) => "https",
+        }
+    }
+}
+
+/// Why an exchange failed: nothing answered, or something answered that
+/// must not be trusted (a verdict of its own, never retried in plain text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    Unreachable(String),
+    Broken(String),
+}
+
+/// Sends `send` to `addr` over `wire`; over TLS the server name is the IP
+/// asked, which the node's certificate carries.
+pub fn exchange(sys: &System, wire: &Wire, addr: &str, send: &str) -> Result<String, Failure> {
+    let ca_pem = match wire {
+        Wire::Plain => {
+            return sys
+                .talk(addr, send)
+                .map_err(|e| Failure::Unreachable(e.to_string()));
+        }
+        Wire::Broken(why) => return Err(Failure::Broken(why.clone())),
+        Wire::Tls { ca_pem } => ca_pem,
+    };
+    let server_name = server_name(addr);
+    let peer = TlsPeer {
+        ca_pem,
+        server_name: &server_name,
+    };
+    sys.talk_tls(addr, send, &peer).map_err(|e| match e {
+        TlsTalkError::Io(e) => Failure::Unreachable(e.to_string()),
+        TlsTalkError::NotTrusted(why) => Failure::Broken(untrusted(&why, &server_name)),
+        TlsTalkError::NotTls(why) => Failure::Broken(format!(
+            "it does not speak TLS ({why}), though {TLS_ENV} turns TLS on: restart it so it reads {TLS_ENV}, or run mesos-docker setup again"
+        )),
+        TlsTalkError::BadCa { .. } => Failure::Broken(format!(
+            "{CA_CERT}: {}: run mesos-docker setup again to write it",
+            crate::error_chain(&e)
+        )),
+        other => Failure::Broken(crate::error_chain(&other)),
+    })
+}
+
+/// What a certificate that failed verification means, for a verdict.
+fn untrusted(why: &rustls::Error, server_name: &str) -> String {
+    use rustls::CertificateError as C;
+    match why {
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => format!(
+            "its TLS certificate does not name {server_name} ({why}): another node's, or a man in the middle; no credentials were sent. If this node's addresses changed, run mesos-docker setup again to reissue its certificate"
+        ),
+        _ => format!(
+            "its TLS certificate is not the cluster's ({why}; trusted: {CA_CERT} only): another cluster's node, or a man in the middle; no credentials were sent"
+        ),
+    }
+}
+
+/// The IP of `ip:port` (`[v6]:port`), the name a node's certificate holds.
+fn server_name(addr: &str) -> String {
+    addr.parse::<SocketAddr>()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|_| addr.rsplit_once(':').map_or(addr, |(h, _)| h).to_owned())
 }
 
 /// The request as sent: HTTP/1.0, so the server closes when done and the
@@ -270,25 +418,25 @@ pub fn judge(check: &HttpCheck, reply: &str) -> Verdict {
 /// Asks one endpoint, with credentials where it wants them.
 pub fn ask(sys: &System, ip: Option<IpAddr>, check: &HttpCheck, auth: &Auth) -> Verdict {
     let addr = address(ip, check.port);
+    let wire = Wire::of(sys, check.libprocess);
+    let url = format!("{}://{addr}{}", wire.scheme(), check.path);
     let sent = check.authenticated.then(|| auth.basic()).flatten();
-    match sys.talk(&addr, &request_as(&addr, check.path, sent)) {
+    match exchange(sys, &wire, &addr, &request_as(&addr, check.path, sent)) {
         Ok(reply) if check.authenticated && parse(&reply).is_ok_and(|(s, _)| s == 401) => {
             match auth {
                 Auth::NotRoot => Verdict::Waiting(format!(
                     "GET {}: refuses anonymous requests (HTTP 401); its credentials are readable only by root: run as root to verify it serves",
                     check.path
                 )),
-                Auth::Unusable(why) => Verdict::Unhealthy(format!(
-                    "GET http://{addr}{} answered HTTP 401: {why}",
-                    check.path
-                )),
+                Auth::Unusable(why) => {
+                    Verdict::Unhealthy(format!("GET {url} answered HTTP 401: {why}"))
+                }
                 Auth::Anonymous => Verdict::Unhealthy(format!(
-                    "GET http://{addr}{} answered HTTP 401: it wants credentials and this node has none in {}",
-                    check.path, SECRETS_DIR
+                    "GET {url} answered HTTP 401: it wants credentials and this node has none in {SECRETS_DIR}"
                 )),
                 Auth::Basic(b) => Verdict::Unhealthy(format!(
-                    "GET http://{addr}{} answered HTTP 401 to {}'s credentials: the running service and its secret file disagree (restart it, or re-run setup)",
-                    check.path, b.principal
+                    "GET {url} answered HTTP 401 to {}'s credentials: the running service and its secret file disagree (restart it, or re-run setup)",
+                    b.principal
                 )),
             }
         }
@@ -296,11 +444,11 @@ pub fn ask(sys: &System, ip: Option<IpAddr>, check: &HttpCheck, auth: &Auth) -> 
             Verdict::Healthy(d) => Verdict::Healthy(format!("GET {}: {d}", check.path)),
             Verdict::Waiting(d) => Verdict::Waiting(format!("GET {}: {d}", check.path)),
             Verdict::Electing(d) => Verdict::Electing(format!("GET {}: {d}", check.path)),
-            Verdict::Unhealthy(d) => {
-                Verdict::Unhealthy(format!("GET http://{addr}{} {d}", check.path))
-            }
+            Verdict::Unhealthy(d) => Verdict::Unhealthy(format!("GET {url} {d}")),
         },
-        Err(e) => Verdict::Unhealthy(format!("GET http://{addr}{}: {e}", check.path)),
+        Err(Failure::Unreachable(e) | Failure::Broken(e)) => {
+            Verdict::Unhealthy(format!("GET {url}: {e}"))
+        }
     }
 }
 
@@ -390,19 +538,21 @@ fn admitted(status: u16, body: &str) -> bool {
 
 /// Proves how `addr`'s `path` is protected: an anonymous request, then (when
 /// it is refused and the credentials are readable) a wrong secret and the
-/// right one.
-pub fn verify(sys: &System, addr: &str, path: &str, auth: &Auth) -> Protection {
-    let get = |a: Option<&BasicAuth>| -> Result<(u16, String), String> {
-        let reply = sys
-            .talk(addr, &request_as(addr, path, a))
-            .map_err(|e| format!("GET http://{addr}{path}: {e}"))?;
+/// right one, each over `wire`.
+pub fn verify(sys: &System, wire: &Wire, addr: &str, path: &str, auth: &Auth) -> Protection {
+    let url = format!("{}://{addr}{path}", wire.scheme());
+    let get = |a: Option<&BasicAuth>| -> Result<(u16, String), Protection> {
+        let reply = exchange(sys, wire, addr, &request_as(addr, path, a)).map_err(|f| match f {
+            Failure::Unreachable(e) => Protection::Unreachable(format!("GET {url}: {e}")),
+            Failure::Broken(e) => Protection::Broken(format!("GET {url}: {e}")),
+        })?;
         parse(&reply)
             .map(|(s, b)| (s, b.to_owned()))
-            .map_err(|e| format!("GET http://{addr}{path} {e}"))
+            .map_err(|e| Protection::Unreachable(format!("GET {url} {e}")))
     };
     let anonymous = match get(None) {
         Ok((s, _)) => s,
-        Err(e) => return Protection::Unreachable(e),
+        Err(p) => return p,
     };
     if anonymous == 200 {
         return Protection::Open(format!("anonymous GET {path} answered 200"));
@@ -433,7 +583,7 @@ pub fn verify(sys: &System, addr: &str, path: &str, auth: &Auth) -> Protection {
         secret: Secret::from_stored(WRONG_SECRET.to_owned()),
     };
     match get(Some(&wrong)) {
-        Err(e) => return Protection::Unreachable(e),
+        Err(p) => return p,
         Ok((s, b)) if admitted(s, &b) => {
             return Protection::Broken(format!(
                 "GET {path} with a wrong secret for {} answered HTTP {s}: any password is let in",
@@ -443,7 +593,7 @@ pub fn verify(sys: &System, addr: &str, path: &str, auth: &Auth) -> Protection {
         Ok(_) => {}
     }
     match get(Some(good)) {
-        Err(e) => Protection::Unreachable(e),
+        Err(p) => p,
         Ok((s, b)) if admitted(s, &b) => Protection::Protected(format!(
             "anonymous GET {path} refused (401), {}'s credentials accepted ({s}), a wrong secret refused",
             good.principal
@@ -687,7 +837,7 @@ mod tests {
                 401
             }
         });
-        let v = verify(&host(), &addr, "/state", &auth);
+        let v = verify(&host(), &Wire::Plain, &addr, "/state", &auth);
         assert_eq!(v.word(), "protected", "{v:?}");
         assert_eq!(
             v.detail(),
@@ -705,7 +855,7 @@ mod tests {
         assert!(!format!("{v:?}").contains("s3cr3t"));
 
         let (addr, _) = server(|_| 200);
-        let v = verify(&host(), &addr, "/state", &auth);
+        let v = verify(&host(), &Wire::Plain, &addr, "/state", &auth);
         assert_eq!(
             v,
             Protection::Open("anonymous GET /state answered 200".into())
@@ -713,7 +863,7 @@ mod tests {
 
         // Authentication on, but any password let in.
         let (addr, _) = server(|a| if a.is_some() { 200 } else { 401 });
-        let v = verify(&host(), &addr, "/v2/info", &auth);
+        let v = verify(&host(), &Wire::Plain, &addr, "/v2/info", &auth);
         assert_eq!(
             v,
             Protection::Broken(
@@ -729,17 +879,20 @@ mod tests {
                 401
             }
         });
-        assert_eq!(verify(&host(), &addr, "/state", &auth).word(), "broken");
+        assert_eq!(
+            verify(&host(), &Wire::Plain, &addr, "/state", &auth).word(),
+            "broken"
+        );
 
         let (addr, _) = server(|_| 403);
         assert_eq!(
-            verify(&host(), &addr, "/state", &auth),
+            verify(&host(), &Wire::Plain, &addr, "/state", &auth),
             Protection::Unexpected("anonymous GET /state answered HTTP 403".into())
         );
 
         // Not root: anonymous refused is all that can be said.
         let (addr, seen) = server(|_| 401);
-        let v = verify(&host(), &addr, "/state", &Auth::NotRoot);
+        let v = verify(&host(), &Wire::Plain, &addr, "/state", &Auth::NotRoot);
         assert_eq!(v.word(), "refuses anonymous");
         assert!(v.detail().contains("run as root to verify"), "{v:?}");
         assert_eq!(*seen.lock().unwrap(), [None]);
@@ -749,7 +902,7 @@ mod tests {
         let addr = free.local_addr().unwrap().to_string();
         drop(free);
         assert_eq!(
-            verify(&host(), &addr, "/state", &auth).word(),
+            verify(&host(), &Wire::Plain, &addr, "/state", &auth).word(),
             "unreachable"
         );
     }
@@ -787,6 +940,244 @@ mod tests {
         assert!(
             matches!(&v, Verdict::Unhealthy(d) if d.contains("has none in /etc/mesos-docker/secrets")),
             "{v:?}"
+        );
+    }
+
+    fn token(b: &str) -> crate::setup::input::token::ClusterToken {
+        crate::setup::input::token::ClusterToken::parse(&format!("mdt1_{}", b.repeat(32)), "t")
+            .unwrap()
+    }
+
+    /// A node's TLS files from `token`, for a server on 127.0.0.1 (or only
+    /// on `ip`).
+    fn issued(b: &str, ips: &[&str]) -> crate::setup::plan::tls::NodeTls {
+        let node = crate::setup::plan::tls::NodeName {
+            hostname: "master-1".into(),
+            ips: ips.iter().map(|i| i.parse().unwrap()).collect(),
+        };
+        crate::setup::plan::tls::issue(&token(b), &node).unwrap()
+    }
+
+    fn tls_server(b: &str, ips: &[&str]) -> crate::setup::host::testkit::TlsServer {
+        let tls = issued(b, ips);
+        crate::setup::host::testkit::TlsServer::start(&tls.cert_pem, tls.key_pem.expose(), |a| {
+            if a == Some("operator:s3cr3t") {
+                200
+            } else {
+                401
+            }
+        })
+    }
+
+    /// A root whose tls.env turns TLS on, with token `b`'s CA.
+    fn tls_root(b: &str) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let put = |path: &str, text: &str| {
+            let p = d.path().join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        let env: String = crate::setup::plan::tls::env_lines()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect();
+        put(TLS_ENV, &env);
+        put(CA_CERT, &issued(b, &["127.0.0.1"]).ca_pem);
+        d
+    }
+
+    #[test]
+    fn the_wire_is_one_decision_from_tls_env_and_the_ca() {
+        let ca = issued("ab", &["127.0.0.1"]).ca_pem;
+        let nf = || Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+        let denied = || Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert_eq!(Wire::decide(Ok(false), nf), Wire::Plain);
+        assert_eq!(
+            Wire::decide(Ok(true), || Ok(ca.clone())),
+            Wire::Tls { ca_pem: ca.clone() }
+        );
+        let broken = |w: Wire| match w {
+            Wire::Broken(why) => why,
+            other => panic!("{other:?}"),
+        };
+        let why = broken(Wire::decide(Ok(true), nf));
+        assert_eq!(
+            why,
+            "TLS is on (/etc/mesos-docker/tls.env) but the cluster CA /etc/mesos-docker/tls/ca.pem is missing: run mesos-docker setup again to write it"
+        );
+        let why = broken(Wire::decide(Ok(true), denied));
+        assert!(
+            why.contains("cannot be read") && why.contains(CA_CERT),
+            "{why}"
+        );
+        for bad in [
+            "",
+            "not a certificate",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        ] {
+            let why = broken(Wire::decide(Ok(true), || Ok(bad.to_owned())));
+            assert!(
+                why.contains("is not a usable CA certificate"),
+                "{bad:?}: {why}"
+            );
+        }
+        let why = broken(Wire::decide(
+            Err(TlsEnvError(std::io::ErrorKind::PermissionDenied.into())),
+            nf,
+        ));
+        assert!(
+            why.starts_with("cannot read /etc/mesos-docker/tls.env"),
+            "{why}"
+        );
+        assert_eq!(Wire::Plain.scheme(), "http");
+        assert_eq!(Wire::Broken(String::new()).scheme(), "https");
+
+        // Read from a root: tls.env absent, off, on; Marathon never TLS.
+        let d = tls_root("ab");
+        let sys = System::new(d.path(), Box::new(crate::setup::host::system::HostRunner));
+        assert_eq!(Wire::of(&sys, true), Wire::Tls { ca_pem: ca.clone() });
+        assert_eq!(Wire::of(&sys, false), Wire::Plain);
+        std::fs::write(sys.path(TLS_ENV), "LIBPROCESS_SSL_ENABLED=false\n").unwrap();
+        assert_eq!(Wire::of(&sys, true), Wire::Plain);
+        std::fs::remove_file(sys.path(TLS_ENV)).unwrap();
+        assert_eq!(Wire::of(&sys, true), Wire::Plain);
+        assert!(!checks_of("marathon")[0].libprocess);
+        assert!(checks_of("mesos-agent")[0].libprocess);
+    }
+
+    /// Over TLS the protection is proved as over http, the certificate
+    /// verified first.
+    #[test]
+    fn protection_verified_over_tls_with_the_cluster_ca() {
+        let server = tls_server("ab", &["10.0.0.5", "127.0.0.1"]);
+        let wire = Wire::Tls {
+            ca_pem: issued("ab", &["127.0.0.1"]).ca_pem,
+        };
+        let v = verify(&host(), &wire, &server.addr, "/state", &operator("s3cr3t"));
+        assert_eq!(v.word(), "protected", "{v:?}");
+        assert_eq!(
+            *server.seen.lock().unwrap(),
+            [
+                None,
+                Some(format!("operator:{WRONG_SECRET}")),
+                Some("operator:s3cr3t".into())
+            ]
+        );
+        // The health probe reads the same decision from the node's files.
+        let d = tls_root("ab");
+        let sys = System::new(d.path(), Box::new(crate::setup::host::system::HostRunner));
+        let check = HttpCheck {
+            port: server.port(),
+            ..checks_of("mesos-agent")[0]
+        };
+        let ip = Some("127.0.0.1".parse().unwrap());
+        assert_eq!(
+            ask(&sys, ip, &check, &operator("s3cr3t")),
+            Verdict::Healthy("GET /state: version unknown, no master yet".into())
+        );
+        let v = ask(&sys, ip, &check, &operator("wrong"));
+        assert!(
+            matches!(&v, Verdict::Unhealthy(d) if d.starts_with(&format!("GET https://{}/state answered HTTP 401", server.addr))),
+            "{v:?}"
+        );
+    }
+
+    /// The attack: a server whose certificate another token's CA signed
+    /// (another cluster, or a man in the middle with a certificate of his
+    /// own) never receives a request, so never the credentials; and the
+    /// verdict says why. One of the cluster's certificates that does not
+    /// name the address asked is refused as well.
+    #[test]
+    fn a_foreign_certificate_gets_no_credentials() {
+        let wire = Wire::Tls {
+            ca_pem: issued("ab", &["127.0.0.1"]).ca_pem,
+        };
+        let foreign = tls_server("cd", &["127.0.0.1"]);
+        let v = verify(&host(), &wire, &foreign.addr, "/state", &operator("s3cr3t"));
+        assert_eq!(v.word(), "broken", "{v:?}");
+        assert!(
+            v.detail()
+                .contains("its TLS certificate is not the cluster's")
+                && v.detail().contains("no credentials were sent"),
+            "{v:?}"
+        );
+        let d = tls_root("ab");
+        let sys = System::new(d.path(), Box::new(crate::setup::host::system::HostRunner));
+        let check = HttpCheck {
+            port: foreign.port(),
+            ..checks_of("mesos-agent")[0]
+        };
+        let ip = Some("127.0.0.1".parse().unwrap());
+        let v = ask(&sys, ip, &check, &operator("s3cr3t"));
+        assert!(
+            matches!(&v, Verdict::Unhealthy(d) if d.contains("not the cluster's")),
+            "{v:?}"
+        );
+        assert!(foreign.seen.lock().unwrap().is_empty());
+
+        let elsewhere = tls_server("ab", &["10.0.0.5"]);
+        let v = verify(
+            &host(),
+            &wire,
+            &elsewhere.addr,
+            "/state",
+            &operator("s3cr3t"),
+        );
+        assert!(
+            v.word() == "broken" && v.detail().contains("does not name 127.0.0.1"),
+            "{v:?}"
+        );
+        assert!(elsewhere.seen.lock().unwrap().is_empty());
+    }
+
+    /// TLS on, but the port answers plain http (a daemon not restarted
+    /// since tls.env was written, or a downgrade): no plain-text retry.
+    #[test]
+    fn a_plain_server_where_tls_is_on_is_broken_not_asked_in_clear() {
+        let (addr, seen) = server(|_| 200);
+        let wire = Wire::Tls {
+            ca_pem: issued("ab", &["127.0.0.1"]).ca_pem,
+        };
+        let v = verify(&host(), &wire, &addr, "/state", &operator("s3cr3t"));
+        assert_eq!(v.word(), "broken", "{v:?}");
+        assert!(v.detail().contains("does not speak TLS"), "{v:?}");
+        assert!(seen.lock().unwrap().iter().all(Option::is_none), "{seen:?}");
+        // A broken CA: nothing is asked at all.
+        let v = verify(
+            &host(),
+            &Wire::Broken("the CA is missing".into()),
+            &addr,
+            "/state",
+            &operator("s3cr3t"),
+        );
+        assert_eq!(
+            v,
+            Protection::Broken(format!("GET https://{addr}/state: the CA is missing"))
+        );
+        // Marathon stays plain http on a TLS node.
+        let d = tls_root("ab");
+        let sys = System::new(d.path(), Box::new(crate::setup::host::system::HostRunner));
+        let (addr, _) = server(|a| {
+            if a == Some("operator:s3cr3t") {
+                200
+            } else {
+                401
+            }
+        });
+        let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+        let check = HttpCheck {
+            port,
+            expect: Expect::Ok,
+            ..checks_of("marathon")[0]
+        };
+        assert_eq!(
+            ask(
+                &sys,
+                Some("127.0.0.1".parse().unwrap()),
+                &check,
+                &operator("s3cr3t")
+            ),
+            Verdict::Healthy("GET /ping: 200".into())
         );
     }
 }

@@ -7,7 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::system::{Output, Runner};
+use super::system::{Output, Runner, TlsPeer, TlsTalkError};
 
 /// Records every command and answers from a table keyed by the whole command
 /// line (`"uname -m"`); a command missing from the table behaves like a
@@ -410,8 +410,139 @@ impl Runner for RecordingRunner {
         }
     }
 
+    /// Recorded as [`tls_line`] and answered from the table under it, as
+    /// [`talk`](Runner::talk) is: the line names the server name and the
+    /// CA, so a test proves which ones were asked for. It verifies
+    /// nothing: real handshakes are tested against real servers. An
+    /// address the table answers only in plain text is a server without
+    /// TLS (it answers a TLS hello with bytes that are not TLS).
+    fn talk_tls(&self, addr: &str, send: &str, peer: &TlsPeer) -> Result<String, TlsTalkError> {
+        let line = tls_line(addr, send, peer);
+        self.calls.lock().expect("runner calls").push(line.clone());
+        let answers = self.answers.lock().expect("runner table");
+        match answers.get(&line) {
+            Some(out) if out.success => Ok(out.stdout.clone()),
+            _ if answers
+                .keys()
+                .any(|k| k.starts_with(&format!("tcp {addr} "))) =>
+            {
+                Err(TlsTalkError::NotTls("it answered bytes that are not TLS"))
+            }
+            _ => Err(TlsTalkError::Io(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!("{addr}: connection refused (test runner)"),
+            ))),
+        }
+    }
+
     fn is_host(&self) -> bool {
         false
+    }
+}
+
+/// How the recording runner records a TLS exchange: `tls ADDR NAME
+/// ca=<first 12 hex digits of the CA PEM's SHA-256> SEND`.
+pub fn tls_line(addr: &str, send: &str, peer: &TlsPeer) -> String {
+    use sha2::Digest;
+    let ca = hex::encode(sha2::Sha256::digest(peer.ca_pem.as_bytes()));
+    format!("tls {addr} {} ca={} {send}", peer.server_name, &ca[..12])
+}
+
+/// A TLS server on a loopback port, for tests of the TLS seam: rustls with
+/// `cert_pem` and `key_pem` (as `plan::tls::issue` makes them), answering
+/// each HTTP request with `answer(basic)` (`Some("user:secret")` when it
+/// carried basic credentials) and a `{}` body. Every request that got past
+/// the handshake is logged by its decoded credentials, so a test can prove
+/// what a server it must not trust never received.
+type Answer = std::sync::Arc<dyn Fn(Option<&str>) -> u16 + Send + Sync>;
+
+pub struct TlsServer {
+    pub addr: String,
+    pub seen: std::sync::Arc<Mutex<Vec<Option<String>>>>,
+}
+
+impl TlsServer {
+    pub fn start(
+        cert_pem: &str,
+        key_pem: &str,
+        answer: impl Fn(Option<&str>) -> u16 + Send + Sync + 'static,
+    ) -> TlsServer {
+        let answer: Answer = std::sync::Arc::new(answer);
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("a PEM certificate");
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("a PEM key");
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = std::sync::Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("TLS versions")
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .expect("the certificate and its key"),
+        );
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let addr = l.local_addr().expect("its address").to_string();
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for sock in l.incoming() {
+                let Ok(sock) = sock else { continue };
+                let (config, log, answer) = (config.clone(), log.clone(), answer.clone());
+                std::thread::spawn(move || Self::serve(config, sock, &log, &*answer));
+            }
+        });
+        TlsServer { addr, seen }
+    }
+
+    fn serve(
+        config: std::sync::Arc<rustls::ServerConfig>,
+        mut sock: std::net::TcpStream,
+        log: &Mutex<Vec<Option<String>>>,
+        answer: &(dyn Fn(Option<&str>) -> u16 + Send + Sync),
+    ) -> Option<()> {
+        use base64::Engine;
+        use std::io::{Read, Write};
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .ok()?;
+        let mut conn = rustls::ServerConnection::new(config).ok()?;
+        let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = tls.read(&mut buf).ok()?;
+            if n == 0 {
+                return None;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        let request = String::from_utf8_lossy(&got).into_owned();
+        let basic = request
+            .lines()
+            .find_map(|l| l.strip_prefix("Authorization: Basic "))
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        log.lock().expect("server log").push(basic.clone());
+        let status = answer(basic.as_deref());
+        tls.write_all(
+            format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}")
+                .as_bytes(),
+        )
+        .ok()?;
+        tls.conn.send_close_notify();
+        tls.flush().ok()?;
+        Some(())
+    }
+
+    /// The port, for checks that dial `ip:port`.
+    pub fn port(&self) -> u16 {
+        self.addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port")
     }
 }
 

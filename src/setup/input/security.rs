@@ -128,6 +128,14 @@ pub enum SecurityError {
         "the cluster at {host} is secured (its master refused an anonymous request, HTTP 401): this master joins it and needs its token. Nothing was changed. Pass it with --token-file FILE or MESOS_DOCKER_TOKEN (`{SHOW_TOKEN}` shows it on {host})"
     )]
     SecuredWithoutToken { host: String },
+    #[error(
+        "the cluster at {host} is secured (its master speaks TLS on :5050, as only secured masters do): this master joins it and needs its token. Nothing was changed. Pass it with --token-file FILE or MESOS_DOCKER_TOKEN (`{SHOW_TOKEN}` shows it on {host})"
+    )]
+    SecuredTlsWithoutToken { host: String },
+    #[error(
+        "the master at {host} is not of the token's cluster: {why}. Its certificate would come from the CA every node derives from the token, so the token is another cluster's, or something between this node and {host} answers in its place. Nothing was sent to it and nothing was changed. Pass that cluster's token (`{SHOW_TOKEN}` shows it on one of its masters), or check the network path"
+    )]
+    ForeignMaster { host: String, why: String },
 }
 
 /// What the operator gave, each kept apart so a message can name it.

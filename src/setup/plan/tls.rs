@@ -424,6 +424,18 @@ fn node_params(
     Ok(p)
 }
 
+/// The cluster CA alone, as every node of `token` derives it (the same
+/// bytes as [`issue`]'s `ca_pem`): what a joining node trusts when it asks
+/// a master, before it has any files.
+pub fn cluster_ca_pem(token: &ClusterToken) -> Result<String, TlsError> {
+    let ca_seed = token.secret(MasterPurpose::TlsCa);
+    let ca_key = derive_key(ca_seed.expose().as_bytes(), "ca");
+    let ca = ca_params(token, &ca_key)
+        .self_signed(&rcgen_key(&ca_key, "the cluster CA")?)
+        .map_err(|source| issue_err("the cluster CA", source))?;
+    Ok(ca.pem())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
