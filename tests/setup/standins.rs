@@ -3,11 +3,13 @@
 //! real Mesos 1.11 and Marathon do with the secure flags of issue 12: basic
 //! auth per realm from the JSON credentials file (401 with
 //! `WWW-Authenticate`, `/health` open), credential files read as JSON,
-//! executor flags only in a Mesos built with SSL, Marathon's HTTP and
-//! framework authentication, private records, no secret printed. The tests
-//! of setup lean on these answers, so a stand-in that let anything through
-//! would prove nothing. One test (`--ignored`) runs a master against a real
-//! ZooKeeper in a systemd container.
+//! executor flags only in a Mesos built with SSL, libprocess' TLS from
+//! `LIBPROCESS_SSL_*` in such a build (with setup's own certificates and
+//! env lines), Marathon's HTTP and framework authentication, private
+//! records, no secret printed. The tests of setup lean on these answers, so
+//! a stand-in that let anything through would prove nothing. Two tests
+//! (`--ignored`) run in a systemd container: a master against a real
+//! ZooKeeper, and an SSL agent started by systemd with setup's TLS files.
 
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
@@ -1098,6 +1100,77 @@ fn a_master_with_a_digest_user_guards_its_znodes_as_mesos_does_and_shows_no_secr
          while read -r f; do [ $((0$(stat -c %a \"$f\") & 7)) -eq 0 ] || echo \"$f\"; done"
     ));
     assert_eq!(open.trim(), "", "files others may read hold the secret");
+}
+
+/// An SSL agent as setup leaves it on a node: setup's files at their
+/// paths, tls.env read by the unit (EnvironmentFile=), socat from the
+/// node's image, TLS seen from the host.
+#[test]
+#[ignore = "slow (a systemd container); scripts/test runs it with --ignored"]
+fn an_ssl_agent_under_systemd_serves_tls_from_setups_files() {
+    let node = crate::support::systemd::Node::boot();
+    let ip: IpAddr = node.ip().parse().unwrap();
+    let token = ClusterToken::parse(&format!("mdt1_{}", "ab".repeat(32)), "test").unwrap();
+    let name = tls::NodeName {
+        hostname: NODE.to_owned(),
+        ips: vec![ip],
+    };
+    let issued = tls::issue(&token, &name).unwrap();
+    node.copy_in(&standins::mesos_tgz_with_ssl().path, "/root/mesos.tgz");
+    node.sh_ok("mkdir -p /opt/standin && tar -C /opt/standin -xzf /root/mesos.tgz");
+    node.sh_ok(
+        "install -d -m 0755 /etc/mesos-docker/tls && install -d -m 0700 /etc/mesos-docker/secrets",
+    );
+    node.write(tls::CA_CERT, issued.ca_pem.as_bytes());
+    node.write(tls::NODE_CERT, issued.cert_pem.as_bytes());
+    node.write(tls::NODE_KEY, issued.key_pem.expose().as_bytes());
+    node.sh_ok(&format!("chmod 0600 {}", tls::NODE_KEY));
+    let mut env: String = tls::env_lines()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    if !env.contains("LIBPROCESS_SSL_CIPHERS=") {
+        env.push_str(&format!("LIBPROCESS_SSL_CIPHERS={ECDSA_CIPHERS}\n"));
+    }
+    node.write(tls::TLS_ENV, env.as_bytes());
+    node.sh_ok(&format!(
+        "systemd-run --unit standin-agent -p EnvironmentFile={} /opt/standin/sbin/mesos-agent",
+        tls::TLS_ENV
+    ));
+
+    let addr = SocketAddr::new(ip, 5051);
+    let client = TlsClient::new(&issued.ca_pem, None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        match client.get(addr, NODE, "/health", None) {
+            Ok(answer) => break answer,
+            Err(e) if Instant::now() > deadline => panic!(
+                "no TLS from the agent: {e}\n{}",
+                node.journal("standin-agent")
+            ),
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    };
+    assert_eq!(health.status, 200, "{health:?}");
+    let by_ip = client.get(addr, &ip.to_string(), "/state", None).unwrap();
+    assert_eq!(by_ip.status, 200, "{by_ip:?}");
+    assert!(http_get_with(addr, "/health", None).is_err());
+    assert_eq!(node.http_get("127.0.0.1", 5051, "/health"), None);
+
+    let key_pem = issued.key_pem.expose();
+    let key_line = key_pem.lines().nth(1).unwrap();
+    let journal = node.journal("standin-agent");
+    assert!(journal.contains("serving TLS only"), "{journal}");
+    assert!(!journal.contains(key_line), "{journal}");
+    let recorded = node.sh_ok("cat /var/lib/mesos-standin/mesos-agent.env");
+    assert!(
+        recorded.contains(&format!("LIBPROCESS_SSL_KEY_FILE={}\n", tls::NODE_KEY)),
+        "{recorded}"
+    );
+    let holders = node.sh(&format!(
+        "grep -rlF -- '{key_line}' /etc /var /run /tmp /root /opt 2>/dev/null || true"
+    ));
+    assert_eq!(holders.trim(), tls::NODE_KEY, "the key beyond its file");
 }
 
 /// Marathon's launcher read out of an image on the real Docker daemon (a
