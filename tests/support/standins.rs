@@ -395,7 +395,9 @@ pub fn marathon_tgz() -> &'static Artifact {
 
 /// [`IMAGE`]: busybox and the stand-ins, Marathon's as the entrypoint
 /// (`--entrypoint mesos-master` runs the master), imported into the host's
-/// Docker and saved to a tarball.
+/// Docker and saved to a tarball. Its Mesos is built without SSL (no
+/// [`SSL_MARKER`]), so it ignores `LIBPROCESS_SSL_*` as such a build does;
+/// it has no socat, which a TLS stand-in would stop asking for.
 pub fn image() -> &'static SavedImage {
     static SAVED: OnceLock<SavedImage> = OnceLock::new();
     SAVED.get_or_init(|| {
