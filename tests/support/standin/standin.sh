@@ -26,7 +26,10 @@
 # - masters are elected through ZooKeeper when MESOS_ZK names one (zk://,
 #   zk://user:secret@ or file:// holding either) and zkCli.sh is there: with
 #   a digest user its znodes get Mesos' ACL (anyone reads, creator all); one
-#   that does not lead answers 307 to the leader (503 while none leads).
+#   that does not lead answers 307 to the leader (503 while none leads);
+# - a Mesos built with SSL reads LIBPROCESS_SSL_* as libprocess does and,
+#   with LIBPROCESS_SSL_ENABLED, its master and agent serve TLS only (with
+#   socat, which must be on PATH; see "TLS" below); a plain one ignores them.
 # No secret is ever printed, put on a command line or served unauthenticated.
 set -eu
 umask 077
