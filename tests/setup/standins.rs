@@ -3,21 +3,25 @@
 //! real Mesos 1.11 and Marathon do with the secure flags of issue 12: basic
 //! auth per realm from the JSON credentials file (401 with
 //! `WWW-Authenticate`, `/health` open), credential files read as JSON,
-//! executor flags only in a Mesos built with SSL, Marathon's HTTP and
-//! framework authentication, private records, no secret printed. The tests
-//! of setup lean on these answers, so a stand-in that let anything through
-//! would prove nothing. One test (`--ignored`) runs a master against a real
-//! ZooKeeper in a systemd container.
+//! executor flags only in a Mesos built with SSL, libprocess' TLS from
+//! `LIBPROCESS_SSL_*` in such a build (with setup's own certificates and
+//! env lines), Marathon's HTTP and framework authentication, private
+//! records, no secret printed. The tests of setup lean on these answers, so
+//! a stand-in that let anything through would prove nothing. Two tests
+//! (`--ignored`) run in a systemd container: a master against a real
+//! ZooKeeper, and an SSL agent started by systemd with setup's TLS files.
 
 use std::fs;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::mirror::text;
-use crate::support::standins::{self, Answer, basic, http_get_with};
+use crate::support::standins::{self, Answer, TlsClient, basic, http_get_with};
+use mesos_docker::setup::input::token::ClusterToken;
+use mesos_docker::setup::plan::tls;
 
 const SECRET: &str = "5ec2e7a1b2c3d4e5f60718293a4b5c6d";
 const OTHER: &str = "0ther5ecret0000000000000000000000";
@@ -76,6 +80,26 @@ impl Tree {
     /// Starts `program` serving on a free port; panics with its output if
     /// it exits instead.
     fn serve(&self, program: &str, env: &[(&str, &str)], args: &[&str]) -> Serving {
+        self.start(program, env, args, |addr| {
+            http_get_with(addr, "/", None).is_ok()
+        })
+    }
+
+    /// As [`Tree::serve`], for a stand-in serving TLS: ready once its port
+    /// takes connections.
+    fn serve_tls(&self, program: &str, env: &[(&str, &str)], args: &[&str]) -> Serving {
+        self.start(program, env, args, |addr| {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        })
+    }
+
+    fn start(
+        &self,
+        program: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+        ready: impl Fn(SocketAddr) -> bool,
+    ) -> Serving {
         let port = free_port();
         let port_var = if program == "marathon" {
             "MARATHON_HTTP_PORT"
@@ -98,7 +122,7 @@ impl Tree {
                     self.printed(program)
                 );
             }
-            if http_get_with(serving.addr, "/", None).is_ok() {
+            if ready(serving.addr) {
                 return serving;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -1078,6 +1102,77 @@ fn a_master_with_a_digest_user_guards_its_znodes_as_mesos_does_and_shows_no_secr
     assert_eq!(open.trim(), "", "files others may read hold the secret");
 }
 
+/// An SSL agent as setup leaves it on a node: setup's files at their
+/// paths, tls.env read by the unit (EnvironmentFile=), socat from the
+/// node's image, TLS seen from the host.
+#[test]
+#[ignore = "slow (a systemd container); scripts/test runs it with --ignored"]
+fn an_ssl_agent_under_systemd_serves_tls_from_setups_files() {
+    let node = crate::support::systemd::Node::boot();
+    let ip: IpAddr = node.ip().parse().unwrap();
+    let token = ClusterToken::parse(&format!("mdt1_{}", "ab".repeat(32)), "test").unwrap();
+    let name = tls::NodeName {
+        hostname: NODE.to_owned(),
+        ips: vec![ip],
+    };
+    let issued = tls::issue(&token, &name).unwrap();
+    node.copy_in(&standins::mesos_tgz_with_ssl().path, "/root/mesos.tgz");
+    node.sh_ok("mkdir -p /opt/standin && tar -C /opt/standin -xzf /root/mesos.tgz");
+    node.sh_ok(
+        "install -d -m 0755 /etc/mesos-docker/tls && install -d -m 0700 /etc/mesos-docker/secrets",
+    );
+    node.write(tls::CA_CERT, issued.ca_pem.as_bytes());
+    node.write(tls::NODE_CERT, issued.cert_pem.as_bytes());
+    node.write(tls::NODE_KEY, issued.key_pem.expose().as_bytes());
+    node.sh_ok(&format!("chmod 0600 {}", tls::NODE_KEY));
+    let mut env: String = tls::env_lines()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    if !env.contains("LIBPROCESS_SSL_CIPHERS=") {
+        env.push_str(&format!("LIBPROCESS_SSL_CIPHERS={ECDSA_CIPHERS}\n"));
+    }
+    node.write(tls::TLS_ENV, env.as_bytes());
+    node.sh_ok(&format!(
+        "systemd-run --unit standin-agent -p EnvironmentFile={} /opt/standin/sbin/mesos-agent",
+        tls::TLS_ENV
+    ));
+
+    let addr = SocketAddr::new(ip, 5051);
+    let client = TlsClient::new(&issued.ca_pem, None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        match client.get(addr, NODE, "/health", None) {
+            Ok(answer) => break answer,
+            Err(e) if Instant::now() > deadline => panic!(
+                "no TLS from the agent: {e}\n{}",
+                node.journal("standin-agent")
+            ),
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    };
+    assert_eq!(health.status, 200, "{health:?}");
+    let by_ip = client.get(addr, &ip.to_string(), "/state", None).unwrap();
+    assert_eq!(by_ip.status, 200, "{by_ip:?}");
+    assert!(http_get_with(addr, "/health", None).is_err());
+    assert_eq!(node.http_get("127.0.0.1", 5051, "/health"), None);
+
+    let key_pem = issued.key_pem.expose();
+    let key_line = key_pem.lines().nth(1).unwrap();
+    let journal = node.journal("standin-agent");
+    assert!(journal.contains("serving TLS only"), "{journal}");
+    assert!(!journal.contains(key_line), "{journal}");
+    let recorded = node.sh_ok("cat /var/lib/mesos-standin/mesos-agent.env");
+    assert!(
+        recorded.contains(&format!("LIBPROCESS_SSL_KEY_FILE={}\n", tls::NODE_KEY)),
+        "{recorded}"
+    );
+    let holders = node.sh(&format!(
+        "grep -rlF -- '{key_line}' /etc /var /run /tmp /root /opt 2>/dev/null || true"
+    ));
+    assert_eq!(holders.trim(), tls::NODE_KEY, "the key beyond its file");
+}
+
 /// Marathon's launcher read out of an image on the real Docker daemon (a
 /// container created, never started, and removed): the stand-in's
 /// entrypoint passes; the same image with the package launcher's
@@ -1134,4 +1229,378 @@ fn the_launcher_is_read_out_of_a_marathon_image() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// The name the nodes' certificates are issued for.
+const NODE: &str = "standin-node.test";
+
+/// libprocess' default cipher list (openssl.cpp) holds RSA and DSA suites
+/// only, none of which a P-256 certificate can serve; where
+/// `tls::env_lines()` names no list, these tests add ECDHE-ECDSA suites
+/// (see `libprocess_default_ciphers_serve_no_client_with_a_p256_certificate`).
+const ECDSA_CIPHERS: &str =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305";
+
+/// What setup gives a node with TLS, written beside the stand-ins: the
+/// cluster CA and the node's certificate and key from `tls::issue`, and
+/// `tls::env_lines()` naming these files instead of /etc/mesos-docker's.
+struct NodeFiles {
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+    key: String,
+    /// `tls::env_lines()` as written to tls.env, paths moved here.
+    env: Vec<(String, String)>,
+}
+
+impl NodeFiles {
+    fn new(tree: &Tree, token_byte: &str, hostname: &str) -> NodeFiles {
+        let token =
+            ClusterToken::parse(&format!("mdt1_{}", token_byte.repeat(32)), "test").unwrap();
+        let node = tls::NodeName {
+            hostname: hostname.to_owned(),
+            ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        };
+        let issued = tls::issue(&token, &node).unwrap();
+        let prefix = format!("{hostname}-{token_byte}");
+        let ca = tree.file(&format!("{prefix}-ca.pem"), &issued.ca_pem, 0o644);
+        let cert = tree.file(&format!("{prefix}.pem"), &issued.cert_pem, 0o644);
+        let key_pem = issued.key_pem.expose().to_owned();
+        let key = tree.file(&format!("{prefix}.key"), &key_pem, 0o600);
+        let env = tls::env_lines()
+            .into_iter()
+            .map(|(name, value)| {
+                let value = match value.as_str() {
+                    tls::NODE_CERT => cert.clone(),
+                    tls::NODE_KEY => key.clone(),
+                    tls::CA_CERT => ca.clone(),
+                    _ => value,
+                };
+                (name.to_owned(), value)
+            })
+            .collect();
+        NodeFiles {
+            ca_pem: issued.ca_pem,
+            cert_pem: issued.cert_pem,
+            key_pem,
+            key,
+            env,
+        }
+    }
+
+    /// The env lines with `changes` (an empty value removes the variable),
+    /// and the ECDHE-ECDSA ciphers unless the lines name ciphers.
+    fn env_with(&self, changes: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env = self.env.clone();
+        if !env.iter().any(|(k, _)| k == "LIBPROCESS_SSL_CIPHERS") {
+            env.push(("LIBPROCESS_SSL_CIPHERS".into(), ECDSA_CIPHERS.into()));
+        }
+        for (name, value) in changes {
+            env.retain(|(k, _)| k != name);
+            if !value.is_empty() {
+                env.push((name.to_string(), value.to_string()));
+            }
+        }
+        env
+    }
+
+    /// A line from the middle of the key: no record or output may hold it.
+    fn key_line(&self) -> &str {
+        let lines: Vec<&str> = self.key_pem.lines().collect();
+        lines[lines.len() / 2]
+    }
+}
+
+fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// The flags that make `program` ask basic auth for /state from `creds`.
+fn auth_args(program: &str, creds: &str) -> Vec<String> {
+    let file = if program == "mesos-master" {
+        "credentials"
+    } else {
+        "http_credentials"
+    };
+    vec![
+        format!("--{file}={creds}"),
+        "--authenticate_http_readonly".into(),
+    ]
+}
+
+#[test]
+fn tls_on_an_ssl_mesos_serves_only_https_with_the_node_certificate_and_keeps_basic_auth() {
+    let tree = Tree::new(true);
+    let node = NodeFiles::new(&tree, "ab", NODE);
+    let stranger = NodeFiles::new(&tree, "cd", NODE);
+    let creds = tree.file(
+        "creds.json",
+        &credentials_json(&[("operator", SECRET)]),
+        0o600,
+    );
+    // An unknown LIBPROCESS_SSL_ name is skipped, as stout's `extract`
+    // keeps known flags only.
+    let env = node.env_with(&[("LIBPROCESS_SSL_NO_SUCH_SETTING", "1")]);
+    let client = TlsClient::new(&node.ca_pem, None);
+    for (program, realm) in [
+        ("mesos-master", "mesos-master-readonly"),
+        ("mesos-agent", "mesos-agent-readonly"),
+    ] {
+        let args = auth_args(program, &creds);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let serving = tree.serve_tls(program, &pairs(&env), &args);
+        let get = |name: &str, path: &str, auth: Option<&str>| {
+            client
+                .get(serving.addr, name, path, auth)
+                .unwrap_or_else(|e| panic!("{program}: GET {path} as {name}: {e}"))
+        };
+        assert_refused(&get(NODE, "/state", None), realm, program);
+        assert_refused(
+            &get(NODE, "/state", Some(&basic("operator", OTHER))),
+            realm,
+            program,
+        );
+        let state = get(NODE, "/state", Some(&basic("operator", SECRET)));
+        assert_eq!(state.status, 200, "{program}: {state:?}");
+        assert!(
+            state.body.contains("\"standin\":true"),
+            "{program}: {state:?}"
+        );
+        assert_eq!(get(NODE, "/health", None).status, 200, "{program}");
+        // The certificate names the node's IP too (VERIFY_IPADD peers).
+        assert_eq!(get("127.0.0.1", "/health", None).status, 200, "{program}");
+
+        // No downgrade: plain HTTP gets no HTTP answer.
+        let plain = http_get_with(serving.addr, "/health", None);
+        assert!(plain.is_err(), "{program} answered plain HTTP: {plain:?}");
+        // The certificate is checked: another cluster's CA, or another
+        // name, does not accept it.
+        let foreign = TlsClient::new(&stranger.ca_pem, None)
+            .get(serving.addr, NODE, "/health", None)
+            .expect_err("a certificate from another CA");
+        assert!(foreign.to_string().contains("certificate"), "{foreign}");
+        let misnamed = client
+            .get(serving.addr, "other-node.test", "/health", None)
+            .expect_err("a certificate for another name");
+        assert!(misnamed.to_string().contains("certificate"), "{misnamed}");
+        drop(serving);
+
+        let recorded = fs::read_to_string(tree.records().join(format!("{program}.env"))).unwrap();
+        assert!(
+            recorded.contains(&format!("LIBPROCESS_SSL_KEY_FILE={}\n", node.key)),
+            "{recorded}"
+        );
+    }
+    for path in walk(&tree.records()).into_iter().filter(|p| p.is_file()) {
+        let text = String::from_utf8_lossy(&fs::read(&path).unwrap()).into_owned();
+        assert!(
+            !text.contains(node.key_line()),
+            "{} holds the key",
+            path.display()
+        );
+    }
+    for program in ["mesos-master", "mesos-agent"] {
+        assert!(!tree.printed(program).contains(node.key_line()));
+    }
+}
+
+#[test]
+fn libprocess_default_ciphers_serve_no_client_with_a_p256_certificate() {
+    let tree = Tree::new(true);
+    let node = NodeFiles::new(&tree, "ab", NODE);
+    let ca = tree.file("trusted-ca.pem", &node.ca_pem, 0o644);
+    // curl (OpenSSL) offers the RSA suites libprocess lists by default, so
+    // its failure is the server's: it has no suite its key can serve.
+    let curl = |addr: SocketAddr| {
+        Command::new(crate::support::mirror::need("curl", "curl"))
+            .args([
+                "-sS",
+                "--max-time",
+                "10",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--cacert",
+                &ca,
+            ])
+            .args(["--resolve", &format!("{NODE}:{}:127.0.0.1", addr.port())])
+            .arg(format!("https://{NODE}:{}/health", addr.port()))
+            .output()
+            .unwrap()
+    };
+    let defaults = node.env_with(&[("LIBPROCESS_SSL_CIPHERS", "")]);
+    let serving = tree.serve_tls("mesos-master", &pairs(&defaults), &[]);
+    let refused = curl(serving.addr);
+    assert_eq!(refused.status.code(), Some(35), "{refused:?}");
+    assert!(
+        text(&refused.stderr).contains("handshake failure"),
+        "{refused:?}"
+    );
+    drop(serving);
+    assert!(tree.printed("mesos-master").contains("no shared cipher"));
+
+    let ecdsa = node.env_with(&[("LIBPROCESS_SSL_CIPHERS", ECDSA_CIPHERS)]);
+    let serving = tree.serve_tls("mesos-master", &pairs(&ecdsa), &[]);
+    let served = curl(serving.addr);
+    assert!(served.status.success(), "{served:?}");
+    assert_eq!(text(&served.stdout), "200");
+}
+
+#[test]
+fn require_cert_asks_clients_for_a_certificate_from_the_cluster_ca() {
+    let tree = Tree::new(true);
+    let node = NodeFiles::new(&tree, "ab", NODE);
+    let peer = NodeFiles::new(&tree, "ab", "peer-node.test");
+    let stranger = NodeFiles::new(&tree, "cd", "peer-node.test");
+    let env = node.env_with(&[("LIBPROCESS_SSL_REQUIRE_CERT", "true")]);
+    let serving = tree.serve_tls("mesos-agent", &pairs(&env), &[]);
+    let get = |identity: Option<(&str, &str)>| {
+        TlsClient::new(&node.ca_pem, identity).get(serving.addr, NODE, "/health", None)
+    };
+    let anonymous = get(None);
+    assert!(
+        anonymous.is_err(),
+        "served a client without a certificate: {anonymous:?}"
+    );
+    let foreign = get(Some((&stranger.cert_pem, &stranger.key_pem)));
+    assert!(
+        foreign.is_err(),
+        "served a certificate from another CA: {foreign:?}"
+    );
+    let known = get(Some((&peer.cert_pem, &peer.key_pem))).unwrap();
+    assert_eq!(known.status, 200, "{known:?}");
+}
+
+/// A program, its env changes and what it must print as it stops.
+type StartCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, String);
+
+#[test]
+fn tls_start_failures_stop_mesos_with_libprocess_messages() {
+    let tree = Tree::new(true);
+    let node = NodeFiles::new(&tree, "ab", NODE);
+    let stranger = NodeFiles::new(&tree, "cd", NODE);
+    let missing = tree.dir.path().join("no-such.pem");
+    let missing = missing.to_str().unwrap();
+    let enoent =
+        "(OpenSSL error #2147483650): error:80000002:system library::No such file or directory";
+    // Only readlink on PATH (the script's first command): no socat.
+    let bare = tree.dir.path().join("bare-path");
+    fs::create_dir_all(&bare).unwrap();
+    std::os::unix::fs::symlink("/bin/busybox", bare.join("readlink")).unwrap();
+    let exit = "openssl.cpp] EXIT with status 1: ";
+    let cases: Vec<StartCase> = vec![
+        (
+            "mesos-master",
+            vec![("LIBPROCESS_SSL_KEY_FILE", missing)],
+            format!("{exit}Could not load key file '{missing}' {enoent}"),
+        ),
+        (
+            "mesos-agent",
+            vec![("LIBPROCESS_SSL_KEY_FILE", missing)],
+            format!("{exit}Could not load key file '{missing}' {enoent}"),
+        ),
+        (
+            "mesos-master",
+            vec![("LIBPROCESS_SSL_CERT_FILE", missing)],
+            format!("{exit}Could not load cert file '{missing}' {enoent}"),
+        ),
+        (
+            "mesos-agent",
+            vec![("LIBPROCESS_SSL_CA_FILE", missing)],
+            format!("{exit}Could not load CA file and/or directory {enoent} -> FILE: {missing}"),
+        ),
+        (
+            "mesos-master",
+            vec![("LIBPROCESS_SSL_KEY_FILE", "")],
+            format!("{exit}SSL requires key! NOTE: Set path with LIBPROCESS_SSL_KEY_FILE"),
+        ),
+        (
+            "mesos-agent",
+            vec![("LIBPROCESS_SSL_CERT_FILE", "")],
+            format!("{exit}SSL requires certificate! NOTE: Set path with LIBPROCESS_SSL_CERT_FILE"),
+        ),
+        (
+            "mesos-master",
+            vec![("LIBPROCESS_SSL_ENABLED", "yes")],
+            format!(
+                "{exit}Failed to load flags from environment variables prefixed by \
+                 LIBPROCESS_SSL_ or SSL_ (deprecated): Failed to load flag 'enabled': \
+                 Failed to load value 'yes': Expecting a boolean (e.g., true or false)"
+            ),
+        ),
+        // The variables load before ENABLED is looked at.
+        (
+            "mesos-agent",
+            vec![
+                ("LIBPROCESS_SSL_ENABLED", "false"),
+                ("LIBPROCESS_SSL_VERIFY_IPADD", "on"),
+            ],
+            "Failed to load flag 'verify_ipadd': Failed to load value 'on'".into(),
+        ),
+        (
+            "mesos-master",
+            vec![("LIBPROCESS_SSL_HOSTNAME_VALIDATION_SCHEME", "strict")],
+            format!("{exit}Unknown value for hostname_validation_scheme: strict"),
+        ),
+        // OpenSSL's own refusal, reported by socat as it starts.
+        (
+            "mesos-master",
+            vec![("LIBPROCESS_SSL_KEY_FILE", stranger.key.as_str())],
+            "key values mismatch".into(),
+        ),
+        (
+            "mesos-agent",
+            vec![("LIBPROCESS_SSL_SUPPORT_DOWNGRADE", "true")],
+            "mesos-agent (stand-in): LIBPROCESS_SSL_SUPPORT_DOWNGRADE=true is not modelled by \
+             the stand-in"
+                .into(),
+        ),
+        (
+            "mesos-master",
+            vec![("PATH", bare.to_str().unwrap())],
+            "the stand-in serves it with socat, which is not on PATH".into(),
+        ),
+    ];
+    for (program, changes, expected) in cases {
+        let env = node.env_with(&changes);
+        let (code, err) = tree.refused(program, &pairs(&env), &[]);
+        assert_eq!(code, 1, "{program} {changes:?}: {err}");
+        assert!(err.contains(&expected), "{program} {changes:?}: {err}");
+        assert!(!err.contains(node.key_line()) && !err.contains(stranger.key_line()));
+    }
+}
+
+#[test]
+fn a_mesos_without_ssl_and_marathon_ignore_the_tls_variables_and_serve_http() {
+    let plain = Tree::new(false);
+    let node = NodeFiles::new(&plain, "ab", NODE);
+    let missing = plain.dir.path().join("no-such.key");
+    // Even variables an SSL build would stop on: a build without SSL has
+    // no reader for them.
+    let env = node.env_with(&[
+        ("LIBPROCESS_SSL_KEY_FILE", missing.to_str().unwrap()),
+        ("LIBPROCESS_SSL_VERIFY_IPADD", "on"),
+    ]);
+    for program in ["mesos-master", "mesos-agent", "marathon"] {
+        let serving = plain.serve(program, &pairs(&env), &[]);
+        let path = if program == "marathon" {
+            "/ping"
+        } else {
+            "/health"
+        };
+        assert_eq!(serving.get(path, None).status, 200, "{program}");
+    }
+    // Built with SSL, TLS off: plain HTTP as well; Marathon serves its own
+    // HTTP whatever libprocess does.
+    let ssl = Tree::new(true);
+    let node = NodeFiles::new(&ssl, "ab", NODE);
+    let off = node.env_with(&[("LIBPROCESS_SSL_ENABLED", "false")]);
+    for program in ["mesos-master", "mesos-agent"] {
+        let serving = ssl.serve(program, &pairs(&off), &[]);
+        assert_eq!(serving.get("/health", None).status, 200, "{program}");
+    }
+    let on = node.env_with(&[]);
+    let marathon = ssl.serve("marathon", &pairs(&on), &[]);
+    assert_eq!(marathon.get("/ping", None).status, 200);
 }

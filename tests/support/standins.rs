@@ -22,7 +22,13 @@
 //! authentication flags. A stand-in "built with SSL" ([`SSL_MARKER`] beside
 //! its busybox: [`lay_out`], [`mesos_tgz_with_ssl`]) has the agent's
 //! executor authentication flags; the others stop on them, as a Mesos built
-//! without SSL does. Its records are 0600 in a 0700 directory.
+//! without SSL does. Such a Mesos also reads `LIBPROCESS_SSL_*` as
+//! libprocess does: with `LIBPROCESS_SSL_ENABLED` its master and agent check
+//! the certificate, key and CA files (libprocess' exit messages) and serve
+//! TLS only on their port, through `socat` (which must be on PATH:
+//! [`TlsClient`] talks to them); a plain build ignores the variables, and
+//! Marathon's stand-in serves plain HTTP as Marathon's own server does. Its
+//! records are 0600 in a 0700 directory.
 //!
 //! Packagings, each built once per test process:
 //! - [`apt_repo`]: packages `mesos` (/usr/sbin/mesos-master, mesos-agent,
@@ -389,7 +395,9 @@ pub fn marathon_tgz() -> &'static Artifact {
 
 /// [`IMAGE`]: busybox and the stand-ins, Marathon's as the entrypoint
 /// (`--entrypoint mesos-master` runs the master), imported into the host's
-/// Docker and saved to a tarball.
+/// Docker and saved to a tarball. Its Mesos is built without SSL (no
+/// [`SSL_MARKER`]), so it ignores `LIBPROCESS_SSL_*` as such a build does;
+/// it has no socat, which a TLS stand-in would stop asking for.
 pub fn image() -> &'static SavedImage {
     static SAVED: OnceLock<SavedImage> = OnceLock::new();
     SAVED.get_or_init(|| {
@@ -477,8 +485,80 @@ pub fn http_get_with(
 ) -> std::io::Result<Answer> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    exchange(&mut stream, addr, path, authorization)
+}
+
+/// The client side of a stand-in's TLS: the CA to trust (PEM) and, for a
+/// server asking for one, a client certificate and key (PEM).
+pub struct TlsClient {
+    config: std::sync::Arc<rustls::ClientConfig>,
+}
+
+impl TlsClient {
+    /// Trusts only the certificates in `ca_pem`; `identity` is a
+    /// certificate chain and its key (PEM) to present when asked.
+    pub fn new(ca_pem: &str, identity: Option<(&str, &str)>) -> TlsClient {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            roots.add(cert.expect("a PEM certificate")).unwrap();
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        let config = match identity {
+            None => builder.with_no_client_auth(),
+            Some((chain, key)) => builder
+                .with_client_auth_cert(
+                    CertificateDer::pem_slice_iter(chain.as_bytes())
+                        .map(|c| c.expect("a PEM certificate"))
+                        .collect(),
+                    PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("a PEM key"),
+                )
+                .unwrap(),
+        };
+        TlsClient {
+            config: std::sync::Arc::new(config),
+        }
+    }
+
+    /// An HTTP/1.0 GET over TLS to `addr`, whose certificate must name
+    /// `server_name` (a DNS name or an IP address) and chain to the CA.
+    pub fn get(
+        &self,
+        addr: SocketAddr,
+        server_name: &str,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> std::io::Result<Answer> {
+        let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())
+            .map_err(std::io::Error::other)?;
+        let conn = rustls::ClientConnection::new(self.config.clone(), name)
+            .map_err(std::io::Error::other)?;
+        let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        tcp.set_read_timeout(Some(Duration::from_secs(5)))?;
+        exchange(
+            &mut rustls::StreamOwned::new(conn, tcp),
+            addr,
+            path,
+            authorization,
+        )
+    }
+}
+
+/// Sends the GET and reads the answer to the end of the stream.
+fn exchange(
+    stream: &mut (impl Read + Write),
+    addr: SocketAddr,
+    path: &str,
+    authorization: Option<&str>,
+) -> std::io::Result<Answer> {
     let auth = authorization.map_or_else(String::new, |a| format!("Authorization: {a}\r\n"));
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}\r\n")?;
+    stream.flush()?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer)?;
     let bad = || std::io::Error::other(format!("not HTTP: {answer:?}"));

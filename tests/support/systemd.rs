@@ -51,7 +51,8 @@ pub struct Debootstrapped {
 pub const DEBIAN12_SYSTEMD: Debootstrapped = Debootstrapped {
     image: "mesos-docker-test/debian12-systemd",
     suite: "bookworm",
-    include: &["systemd", "systemd-sysv", "dbus"],
+    // socat: the Mesos stand-ins serve TLS through it (standin.sh).
+    include: &["systemd", "systemd-sysv", "dbus", "socat"],
     cmd: "/lib/systemd/systemd",
 };
 
@@ -63,11 +64,29 @@ pub const DEBIAN11: Debootstrapped = Debootstrapped {
     cmd: "/bin/sh",
 };
 
-fn image_exists(image: &str) -> bool {
-    Command::new(need("docker", "docker.io"))
-        .args(["image", "inspect", image])
+/// The image label naming the packages an image was debootstrapped with.
+const INCLUDE_LABEL: &str = "mesos-docker.include";
+
+/// The packages `image` was built with (from [`INCLUDE_LABEL`]; an image
+/// from before the label says none), or None when there is no such image.
+fn image_includes(image: &str) -> Option<Vec<String>> {
+    let out = Command::new(need("docker", "docker.io"))
+        .args(["image", "inspect", "--format"])
+        .arg(format!(
+            "{{{{ index .Config.Labels \"{INCLUDE_LABEL}\" }}}}"
+        ))
+        .arg(image)
         .output()
-        .is_ok_and(|o| o.status.success())
+        .ok()
+        .filter(|o| o.status.success())?;
+    Some(
+        text(&out.stdout)
+            .trim()
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    )
 }
 
 impl Debootstrapped {
@@ -77,7 +96,11 @@ impl Debootstrapped {
         // image twice.
         static BUILDING: Mutex<()> = Mutex::new(());
         let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
-        if image_exists(self.image) {
+        // An image built before a package joined `include` is built again;
+        // one with more packages (another branch's) is kept.
+        if image_includes(self.image)
+            .is_some_and(|has| self.include.iter().all(|p| has.iter().any(|h| h == p)))
+        {
             return self.image;
         }
         let debootstrap = need("debootstrap", "debootstrap");
@@ -90,11 +113,12 @@ impl Debootstrapped {
             cmd.arg(format!("--include={}", self.include.join(",")));
         }
         run_checked(cmd.arg(self.suite).arg(root.path()).arg(&mirror));
-        import_root(
-            root.path(),
-            self.image,
-            &[&format!("CMD [\"{}\"]", self.cmd)],
-        );
+        let mut changes = vec![format!("CMD [\"{}\"]", self.cmd)];
+        if !self.include.is_empty() {
+            changes.push(format!("LABEL {INCLUDE_LABEL}={}", self.include.join(",")));
+        }
+        let changes: Vec<&str> = changes.iter().map(String::as_str).collect();
+        import_root(root.path(), self.image, &changes);
         self.image
     }
 }

@@ -26,7 +26,10 @@
 # - masters are elected through ZooKeeper when MESOS_ZK names one (zk://,
 #   zk://user:secret@ or file:// holding either) and zkCli.sh is there: with
 #   a digest user its znodes get Mesos' ACL (anyone reads, creator all); one
-#   that does not lead answers 307 to the leader (503 while none leads).
+#   that does not lead answers 307 to the leader (503 while none leads);
+# - a Mesos built with SSL reads LIBPROCESS_SSL_* as libprocess does and,
+#   with LIBPROCESS_SSL_ENABLED, its master and agent serve TLS only (with
+#   socat, which must be on PATH; see "TLS" below); a plain one ignores them.
 # No secret is ever printed, put on a command line or served unauthenticated.
 set -eu
 umask 077
@@ -674,6 +677,151 @@ case "$name" in
     ;;
 esac
 
+# TLS, as libprocess sets it up in a Mesos 1.11 built with SSL
+# (3rdparty/libprocess/src/openssl.cpp `reinitialize`, docs/ssl.md). Only
+# such a build reads LIBPROCESS_SSL_*; a plain one ignores them and serves
+# HTTP. libprocess loads its known variables first (a bad boolean stops it;
+# an unknown LIBPROCESS_SSL_ name is skipped, as stout's `extract` keeps
+# known flags only), and with LIBPROCESS_SSL_ENABLED its port speaks TLS
+# only: without downgrade a plain HTTP request gets no HTTP answer. The
+# listener is socat's OPENSSL-LISTEN (busybox has no TLS server), given
+# what libprocess gives its SSL_CTX: certificate, key, cipher list
+# (libprocess' default unless LIBPROCESS_SSL_CIPHERS), protocol versions
+# (TLS 1.2 only by default) and, with REQUIRE_(CLIENT_)CERT, client
+# certificates checked against the CA. Not modelled: the deprecated SSL_
+# prefix, libprocess' own hostname/IP check of client certificates, and
+# downgrade (refused, labelled). Missing or unreadable files stop it with
+# libprocess' EXIT message (OpenSSL 3's error code, Debian 12's OpenSSL);
+# a file OpenSSL cannot parse, or a key that does not match the
+# certificate, stops socat at start with OpenSSL's own error instead.
+ssl_set() { eval "[ -n \"\${LIBPROCESS_SSL_$1+set}\" ]"; }
+ssl_var() { eval "printf %s \"\${LIBPROCESS_SSL_$1:-}\""; }
+ssl_exit() {
+  echo "E $name (stand-in) openssl.cpp] EXIT with status 1: $*" >&2
+  exit 1
+}
+ssl_unmodelled() { # ssl_unmodelled WHAT [NOTE...]
+  what=$1
+  shift
+  die "$name (stand-in): $what is not modelled by the stand-in (test infrastructure, not Mesos)" "$@"
+}
+# ssl_true FLAG DEFAULT: whether the boolean flag is on (stout's parse:
+# true/1, false/0; anything else stops libprocess).
+ssl_true() {
+  var=$(printf %s "$1" | "$bb" tr '[:lower:]' '[:upper:]')
+  value=$2
+  ssl_set "$var" && value=$(ssl_var "$var")
+  case "$value" in
+    true | 1) return 0 ;;
+    false | 0) return 1 ;;
+  esac
+  ssl_exit "Failed to load flags from environment variables prefixed by LIBPROCESS_SSL_" \
+    "or SSL_ (deprecated): Failed to load flag '$1': Failed to load value '$value':" \
+    "Expecting a boolean (e.g., true or false)"
+}
+# fopen_error FILE: OpenSSL's "(OpenSSL error #N): STRING" for a file it
+# cannot open (a system-library error: 0x80000000 | errno), or nothing.
+fopen_error() {
+  if [ ! -e "$1" ]; then
+    echo "(OpenSSL error #2147483650): error:80000002:system library::No such file or directory"
+  elif [ ! -r "$1" ]; then
+    echo "(OpenSSL error #2147483661): error:8000000D:system library::Permission denied"
+  fi
+}
+# socat_safe WHAT VALUE: VALUE goes into a socat address, where `,` `:`
+# `!` quotes and blanks have meanings; the stand-in takes plain paths only.
+socat_safe() {
+  case "$2" in
+    *[!A-Za-z0-9/._+@=-]*)
+      die "$name (stand-in): $1 '$2' has characters socat's address syntax would" \
+        "misread; the stand-in serves TLS from plain paths only"
+      ;;
+  esac
+}
+# The protocol range from the ENABLE_* switches (openssl.cpp's defaults:
+# TLS 1.2 only); socat takes a range, so a gap is not modelled.
+tls_range() {
+  lo='' hi='' gap=false
+  ssl_true enable_ssl_v3 false && ssl_unmodelled "LIBPROCESS_SSL_ENABLE_SSL_V3=true"
+  for v in 1.0:false 1.1:false 1.2:true 1.3:false; do
+    if ssl_true "enable_tls_v$(printf %s "${v%:*}" | "$bb" tr . _)" "${v#*:}"; then
+      [ -z "$hi" ] || [ "$gap" = false ] || ssl_unmodelled "a gap between enabled TLS versions"
+      lo=${lo:-${v%:*}} hi=${v%:*}
+    elif [ -n "$hi" ]; then
+      gap=true
+    fi
+  done
+  [ -n "$hi" ] || ssl_unmodelled "every TLS version disabled"
+}
+tls=
+if [ "$ssl" = true ] && [ "$name" != marathon ]; then
+  for f in support_downgrade verify_cert verify_server_cert require_cert require_client_cert \
+    verify_ipadd enable_ssl_v3 enable_tls_v1_0 enable_tls_v1_1 enable_tls_v1_2 enable_tls_v1_3; do
+    ssl_true "$f" false || true
+  done
+  if ssl_true enabled false; then
+    if ssl_true support_downgrade false; then
+      ssl_unmodelled "LIBPROCESS_SSL_SUPPORT_DOWNGRADE=true" \
+        "(it serves TLS only; a Mesos 1.11 built without libevent refuses it too: \"Non-libevent" \
+        "SSL sockets do not support downgrade yet, see MESOS-10073\")"
+    fi
+    ssl_set KEY_FILE || ssl_exit "SSL requires key! NOTE: Set path with LIBPROCESS_SSL_KEY_FILE"
+    ssl_set CERT_FILE ||
+      ssl_exit "SSL requires certificate! NOTE: Set path with LIBPROCESS_SSL_CERT_FILE"
+    scheme=legacy
+    ssl_set HOSTNAME_VALIDATION_SCHEME && scheme=$(ssl_var HOSTNAME_VALIDATION_SCHEME)
+    case "$scheme" in
+      legacy | openssl) ;;
+      *) ssl_exit "Unknown value for hostname_validation_scheme: $scheme" ;;
+    esac
+    require=false
+    if ssl_true require_cert false || ssl_true require_client_cert false; then require=true; fi
+    verify=$require
+    if ssl_true verify_cert false || ssl_true verify_server_cert false; then verify=true; fi
+    ca=
+    if [ "$verify" = true ] && ssl_set CA_FILE; then
+      ca_file=$(ssl_var CA_FILE)
+      err=$(fopen_error "$ca_file")
+      if [ -n "$err" ]; then
+        dirs=
+        ssl_set CA_DIR && dirs="DIR: $(ssl_var CA_DIR)"
+        ssl_exit "Could not load CA file and/or directory $err -> FILE: $ca_file$dirs"
+      fi
+      socat_safe LIBPROCESS_SSL_CA_FILE "$ca_file"
+      ca=",cafile=$ca_file"
+    fi
+    if [ "$require" = true ] && ssl_set CA_DIR; then
+      socat_safe LIBPROCESS_SSL_CA_DIR "$(ssl_var CA_DIR)"
+      ca="$ca,capath=$(ssl_var CA_DIR)"
+    fi
+    cert=$(ssl_var CERT_FILE)
+    err=$(fopen_error "$cert")
+    [ -z "$err" ] || ssl_exit "Could not load cert file '$cert' $err"
+    key=$(ssl_var KEY_FILE)
+    err=$(fopen_error "$key")
+    [ -z "$err" ] || ssl_exit "Could not load key file '$key' $err"
+    ciphers="AES128-SHA:AES256-SHA:RC4-SHA:DHE-RSA-AES128-SHA:DHE-DSS-AES128-SHA:DHE-RSA-AES256-SHA:DHE-DSS-AES256-SHA"
+    ssl_set CIPHERS && ciphers=$(ssl_var CIPHERS)
+    case "$ciphers" in *,*) ssl_unmodelled "a LIBPROCESS_SSL_CIPHERS with a comma" ;; esac
+    if ssl_set ECDH_CURVES && [ "$(ssl_var ECDH_CURVES)" != auto ]; then
+      ssl_unmodelled "LIBPROCESS_SSL_ECDH_CURVES other than auto"
+    fi
+    tls_range
+    socat_safe LIBPROCESS_SSL_CERT_FILE "$cert"
+    socat_safe LIBPROCESS_SSL_KEY_FILE "$key"
+    socat_safe "the stand-in's path" "$self"
+    socat_safe "the stand-in's records" "$www"
+    socat=$(command -v socat) || die "$name (stand-in): LIBPROCESS_SSL_ENABLED asks for TLS and" \
+      "the stand-in serves it with socat, which is not on PATH ($PATH); install it" \
+      "(apt-get install socat). Test infrastructure, not Mesos"
+    verify_peer=0
+    [ "$require" = false ] || verify_peer=1
+    tls="OPENSSL-LISTEN:$port,reuseaddr,fork,cert=$cert,key=$key,verify=$verify_peer$ca"
+    tls="$tls,cipher=$ciphers,openssl-min-proto-version=TLS$lo,openssl-max-proto-version=TLS$hi"
+    echo "I $name (stand-in)] LIBPROCESS_SSL_ENABLED: serving TLS only (TLS $lo-$hi) on port $port" >&2
+  fi
+fi
+
 case "$name" in
   marathon)
     "$bb" mkdir -p "$www/v2"
@@ -687,7 +835,10 @@ case "$name" in
     ;;
 esac
 
-serve() { exec "$bb" nc -ll -p "$port" -e "$self" --serve "$www" "$name"; }
+serve() {
+  [ -z "$tls" ] || exec "$socat" "$tls" "EXEC:$self --serve $www $name"
+  exec "$bb" nc -ll -p "$port" -e "$self" --serve "$www" "$name"
+}
 [ "$name" = mesos-master ] || serve
 
 # The master: elected through ZooKeeper as a real one is, when its
