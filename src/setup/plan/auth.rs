@@ -777,7 +777,7 @@ pub(crate) mod tests {
         let p = plan(&opts, &f).unwrap();
         let ro = "-v /etc/mesos-docker/secrets:/etc/mesos-docker/secrets:ro";
         // Each daemon: the TLS files and libprocess' variables by name.
-        let tls = "-v /etc/mesos-docker/tls:/etc/mesos-docker/tls:ro -e LIBPROCESS_SSL_ENABLED -e LIBPROCESS_SSL_SUPPORT_DOWNGRADE -e LIBPROCESS_SSL_CERT_FILE -e LIBPROCESS_SSL_KEY_FILE -e LIBPROCESS_SSL_CA_FILE -e LIBPROCESS_SSL_VERIFY_CERT -e LIBPROCESS_SSL_VERIFY_IPADD -e LIBPROCESS_SSL_REQUIRE_CERT";
+        let tls = "-v /etc/mesos-docker/tls:/etc/mesos-docker/tls:ro -e LIBPROCESS_SSL_ENABLED -e LIBPROCESS_SSL_SUPPORT_DOWNGRADE -e LIBPROCESS_SSL_CERT_FILE -e LIBPROCESS_SSL_KEY_FILE -e LIBPROCESS_SSL_CA_FILE -e LIBPROCESS_SSL_VERIFY_CERT -e LIBPROCESS_SSL_VERIFY_IPADD -e LIBPROCESS_SSL_REQUIRE_CERT -e LIBPROCESS_SSL_CIPHERS";
         let optional = "EnvironmentFile=-/etc/mesos-docker/tls.env\n";
         let unit = content(&p, "/etc/systemd/system/mesos-agent.service");
         assert!(

@@ -246,10 +246,12 @@ pub struct NodeTls {
 }
 
 /// The libprocess variables for master.env, agent.env and Marathon's
-/// environment (the agent passes its own to executors). Only variables
-/// every SSL build of libprocess knows: it exits on an unknown
-/// `LIBPROCESS_SSL_*` (3rdparty/libprocess/src/openssl.cpp), so the newer
-/// `VERIFY_SERVER_CERT` and `HOSTNAME_VALIDATION_SCHEME` are left out.
+/// environment (the agent passes its own to executors). Only names every
+/// SSL build of libprocess knows: it silently ignores one it does not
+/// (stout's `flags::extract` keeps known names only), so a newer name on an
+/// older build would quietly leave a check off. 1.10 renamed VERIFY_CERT and
+/// REQUIRE_CERT to VERIFY_SERVER_CERT and REQUIRE_CLIENT_CERT, keeping the
+/// old names as aliases (a deprecation warning; docs/upgrades.md).
 pub fn env_lines() -> Vec<(&'static str, String)> {
     vec![
         ("LIBPROCESS_SSL_ENABLED", "true".into()),
@@ -268,8 +270,21 @@ pub fn env_lines() -> Vec<(&'static str, String)> {
         // credentials; demanding certificates of them too would lock them
         // out.
         ("LIBPROCESS_SSL_REQUIRE_CERT", "false".into()),
+        // The certificates are P-256: libprocess' default list (AES128-SHA
+        // and kin, RSA and DSA key exchange only) leaves them no cipher, and
+        // every handshake would fail with "no shared cipher". TLS 1.2 is the
+        // only version libprocess enables by default (1.3 is not supported,
+        // docs/ssl.md); OpenSSL skips names it does not know (CHACHA20 before
+        // 1.1.0) as long as one is left.
+        ("LIBPROCESS_SSL_CIPHERS", CIPHERS.into()),
     ]
 }
+
+/// ECDHE with an ECDSA certificate, AEAD only: what every OpenSSL since
+/// 1.0.1 (Ubuntu 14.04's) offers for TLS 1.2, and what rustls (setup's
+/// probes, the executor) speaks.
+pub const CIPHERS: &str =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305";
 
 /// The CA and `node`'s certificate and key, all derived from `token`.
 pub fn issue(token: &ClusterToken, node: &NodeName) -> Result<NodeTls, TlsError> {
@@ -647,8 +662,9 @@ mod tests {
         assert_eq!(get("LIBPROCESS_SSL_KEY_FILE"), Some(NODE_KEY));
         assert_eq!(get("LIBPROCESS_SSL_CA_FILE"), Some(CA_CERT));
         assert_eq!(get("LIBPROCESS_SSL_VERIFY_CERT"), Some("true"));
-        // libprocess exits on an unknown LIBPROCESS_SSL_ variable: only the
-        // names Mesos 1.0's libprocess already had (docs/ssl.md).
+        // libprocess ignores a LIBPROCESS_SSL_ variable it does not know,
+        // so a check named the newer way would be off on an older build:
+        // only the names Mesos 1.0's libprocess already had (docs/ssl.md).
         const SINCE_1_0: &[&str] = &[
             "ENABLED",
             "SUPPORT_DOWNGRADE",
