@@ -255,7 +255,7 @@ fn security(
             s.name.strip_suffix(".service").unwrap_or(&s.name) == unit && s.running == Some(true)
         })
     };
-    let endpoints = if sys.is_live() {
+    let mut endpoints: Vec<Endpoint> = if sys.is_live() {
         Service::ALL
             .into_iter()
             .filter(|s| running(s.unit()))
@@ -264,6 +264,11 @@ fn security(
     } else {
         Vec::new()
     };
+    // The ZooKeeper client speaks to the network itself, not through the
+    // runner: only on the running host.
+    if sys.is_live() && sys.is_real_root() && running("zookeeper") {
+        endpoints.push(zookeeper_endpoint());
+    }
     let (secret_files, secret_files_unverified) = match secrets::exposure(sys) {
         Ok(found) => (found, None),
         Err(SecretReadError::NotRoot { path }) => (
@@ -284,6 +289,25 @@ fn security(
         transport_problem,
         secret_files,
         secret_files_unverified,
+    }
+}
+
+/// The local ZooKeeper member, as an anonymous client finds it: what it
+/// may do to /mesos, /marathon and the root znode, tried for real.
+fn zookeeper_endpoint() -> Endpoint {
+    const LOCAL: &str = "127.0.0.1:2181";
+    let verdict = match crate::setup::host::zk::probe_anonymously(
+        LOCAL,
+        std::time::Duration::from_secs(5),
+    ) {
+        Ok(probe) => crate::setup::host::zk::judge(&probe),
+        Err(e) => Protection::Unreachable(crate::error_chain(&e)),
+    };
+    Endpoint {
+        name: "zookeeper".to_owned(),
+        url: format!("zk://{LOCAL}"),
+        verdict: verdict.word(),
+        detail: verdict.detail().to_owned(),
     }
 }
 

@@ -451,6 +451,14 @@ fn standalone_with_standins_installs_starts_and_converges_on_a_running_systemd()
             "{status}"
         );
     }
+    // ZooKeeper too, tried as an anonymous client: a create under /mesos
+    // went through (and the probe's node is gone again).
+    assert!(
+        status.contains(
+            "endpoint zookeeper (zk://127.0.0.1:2181): open: an anonymous client created a node under /mesos"
+        ),
+        "{status}"
+    );
     assert!(status.ends_with("all is well\n"), "{status}");
 
     let undo = node.exec(&[BINARY, "uninstall", "--yes"]);
@@ -745,6 +753,12 @@ fn a_standalone_node_is_secured_by_default_and_no_secret_leaks() {
         .find(|l| l.starts_with("transport: "))
         .unwrap_or_default();
     assert!(transport.contains("TLS"), "{status}");
+    assert!(
+        status.contains(
+            "endpoint zookeeper (zk://127.0.0.1:2181): protected: anonymous create under /mesos refused (NoAuth), /marathon unreadable, the root znode lets everyone only read and create\n"
+        ),
+        "{status}"
+    );
     // ZooKeeper: an anonymous client may read /mesos (the leader's address)
     // but not write under it, and may not even read /marathon (its state
     // holds the apps' environments).
