@@ -296,13 +296,11 @@ fn security(
 /// may do to /mesos, /marathon and the root znode, tried for real.
 fn zookeeper_endpoint() -> Endpoint {
     const LOCAL: &str = "127.0.0.1:2181";
-    let verdict = match crate::setup::host::zk::probe_anonymously(
-        LOCAL,
-        std::time::Duration::from_secs(5),
-    ) {
-        Ok(probe) => crate::setup::host::zk::judge(&probe),
-        Err(e) => Protection::Unreachable(crate::error_chain(&e)),
-    };
+    let verdict =
+        match crate::setup::host::zk::probe_anonymously(LOCAL, std::time::Duration::from_secs(5)) {
+            Ok(probe) => crate::setup::host::zk::judge(&probe),
+            Err(e) => Protection::Unreachable(crate::error_chain(&e)),
+        };
     Endpoint {
         name: "zookeeper".to_owned(),
         url: format!("zk://{LOCAL}"),

@@ -154,12 +154,31 @@ fn socket(host: &str, port: u16) -> std::io::Result<String> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, port).to_string());
     }
-    (host, port)
-        .to_socket_addrs()?
-        .next()
-        .map(|a| a.to_string())
-        .ok_or_else(|| std::io::Error::other("the name resolves to no address"))
+    // getaddrinfo has no deadline of its own (a dead resolver holds it for
+    // its retries): the lookup runs aside and is given up on in time; the
+    // thread ends by itself when the resolver does.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_owned();
+    std::thread::spawn(move || {
+        let _ = tx.send(
+            (name.as_str(), port)
+                .to_socket_addrs()
+                .map(|mut a| a.next()),
+        );
+    });
+    match rx.recv_timeout(RESOLVE) {
+        Ok(found) => found?
+            .map(|a| a.to_string())
+            .ok_or_else(|| std::io::Error::other("the name resolves to no address")),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the name did not resolve within {RESOLVE:?}"),
+        )),
+    }
 }
+
+/// How long a master's name may take to resolve.
+const RESOLVE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The IP dialled: what a master's certificate names (it carries the
 /// node's addresses), whatever name the operator gave.
@@ -219,6 +238,17 @@ mod tests {
     use crate::setup::host::system::{Output, Runner};
     use base64::Engine as _;
     use std::collections::HashMap;
+
+    #[test]
+    fn master_names_resolve_to_dialable_addresses_or_say_why_not() {
+        assert_eq!(socket("10.0.0.1", 5050).unwrap(), "10.0.0.1:5050");
+        assert_eq!(socket("fd00::1", 5050).unwrap(), "[fd00::1]:5050");
+        let local = socket("localhost", 5050).unwrap();
+        assert!(local.ends_with(":5050"), "{local}");
+        // RFC 6761: never resolves, whatever the resolver.
+        let e = socket("no-such-master.invalid", 5050).unwrap_err();
+        assert!(!e.to_string().is_empty());
+    }
 
     /// A network of masters: per address, the status to anonymous and to
     /// authenticated requests (`None`: nothing listens).
