@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::setup::host::probes::{self, Auth, Protection, Wire};
 use crate::setup::host::secrets::{self, SecretReadError, Service};
 use crate::setup::host::system::{HostRunner, System};
+use crate::setup::host::zk::{ADMIN, AnonymousProbe, Attempt, DELETE, WRITE};
 use crate::setup::input::model::OutputFormat;
 use crate::setup::plan::tls::{CA_CERT, TLS_ENV};
 use crate::setup::record::{self, Kind, Manifest, sha256_hex};
@@ -298,7 +299,7 @@ fn zookeeper_endpoint() -> Endpoint {
     const LOCAL: &str = "127.0.0.1:2181";
     let verdict =
         match crate::setup::host::zk::probe_anonymously(LOCAL, std::time::Duration::from_secs(5)) {
-            Ok(probe) => crate::setup::host::zk::judge(&probe),
+            Ok(probe) => zookeeper_verdict(&probe),
             Err(e) => Protection::Unreachable(crate::error_chain(&e)),
         };
     Endpoint {
@@ -307,6 +308,36 @@ fn zookeeper_endpoint() -> Endpoint {
         verdict: verdict.word(),
         detail: verdict.detail().to_owned(),
     }
+}
+
+/// What the anonymous probe of the local ensemble says, in the words of
+/// every endpoint's verdict.
+fn zookeeper_verdict(p: &AnonymousProbe) -> Protection {
+    let mut allowed = Vec::new();
+    if p.create_under_mesos == Attempt::Allowed {
+        allowed.push("an anonymous client created a node under /mesos (it could plant a leader)");
+    }
+    if p.read_marathon == Attempt::Allowed {
+        allowed.push("an anonymous client reads /marathon (apps' environments)");
+    }
+    if p.root_world & (DELETE | WRITE | ADMIN) != 0 {
+        allowed.push("the root znode lets anyone delete under it (an empty /mesos could be removed and made again, open)");
+    }
+    if !allowed.is_empty() {
+        return Protection::Open(allowed.join("; "));
+    }
+    if p.create_under_mesos == Attempt::Missing {
+        return Protection::Unexpected(
+            "there is no /mesos: run setup on a master to create it with its ACL".into(),
+        );
+    }
+    let marathon = match p.read_marathon {
+        Attempt::Missing => "no /marathon",
+        _ => "/marathon unreadable",
+    };
+    Protection::Protected(format!(
+        "anonymous create under /mesos refused (NoAuth), {marathon}, the root znode lets everyone only read and create"
+    ))
 }
 
 fn endpoint(sys: &System, service: Service, ip: Option<IpAddr>) -> Endpoint {
@@ -689,6 +720,64 @@ pub fn text(s: &Status) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::setup::host::zk::{ALL, Attempt, CREATE, READ};
+
+    #[test]
+    fn the_probe_is_judged_as_status_words_endpoints() {
+        let probe = |c, m, root| AnonymousProbe {
+            create_under_mesos: c,
+            read_marathon: m,
+            root_world: root,
+        };
+        use Attempt::*;
+        let table = [
+            (
+                probe(Refused, Refused, READ | CREATE),
+                "protected",
+                "/marathon unreadable",
+            ),
+            (
+                probe(Refused, Missing, READ | CREATE),
+                "protected",
+                "no /marathon",
+            ),
+            (
+                probe(Allowed, Refused, READ | CREATE),
+                "open",
+                "plant a leader",
+            ),
+            (
+                probe(Refused, Allowed, READ | CREATE),
+                "open",
+                "apps' environments",
+            ),
+            (
+                probe(Refused, Refused, ALL),
+                "open",
+                "root znode lets anyone delete",
+            ),
+            (
+                probe(Refused, Refused, READ | CREATE | DELETE),
+                "open",
+                "root znode",
+            ),
+            (
+                probe(Missing, Missing, READ | CREATE),
+                "unexpected",
+                "no /mesos",
+            ),
+        ];
+        for (p, word, says) in table {
+            let v = zookeeper_verdict(&p);
+            assert_eq!(v.word(), word, "{p:?}: {v:?}");
+            assert!(v.detail().contains(says), "{p:?}: {v:?}");
+        }
+        assert!(matches!(
+            zookeeper_verdict(&probe(Refused, Refused, READ)),
+            Protection::Protected(_)
+        ));
+    }
+
     use super::*;
     use crate::setup::host::probes::request_as;
     use crate::setup::host::secrets::{AGENT_HTTP, BasicAuth, MARATHON_ENV, MASTER_HTTP};

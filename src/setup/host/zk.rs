@@ -367,37 +367,6 @@ pub fn probe_anonymously(hosts: &str, within: Duration) -> Result<AnonymousProbe
     })
 }
 
-/// What the anonymous probe of the local ensemble says, as `status` words
-/// every endpoint.
-pub fn judge(p: &AnonymousProbe) -> crate::setup::host::probes::Protection {
-    use crate::setup::host::probes::Protection;
-    let mut allowed = Vec::new();
-    if p.create_under_mesos == Attempt::Allowed {
-        allowed.push("an anonymous client created a node under /mesos (it could plant a leader)");
-    }
-    if p.read_marathon == Attempt::Allowed {
-        allowed.push("an anonymous client reads /marathon (apps' environments)");
-    }
-    if p.root_world & (DELETE | WRITE | ADMIN) != 0 {
-        allowed.push("the root znode lets anyone delete under it (an empty /mesos could be removed and made again, open)");
-    }
-    if !allowed.is_empty() {
-        return Protection::Open(allowed.join("; "));
-    }
-    if p.create_under_mesos == Attempt::Missing {
-        return Protection::Unexpected(
-            "there is no /mesos: run setup on a master to create it with its ACL".into(),
-        );
-    }
-    let marathon = match p.read_marathon {
-        Attempt::Missing => "no /marathon",
-        _ => "/marathon unreadable",
-    };
-    Protection::Protected(format!(
-        "anonymous create under /mesos refused (NoAuth), {marathon}, the root znode lets everyone only read and create"
-    ))
-}
-
 fn from_zk(acl: &zk::Acl) -> ZnodeAcl {
     ZnodeAcl {
         scheme: acl.scheme().to_owned(),
@@ -429,63 +398,6 @@ fn to_zk(acl: &ZnodeAcl) -> zk::Acl {
 
 #[cfg(test)]
 mod tests {
-    use crate::setup::host::probes::Protection;
-
-    #[test]
-    fn the_probe_is_judged_as_status_words_endpoints() {
-        let probe = |c, m, root| AnonymousProbe {
-            create_under_mesos: c,
-            read_marathon: m,
-            root_world: root,
-        };
-        use Attempt::*;
-        let table = [
-            (
-                probe(Refused, Refused, READ | CREATE),
-                "protected",
-                "/marathon unreadable",
-            ),
-            (
-                probe(Refused, Missing, READ | CREATE),
-                "protected",
-                "no /marathon",
-            ),
-            (
-                probe(Allowed, Refused, READ | CREATE),
-                "open",
-                "plant a leader",
-            ),
-            (
-                probe(Refused, Allowed, READ | CREATE),
-                "open",
-                "apps' environments",
-            ),
-            (
-                probe(Refused, Refused, ALL),
-                "open",
-                "root znode lets anyone delete",
-            ),
-            (
-                probe(Refused, Refused, READ | CREATE | DELETE),
-                "open",
-                "root znode",
-            ),
-            (
-                probe(Missing, Missing, READ | CREATE),
-                "unexpected",
-                "no /mesos",
-            ),
-        ];
-        for (p, word, says) in table {
-            let v = judge(&p);
-            assert_eq!(v.word(), word, "{p:?}: {v:?}");
-            assert!(v.detail().contains(says), "{p:?}: {v:?}");
-        }
-        assert!(matches!(
-            judge(&probe(Refused, Refused, READ)),
-            Protection::Protected(_)
-        ));
-    }
     use super::*;
 
     #[test]

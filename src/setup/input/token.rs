@@ -34,6 +34,8 @@ pub const TLS_DIR: &str = "/etc/mesos-docker/tls";
 pub const TLS_CA: &str = "/etc/mesos-docker/tls/ca.pem";
 pub const TLS_CERT: &str = "/etc/mesos-docker/tls/node.pem";
 pub const TLS_KEY: &str = "/etc/mesos-docker/secrets/tls-node.key";
+/// The `LIBPROCESS_SSL_*` fragment the Mesos and Marathon units read.
+pub const TLS_ENV: &str = "/etc/mesos-docker/tls.env";
 
 /// A node's TLS files as found: what an agent keeps from the run that
 /// joined it, since only the token (which it does not keep) can sign.

@@ -65,20 +65,7 @@ pub enum AuthError {
     StaticReservation { place: String, role: String },
 }
 
-/// Files written only where the program that reads them lists every flag of
-/// `check` in its `--help`; removed (with the reason recorded under
-/// `feature` in the manifest) where it does not.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Gated {
-    pub feature: &'static str,
-    pub check: FlagCheck,
-    pub paths: Vec<String>,
-    /// What the missing flags mean, for the record and `status`.
-    pub off_because: &'static str,
-    /// Why the feature cannot be had on this run although the program
-    /// lists the flags: the run stops there, with this as the error.
-    pub blocked: Option<String>,
-}
+pub use crate::setup::plan::gated::Gated;
 
 /// What the templates see of the node's security.
 #[derive(Debug, Serialize)]
@@ -111,7 +98,7 @@ pub fn insert(ctx: &mut Context, security: &Security) {
             marathon_secret: MARATHON_MESOS_SECRET,
             marathon_env: MARATHON_ENV,
             executor_auth_env: EXECUTOR_AUTH_ENV,
-            tls_env: crate::setup::plan::tls::TLS_ENV,
+            tls_env: crate::setup::input::token::TLS_ENV,
         },
     );
 }

@@ -14,6 +14,7 @@ use crate::setup::sources::{Component, Spec};
 pub mod acls;
 pub mod auth;
 pub mod dropins;
+pub mod gated;
 pub mod install;
 pub mod launcher;
 pub mod render;

@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 use crate::setup::input::flags::FlagCheck;
 use crate::setup::input::token::{ClusterToken, KeptTls, MasterPurpose, Secret, Security};
-use crate::setup::plan::auth::Gated;
+use crate::setup::plan::gated::Gated;
 use crate::setup::plan::resource::{Resource, file, secret_file};
 
 /// Public TLS material: the CA and the node's certificate (0644).
@@ -42,7 +42,7 @@ pub const NODE_KEY: &str = crate::setup::input::token::TLS_KEY;
 /// The `LIBPROCESS_SSL_*` lines ([`env_lines`]), read by the master, agent
 /// and Marathon units (`EnvironmentFile=-`): written only where the
 /// installed Mesos has SSL, so its presence is what `status` reads.
-pub const TLS_ENV: &str = "/etc/mesos-docker/tls.env";
+pub const TLS_ENV: &str = crate::setup::input::token::TLS_ENV;
 /// The key of TLS in the record's features.
 pub const FEATURE: &str = "tls";
 
