@@ -17,7 +17,7 @@ use crate::setup::host::secrets::{self, SecretReadError, Service};
 use crate::setup::host::system::{HostRunner, System};
 use crate::setup::host::zk::{ADMIN, AnonymousProbe, Attempt, DELETE, WRITE};
 use crate::setup::input::model::OutputFormat;
-use crate::setup::plan::tls::{CA_CERT, TLS_ENV};
+use crate::setup::plan::tls::{CA_CERT, NODE_CERT, TLS_ENV};
 use crate::setup::record::{self, Kind, Manifest, sha256_hex};
 
 /// Exit code when the node is not as setup left it: a file drifted or went
@@ -456,12 +456,72 @@ pub fn transport(sys: &System, secured: bool) -> (String, Option<String>) {
             format!(
                 "TLS (cluster CA; LIBPROCESS_SSL_ENABLED in {TLS_ENV}): the Mesos master and agent are asked over https, their certificates verified against {CA_CERT}"
             ),
-            None,
+            certificate_problem(sys),
         ),
         Wire::Broken(why) => (format!("TLS, broken: {why}"), Some(why)),
         Wire::Plain if secured => ("authenticated, not encrypted: this Mesos has no TLS, anyone on the network path can read the traffic".to_owned(), None),
         Wire::Plain => ("not authenticated, not encrypted".to_owned(), None),
     }
+}
+
+/// Whether this node's certificate still names the address peers reach it
+/// by (they check with LIBPROCESS_SSL_VERIFY_IPADD, and refuse it at an
+/// address it does not name). An agent keeps the certificate it signed
+/// when it joined, so a changed address shows here first.
+fn certificate_problem(sys: &System) -> Option<String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let der = match sys
+        .read(NODE_CERT)
+        .map(|pem| CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| e.to_string()))
+    {
+        Ok(Ok(der)) => der,
+        Ok(Err(e)) => {
+            return Some(format!(
+                "{NODE_CERT} is not a PEM certificate ({e}): run setup again"
+            ));
+        }
+        Err(e) => return Some(format!("cannot read {NODE_CERT} ({e}): run setup again")),
+    };
+    let cert = match webpki::EndEntityCert::try_from(&der) {
+        Ok(c) => c,
+        Err(e) => {
+            return Some(format!(
+                "{NODE_CERT} cannot be read as a certificate ({e}): run setup again"
+            ));
+        }
+    };
+    // Not every address the host has (Docker's bridge appears after the
+    // first run): the one libprocess advertises, MESOS_IP or else what the
+    // hostname resolves to.
+    let wanted = match probes::advertised_ip(sys) {
+        Some(ip) => vec![ip],
+        None => {
+            let hostname = sys
+                .read("/proc/sys/kernel/hostname")
+                .or_else(|_| sys.read("/etc/hostname"))
+                .unwrap_or_default();
+            let hosts = sys.read("/etc/hosts").unwrap_or_default();
+            crate::setup::host::facts::hosts_lookup(&hosts, hostname.trim())
+                .into_iter()
+                .filter(|ip| !ip.is_loopback())
+                .collect()
+        }
+    };
+    let unnamed: Vec<String> = wanted
+        .into_iter()
+        .filter(|ip| {
+            cert.verify_is_valid_for_subject_name(&ServerName::IpAddress((*ip).into()))
+                .is_err()
+        })
+        .map(|ip| ip.to_string())
+        .collect();
+    (!unnamed.is_empty()).then(|| {
+        format!(
+            "{NODE_CERT} does not name {} (this node's address): peers refuse it there; run setup again (on an agent, with the cluster token, which signs a new one)",
+            unnamed.join(", ")
+        )
+    })
 }
 
 /// What the agent's environment file says about systemd: setup writes the
@@ -1028,6 +1088,7 @@ mod tests {
             ]
         );
         write(d.path(), CA_CERT, &ca("ab"), 0o644);
+        write(d.path(), NODE_CERT, &node_cert("ab", "10.0.0.2"), 0o644);
         let s = security(&sys, Some("master"), &[], None);
         assert_eq!(s.executor_authentication, None);
         assert_eq!(
@@ -1035,6 +1096,38 @@ mod tests {
             "TLS (cluster CA; LIBPROCESS_SSL_ENABLED in /etc/mesos-docker/tls.env): the Mesos master and agent are asked over https, their certificates verified against /etc/mesos-docker/tls/ca.pem"
         );
         assert!(security_problems(&s).is_empty());
+    }
+
+    /// Without MESOS_IP, peers use the address the hostname resolves to:
+    /// the certificate must name it, or status says what to do.
+    #[test]
+    fn the_certificate_must_name_the_address_the_hostname_resolves_to() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), TLS_ENV, "LIBPROCESS_SSL_ENABLED=true\n", 0o644);
+        write(d.path(), CA_CERT, &ca("ab"), 0o644);
+        write(d.path(), NODE_CERT, &node_cert("ab", "10.0.0.2"), 0o644);
+        write(d.path(), "/etc/hostname", "n1\n", 0o644);
+        write(d.path(), "/etc/hosts", "127.0.1.1 n1\n10.0.0.2 n1\n", 0o644);
+        let sys = System::new(d.path(), Box::new(RecordingRunner::new()));
+        assert_eq!(transport(&sys, true).1, None);
+        write(d.path(), "/etc/hosts", "127.0.1.1 n1\n10.0.0.7 n1\n", 0o644);
+        let problem = transport(&sys, true).1.unwrap();
+        assert!(problem.contains("does not name 10.0.0.7 "), "{problem}");
+        write(d.path(), NODE_CERT, "not a certificate", 0o644);
+        let problem = transport(&sys, true).1.unwrap();
+        assert!(problem.contains("is not a PEM certificate"), "{problem}");
+    }
+
+    /// A node certificate of token `b` naming `ip` and 127.0.0.1.
+    fn node_cert(b: &str, ip: &str) -> String {
+        let t =
+            crate::setup::input::token::ClusterToken::parse(&format!("mdt1_{}", b.repeat(32)), "t")
+                .unwrap();
+        let node = crate::setup::plan::tls::NodeName {
+            hostname: "n1".into(),
+            ips: vec![ip.parse().unwrap(), "127.0.0.1".parse().unwrap()],
+        };
+        crate::setup::plan::tls::issue(&t, &node).unwrap().cert_pem
     }
 
     fn ca(b: &str) -> String {
@@ -1054,6 +1147,7 @@ mod tests {
         let d = node(true);
         let ca_pem = ca("ab");
         write(d.path(), CA_CERT, &ca_pem, 0o644);
+        write(d.path(), NODE_CERT, &node_cert("ab", "10.0.0.2"), 0o644);
         write(d.path(), TLS_ENV, "LIBPROCESS_SSL_ENABLED=true\n", 0o644);
         let r = RecordingRunner::new();
         let peer = TlsPeer {
@@ -1119,6 +1213,16 @@ mod tests {
         );
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["endpoints"][0]["url"], "https://10.0.0.2:5050/state");
+        // The node's address changed since its certificate was signed (an
+        // agent keeps the one of its join): peers would refuse it there.
+        write(d.path(), NODE_CERT, &node_cert("ab", "10.0.0.9"), 0o644);
+        let (_, problem) = transport(&sys, true);
+        assert_eq!(
+            problem.as_deref(),
+            Some(
+                "/etc/mesos-docker/tls/node.pem does not name 10.0.0.2 (this node's address): peers refuse it there; run setup again (on an agent, with the cluster token, which signs a new one)"
+            )
+        );
         assert!(json.get("transport_problem").is_none(), "{json}");
 
         // The CA gone: every Mesos endpoint broken, nothing sent in clear.

@@ -188,24 +188,7 @@ pub fn gather(sys: &System, overrides: &Overrides) -> Result<Facts, FactsError> 
         None
     }
     .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
-    let mut addresses = if reach {
-        sys.run("ip", &["-o", "addr", "show", "scope", "global"])
-            .ok()
-            .filter(|o| o.success)
-            .map(|o| parse_ip_addr(&o.stdout))
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    // What the hostname resolves to is the address libprocess advertises
-    // when none is given (and minimal images have no `ip`): peers reach
-    // the node there, so it is one of its addresses.
-    let hosts = sys.read("/etc/hosts").unwrap_or_default();
-    for a in hosts_lookup(&hosts, &hostname) {
-        if !a.is_loopback() && !addresses.contains(&a) {
-            addresses.push(a);
-        }
-    }
+    let addresses = addresses(sys, &hostname);
     let cgroup = if sys.exists("/sys/fs/cgroup/cgroup.controllers") {
         Some(Cgroup::V2)
     } else if sys.exists("/sys/fs/cgroup") {
@@ -393,6 +376,29 @@ pub fn parse_nofile_hard(text: &str) -> Option<u64> {
     } else {
         hard.parse().ok()
     }
+}
+
+/// The node's addresses: the global ones `ip` lists (on the running host),
+/// and what /etc/hosts gives the hostname, which is the address libprocess
+/// advertises when none is given (minimal images have no `ip`): peers reach
+/// the node there. Loopback ones are not the node's.
+pub fn addresses(sys: &System, hostname: &str) -> Vec<IpAddr> {
+    let mut found = if sys.is_live() {
+        sys.run("ip", &["-o", "addr", "show", "scope", "global"])
+            .ok()
+            .filter(|o| o.success)
+            .map(|o| parse_ip_addr(&o.stdout))
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let hosts = sys.read("/etc/hosts").unwrap_or_default();
+    for a in hosts_lookup(&hosts, hostname) {
+        if !a.is_loopback() && !found.contains(&a) {
+            found.push(a);
+        }
+    }
+    found
 }
 
 /// The addresses /etc/hosts gives a name.
