@@ -206,9 +206,7 @@ fn run_inner(
     // Before anything is written (pins learned, the plan applied): a node
     // given another cluster's token changes nothing.
     let decision = secure_node(sys, &opts, &offered, &manifest, live_run, rep)?;
-    opts.security = decision.security.clone();
-    opts.join_token = decision.join_token.clone();
-    opts.kept_tls = decision.kept_tls.clone();
+    take_security(&mut opts, &decision);
     let progress = args.output == OutputFormat::Text && std::io::stderr().is_terminal();
     let dl = downloads::Downloads::new(sys, opts.mirror_ca.as_deref(), progress);
     let pins = trust::pins_file(sys, args.config.as_deref());
@@ -222,9 +220,7 @@ fn run_inner(
         // The same choices, with the pins just written.
         let file = options::read_config(sys.root(), args.config.as_deref())?;
         (opts, option_warnings) = options::resolve(args, file, &facts, prompter)?;
-        opts.security = decision.security.clone();
-        opts.join_token = decision.join_token.clone();
-        opts.kept_tls = decision.kept_tls.clone();
+        take_security(&mut opts, &decision);
     }
     let mut warnings = token_warnings;
     warnings.extend(option_warnings);
@@ -259,9 +255,7 @@ fn run_inner(
         let file = options::read_config(sys.root(), args.config.as_deref())?;
         let (mut again, _) = options::resolve(args, file, &facts, prompter)?;
         again.executor_source = opts.executor_source.clone();
-        again.security = opts.security.clone();
-        again.join_token = opts.join_token.clone();
-        again.kept_tls = opts.kept_tls.clone();
+        take_security(&mut again, &decision);
         plan = plan::plan(&again, &facts)?;
         plan.pins_file = Some(pins);
         for s in apply::apply(sys, &plan, &mut manifest, &apt, &dl, dry_run, rep)? {
@@ -300,6 +294,15 @@ fn record_node(manifest: &mut Manifest, opts: &options::Options) {
         .security
         .is_secure()
         .then(|| opts.security.fingerprints());
+}
+
+/// What the plan takes of the security decision: the node's security, and
+/// what signs its TLS certificate (an agent's token of this run, or the
+/// files it kept). Options re-read from setup.toml get it again.
+fn take_security(opts: &mut options::Options, decision: &Decision) {
+    opts.security = decision.security.clone();
+    opts.join_token = decision.join_token.clone();
+    opts.kept_tls = decision.kept_tls.clone();
 }
 
 /// The node's token or agent key, decided before anything is written; on a

@@ -497,12 +497,9 @@ fn certificate_problem(sys: &System) -> Option<String> {
     let wanted = match probes::advertised_ip(sys) {
         Some(ip) => vec![ip],
         None => {
-            let hostname = sys
-                .read("/proc/sys/kernel/hostname")
-                .or_else(|_| sys.read("/etc/hostname"))
-                .unwrap_or_default();
             let hosts = sys.read("/etc/hosts").unwrap_or_default();
-            crate::setup::host::facts::hosts_lookup(&hosts, hostname.trim())
+            let hostname = crate::setup::host::facts::hostname(sys);
+            crate::setup::host::facts::hosts_lookup(&hosts, &hostname)
                 .into_iter()
                 .filter(|ip| !ip.is_loopback())
                 .collect()

@@ -173,11 +173,7 @@ pub fn gather(sys: &System, overrides: &Overrides) -> Result<Facts, FactsError> 
         Some(init) => init,
         None => detect_init(sys)?,
     };
-    let hostname = sys
-        .read("/proc/sys/kernel/hostname")
-        .or_else(|_| sys.read("/etc/hostname"))
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default();
+    let hostname = hostname(sys);
     let reach = sys.is_live();
     let arch = if reach {
         sys.run("uname", &["-m"])
@@ -376,6 +372,14 @@ pub fn parse_nofile_hard(text: &str) -> Option<u64> {
     } else {
         hard.parse().ok()
     }
+}
+
+/// The kernel's host name, else /etc/hostname's (an offline root).
+pub fn hostname(sys: &System) -> String {
+    sys.read("/proc/sys/kernel/hostname")
+        .or_else(|_| sys.read("/etc/hostname"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// The node's addresses: the global ones `ip` lists (on the running host),

@@ -32,12 +32,17 @@ pub struct ZnodeAcl {
 }
 
 impl ZnodeAcl {
-    pub fn world_read() -> Self {
+    /// What everyone (`world:anyone`) may do.
+    pub fn world(perms: u8) -> Self {
         ZnodeAcl {
             scheme: "world".into(),
             id: "anyone".into(),
-            perms: READ,
+            perms,
         }
+    }
+
+    pub fn world_read() -> Self {
+        Self::world(READ)
     }
 
     pub fn digest_all(digest_id: &str) -> Self {
@@ -325,11 +330,7 @@ pub const PROBE_NODE: &str = "/mesos/mesos-docker-status-probe";
 
 pub fn probe_anonymously(hosts: &str, within: Duration) -> Result<AnonymousProbe, ZkError> {
     let s = Session::connect(hosts, None, within)?;
-    let open = [ZnodeAcl {
-        scheme: "world".into(),
-        id: "anyone".into(),
-        perms: ALL,
-    }];
+    let open = [ZnodeAcl::world(ALL)];
     let create_under_mesos = match s.create_ephemeral(PROBE_NODE, b"", &open) {
         Ok(created) => {
             if created {

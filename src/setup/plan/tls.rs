@@ -148,36 +148,30 @@ pub fn gated(
 ) -> Result<(Vec<Resource>, Gated), TlsError> {
     let public = |path: &str, content: String| file(path, content, readers);
     let mut files = Vec::new();
-    let mut blocked = None;
-    match signer {
+    let issued;
+    let tls = match signer {
         Signer::Token(token) => {
-            let tls = issue(token, node)?;
-            files.push(public(CA_CERT, tls.ca_pem));
-            files.push(public(NODE_CERT, tls.cert_pem));
-            files.push(secret_file(
-                NODE_KEY,
-                tls.key_pem.expose().to_owned(),
-                readers,
-            ));
+            issued = issue(token, node)?;
+            Some(&issued)
         }
-        Signer::Kept(k) => {
-            files.push(public(CA_CERT, k.ca_pem.clone()));
-            files.push(public(NODE_CERT, k.cert_pem.clone()));
-            files.push(secret_file(
-                NODE_KEY,
-                k.key_pem.expose().to_owned(),
-                readers,
-            ));
-        }
-        Signer::Nothing => {
-            blocked = Some(
-                TlsError::NoCertificate {
-                    hostname: node.hostname.clone(),
-                }
-                .to_string(),
-            );
-        }
+        Signer::Kept(kept) => Some(kept),
+        Signer::Nothing => None,
+    };
+    if let Some(tls) = tls {
+        files.push(public(CA_CERT, tls.ca_pem.clone()));
+        files.push(public(NODE_CERT, tls.cert_pem.clone()));
+        files.push(secret_file(
+            NODE_KEY,
+            tls.key_pem.expose().to_owned(),
+            readers,
+        ));
     }
+    let blocked = tls.is_none().then(|| {
+        TlsError::NoCertificate {
+            hostname: node.hostname.clone(),
+        }
+        .to_string()
+    });
     files.push(public(TLS_ENV, env_file()));
     let gate = Gated {
         feature: FEATURE,
@@ -235,15 +229,10 @@ pub enum TlsError {
     Hostname(String),
 }
 
-/// What a node with TLS gets: the CA and its certificate (public), its key
-/// (to be written 0600 root, never shown in a diff), and the variables its
-/// Mesos daemons and Marathon read.
-#[derive(Debug, Clone)]
-pub struct NodeTls {
-    pub ca_pem: String,
-    pub cert_pem: String,
-    pub key_pem: Secret,
-}
+/// What a node with TLS gets: the CA and its certificate (public) and its
+/// key (written 0600 root, never shown in a diff); the same files an agent
+/// keeps from its join.
+pub use crate::setup::input::token::KeptTls as NodeTls;
 
 /// The libprocess variables for master.env, agent.env and Marathon's
 /// environment (the agent passes its own to executors). Only names every

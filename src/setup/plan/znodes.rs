@@ -53,11 +53,7 @@ fn starter(opts: &Options, systemd: bool) -> Option<Vec<String>> {
 /// empty `/mesos` (all masters down) from being removed and re-made open.
 pub fn root_acl(mesos_id: &str) -> Vec<ZnodeAcl> {
     vec![
-        ZnodeAcl {
-            scheme: "world".into(),
-            id: "anyone".into(),
-            perms: crate::setup::host::zk::READ | crate::setup::host::zk::CREATE,
-        },
+        ZnodeAcl::world(crate::setup::host::zk::READ | crate::setup::host::zk::CREATE),
         ZnodeAcl::digest_all(mesos_id),
     ]
 }
